@@ -1,0 +1,23 @@
+"""Reflex configuration: app name, ports and URLs from settings. Nothing else."""
+
+import reflex as rx
+
+from voxanne_admin.settings import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="voxanne_admin",
+    telemetry_enabled=False,
+    frontend_port=_settings.port,
+    backend_port=_settings.port,
+    api_url=_settings.public_url,
+    deploy_url=_settings.public_url,
+    redis_url=_settings.redis_url.get_secret_value() if _settings.redis_url else None,
+    show_built_with_reflex=False,
+    plugins=[
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium")),
+        rx.plugins.SitemapPlugin(),
+    ],
+    disable_plugins=[],
+)

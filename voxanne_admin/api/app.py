@@ -1,0 +1,42 @@
+"""The FastAPI app that wraps Reflex's ASGI app (mounted through `api_transformer`)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import FastAPI
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+
+from voxanne_admin.api import auth, health
+from voxanne_admin.logging import request_id_var
+
+
+class RequestIdMiddleware(BaseHTTPMiddleware):
+    """Gives every HTTP request an id (echoed as X-Request-ID) for logs and audit rows."""
+
+    async def dispatch(self, request: Request, call_next):
+        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+
+def build_api() -> FastAPI:
+    """Routes only (health, auth hand-off); testable without Reflex."""
+    api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
+    api.include_router(health.router)
+    api.include_router(auth.router)
+    return api
+
+
+def mount(asgi_app) -> FastAPI:
+    """api_transformer factory: our routes first, then everything else goes to Reflex."""
+    api = build_api()
+    api.add_middleware(RequestIdMiddleware)
+    api.mount("", asgi_app)
+    return api

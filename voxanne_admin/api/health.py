@@ -1,0 +1,52 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from voxanne_admin import db, migrate
+from voxanne_admin.jobs import scheduler
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> dict:
+    """The process is alive (no database call)."""
+    return {"status": "ok", "pid": os.getpid()}
+
+
+def _check_database() -> tuple[list[str], dict]:
+    reasons: list[str] = []
+    checks: dict = {}
+    try:
+        with db.get_engine().connect() as conn:
+            conn.execute(sa.text("select 1"))
+            checks["database"] = "ok"
+            current = migrate.current_revision(conn)
+    except Exception as exc:
+        checks["database"] = "unreachable"
+        reasons.append(f"database unreachable: {type(exc).__name__}")
+        return reasons, checks
+    head = migrate.head_revision()
+    checks["migrations"] = {"current": current, "head": head}
+    if current != head:
+        reasons.append(f"migrations not at head (database at {current}, code expects {head}): run voxanne-admin db upgrade")
+    return reasons, checks
+
+
+@router.get("/health/ready")
+async def ready() -> JSONResponse:
+    """Database reachable, migrations at head, scheduler running: 200, else 503 with reasons."""
+    reasons, checks = await asyncio.to_thread(_check_database)
+    checks["scheduler"] = "running" if scheduler.is_running() else "stopped"
+    if not scheduler.is_running():
+        reasons.append("scheduler not running in this worker")
+    status = 200 if not reasons else 503
+    return JSONResponse({"status": "ready" if status == 200 else "not ready", "checks": checks, "reasons": reasons},
+                        status_code=status)

@@ -1,0 +1,102 @@
+"""Staff accounts, sessions, recovery codes and sign-in attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
+
+from voxanne_admin.timeutil import utcnow
+
+ROLES = ("viewer", "operator", "admin", "founder")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_users"
+    __table_args__ = (
+        sa.CheckConstraint("role in ('viewer', 'operator', 'admin', 'founder')", name="ck_staff_role"),
+        sa.CheckConstraint("email = lower(email)", name="ck_staff_email_lower"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, sa_column_kwargs={"unique": True})
+    name: str = Field(max_length=120)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=255)
+    totp_secret: str | None = Field(default=None, max_length=64)
+    mfa_enabled: bool = Field(default=False)
+    # Last TOTP time step accepted: a code of that step or earlier is refused (no replay).
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    failed_attempts: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    disabled: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    last_login_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class StaffSession(SQLModel, table=True):
+    __tablename__ = "staff_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # SHA-256 of the bearer token: a database read does not yield usable sessions.
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    staff_id: int = Field(foreign_key="staff_users.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=400)
+
+
+class RecoveryCode(SQLModel, table=True):
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff_users.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class LoginAttempt(SQLModel, table=True):
+    __tablename__ = "login_attempts"
+    __table_args__ = (sa.Index("ix_login_attempts_ip_time", "ip", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+    ip: str = Field(default="", max_length=64)
+    staff_id: int | None = Field(default=None, index=True)
+    stage: str = Field(max_length=16)  # password | mfa
+    succeeded: bool
+    reason: str = Field(default="", max_length=64)
+
+
+class StaffRead(BaseModel):
+    """What the UI shows of a staff member (never hashes or secrets)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    mfa_enabled: bool
+    disabled: bool
+    locked: bool
+    last_login_at: str = ""
+    created_at: str = ""
+
+
+class SessionRead(BaseModel):
+    """One of a staff member's sessions as the Account page lists it."""
+
+    id: str
+    ip: str
+    user_agent: str
+    created_at: str
+    last_seen_at: str
+    current: bool

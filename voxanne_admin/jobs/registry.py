@@ -1,0 +1,64 @@
+"""The jobs the embedded scheduler runs, with their schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import Session
+
+from voxanne_admin.auth import service as auth_service
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A named job: what it does (in the caller's transaction), when, and its tick length."""
+
+    name: str
+    title: str
+    description: str
+    schedule: str  # human readable
+    trigger: Callable[[], CronTrigger]
+    period: timedelta
+    run: Callable[[Session], str]
+
+    def tick_for(self, when: datetime) -> datetime:
+        """The scheduled tick `when` belongs to (runs in the same tick are one execution)."""
+        epoch = datetime(2000, 1, 1, tzinfo=when.tzinfo)
+        periods = (when - epoch) // self.period
+        return epoch + periods * self.period
+
+
+def _purge_sessions(session: Session) -> str:
+    return f"{auth_service.purge_expired_sessions(session)} expired or revoked sessions deleted"
+
+
+def _purge_login_attempts(session: Session) -> str:
+    return f"{auth_service.purge_login_attempts(session, older_than_days=90)} sign-in attempts older than 90 days deleted"
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in [
+        JobSpec(
+            name="purge_expired_sessions",
+            title="Purge expired sessions",
+            description="Deletes staff sessions that expired, went idle or were revoked.",
+            schedule="Hourly at :05",
+            trigger=lambda: CronTrigger(minute=5, timezone="UTC"),
+            period=timedelta(hours=1),
+            run=_purge_sessions,
+        ),
+        JobSpec(
+            name="purge_login_attempts",
+            title="Purge old sign-in attempts",
+            description="Deletes sign-in attempt records older than 90 days.",
+            schedule="Daily at 03:30 UTC",
+            trigger=lambda: CronTrigger(hour=3, minute=30, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_purge_login_attempts,
+        ),
+    ]
+}

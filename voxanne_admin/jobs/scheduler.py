@@ -1,0 +1,55 @@
+"""The embedded APScheduler, started once per backend worker by a Reflex lifespan task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from voxanne_admin.jobs import service
+from voxanne_admin.jobs.registry import JOBS
+
+log = logging.getLogger(__name__)
+_scheduler: AsyncIOScheduler | None = None
+
+
+def is_running() -> bool:
+    """True when this process's scheduler is running."""
+    return _scheduler is not None and _scheduler.running
+
+
+def next_run_times() -> dict[str, str]:
+    """Next run time per job, from this process's scheduler (or computed from the trigger)."""
+    out = {}
+    now = datetime.now(UTC)
+    for name, spec in JOBS.items():
+        job = _scheduler.get_job(name) if _scheduler else None
+        nxt = job.next_run_time if job else spec.trigger().get_next_fire_time(None, now)
+        out[name] = nxt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if nxt else ""
+    return out
+
+
+async def _run(job_name: str) -> None:
+    # Jobs use the synchronous database layer: keep the event loop free.
+    await asyncio.to_thread(service.run_scheduled, job_name, datetime.now(UTC))
+
+
+@contextlib.asynccontextmanager
+async def lifespan():
+    """Run the scheduler for the life of the worker."""
+    global _scheduler
+    scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
+                                                               "misfire_grace_time": 300})
+    for name, spec in JOBS.items():
+        scheduler.add_job(_run, trigger=spec.trigger(), args=[name], id=name, name=spec.title)
+    scheduler.start()
+    _scheduler = scheduler
+    log.info("scheduler started", extra={"jobs": list(JOBS)})
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+        _scheduler = None

@@ -1,0 +1,204 @@
+"""The app shell (sidebar, header with org switcher and user menu, sandbox banner) and the page decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import reflex as rx
+
+from voxanne_admin.ui import routes, styles
+from voxanne_admin.ui.state import AppState
+
+ADMIN_ONLY = {route for _, route, _, role in routes.NAV if role in ("admin", "founder")}
+
+
+def _nav_item(label: str, route: str, icon: str) -> rx.Component:
+    active = rx.State.router.page.path == route
+    return rx.link(
+        rx.hstack(rx.icon(icon, size=18), rx.text(label, size="3"), spacing="3", align="center"),
+        href=route,
+        underline="none",
+        padding_x="0.75em",
+        padding_y="0.5em",
+        border_radius="var(--radius-3)",
+        width="100%",
+        color=rx.cond(active, rx.color(styles.ACCENT, 11), rx.color("gray", 12)),
+        background=rx.cond(active, rx.color(styles.ACCENT, 3), "transparent"),
+        _hover={"background": rx.color("gray", 3)},
+        aria_current=rx.cond(active, "page", "false"),
+    )
+
+
+def sidebar() -> rx.Component:
+    """Navigation: only pages that exist and that the signed-in role may open."""
+    items = []
+    for label, route, icon, _role in routes.NAV:
+        item = _nav_item(label, route, icon)
+        items.append(rx.cond(AppState.is_admin, item) if route in ADMIN_ONLY else item)
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("audio-waveform", size=22, color=rx.color(styles.ACCENT, 10)),
+            rx.heading("Voxanne Admin", size="4"),
+            align="center",
+            padding_bottom="1em",
+        ),
+        rx.el.nav(rx.vstack(*items, spacing="1", width="100%"), aria_label="Main", width="100%"),
+        rx.spacer(),
+        rx.text("Internal console · staff only", size="1", color_scheme="gray"),
+        width=styles.SIDEBAR_WIDTH,
+        min_width=styles.SIDEBAR_WIDTH,
+        height="100vh",
+        position="sticky",
+        top="0",
+        padding="1em",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+    )
+
+
+def org_switcher() -> rx.Component:
+    """The organization scope every page uses."""
+    return rx.hstack(
+        rx.text("Organization", size="2", color_scheme="gray", as_="label", html_for="org-switcher"),
+        rx.select.root(
+            rx.select.trigger(placeholder="All organizations", id="org-switcher", min_width="14em"),
+            rx.select.content(
+                rx.select.item("All organizations", value="all"),
+                rx.foreach(AppState.org_options, lambda o: rx.select.item(o["name"], value=o["id"])),
+            ),
+            value=rx.cond(AppState.selected_org == "", "all", AppState.selected_org),
+            on_change=AppState.select_org,
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+def user_menu() -> rx.Component:
+    """Name, role, account and sign out."""
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                rx.icon("circle-user", size=18),
+                rx.text(AppState.staff_name),
+                rx.badge(AppState.staff_role, variant="soft"),
+                variant="ghost",
+                aria_label="User menu",
+            )
+        ),
+        rx.menu.content(
+            rx.box(rx.text(AppState.staff_email, size="1", color_scheme="gray"), padding_x="0.75em", padding_y="0.25em"),
+            rx.menu.item("Account and sessions", on_click=rx.redirect(routes.ACCOUNT)),
+            rx.menu.separator(),
+            rx.menu.item("Sign out", on_click=AppState.sign_out, color_scheme="red"),
+        ),
+    )
+
+
+def sandbox_banner() -> rx.Component:
+    """Visible whenever providers run in sandbox mode."""
+    return rx.cond(
+        AppState.sandbox,
+        rx.callout(
+            "Sandbox mode: Vapi and Twilio credentials are not set, so no real calls are placed and no real "
+            "numbers are bought.",
+            icon="flask-conical",
+            color_scheme="amber",
+            size="1",
+            width="100%",
+            role="status",
+        ),
+    )
+
+
+def header() -> rx.Component:
+    """Top bar."""
+    return rx.hstack(
+        org_switcher(),
+        rx.spacer(),
+        rx.color_mode.button(size="2", variant="ghost", aria_label="Toggle light or dark mode"),
+        user_menu(),
+        width="100%",
+        align="center",
+        padding_y="0.75em",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        margin_bottom="1em",
+    )
+
+
+def shell(content: rx.Component) -> rx.Component:
+    """Sidebar on the left, header and content on the right."""
+    return rx.hstack(
+        sidebar(),
+        rx.box(
+            rx.vstack(
+                header(),
+                sandbox_banner(),
+                rx.box(content, width="100%"),
+                width="100%",
+                max_width=styles.CONTENT_MAX,
+                spacing="3",
+            ),
+            padding_x="2em",
+            padding_bottom="2em",
+            flex="1",
+            min_width="0",
+        ),
+        spacing="0",
+        align="start",
+        width="100%",
+    )
+
+
+def page(route: str, title: str, on_load: list | None = None) -> Callable:
+    """Register a console page: wrapped in the shell, identity loaded first on every visit."""
+
+    def decorate(fn: Callable[[], rx.Component]):
+        fn._voxanne_page = {  # type: ignore[attr-defined]
+            "route": route,
+            "title": f"{title} · Voxanne Admin",
+            "on_load": [AppState.load_shell, *(on_load or [])],
+            "component": lambda: shell(fn()),
+        }
+        return fn
+
+    return decorate
+
+
+def bare_page(route: str, title: str, on_load: list | None = None) -> Callable:
+    """Register a page without the shell (sign-in, first run)."""
+
+    def decorate(fn: Callable[[], rx.Component]):
+        fn._voxanne_page = {  # type: ignore[attr-defined]
+            "route": route,
+            "title": f"{title} · Voxanne Admin",
+            "on_load": on_load or [],
+            "component": fn,
+        }
+        return fn
+
+    return decorate
+
+
+def centered_card(*children: rx.Component) -> rx.Component:
+    """A narrow card in the middle of the screen, for sign-in and first run."""
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.icon("audio-waveform", size=24, color=rx.color(styles.ACCENT, 10)),
+                    rx.heading("Voxanne Admin", size="5"),
+                    align="center",
+                ),
+                *children,
+                spacing="4",
+                width="100%",
+            ),
+            width="100%",
+            max_width="30em",
+            size="4",
+        ),
+        min_height="100vh",
+        padding="1em",
+        background=rx.color("gray", 2),
+    )

@@ -1,0 +1,181 @@
+"""Account: your sessions (sign out one or everywhere), password, recovery codes."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from voxanne_admin import db
+from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth.models import SessionRead
+from voxanne_admin.errors import DomainError, InvalidInput
+from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import labelled, page_header
+from voxanne_admin.ui.layout import page
+from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
+
+
+class AccountState(AppState):
+    """The signed-in person's own account."""
+
+    sessions: list[SessionRead] = []
+    recovery_left: int = 0
+    new_codes: list[str] = []
+    errors: dict[str, str] = {}
+
+    def _refresh(self) -> None:
+        staff = current_staff()
+        with db.transaction() as session:
+            self.sessions = auth_service.list_sessions(session, staff_id=staff.id,
+                                                       current_session_id=staff.session_id)
+            self.recovery_left = auth_service.remaining_recovery_codes(session, staff.id)
+
+    @rx.event
+    @guarded("viewer")
+    def load(self):
+        """Sessions and recovery-code count."""
+        self.new_codes = []
+        self.errors = {}
+        self._refresh()
+
+    @rx.event
+    @guarded("viewer")
+    def revoke(self, session_id: str):
+        """Sign out one session; signing out the current one ends this visit."""
+        staff = current_staff()
+        with db.transaction() as session:
+            auth_service.revoke_session(session, staff_id=staff.id, session_id=session_id,
+                                        actor=actor_for(self, staff))
+        if session_id == staff.session_id:
+            return rx.call_script(f"window.location.assign('{routes.SIGNED_OUT_URL}')")
+        self._refresh()
+        return rx.toast.success("That session is signed out.")
+
+    @rx.event
+    @guarded("viewer")
+    def revoke_all(self):
+        """Sign out everywhere, including here."""
+        staff = current_staff()
+        with db.transaction() as session:
+            auth_service.revoke_all_sessions(session, staff_id=staff.id, actor=actor_for(self, staff))
+        return rx.call_script(f"window.location.assign('{routes.SIGNED_OUT_URL}')")
+
+    @rx.event
+    @guarded("viewer")
+    def change_password(self, form: dict):
+        """Change your password (current one required)."""
+        staff = current_staff()
+        self.errors = {}
+        if form.get("password", "") != form.get("confirm", ""):
+            self.errors = {"confirm": "The two new passwords do not match."}
+            return None
+        try:
+            with db.transaction() as session:
+                user = auth_service.get(session, staff_id=staff.id)
+                auth_service.change_password(session, user=user, current=form.get("current", ""),
+                                             new=form.get("password", ""), actor=actor_for(self, staff))
+        except InvalidInput as exc:
+            self.errors = {exc.field or "form": str(exc)}
+            return None
+        return rx.toast.success("Password changed.")
+
+    @rx.event
+    @guarded("viewer")
+    def regenerate_codes(self):
+        """New recovery codes, shown once; the old ones stop working."""
+        staff = current_staff()
+        try:
+            with db.transaction() as session:
+                user = auth_service.get(session, staff_id=staff.id)
+                self.new_codes = auth_service.regenerate_recovery_codes(session, user=user,
+                                                                        actor=actor_for(self, staff))
+        except DomainError as exc:
+            return rx.toast.error(str(exc))
+        self._refresh()
+        return None
+
+
+def _session_row(s: SessionRead) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.hstack(rx.text(s.user_agent, size="1", max_width="28em", trim="both"),
+                                rx.cond(s.current, rx.badge("this session", color_scheme="green")))),
+        rx.table.cell(s.ip),
+        rx.table.cell(rx.text(s.created_at, size="1")),
+        rx.table.cell(rx.text(s.last_seen_at, size="1")),
+        rx.table.cell(rx.button("Sign out this session", size="1", variant="soft", color_scheme="red",
+                                on_click=AccountState.revoke(s.id))),
+    )
+
+
+@page(routes.ACCOUNT, "Account", on_load=[AccountState.load])
+def account_page() -> rx.Component:
+    """Your account."""
+    err = AccountState.errors
+    return rx.vstack(
+        page_header("Account", "Your sessions, password and recovery codes.",
+                    rx.button("Sign out everywhere", color_scheme="red", variant="soft",
+                              on_click=AccountState.revoke_all, id="revoke-all")),
+        rx.card(
+            rx.vstack(
+                rx.heading("Signed in as", size="3"),
+                rx.text(AppState.staff_name, " · ", AppState.staff_email, " · role ", rx.badge(AppState.staff_role)),
+            ),
+            width="100%",
+        ),
+        rx.heading("Active sessions", size="4", padding_top="0.5em"),
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                           ("Browser", "IP address", "Signed in", "Last seen", "")])),
+            rx.table.body(rx.foreach(AccountState.sessions, _session_row)),
+            width="100%",
+            id="sessions-table",
+        ),
+        rx.flex(
+            rx.card(
+                rx.form(
+                    rx.vstack(
+                        rx.heading("Change password", size="3"),
+                        rx.cond(err.contains("form"), rx.callout(err["form"], color_scheme="red")),
+                        labelled("Current password", rx.input(name="current", type="password", required=True,
+                                                               auto_complete="current-password", max_length=256),
+                                 err.get("current", "")),
+                        labelled("New password", rx.input(name="password", type="password", required=True,
+                                                           auto_complete="new-password", max_length=256),
+                                 err.get("password", ""), hint="At least 12 characters."),
+                        labelled("Repeat the new password", rx.input(name="confirm", type="password", required=True,
+                                                                     auto_complete="new-password", max_length=256),
+                                 err.get("confirm", "")),
+                        rx.button("Change password", type="submit"),
+                        spacing="3",
+                    ),
+                    on_submit=AccountState.change_password,
+                    reset_on_submit=True,
+                    id="password-form",
+                ),
+                flex="1",
+                min_width="20em",
+            ),
+            rx.card(
+                rx.vstack(
+                    rx.heading("Recovery codes", size="3"),
+                    rx.text(AccountState.recovery_left, " unused recovery codes left.", size="2", id="codes-left"),
+                    rx.cond(
+                        AccountState.new_codes.length() > 0,
+                        rx.vstack(
+                            rx.text("Your new codes (shown once):", size="2", weight="medium"),
+                            rx.grid(rx.foreach(AccountState.new_codes, lambda c: rx.code(c)), columns="2",
+                                    spacing="2"),
+                        ),
+                    ),
+                    rx.button("Make new recovery codes", variant="soft", on_click=AccountState.regenerate_codes),
+                    spacing="3",
+                ),
+                flex="1",
+                min_width="20em",
+            ),
+            spacing="3",
+            wrap="wrap",
+            width="100%",
+        ),
+        width="100%",
+        align="stretch",
+    )

@@ -1,0 +1,387 @@
+"""First run (create the founder, enrol TOTP, recovery codes) and sign-in (password, then code)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import reflex as rx
+import segno
+
+from voxanne_admin import db
+from voxanne_admin.auth import service as auth_service
+from voxanne_admin.errors import Conflict, DomainError, InvalidInput, RateLimited
+from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import field_error, labelled
+from voxanne_admin.ui.layout import bare_page, centered_card
+from voxanne_admin.ui.state import actor_for, public, resolve
+
+PENDING_TTL_S = 300
+
+
+def _qr_data_uri(uri: str) -> str:
+    buffer = io.StringIO()
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True)
+    import base64
+
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue().encode()).decode()
+
+
+class AuthFlowState(rx.State):
+    """Sign-in and first-run steps. The pending staff id lives only on the server."""
+
+    step: str = "form"  # form | code | enrol | codes
+    errors: dict[str, str] = {}
+    notice: str = ""
+    qr_data_uri: str = ""
+    totp_secret: str = ""
+    recovery_codes: list[str] = []
+    busy: bool = False
+    _pending_staff_id: int = 0
+    _pending_until: float = 0.0
+    _enrolled: bool = False
+
+    def _reset_flow(self) -> None:
+        self.step = "form"
+        self.errors = {}
+        self.qr_data_uri = ""
+        self.totp_secret = ""
+        self.recovery_codes = []
+        self._pending_staff_id = 0
+        self._pending_until = 0.0
+        self._enrolled = False
+
+    def _pending(self) -> int | None:
+        if self._pending_staff_id and time.time() < self._pending_until:
+            return self._pending_staff_id
+        return None
+
+    def _start_enrolment(self, staff_id: int) -> None:
+        with db.transaction() as session:
+            user = auth_service.get(session, staff_id=staff_id)
+            secret, uri = auth_service.begin_totp_enrolment(session, user=user)
+        self.totp_secret = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+        self.qr_data_uri = _qr_data_uri(uri)
+        self.step = "enrol"
+
+    # ------------------------------------------------------------ first run
+
+    @rx.event
+    @public
+    def check_setup(self):
+        """The first-run page is only open while no staff account exists."""
+        self.notice = ""
+        with db.read_only() as session:
+            exists = auth_service.staff_exists(session)
+        if exists and self.step == "form":
+            return rx.redirect(routes.LOGIN)
+        return None
+
+    @rx.event
+    @public
+    def create_founder(self, form: dict):
+        """Create the first founder account, then start TOTP enrolment."""
+        self.errors = {}
+        password = form.get("password", "")
+        if password != form.get("confirm", ""):
+            self.errors = {"confirm": "The two passwords do not match."}
+            return None
+        try:
+            with db.transaction() as session:
+                user = auth_service.create_first_founder(
+                    session, email=form.get("email", ""), name=form.get("name", ""), password=password,
+                    actor=actor_for(self),
+                )
+                staff_id = user.id or 0
+        except InvalidInput as exc:
+            self.errors = {exc.field or "form": str(exc)}
+            return None
+        except Conflict as exc:
+            self.errors = {"form": str(exc)}
+            return rx.redirect(routes.LOGIN)
+        self._pending_staff_id = staff_id
+        self._pending_until = time.time() + PENDING_TTL_S * 2
+        self._start_enrolment(staff_id)
+        return None
+
+    # ------------------------------------------------------------ enrolment (first run and first sign-in)
+
+    @rx.event
+    @public
+    def confirm_enrolment(self, form: dict):
+        """Check the first code from the authenticator app; show recovery codes once."""
+        self.errors = {}
+        staff_id = self._pending()
+        if staff_id is None:
+            self._reset_flow()
+            self.notice = "Your setup session expired. Sign in again to finish two-factor setup."
+            return rx.redirect(routes.LOGIN)
+        try:
+            with db.transaction() as session:
+                user = auth_service.get(session, staff_id=staff_id)
+                actor = actor_for(self)
+                actor = type(actor)(type="staff", id=str(user.id), email=user.email, ip=actor.ip,
+                                    user_agent=actor.user_agent)
+                codes = auth_service.confirm_totp_enrolment(session, user=user, code=form.get("code", ""),
+                                                            actor=actor)
+        except InvalidInput as exc:
+            self.errors = {"code": str(exc)}
+            return None
+        self.recovery_codes = codes
+        self.qr_data_uri = ""
+        self.totp_secret = ""
+        self._enrolled = True
+        self.step = "codes"
+        return None
+
+    @rx.event
+    @public
+    def finish_enrolment(self):
+        """After the recovery codes were shown: open the session and go to the console."""
+        staff_id = self._pending()
+        if staff_id is None or not self._enrolled:
+            self._reset_flow()
+            return rx.redirect(routes.LOGIN)
+        with db.transaction() as session:
+            user = auth_service.get(session, staff_id=staff_id)
+            user.last_login_at = auth_service.utcnow()
+            ticket = auth_service.create_session(session, user=user, actor=actor_for(self))
+        self._reset_flow()
+        return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
+
+    # ------------------------------------------------------------ sign-in
+
+    @rx.event
+    @public
+    def check_login(self):
+        """Fresh install: go to first run; already signed in: go to the console."""
+        params = self.router.url.query_parameters
+        with db.read_only() as session:
+            exists = auth_service.staff_exists(session)
+        if not exists:
+            return rx.redirect(routes.SETUP)
+        if resolve(self) is not None:
+            return rx.redirect(routes.OVERVIEW)
+        if self.step in ("codes",):
+            return None
+        self._reset_flow()
+        if params.get("signed_out"):
+            self.notice = "You are signed out."
+        elif params.get("expired"):
+            self.notice = "That sign-in link expired. Sign in again."
+        else:
+            self.notice = ""
+        return None
+
+    @rx.event
+    @public
+    def submit_password(self, form: dict):
+        """Step 1: email and password."""
+        self.errors = {}
+        self.notice = ""
+        try:
+            with db.transaction() as session:
+                result = auth_service.authenticate_password(
+                    session, email=form.get("email", ""), password=form.get("password", ""), actor=actor_for(self)
+                )
+        except RateLimited as exc:
+            self.errors = {"form": f"{exc} (HTTP 429)"}
+            return None
+        if not result.ok:
+            self.errors = {"form": result.message}
+            return None
+        self._pending_staff_id = result.staff_id or 0
+        self._pending_until = time.time() + PENDING_TTL_S
+        if result.needs_enrolment:
+            self.notice = "Two-factor sign-in is required. Set it up now to continue."
+            self._start_enrolment(self._pending_staff_id)
+        else:
+            self.step = "code"
+        return None
+
+    @rx.event
+    @public
+    def submit_code(self, form: dict):
+        """Step 2: a TOTP code or a recovery code."""
+        self.errors = {}
+        staff_id = self._pending()
+        if staff_id is None:
+            self._reset_flow()
+            self.errors = {"form": "Your sign-in expired. Enter your email and password again."}
+            return None
+        try:
+            with db.transaction() as session:
+                result = auth_service.verify_second_factor(session, staff_id=staff_id, code=form.get("code", ""),
+                                                           actor=actor_for(self))
+        except RateLimited as exc:
+            self.errors = {"code": f"{exc} (HTTP 429)"}
+            return None
+        if not result.ok:
+            self.errors = {"code": result.message}
+            if result.locked_until:
+                self._reset_flow()
+                self.errors = {"form": result.message}
+            return None
+        with db.transaction() as session:
+            user = auth_service.get(session, staff_id=staff_id)
+            ticket = auth_service.create_session(session, user=user, actor=actor_for(self))
+        self._reset_flow()
+        return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
+
+    @rx.event
+    @public
+    def back_to_password(self):
+        """Start the sign-in again."""
+        self._reset_flow()
+
+
+def _form_error() -> rx.Component:
+    return rx.cond(
+        AuthFlowState.errors.contains("form"),
+        rx.callout(AuthFlowState.errors["form"], icon="triangle-alert", color_scheme="red", width="100%",
+                   role="alert", id="form-error"),
+    )
+
+
+def _notice() -> rx.Component:
+    return rx.cond(AuthFlowState.notice != "", rx.callout(AuthFlowState.notice, icon="info", width="100%",
+                                                        id="notice"))
+
+
+def _err(name: str):
+    return AuthFlowState.errors.get(name, "")
+
+
+def _founder_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Create the first founder account", size="4"),
+            rx.text("This console has no staff accounts yet. The account you create now has full access; "
+                    "you will set up two-factor sign-in next.", size="2", color_scheme="gray"),
+            _form_error(),
+            labelled("Your name", rx.input(name="name", id="name", auto_complete="name", required=True,
+                                            max_length=120, auto_focus=True), _err("name")),
+            labelled("Work email", rx.input(name="email", id="email", type="email", auto_complete="email",
+                                             required=True, max_length=254), _err("email")),
+            labelled("Password", rx.input(name="password", id="password", type="password",
+                                           auto_complete="new-password", required=True, max_length=256),
+                     _err("password"), hint="At least 12 characters; a phrase of several words works well."),
+            labelled("Repeat the password", rx.input(name="confirm", id="confirm", type="password",
+                                                      auto_complete="new-password", required=True, max_length=256),
+                     _err("confirm")),
+            rx.button("Create founder account", type="submit", width="100%", size="3"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=AuthFlowState.create_founder,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
+def _enrol_step() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Set up two-factor sign-in", size="4"),
+            _notice(),
+            rx.text("Scan this QR code with an authenticator app (Google Authenticator, 1Password, Authy...), "
+                    "then enter the 6-digit code it shows.", size="2"),
+            rx.center(rx.image(src=AuthFlowState.qr_data_uri, alt="QR code for your authenticator app",
+                               width="12em", height="12em", id="totp-qr"), width="100%"),
+            rx.text("Can't scan? Enter this key in the app:", size="2", color_scheme="gray"),
+            rx.code(AuthFlowState.totp_secret, id="totp-secret", size="3"),
+            labelled("6-digit code", rx.input(name="code", id="code", input_mode="numeric",
+                                               auto_complete="one-time-code", max_length=8, required=True,
+                                               auto_focus=True), _err("code")),
+            rx.button("Confirm and continue", type="submit", width="100%", size="3"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=AuthFlowState.confirm_enrolment,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def _codes_step() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Save your recovery codes", size="4"),
+        rx.text("Each code signs you in once if you lose your phone. They are shown only now: store them in "
+                "your password manager.", size="2"),
+        rx.grid(rx.foreach(AuthFlowState.recovery_codes, lambda c: rx.code(c, size="3")), columns="2",
+                spacing="2", id="recovery-codes", width="100%"),
+        rx.button("I saved them: continue to the console", on_click=AuthFlowState.finish_enrolment, width="100%",
+                  size="3", id="finish"),
+        spacing="3",
+        width="100%",
+    )
+
+
+@bare_page(routes.SETUP, "First run", on_load=[AuthFlowState.check_setup])
+def setup_page() -> rx.Component:
+    """First run: founder account, TOTP, recovery codes."""
+    return centered_card(
+        rx.match(
+            AuthFlowState.step,
+            ("enrol", _enrol_step()),
+            ("codes", _codes_step()),
+            _founder_form(),
+        )
+    )
+
+
+def _password_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Sign in", size="4"),
+            _notice(),
+            _form_error(),
+            labelled("Email", rx.input(name="email", id="email", type="email", auto_complete="username",
+                                        required=True, max_length=254, auto_focus=True)),
+            labelled("Password", rx.input(name="password", id="password", type="password",
+                                           auto_complete="current-password", required=True, max_length=256)),
+            rx.button("Continue", type="submit", width="100%", size="3"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=AuthFlowState.submit_password,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
+def _code_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Two-factor check", size="4"),
+            _form_error(),
+            rx.text("Enter the 6-digit code from your authenticator app, or one of your recovery codes "
+                    "(like a1b2c-3d4e5).", size="2"),
+            labelled("Code", rx.input(name="code", id="code", auto_complete="one-time-code", max_length=16,
+                                       required=True, auto_focus=True), _err("code")),
+            rx.button("Sign in", type="submit", width="100%", size="3"),
+            rx.button("Start again", on_click=AuthFlowState.back_to_password, variant="ghost", type="button"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=AuthFlowState.submit_code,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+@bare_page(routes.LOGIN, "Sign in", on_load=[AuthFlowState.check_login])
+def login_page() -> rx.Component:
+    """Sign-in: password, then TOTP or recovery code; enrolment if the account has none."""
+    return centered_card(
+        rx.match(
+            AuthFlowState.step,
+            ("code", _code_form()),
+            ("enrol", _enrol_step()),
+            ("codes", _codes_step()),
+            _password_form(),
+        )
+    )
+
+
+__all__ = ["AuthFlowState", "DomainError", "field_error", "login_page", "setup_page"]

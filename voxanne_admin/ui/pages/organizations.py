@@ -1,0 +1,257 @@
+"""Organizations: list, create, edit, close and reopen (admin and up change; everyone reads)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from voxanne_admin import db
+from voxanne_admin.errors import DomainError, InvalidInput
+from voxanne_admin.orgs import service as org_service
+from voxanne_admin.orgs.models import COUNTRIES, DEFAULT_TIMEZONES, OrganizationRead
+from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import badge_for_status, empty_state, labelled, page_header
+from voxanne_admin.ui.layout import page
+from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
+
+
+class OrganizationsState(AppState):
+    """The organizations table and its edit dialog."""
+
+    orgs: list[OrganizationRead] = []
+    dialog_open: bool = False
+    editing_id: int = 0
+    form_name: str = ""
+    form_slug: str = ""
+    form_country: str = "US"
+    form_timezone: str = DEFAULT_TIMEZONES["US"]
+    errors: dict[str, str] = {}
+    confirm_close_id: int = 0
+
+    def _refresh(self) -> None:
+        with db.read_only() as session:
+            self.orgs = org_service.list_organizations(session)
+
+    @rx.event
+    @guarded("viewer")
+    def load(self):
+        """Load the table."""
+        self._refresh()
+
+    @rx.event
+    @guarded("admin")
+    def open_create(self):
+        """Empty form for a new organization."""
+        self.editing_id = 0
+        self.form_name, self.form_slug, self.form_country = "", "", "US"
+        self.form_timezone = DEFAULT_TIMEZONES["US"]
+        self.errors = {}
+        self.dialog_open = True
+
+    @rx.event
+    @guarded("admin")
+    def open_edit(self, org_id: int):
+        """Form filled with an organization's details."""
+        for org in self.orgs:
+            if org.id == org_id:
+                self.editing_id = org.id
+                self.form_name, self.form_slug = org.name, org.slug
+                self.form_country, self.form_timezone = org.country, org.timezone
+        self.errors = {}
+        self.dialog_open = True
+
+    @rx.event
+    @ui_only
+    def set_dialog_open(self, value: bool):
+        """Close the dialog (Escape, Cancel)."""
+        self.dialog_open = value
+
+    @rx.event
+    @ui_only
+    def set_form_country(self, value: str):
+        """Country changes suggest that country's time zone."""
+        if DEFAULT_TIMEZONES.get(self.form_country) == self.form_timezone or not self.form_timezone:
+            self.form_timezone = DEFAULT_TIMEZONES.get(value, self.form_timezone)
+        self.form_country = value
+
+    @rx.event
+    @guarded("admin")
+    def save(self, form: dict):
+        """Create or update, audited in the same transaction."""
+        staff = current_staff()
+        self.errors = {}
+        try:
+            with db.transaction() as session:
+                if self.editing_id:
+                    org_service.update(session, org_id=self.editing_id, name=form.get("name", ""),
+                                       slug=form.get("slug", ""), country=self.form_country,
+                                       timezone=form.get("timezone", ""), actor=actor_for(self, staff),
+                                       actor_role=staff.role)
+                else:
+                    org_service.create(session, name=form.get("name", ""), slug=form.get("slug", ""),
+                                       country=self.form_country, timezone=form.get("timezone", ""),
+                                       actor=actor_for(self, staff), actor_role=staff.role)
+        except InvalidInput as exc:
+            self.errors = {exc.field or "form": str(exc)}
+            return None
+        except DomainError as exc:
+            self.errors = {"form": str(exc)}
+            return None
+        was_edit = bool(self.editing_id)
+        self.dialog_open = False
+        self._refresh()
+        return rx.toast.success("Organization saved." if was_edit else "Organization created.")
+
+    @rx.event
+    @guarded("admin")
+    def ask_close(self, org_id: int):
+        """Ask for confirmation before closing."""
+        self.confirm_close_id = org_id
+
+    @rx.event
+    @ui_only
+    def cancel_close(self):
+        """Dismiss the confirmation."""
+        self.confirm_close_id = 0
+
+    @rx.event
+    @guarded("admin")
+    def confirm_close(self):
+        """Close the organization (data purged 30 days later)."""
+        staff = current_staff()
+        org_id, self.confirm_close_id = self.confirm_close_id, 0
+        with db.transaction() as session:
+            org_service.close(session, org_id=org_id, actor=actor_for(self, staff), actor_role=staff.role)
+        self._refresh()
+        return rx.toast.success("Organization closed. Its data will be purged in 30 days unless reopened.")
+
+    @rx.event
+    @guarded("admin")
+    def reopen(self, org_id: int):
+        """Reopen a closed organization."""
+        staff = current_staff()
+        with db.transaction() as session:
+            org_service.reopen(session, org_id=org_id, actor=actor_for(self, staff), actor_role=staff.role)
+        self._refresh()
+        return rx.toast.success("Organization reopened.")
+
+
+def _row(org: OrganizationRead) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(rx.text(org.name, weight="medium")),
+        rx.table.cell(rx.code(org.slug)),
+        rx.table.cell(org.country),
+        rx.table.cell(org.timezone),
+        rx.table.cell(badge_for_status(org.status)),
+        rx.table.cell(org.created_at),
+        rx.table.cell(
+            rx.cond(
+                AppState.is_admin,
+                rx.hstack(
+                    rx.cond(
+                        org.status == "active",
+                        rx.hstack(
+                            rx.button("Edit", size="1", variant="soft", on_click=OrganizationsState.open_edit(org.id)),
+                            rx.button("Close", size="1", variant="soft", color_scheme="red",
+                                      on_click=OrganizationsState.ask_close(org.id)),
+                        ),
+                        rx.button("Reopen", size="1", variant="soft", on_click=OrganizationsState.reopen(org.id)),
+                    ),
+                ),
+            )
+        ),
+    )
+
+
+def _dialog() -> rx.Component:
+    err = OrganizationsState.errors
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(rx.cond(OrganizationsState.editing_id > 0, "Edit organization", "New organization")),
+            rx.form(
+                rx.vstack(
+                    rx.cond(err.contains("form"), rx.callout(err["form"], color_scheme="red", icon="triangle-alert",
+                                                             role="alert")),
+                    labelled("Name", rx.input(name="name", id="org-name", default_value=OrganizationsState.form_name,
+                                               max_length=120, required=True, auto_focus=True),
+                             err.get("name", "")),
+                    labelled("Slug", rx.input(name="slug", id="org-slug", default_value=OrganizationsState.form_slug,
+                                               max_length=63, placeholder="made from the name when empty"),
+                             err.get("slug", ""), hint="Lowercase letters, digits and dashes; used in URLs and the CLI."),
+                    labelled("Country", rx.select(list(COUNTRIES), value=OrganizationsState.form_country,
+                                                  on_change=OrganizationsState.set_form_country, id="org-country"),
+                             err.get("country", "")),
+                    labelled("Time zone", rx.input(name="timezone", id="org-timezone",
+                                                    default_value=OrganizationsState.form_timezone,
+                                                    key=OrganizationsState.form_timezone, max_length=64,
+                                                    required=True),
+                             err.get("timezone", ""), hint="IANA name, like America/Chicago."),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Save", type="submit", id="org-save"),
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=OrganizationsState.save,
+                reset_on_submit=False,
+            ),
+            max_width="32em",
+        ),
+        open=OrganizationsState.dialog_open,
+        on_open_change=OrganizationsState.set_dialog_open,
+    )
+
+
+def _close_confirm() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Close this organization?"),
+            rx.alert_dialog.description(
+                "Its agents stop being managed here and all of its data is purged 30 days from now. "
+                "You can reopen it before then."
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep it open", variant="soft", color_scheme="gray",
+                                                 on_click=OrganizationsState.cancel_close)),
+                rx.alert_dialog.action(rx.button("Close organization", color_scheme="red",
+                                                 on_click=OrganizationsState.confirm_close)),
+                justify="end",
+                spacing="3",
+                padding_top="1em",
+            ),
+        ),
+        open=OrganizationsState.confirm_close_id > 0,
+    )
+
+
+@page(routes.ORGANIZATIONS, "Organizations", on_load=[OrganizationsState.load])
+def organizations_page() -> rx.Component:
+    """Organizations table with create/edit/close."""
+    return rx.vstack(
+        page_header(
+            "Organizations",
+            "Each clinic or business Voxanne runs phone agents for.",
+            rx.cond(AppState.is_admin, rx.button(rx.icon("plus"), "New organization",
+                                                  on_click=OrganizationsState.open_create, id="new-org")),
+        ),
+        rx.cond(
+            OrganizationsState.orgs.length() > 0,
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[rx.table.column_header_cell(h) for h in
+                          ("Name", "Slug", "Country", "Time zone", "Status", "Created", "")]
+                    )
+                ),
+                rx.table.body(rx.foreach(OrganizationsState.orgs, _row)),
+                width="100%",
+                id="orgs-table",
+            ),
+            empty_state("No organizations yet."),
+        ),
+        _dialog(),
+        _close_confirm(),
+        width="100%",
+        align="stretch",
+    )

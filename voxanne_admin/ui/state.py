@@ -1,0 +1,219 @@
+"""The root UI state: who is signed in (re-checked on the server at every event) and the org scope.
+
+Every event handler that reads or changes data is wrapped by `guarded(role)`: it
+resolves the HttpOnly session cookie of the websocket connection against the
+database, so a revoked, expired or idle session loses access at its next event,
+and a role below the minimum is refused whatever the page showed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Any
+
+import reflex as rx
+
+from voxanne_admin import db
+from voxanne_admin.api.auth import COOKIE
+from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth.roles import has_role
+from voxanne_admin.auth.service import CurrentStaff
+from voxanne_admin.errors import DomainError
+from voxanne_admin.logging import staff_id_var
+from voxanne_admin.orgs import service as org_service
+from voxanne_admin.settings import get_settings
+from voxanne_admin.ui import routes
+
+log = logging.getLogger(__name__)
+_current: contextvars.ContextVar[CurrentStaff | None] = contextvars.ContextVar("current_staff", default=None)
+
+GUARD_ATTR = "_voxanne_min_role"
+PUBLIC_ATTR = "_voxanne_public"
+UI_ONLY_ATTR = "_voxanne_ui_only"
+
+
+def _session_token(state: rx.State) -> str | None:
+    raw = state.router.headers.cookie or ""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel else None
+
+
+def resolve(state: rx.State) -> CurrentStaff | None:
+    """The signed-in staff member behind this websocket connection, checked against the database."""
+    token = _session_token(state)
+    if not token:
+        return None
+    with db.transaction() as session:
+        return auth_service.resolve_session(session, token=token)
+
+
+def current_staff() -> CurrentStaff:
+    """The staff member the running guarded handler was authorised for."""
+    staff = _current.get()
+    if staff is None:
+        raise RuntimeError("current_staff() used outside a guarded handler")
+    return staff
+
+
+def actor_for(state: rx.State, staff: CurrentStaff | None = None) -> Actor:
+    """Audit actor for the person behind this event (IP and user agent from the connection)."""
+    ip = state.router.session.client_ip or None
+    ua = state.router.headers.user_agent or None
+    if staff is None:
+        return Actor(type="anonymous", ip=ip, user_agent=ua)
+    return Actor(type="staff", id=str(staff.id), email=staff.email, ip=ip, user_agent=ua)
+
+
+def _deny(staff: CurrentStaff | None, minimum: str):
+    if staff is None:
+        return rx.redirect(routes.LOGIN)
+    return rx.toast.error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.")
+
+
+def guarded(minimum: str) -> Callable:
+    """Decorator for State event handlers: sign-in and role are checked on the server first."""
+
+    def decorate(fn: Callable) -> Callable:
+        def authorise(self) -> tuple[CurrentStaff | None, bool]:
+            staff = resolve(self)
+            return staff, bool(staff and has_role(staff.role, minimum))
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(self, *args, **kwargs):
+                staff, ok = authorise(self)
+                if not ok:
+                    yield _deny(staff, minimum)
+                    return
+                token = _current.set(staff)
+                try:
+                    async for item in fn(self, *args, **kwargs):
+                        yield item
+                finally:
+                    _current.reset(token)
+
+            wrapper: Callable = agen_wrapper
+        elif inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(self, *args, **kwargs):
+                staff, ok = authorise(self)
+                if not ok:
+                    return _deny(staff, minimum)
+                token = _current.set(staff)
+                try:
+                    return await fn(self, *args, **kwargs)
+                finally:
+                    _current.reset(token)
+
+            wrapper = async_wrapper
+        else:
+
+            @functools.wraps(fn)
+            def sync_wrapper(self, *args, **kwargs):
+                staff, ok = authorise(self)
+                if not ok:
+                    return _deny(staff, minimum)
+                token = _current.set(staff)
+                staff_token = staff_id_var.set(staff.id if staff else None)
+                try:
+                    return fn(self, *args, **kwargs)
+                except DomainError as exc:
+                    return rx.toast.error(str(exc))
+                finally:
+                    staff_id_var.reset(staff_token)
+                    _current.reset(token)
+
+            wrapper = sync_wrapper
+        setattr(wrapper, GUARD_ATTR, minimum)
+        return wrapper
+
+    return decorate
+
+
+def public(fn: Callable) -> Callable:
+    """Marks a handler that is deliberately reachable without a session (sign-in, first run)."""
+    setattr(fn, PUBLIC_ATTR, True)
+    return fn
+
+
+def ui_only(fn: Callable) -> Callable:
+    """Marks a handler that only changes what this browser shows (no data read or written)."""
+    setattr(fn, UI_ONLY_ATTR, True)
+    return fn
+
+
+class AppState(rx.State):
+    """Shell state: signed-in identity for display, organization scope, sandbox banner."""
+
+    staff_name: str = ""
+    staff_email: str = ""
+    staff_role: str = ""
+    org_options: list[dict[str, str]] = []
+    selected_org: str = rx.LocalStorage("", name="vx_org", sync=True)
+    sandbox: bool = True
+
+    @rx.var
+    def is_admin(self) -> bool:
+        """Admin or founder: show admin-only navigation."""
+        return self.staff_role in ("admin", "founder")
+
+    @rx.var
+    def selected_org_name(self) -> str:
+        """Name of the organization in scope, or 'All organizations'."""
+        for option in self.org_options:
+            if option["id"] == self.selected_org:
+                return option["name"]
+        return "All organizations"
+
+    @rx.event
+    @guarded("viewer")
+    def load_shell(self):
+        """Runs first on every console page: identity, organizations for the switcher, sandbox flag."""
+        staff = current_staff()
+        self.staff_name, self.staff_email, self.staff_role = staff.name, staff.email, staff.role
+        self.sandbox = get_settings().sandbox
+        with db.read_only() as session:
+            orgs = org_service.list_organizations(session, include_closed=False)
+        self.org_options = [{"id": str(o.id), "name": o.name} for o in orgs]
+        if self.selected_org and self.selected_org not in {o["id"] for o in self.org_options}:
+            self.selected_org = ""
+
+    @rx.event
+    @guarded("viewer")
+    def select_org(self, value: str):
+        """Change the organization scope every page uses."""
+        self.selected_org = "" if value == "all" else value
+
+    @rx.event
+    @guarded("viewer")
+    def sign_out(self):
+        """Revoke this session on the server, then clear the cookie."""
+        staff = current_staff()
+        with db.transaction() as session:
+            auth_service.revoke_session(session, staff_id=staff.id, session_id=staff.session_id,
+                                        actor=actor_for(self, staff), action="logout")
+        return rx.call_script(f"window.location.assign('{routes.SIGNED_OUT_URL}')")
+
+    @rx.var
+    def org_scope_id(self) -> int:
+        """Selected organization id, or 0 for all."""
+        return int(self.selected_org) if self.selected_org.isdigit() else 0
+
+
+def field_errors(exc: DomainError) -> dict[str, Any]:
+    """Map an InvalidInput to {field: message} for inline messages."""
+    field = getattr(exc, "field", None)
+    return {field or "form": str(exc)}

@@ -1,0 +1,50 @@
+"""Wiring only: the Reflex app, our HTTP routes, the scheduler lifespan task and the pages."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from voxanne_admin import logging as vx_logging
+from voxanne_admin.api.app import mount
+from voxanne_admin.jobs import scheduler
+from voxanne_admin.settings import get_settings
+from voxanne_admin.ui import routes, styles
+from voxanne_admin.ui.pages import account, auth, jobs, organizations, overview, staff
+
+vx_logging.configure(get_settings().log_level)
+
+PAGES = [
+    auth.setup_page,
+    auth.login_page,
+    overview.overview_page,
+    organizations.organizations_page,
+    staff.staff_page,
+    jobs.jobs_page,
+    account.account_page,
+]
+
+
+class IndexState(rx.State):
+    """The root URL goes to the overview (which sends signed-out visitors to sign-in)."""
+
+    @rx.event
+    def go(self):
+        """Redirect to the overview."""
+        return rx.redirect(routes.OVERVIEW)
+
+
+def index() -> rx.Component:
+    """Nothing to show at /: forward."""
+    return rx.center(rx.spinner(size="3"), min_height="100vh")
+
+
+app = rx.App(
+    style=styles.base_style,
+    api_transformer=mount,
+    toaster=rx.toast.provider(position="top-right", close_button=True),
+)
+app.register_lifespan_task(scheduler.lifespan)
+app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
+for fn in PAGES:
+    spec = fn._voxanne_page  # type: ignore[attr-defined]
+    app.add_page(spec["component"], route=spec["route"], title=spec["title"], on_load=spec["on_load"])
