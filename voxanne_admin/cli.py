@@ -1,0 +1,211 @@
+"""The `voxanne-admin` command line. Domain errors map to exit code 1, bad settings to 2."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from voxanne_admin.settings import SettingsError, get_settings
+
+app = typer.Typer(help="Voxanne Admin: the operations console for Voxanne AI.", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail commands.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(jobs_app, name="jobs")
+
+
+def _settings():
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _database_url() -> str:
+    from voxanne_admin import db
+
+    _settings()
+    return db.ensure_database()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (starts the embedded database if DATABASE_URL is unset)."""
+    from voxanne_admin import migrate
+
+    url = _database_url()
+    migrate.upgrade(url)
+    typer.echo(f"Database is at migration {migrate.head_revision()}.")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Where the database is (password hidden) and its migration state."""
+    from voxanne_admin import db, migrate
+
+    url = _database_url()
+    with db.get_engine().connect() as conn:
+        current = migrate.current_revision(conn)
+    typer.echo(f"database: {db.safe_url(url)}\ncurrent:  {current}\nhead:     {migrate.head_revision()}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL (no effect with DATABASE_URL)."""
+    from voxanne_admin import db
+
+    settings = _settings()
+    if settings.database_url is None:
+        db.stop_embedded(settings.data_dir)
+        typer.echo("Embedded PostgreSQL stopped.")
+
+
+def _seed_demo() -> int:
+    from voxanne_admin import db
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.orgs import service as org_service
+
+    with db.transaction() as session:
+        return org_service.seed_demo(session, actor=Actor.system("seed-demo"))
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load demo organizations into an empty database (never staff accounts)."""
+    _database_url()
+    created = _seed_demo()
+    typer.echo(f"Created {created} demo organizations." if created else "Organizations exist already: nothing loaded.")
+
+
+@app.command("create-staff")
+def create_staff(
+    email: Annotated[str, typer.Option(help="Work email (sign-in name).")],
+    role: Annotated[str, typer.Option(help="viewer, operator, admin or founder.")] = "viewer",
+    name: Annotated[str, typer.Option(help="Full name; defaults to the email's local part.")] = "",
+) -> None:
+    """Create a staff account. The password comes from VOXANNE_NEW_PASSWORD or a prompt; TOTP is set up at first sign-in."""
+    from voxanne_admin import db
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.auth import service as auth_service
+    from voxanne_admin.errors import DomainError
+
+    _database_url()
+    password = os.environ.get("VOXANNE_NEW_PASSWORD") or ""
+    if not password:
+        if not sys.stdin.isatty():
+            typer.echo("Set VOXANNE_NEW_PASSWORD or run in a terminal to be asked for the password.", err=True)
+            raise typer.Exit(1)
+        password = getpass.getpass("Initial password (12+ characters): ")
+        if getpass.getpass("Repeat it: ") != password:
+            typer.echo("The passwords do not match.", err=True)
+            raise typer.Exit(1)
+    actor = Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
+    try:
+        with db.transaction() as session:
+            user = auth_service.create_staff(session, email=email, name=name or email.split("@")[0], role=role,
+                                             password=password, actor=actor, actor_role="founder")
+            created = (user.email, user.role)
+    except DomainError as exc:
+        typer.echo(f"Not created: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Created {created[0]} ({created[1]}). They set up two-factor sign-in at their first sign-in.")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain and name the first broken row (exit 1 if any)."""
+    from voxanne_admin import db
+    from voxanne_admin.audit import service as audit_service
+
+    _database_url()
+    with db.read_only() as session:
+        result = audit_service.verify_chain(session)
+    if result.ok:
+        typer.echo(f"Audit trail intact: {result.checked} events verified.")
+        return
+    typer.echo(f"Audit trail BROKEN at event id {result.broken_id}: {result.reason}. "
+               f"{result.checked} events before it verified.", err=True)
+    raise typer.Exit(1)
+
+
+@jobs_app.command("run")
+def jobs_run(name: Annotated[str, typer.Argument(help="Job name, see `jobs list`.")]) -> None:
+    """Run a job now (recorded in job_runs like scheduled runs)."""
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.errors import DomainError
+    from voxanne_admin.jobs import service as job_service
+
+    _database_url()
+    try:
+        outcome = job_service.run_now(name, actor=Actor.system("cli"), actor_role="founder")
+    except DomainError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{name}: {outcome}")
+    raise typer.Exit(0 if outcome == "succeeded" else 1)
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """The registered jobs and their schedules."""
+    from voxanne_admin.jobs.registry import JOBS
+
+    for spec in JOBS.values():
+        typer.echo(f"{spec.name:28} {spec.schedule:22} {spec.description}")
+
+
+@app.command("build")
+def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing changed.")] = False) -> None:
+    """Compile the frontend for production (serve does this when needed)."""
+    from voxanne_admin.serve import build_frontend
+
+    built = build_frontend(_settings(), force=force)
+    typer.echo("Frontend built." if built else "Frontend is up to date.")
+
+
+@app.command("serve")
+def serve(
+    demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
+    build_only: Annotated[bool, typer.Option(help="Prepare everything, then exit without serving.")] = False,
+) -> None:
+    """Start the database, apply migrations, build the frontend if needed and serve on PORT."""
+    from voxanne_admin import db, migrate
+    from voxanne_admin import logging as vx_logging
+    from voxanne_admin.serve import build_frontend, run_granian
+
+    settings = _settings()
+    vx_logging.configure(settings.log_level)
+    url = db.ensure_database()
+    typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
+               f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
+    migrate.upgrade(url)
+    if demo or settings.voxanne_demo:
+        created = _seed_demo()
+        if created:
+            typer.echo(f"Loaded {created} demo organizations.")
+    db.reset_engine()  # workers open their own pools after fork
+    build_frontend(settings)
+    if build_only:
+        return
+    try:
+        run_granian(settings)
+    finally:
+        if settings.database_url is None:
+            db.stop_embedded(settings.data_dir)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
