@@ -9,6 +9,7 @@ from voxanne_admin.api.app import mount
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
+from voxanne_admin.ui.state import backend_exception_handler
 from voxanne_admin.ui.pages import account, auth, jobs, organizations, overview, staff
 
 vx_logging.configure(get_settings().log_level)
@@ -41,6 +42,7 @@ def index() -> rx.Component:
 app = rx.App(
     style=styles.base_style,
     api_transformer=mount,
+    backend_exception_handler=backend_exception_handler,
     toaster=rx.toast.provider(position="top-right", close_button=True),
 )
 app.register_lifespan_task(scheduler.lifespan)

@@ -177,7 +177,10 @@ def _summary(row: AuditEvent) -> str:
     parts = []
     for key, change in list(row.diff.items())[:4]:
         if isinstance(change, dict) and "after" in change:
-            parts.append(f"{key}: {change.get('before')!s} → {change.get('after')!s}")
+            if change.get("before") is None:
+                parts.append(f"{key}: {change.get('after')!s}")
+            else:
+                parts.append(f"{key}: {change.get('before')!s} → {change.get('after')!s}")
         else:
             parts.append(f"{key}: {change!s}")
     return "; ".join(parts)[:200]
@@ -186,7 +189,8 @@ def _summary(row: AuditEvent) -> str:
 def to_read(row: AuditEvent) -> AuditEventRead:
     """Plain read model for the UI."""
     actor = row.actor_email or (f"{row.actor_type}:{row.actor_id}" if row.actor_id else row.actor_type)
-    target = f"{row.target_type} {row.target_id}" if row.target_type else ""
+    target_id = (row.target_id or "")[:8] if row.target_type == "session" else (row.target_id or "")
+    target = f"{row.target_type} {target_id}".strip() if row.target_type else ""
     return AuditEventRead(
         id=row.id or 0,
         occurred_at=row.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),

@@ -217,3 +217,17 @@ def field_errors(exc: DomainError) -> dict[str, Any]:
     """Map an InvalidInput to {field: message} for inline messages."""
     field = getattr(exc, "field", None)
     return {field or "form": str(exc)}
+
+
+def backend_exception_handler(exception: Exception):
+    """Domain errors become their own message; anything else is logged with a reference the user can quote."""
+    import uuid
+
+    if isinstance(exception, DomainError):
+        return rx.toast.error(str(exception))
+    reference = uuid.uuid4().hex[:8]
+    log.error("unhandled error in an event handler", exc_info=exception, extra={"reference": reference})
+    return rx.toast.error(
+        f"Something went wrong on the server (reference {reference}). Nothing was saved. "
+        "Try again; if it keeps happening, give the reference to the on-call engineer."
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 
 import reflex as rx
@@ -20,11 +19,7 @@ PENDING_TTL_S = 300
 
 
 def _qr_data_uri(uri: str) -> str:
-    buffer = io.StringIO()
-    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True)
-    import base64
-
-    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue().encode()).decode()
+    return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
 
 
 class AuthFlowState(rx.State):

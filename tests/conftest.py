@@ -1,0 +1,132 @@
+"""Shared fixtures: a fresh PostgreSQL database per run (embedded by default, TEST_DATABASE_URL to use another
+server), a rolled-back session per test, and the CI rule that database and browser tests never skip."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Tests never read the developer's .env or data directory.
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+_TMP = Path(tempfile.mkdtemp(prefix="voxanne-tests-"))
+os.environ["VOXANNE_DATA_DIR"] = str(_TMP / "data")
+
+
+def _server_url() -> str:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        from voxanne_admin.db import normalise_url
+
+        return normalise_url(external)
+    from voxanne_admin.db import start_embedded
+
+    server = start_embedded(_TMP / "embedded")
+    return server.get_uri(driver="psycopg")
+
+
+def create_database(server_url: str, prefix: str) -> str:
+    """Create an empty database on the test server; returns its URL."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop a test database (terminating leftover connections)."""
+    name = make_url(url).database
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """The PostgreSQL server the tests use (embedded unless TEST_DATABASE_URL is set)."""
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test run, set as the app's database."""
+    from voxanne_admin import db, migrate
+    from voxanne_admin.settings import get_settings
+
+    url = create_database(pg_server_url, "voxanne_test")
+    migrate.upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ[db.RESOLVED_URL_ENV] = url
+    get_settings.cache_clear()
+    db.reset_engine()
+    yield url
+    db.reset_engine()
+    drop_database(pg_server_url, url)
+
+
+@pytest.fixture
+def session(database_url: str) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (services never commit)."""
+    from voxanne_admin import db
+
+    engine = db.get_engine()
+    with engine.connect() as conn:
+        trans = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+            yield s
+        trans.rollback()
+
+
+TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "staff_users", "organizations",
+          "audit_events"]
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """For tests that commit through db.transaction(): every table emptied before and after."""
+    from voxanne_admin import db
+
+    def wipe() -> None:
+        with db.get_engine().begin() as conn:
+            # Triggers (audit_events is append-only) do not fire in replica mode: test cleanup only.
+            conn.execute(sa.text("set local session_replication_role = replica"))
+            conn.execute(sa.text(f"truncate {', '.join(TABLES)} restart identity cascade"))
+
+    wipe()
+    yield database_url
+    wipe()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark database and browser tests so CI can prove none of them skipped."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"database_url", "session", "clean_db", "live_server"}:
+            item.add_marker(pytest.mark.db)
+        if names & {"browser_page", "live_server"}:
+            item.add_marker(pytest.mark.browser)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI a skipped test is a failure: database and browser tests must run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if IN_CI and skipped:
+        if reporter:
+            reporter.write_line(f"CI: {len(skipped)} test(s) skipped; database and browser tests must run.", red=True)
+        session.exitstatus = 1
