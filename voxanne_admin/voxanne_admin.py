@@ -9,8 +9,8 @@ from voxanne_admin.api.app import mount
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
-from voxanne_admin.ui.state import backend_exception_handler
 from voxanne_admin.ui.pages import account, auth, jobs, organizations, overview, staff
+from voxanne_admin.ui.state import backend_exception_handler
 
 vx_logging.configure(get_settings().log_level)
 

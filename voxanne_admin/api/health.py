@@ -36,7 +36,9 @@ def _check_database() -> tuple[list[str], dict]:
     head = migrate.head_revision()
     checks["migrations"] = {"current": current, "head": head}
     if current != head:
-        reasons.append(f"migrations not at head (database at {current}, code expects {head}): run voxanne-admin db upgrade")
+        reasons.append(
+            f"migrations not at head (database at {current}, code expects {head}): run voxanne-admin db upgrade"
+        )
     return reasons, checks
 
 

@@ -162,7 +162,8 @@ def verify_chain(session: Session, batch: int = 5000) -> VerifyResult:
             return VerifyResult(ok=True, checked=checked)
         for row in rows:
             if row.prev_hash != expected_prev:
-                return VerifyResult(False, checked, row.id, "its link to the previous row is broken (row removed or reordered)")
+                reason = "its link to the previous row is broken (row removed or reordered)"
+                return VerifyResult(False, checked, row.id, reason)
             if compute_hash(row) != row.hash:
                 return VerifyResult(False, checked, row.id, "its content does not match its hash (row altered)")
             expected_prev = row.hash

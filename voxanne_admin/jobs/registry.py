@@ -36,7 +36,8 @@ def _purge_sessions(session: Session) -> str:
 
 
 def _purge_login_attempts(session: Session) -> str:
-    return f"{auth_service.purge_login_attempts(session, older_than_days=90)} sign-in attempts older than 90 days deleted"
+    deleted = auth_service.purge_login_attempts(session, older_than_days=90)
+    return f"{deleted} sign-in attempts older than 90 days deleted"
 
 
 JOBS: dict[str, JobSpec] = {

@@ -87,7 +87,9 @@ def user_menu() -> rx.Component:
             )
         ),
         rx.menu.content(
-            rx.box(rx.text(AppState.staff_email, size="1", color_scheme="gray"), padding_x="0.75em", padding_y="0.25em"),
+            rx.box(
+                rx.text(AppState.staff_email, size="1", color_scheme="gray"), padding_x="0.75em", padding_y="0.25em"
+            ),
             rx.menu.item("Account and sessions", on_click=rx.redirect(routes.ACCOUNT)),
             rx.menu.separator(),
             rx.menu.item("Sign out", on_click=AppState.sign_out, color_scheme="red"),
