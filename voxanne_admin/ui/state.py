@@ -8,10 +8,12 @@ and a role below the minimum is refused whatever the page showed.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import logging
+import uuid
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -25,7 +27,7 @@ from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
 from voxanne_admin.errors import DomainError
-from voxanne_admin.logging import staff_id_var
+from voxanne_admin.logging import org_id_var, request_id_var, staff_id_var
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes
@@ -70,15 +72,33 @@ def actor_for(state: rx.State, staff: CurrentStaff | None = None) -> Actor:
     """Audit actor for the person behind this event (IP and user agent from the connection)."""
     ip = state.router.session.client_ip or None
     ua = state.router.headers.user_agent or None
+    rid = request_id_var.get()
     if staff is None:
-        return Actor(type="anonymous", ip=ip, user_agent=ua)
-    return Actor(type="staff", id=str(staff.id), email=staff.email, ip=ip, user_agent=ua)
+        return Actor(type="anonymous", ip=ip, user_agent=ua, request_id=rid)
+    return Actor(type="staff", id=str(staff.id), email=staff.email, ip=ip, user_agent=ua, request_id=rid)
 
 
 def _deny(staff: CurrentStaff | None, minimum: str):
     if staff is None:
         return rx.redirect(routes.LOGIN)
     return rx.toast.error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.")
+
+
+@contextlib.contextmanager
+def _event_context(state: rx.State, staff: CurrentStaff):
+    """Bind the staff member, a request id and the org scope for logs, audit rows and current_staff()."""
+    selected = getattr(state, "selected_org", "")
+    tokens = [
+        (_current, _current.set(staff)),
+        (staff_id_var, staff_id_var.set(staff.id)),
+        (request_id_var, request_id_var.set(uuid.uuid4().hex[:16])),
+        (org_id_var, org_id_var.set(int(selected) if isinstance(selected, str) and selected.isdigit() else None)),
+    ]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 def guarded(minimum: str) -> Callable:
@@ -97,12 +117,9 @@ def guarded(minimum: str) -> Callable:
                 if not ok:
                     yield _deny(staff, minimum)
                     return
-                token = _current.set(staff)
-                try:
+                with _event_context(self, staff):
                     async for item in fn(self, *args, **kwargs):
                         yield item
-                finally:
-                    _current.reset(token)
 
             wrapper: Callable = agen_wrapper
         elif inspect.iscoroutinefunction(fn):
@@ -112,11 +129,11 @@ def guarded(minimum: str) -> Callable:
                 staff, ok = authorise(self)
                 if not ok:
                     return _deny(staff, minimum)
-                token = _current.set(staff)
-                try:
-                    return await fn(self, *args, **kwargs)
-                finally:
-                    _current.reset(token)
+                with _event_context(self, staff):
+                    try:
+                        return await fn(self, *args, **kwargs)
+                    except DomainError as exc:
+                        return rx.toast.error(str(exc))
 
             wrapper = async_wrapper
         else:
@@ -126,15 +143,11 @@ def guarded(minimum: str) -> Callable:
                 staff, ok = authorise(self)
                 if not ok:
                     return _deny(staff, minimum)
-                token = _current.set(staff)
-                staff_token = staff_id_var.set(staff.id if staff else None)
-                try:
-                    return fn(self, *args, **kwargs)
-                except DomainError as exc:
-                    return rx.toast.error(str(exc))
-                finally:
-                    staff_id_var.reset(staff_token)
-                    _current.reset(token)
+                with _event_context(self, staff):
+                    try:
+                        return fn(self, *args, **kwargs)
+                    except DomainError as exc:
+                        return rx.toast.error(str(exc))
 
             wrapper = sync_wrapper
         setattr(wrapper, GUARD_ATTR, minimum)
@@ -221,8 +234,6 @@ def field_errors(exc: DomainError) -> dict[str, Any]:
 
 def backend_exception_handler(exception: Exception):
     """Domain errors become their own message; anything else is logged with a reference the user can quote."""
-    import uuid
-
     if isinstance(exception, DomainError):
         return rx.toast.error(str(exception))
     reference = uuid.uuid4().hex[:8]
