@@ -92,8 +92,9 @@ def session(database_url: str) -> Iterator[Session]:
         trans.rollback()
 
 
-TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "staff_users", "organizations",
-          "audit_events"]
+TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
+          "organizations", "audit_events", "webhook_events", "webhook_attempts", "calls", "sms_messages",
+          "voice_legs", "sandbox_objects", "sandbox_faults"]
 
 
 @pytest.fixture

@@ -19,6 +19,10 @@ jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
+webhooks_app = typer.Typer(help="The webhook inbox.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The built-in sandbox providers (fault injection).", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def _settings():
@@ -160,6 +164,76 @@ def jobs_list() -> None:
 
     for spec in JOBS.values():
         typer.echo(f"{spec.name:28} {spec.schedule:22} {spec.description}")
+
+
+@webhooks_app.command("work")
+def webhooks_work() -> None:
+    """Run an inbox worker in this terminal (serve already runs one per backend worker)."""
+    import asyncio
+
+    _database_url()
+    from voxanne_admin.webhooks import worker
+
+    typer.echo("Processing webhook events; Ctrl+C to stop.")
+    try:
+        asyncio.run(worker.run_forever())
+    except KeyboardInterrupt:
+        pass
+
+
+@webhooks_app.command("drain")
+def webhooks_drain() -> None:
+    """Process every due inbox event now, then exit."""
+    _database_url()
+    from voxanne_admin.webhooks import service as inbox
+
+    typer.echo(f"Processed {inbox.drain()} events.")
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(event_ids: Annotated[list[int], typer.Argument(help="Inbox event ids (dead letters).")]) -> None:
+    """Send dead-lettered events back to the queue (audited)."""
+    from voxanne_admin import db
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.webhooks import service as inbox
+
+    _database_url()
+    with db.transaction() as session:
+        count = inbox.replay(session, event_ids=event_ids, actor=Actor.system("cli"), actor_role="founder")
+    typer.echo(f"{count} events queued again.")
+
+
+@sandbox_app.command("fault")
+def sandbox_fault(
+    provider: Annotated[str, typer.Option(help="vapi or twilio")],
+    mode: Annotated[str, typer.Option(help="fail, latency, drop, duplicate or reorder")],
+    operation: Annotated[str, typer.Option(help="e.g. 'POST /call', 'buy_number', 'webhook' or '*'")] = "*",
+    count: Annotated[int, typer.Option(help="How many requests it applies to.")] = 1,
+    status: Annotated[int | None, typer.Option(help="HTTP status for mode=fail.")] = None,
+    code: Annotated[str | None, typer.Option(help="Provider error code for mode=fail (Twilio).")] = None,
+    message: Annotated[str | None, typer.Option(help="Error message for mode=fail.")] = None,
+    latency_ms: Annotated[int | None, typer.Option(help="Delay for mode=latency.")] = None,
+) -> None:
+    """Inject a fault into the next requests (or webhooks) of a sandbox provider."""
+    from voxanne_admin.sandbox import store
+
+    _database_url()
+    try:
+        fault_id = store.add_fault(provider, mode, operation=operation, count=count, status=status, code=code,
+                                   message=message, latency_ms=latency_ms)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Fault {fault_id} armed: {provider} {operation} {mode} x{count}.")
+
+
+@sandbox_app.command("clear")
+def sandbox_clear() -> None:
+    """Remove every injected fault."""
+    from voxanne_admin.sandbox import store
+
+    _database_url()
+    typer.echo(f"{store.clear_faults()} faults removed.")
 
 
 @app.command("build")

@@ -4,9 +4,17 @@ from sqlmodel import SQLModel
 
 from voxanne_admin.audit import models as audit_models
 from voxanne_admin.auth import models as auth_models
+from voxanne_admin.calls import models as call_models
 from voxanne_admin.jobs import models as job_models
+from voxanne_admin.messaging import models as messaging_models
 from voxanne_admin.orgs import models as org_models
+from voxanne_admin.sandbox import models as sandbox_models
+from voxanne_admin.telephony import models as telephony_models
+from voxanne_admin.webhooks import models as webhook_models
 
 metadata = SQLModel.metadata
 
-__all__ = ["audit_models", "auth_models", "job_models", "metadata", "org_models"]
+__all__ = [
+    "audit_models", "auth_models", "call_models", "job_models", "messaging_models", "metadata", "org_models",
+    "sandbox_models", "telephony_models", "webhook_models",
+]

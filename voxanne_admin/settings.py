@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
@@ -47,8 +47,25 @@ class Settings(BaseSettings):
     login_ip_limit: int = Field(default=100, ge=10, description="Sign-in attempts per IP per 15 minutes.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     vapi_api_key: SecretStr | None = Field(default=None, description="Vapi private key. Unset: sandbox.")
+    vapi_base_url: str = Field(default="", description="Vapi API base. Default https://api.vapi.ai (sandbox: ours).")
+    vapi_webhook_auth: Literal["secret", "bearer", "hmac"] = Field(default="hmac", description="Webhook auth mode.")
+    vapi_webhook_secret: SecretStr | None = Field(default=None, description="Secret for Vapi webhooks.")
+    vapi_webhook_signature_header: str = Field(default="x-vapi-signature", description="HMAC signature header.")
+    vapi_webhook_timestamp_header: str = Field(default="", description="HMAC timestamp header (x-timestamp).")
+    vapi_webhook_hmac_algorithm: Literal["sha1", "sha256", "sha512"] = Field(default="sha256")
+    vapi_webhook_hmac_encoding: Literal["hex", "base64"] = Field(default="hex")
+    vapi_webhook_hmac_prefix: str = Field(default="", description="Signature prefix, e.g. 'sha256='.")
+    vapi_webhook_bearer_header: str = Field(default="authorization", description="Header carrying the bearer.")
     twilio_account_sid: str | None = Field(default=None, description="Twilio account SID. Unset: sandbox.")
     twilio_auth_token: SecretStr | None = Field(default=None, description="Twilio auth token.")
+    twilio_base_url: str = Field(default="", description="Twilio API base (default https://api.twilio.com).")
+    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook for alerts.")
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger webhook bodies get 413.")
+    webhook_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before dead letter.")
+    webhook_lease_seconds: int = Field(default=30, ge=1, le=3600, description="Claim lease before re-claim.")
+    webhook_completed_retention_hours: int = Field(default=24, ge=1, description="Keep completed inbox events.")
+    webhook_history_retention_days: int = Field(default=7, ge=1, description="Keep delivery attempt history.")
+    sandbox_call_seconds: float = Field(default=6.0, ge=0.5, le=600, description="Length of a sandbox call.")
 
     @field_validator("database_url")
     @classmethod
@@ -69,7 +86,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https:// (for example https://admin.example.com)")
         return value
 
-    @field_validator("vapi_api_key", "twilio_auth_token", "redis_url")
+    @field_validator("vapi_base_url", "twilio_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("vapi_api_key", "twilio_auth_token", "redis_url", "vapi_webhook_secret", "slack_webhook_url")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -77,6 +102,12 @@ class Settings(BaseSettings):
         if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder value: set the real secret or leave it unset")
         return value
+
+    @model_validator(mode="after")
+    def _production_needs_webhook_secret(self) -> Settings:
+        if not self.sandbox and self.vapi_webhook_secret is None:
+            raise ValueError("VAPI_WEBHOOK_SECRET is required when VAPI_API_KEY and Twilio credentials are set")
+        return self
 
     @property
     def sandbox(self) -> bool:
@@ -89,9 +120,69 @@ class Settings(BaseSettings):
         return self.voxanne_public_url or f"http://localhost:{self.port}"
 
     @property
+    def internal_url(self) -> str:
+        """How this server reaches itself over loopback (sandbox providers, their webhooks)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def vapi_url(self) -> str:
+        """Vapi API base: the configured one, the real one with a key, else our sandbox."""
+        if self.vapi_base_url:
+            return self.vapi_base_url
+        return "https://api.vapi.ai" if self.vapi_api_key else f"{self.internal_url}/sandbox/vapi"
+
+    @property
+    def twilio_url(self) -> str:
+        """Twilio API base: the configured one, the real one with credentials, else our sandbox."""
+        if self.twilio_base_url:
+            return self.twilio_base_url
+        real = self.twilio_account_sid and self.twilio_auth_token
+        return "https://api.twilio.com" if real else f"{self.internal_url}/sandbox/twilio"
+
+    @property
+    def webhook_secret(self) -> str:
+        """The Vapi webhook secret; in sandbox mode without one, a per-data-dir generated secret."""
+        if self.vapi_webhook_secret is not None:
+            return self.vapi_webhook_secret.get_secret_value()
+        return _sandbox_secret(self.data_dir, "vapi-webhook")
+
+    @property
+    def twilio_token(self) -> str:
+        """Twilio auth token; in sandbox mode a per-data-dir generated one (the sandbox signs with it)."""
+        if self.twilio_auth_token is not None:
+            return self.twilio_auth_token.get_secret_value()
+        return _sandbox_secret(self.data_dir, "twilio-token")
+
+    @property
+    def twilio_sid(self) -> str:
+        """Twilio account SID (sandbox: a fixed test SID)."""
+        return self.twilio_account_sid or "AC" + "0" * 30
+
+    @property
     def data_dir(self) -> Path:
         """Absolute data directory."""
         return self.voxanne_data_dir.expanduser().resolve()
+
+
+@functools.lru_cache(maxsize=8)
+def _sandbox_secret(data_dir: Path, name: str) -> str:
+    """A random secret kept in the data directory so every worker and restart shares it."""
+    import os
+    import secrets
+
+    path = data_dir / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f"{name}.{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_hex(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic create-if-absent: the first process to get here wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -9,8 +9,9 @@ from voxanne_admin.api.app import mount
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
-from voxanne_admin.ui.pages import account, auth, jobs, organizations, overview, staff
-from voxanne_admin.ui.state import backend_exception_handler
+from voxanne_admin.ui.pages import account, auth, jobs, organizations, overview, staff, webhooks
+from voxanne_admin.ui.state import backend_exception_handler, ui_only
+from voxanne_admin.webhooks import worker as inbox_worker
 
 vx_logging.configure(get_settings().log_level)
 
@@ -21,6 +22,7 @@ PAGES = [
     organizations.organizations_page,
     staff.staff_page,
     jobs.jobs_page,
+    webhooks.webhooks_page,
     account.account_page,
 ]
 
@@ -29,6 +31,7 @@ class IndexState(rx.State):
     """The root URL goes to the overview (which sends signed-out visitors to sign-in)."""
 
     @rx.event
+    @ui_only
     def go(self):
         """Redirect to the overview."""
         return rx.redirect(routes.OVERVIEW)
@@ -46,6 +49,7 @@ app = rx.App(
     toaster=rx.toast.provider(position="top-right", close_button=True),
 )
 app.register_lifespan_task(scheduler.lifespan)
+app.register_lifespan_task(inbox_worker.lifespan)
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]

@@ -8,8 +8,9 @@ from fastapi import FastAPI
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
-from voxanne_admin.api import auth, health
+from voxanne_admin.api import auth, health, monitoring, webhooks
 from voxanne_admin.logging import request_id_var
+from voxanne_admin.settings import get_settings
 
 
 class RequestIdMiddleware(BaseHTTPMiddleware):
@@ -31,6 +32,15 @@ def build_api() -> FastAPI:
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
     api.include_router(health.router)
     api.include_router(auth.router)
+    api.include_router(webhooks.router)
+    api.include_router(monitoring.router)
+    if get_settings().sandbox:
+        # Only without real credentials: the sandbox signs webhooks with our own secret.
+        from voxanne_admin.sandbox import twilio as sandbox_twilio
+        from voxanne_admin.sandbox import vapi as sandbox_vapi
+
+        api.include_router(sandbox_vapi.router)
+        api.include_router(sandbox_twilio.router)
     return api
 
 

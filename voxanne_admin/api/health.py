@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 
 import sqlalchemy as sa
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 
 from voxanne_admin import db, migrate
 from voxanne_admin.jobs import scheduler
+from voxanne_admin.providers import resilience
+from voxanne_admin.webhooks import worker as inbox_worker
 
 router = APIRouter()
 
@@ -49,6 +52,9 @@ async def ready() -> JSONResponse:
     checks["scheduler"] = "running" if scheduler.is_running() else "stopped"
     if not scheduler.is_running():
         reasons.append("scheduler not running in this worker")
+    checks["webhook_worker"] = "running" if inbox_worker.is_running() else "stopped"
+    # Provider circuits inform operators; an open circuit is the provider's outage, not ours, so stays ready.
+    checks["circuit_breakers"] = [dataclasses.asdict(b) for b in resilience.breaker_states()]
     status = 200 if not reasons else 503
     return JSONResponse({"status": "ready" if status == 200 else "not ready", "checks": checks, "reasons": reasons},
                         status_code=status)

@@ -77,6 +77,31 @@ class LoginAttempt(SQLModel, table=True):
     reason: str = Field(default="", max_length=64)
 
 
+class ApiToken(SQLModel, table=True):
+    """A monitoring token created on the Account page; carries its owner's role."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff_users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=80)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    prefix: str = Field(max_length=12)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    last_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ApiTokenRead(BaseModel):
+    """A token as the Account page lists it (never the secret)."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str
+
+
 class StaffRead(BaseModel):
     """What the UI shows of a staff member (never hashes or secrets)."""
 

@@ -40,6 +40,12 @@ def _purge_login_attempts(session: Session) -> str:
     return f"{deleted} sign-in attempts older than 90 days deleted"
 
 
+def _purge_webhooks(session: Session) -> str:
+    from voxanne_admin.webhooks import service as inbox
+
+    return inbox.purge(session)
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -60,6 +66,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=3, minute=30, timezone="UTC"),
             period=timedelta(days=1),
             run=_purge_login_attempts,
+        ),
+        JobSpec(
+            name="purge_webhook_inbox",
+            title="Purge processed webhooks",
+            description="Deletes processed inbox events after 24 h and delivery history after 7 days "
+                        "(settings); dead letters stay until replayed.",
+            schedule="Daily at 04:00 UTC",
+            trigger=lambda: CronTrigger(hour=4, minute=0, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_purge_webhooks,
         ),
     ]
 }

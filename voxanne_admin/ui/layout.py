@@ -9,7 +9,7 @@ import reflex as rx
 from voxanne_admin.ui import routes, styles
 from voxanne_admin.ui.state import AppState
 
-ADMIN_ONLY = {route for _, route, _, role in routes.NAV if role in ("admin", "founder")}
+MIN_ROLE = {route: role for _, route, _, role in routes.NAV}
 
 
 def _nav_item(label: str, route: str, icon: str) -> rx.Component:
@@ -34,7 +34,12 @@ def sidebar() -> rx.Component:
     items = []
     for label, route, icon, _role in routes.NAV:
         item = _nav_item(label, route, icon)
-        items.append(rx.cond(AppState.is_admin, item) if route in ADMIN_ONLY else item)
+        minimum = MIN_ROLE[route]
+        if minimum in ("admin", "founder"):
+            item = rx.cond(AppState.is_admin, item)
+        elif minimum == "operator":
+            item = rx.cond(AppState.is_operator, item)
+        items.append(item)
     return rx.vstack(
         rx.hstack(
             rx.icon("audio-waveform", size=22, color=rx.color(styles.ACCENT, 10)),

@@ -6,12 +6,14 @@ OVERVIEW = "/overview"
 ORGANIZATIONS = "/organizations"
 STAFF = "/staff"
 JOBS = "/jobs"
+WEBHOOKS = "/webhook-events"
 ACCOUNT = "/account"
 
 # (label, route, icon, minimum role)
 NAV = [
     ("Overview", OVERVIEW, "layout-dashboard", "viewer"),
     ("Organizations", ORGANIZATIONS, "building-2", "viewer"),
+    ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
     ("Jobs", JOBS, "timer", "admin"),
     ("Account", ACCOUNT, "user-cog", "viewer"),

@@ -184,6 +184,11 @@ class AppState(rx.State):
         return self.staff_role in ("admin", "founder")
 
     @rx.var
+    def is_operator(self) -> bool:
+        """Operator and up: show operator navigation."""
+        return self.staff_role in ("operator", "admin", "founder")
+
+    @rx.var
     def selected_org_name(self) -> str:
         """Name of the organization in scope, or 'All organizations'."""
         for option in self.org_options:

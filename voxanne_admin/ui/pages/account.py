@@ -6,7 +6,8 @@ import reflex as rx
 
 from voxanne_admin import db
 from voxanne_admin.auth import service as auth_service
-from voxanne_admin.auth.models import SessionRead
+from voxanne_admin.auth import tokens as token_service
+from voxanne_admin.auth.models import ApiTokenRead, SessionRead
 from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import labelled, page_header
@@ -21,6 +22,8 @@ class AccountState(AppState):
     recovery_left: int = 0
     new_codes: list[str] = []
     errors: dict[str, str] = {}
+    api_tokens: list[ApiTokenRead] = []
+    new_token: str = ""
 
     def _refresh(self) -> None:
         staff = current_staff()
@@ -28,14 +31,43 @@ class AccountState(AppState):
             self.sessions = auth_service.list_sessions(session, staff_id=staff.id,
                                                        current_session_id=staff.session_id)
             self.recovery_left = auth_service.remaining_recovery_codes(session, staff.id)
+            self.api_tokens = token_service.list_tokens(session, staff_id=staff.id)
 
     @rx.event
     @guarded("viewer")
     def load(self):
         """Sessions and recovery-code count."""
         self.new_codes = []
+        self.new_token = ""
         self.errors = {}
         self._refresh()
+
+    @rx.event
+    @guarded("operator")
+    def create_token(self, form: dict):
+        """A monitoring token for /api/webhooks/* (shown once)."""
+        staff = current_staff()
+        self.errors = {}
+        try:
+            with db.transaction() as session:
+                self.new_token = token_service.create(session, staff_id=staff.id, name=form.get("token_name", ""),
+                                                      actor=actor_for(self, staff))
+        except InvalidInput as exc:
+            self.errors = {exc.field or "form": str(exc)}
+            return None
+        self._refresh()
+        return None
+
+    @rx.event
+    @guarded("operator")
+    def revoke_token(self, token_id: int):
+        """Revoke one of your tokens."""
+        staff = current_staff()
+        with db.transaction() as session:
+            token_service.revoke(session, staff_id=staff.id, token_id=token_id, actor=actor_for(self, staff))
+        self.new_token = ""
+        self._refresh()
+        return rx.toast.success("Token revoked.")
 
     @rx.event
     @guarded("viewer")
@@ -103,6 +135,50 @@ def _session_row(s: SessionRead) -> rx.Component:
         rx.table.cell(rx.text(s.last_seen_at, size="1")),
         rx.table.cell(rx.button("Sign out this session", size="1", variant="soft", color_scheme="red",
                                 on_click=AccountState.revoke(s.id))),
+    )
+
+
+def _token_row(t: ApiTokenRead) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(t.name), rx.table.cell(rx.code(t.prefix, "…")), rx.table.cell(rx.text(t.created_at, size="1")),
+        rx.table.cell(rx.text(t.last_used_at, size="1")),
+        rx.table.cell(rx.button("Revoke", size="1", variant="soft", color_scheme="red",
+                                on_click=AccountState.revoke_token(t.id))),
+    )
+
+
+def _tokens_card() -> rx.Component:
+    err = AccountState.errors
+    return rx.card(
+        rx.vstack(
+            rx.heading("API tokens for monitoring", size="3"),
+            rx.text("Tokens read the webhook figures under /api/webhooks/ with your role. Send them as "
+                    "'Authorization: Bearer vxt_…'.", size="2", color_scheme="gray"),
+            rx.cond(AccountState.new_token != "",
+                    rx.callout(rx.vstack(rx.text("Copy this token now; it is not shown again:"),
+                                         rx.code(AccountState.new_token, id="new-token")), icon="key-round",
+                               color_scheme="green", width="100%")),
+            rx.form(
+                rx.hstack(
+                    rx.input(name="token_name", placeholder="What will use it, e.g. Grafana", max_length=80,
+                             required=True, aria_label="Token name"),
+                    rx.button("Create token", type="submit"),
+                ),
+                on_submit=AccountState.create_token,
+                reset_on_submit=True,
+            ),
+            rx.cond(err.contains("token_name"), rx.text(err["token_name"], color_scheme="red", size="1")),
+            rx.cond(AccountState.api_tokens.length() > 0,
+                    rx.table.root(
+                        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                                       ("Name", "Token", "Created", "Last used", "")])),
+                        rx.table.body(rx.foreach(AccountState.api_tokens, _token_row)),
+                        width="100%",
+                    )),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
     )
 
 
@@ -176,6 +252,7 @@ def account_page() -> rx.Component:
             wrap="wrap",
             width="100%",
         ),
+        rx.cond(AppState.is_operator, _tokens_card()),
         width="100%",
         align="stretch",
     )

@@ -1,0 +1,31 @@
+"""The HTTP routes without the Reflex UI (webhooks, health, monitoring, sandbox) with the inbox worker running.
+
+Used by integration tests and as an API-only replica: `granian --interface asgi --factory
+voxanne_admin.api.standalone:create_app`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import FastAPI
+
+from voxanne_admin import logging as vx_logging
+from voxanne_admin.api.app import RequestIdMiddleware, build_api
+from voxanne_admin.settings import get_settings
+from voxanne_admin.webhooks import worker
+
+
+def create_app() -> FastAPI:
+    """API routes plus the inbox worker lifespan."""
+    vx_logging.configure(get_settings().log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        async with worker.lifespan():
+            yield
+
+    api = build_api()
+    api.router.lifespan_context = lifespan
+    api.add_middleware(RequestIdMiddleware)
+    return api

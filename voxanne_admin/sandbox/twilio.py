@@ -1,0 +1,228 @@
+"""The Twilio sandbox: numbers per country with the contract's error codes and regulatory rules, and SMS whose
+signed status callbacks arrive like Twilio's. Real HTTP on loopback, same paths as api.twilio.com."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import secrets
+from typing import Any
+
+import httpx
+import phonenumbers
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from voxanne_admin.sandbox import store
+from voxanne_admin.settings import get_settings
+from voxanne_admin.webhooks.signatures import twilio_signature
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/sandbox/twilio/2010-04-01/Accounts/{account_sid}")
+_tasks: set[asyncio.Task] = set()
+
+# What each country offers and what buying requires (contracts/twilio.md, "Country guidance").
+COUNTRIES: dict[str, dict[str, Any]] = {
+    "US": {"types": {"Local": "FIXED_LINE_OR_MOBILE", "TollFree": "TOLL_FREE"}, "address": "none", "bundle": False},
+    "GB": {"types": {"Local": "FIXED_LINE", "Mobile": "MOBILE", "TollFree": "TOLL_FREE"}, "address": "any",
+           "bundle": True},
+    "NG": {"types": {"Mobile": "MOBILE"}, "address": "any", "bundle": True},
+    "TR": {"types": {"Local": "VOIP", "TollFree": "TOLL_FREE"}, "address": "any", "bundle": True},
+}
+MAGIC = {"+15005550000": 21422, "+15005550001": 21421}
+URI_NAMES = {"Local": "local", "Mobile": "mobile", "TollFree": "toll_free"}
+
+
+def _error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                         "status": status}, status_code=status)
+
+
+async def _gate(request: Request, account_sid: str, operation: str) -> JSONResponse | None:
+    settings = get_settings()
+    expected = base64.b64encode(f"{settings.twilio_sid}:{settings.twilio_token}".encode()).decode()
+    given = request.headers.get("authorization", "")
+    if account_sid != settings.twilio_sid or not hmac.compare_digest(given.encode(), f"Basic {expected}".encode()):
+        return _error(401, 20003, "Authenticate")
+    fault = await asyncio.to_thread(store.take_fault, "twilio", operation)
+    if fault is None:
+        return None
+    if fault.mode == "latency":
+        await asyncio.sleep((fault.latency_ms or 0) / 1000)
+        return None
+    if fault.mode == "fail":
+        code = int(fault.code) if fault.code and fault.code.isdigit() else 20500
+        return _error(fault.status or 500, code, fault.message or "Internal Server Error")
+    return None
+
+
+def _candidates(country: str, kind: str, area_code: str | None, contains: str | None, limit: int) -> list[str]:
+    """Valid numbers of the right type, made from libphonenumber's metadata (deterministic per search)."""
+    number_type = getattr(phonenumbers.PhoneNumberType, COUNTRIES[country]["types"][kind])
+    example = phonenumbers.example_number_for_type(country, number_type)
+    if example is None:
+        return []
+    national = str(example.national_number)
+    if country == "US" and kind == "Local" and area_code:
+        national = area_code + national[3:]
+    owned = {n.get("phone_number") for n in store.list_kind("twilio", "incoming_number")}
+    found: list[str] = []
+    rng = secrets.SystemRandom()
+    for _ in range(limit * 40):
+        if len(found) >= limit:
+            break
+        tail = "".join(str(rng.randrange(10)) for _ in range(4))
+        candidate = national[:-4] + tail
+        parsed = phonenumbers.parse(f"+{example.country_code}{candidate}")
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if not phonenumbers.is_valid_number_for_region(parsed, country) or e164 in owned or e164 in found:
+            continue
+        if contains and contains.strip("*") not in e164:
+            continue
+        found.append(e164)
+    return found
+
+
+@router.get("/AvailablePhoneNumbers/{country}.json")
+async def number_types(account_sid: str, country: str, request: Request):
+    """Which types a country offers."""
+    if (denied := await _gate(request, account_sid, "number_types")) is not None:
+        return denied
+    spec = COUNTRIES.get(country.upper())
+    if spec is None:
+        return _error(404, 20404, f"The requested resource /AvailablePhoneNumbers/{country} was not found")
+    base = f"/2010-04-01/Accounts/{account_sid}/AvailablePhoneNumbers/{country.upper()}"
+    return {"country_code": country.upper(), "beta": False,
+            "subresource_uris": {URI_NAMES[t]: f"{base}/{t}.json" for t in spec["types"]}}
+
+
+@router.get("/AvailablePhoneNumbers/{country}/{kind}.json")
+async def available(account_sid: str, country: str, kind: str, request: Request, AreaCode: str | None = None,  # noqa: N803
+                    Contains: str | None = None, PageSize: int = 20):  # noqa: N803
+    """Search numbers of one type."""
+    if (denied := await _gate(request, account_sid, "available_numbers")) is not None:
+        return denied
+    country = country.upper()
+    spec = COUNTRIES.get(country)
+    if spec is None or kind not in spec["types"]:
+        return _error(404, 20404, f"The requested resource /AvailablePhoneNumbers/{country}/{kind} was not found")
+    if AreaCode:
+        if country != "US" or not AreaCode.isdigit() or len(AreaCode) != 3 or AreaCode[0] in "01":
+            return _error(400, 21451, "Invalid area code")
+        if AreaCode == "533":
+            return _error(400, 21452, "No phone numbers found in area code 533")
+    numbers = await asyncio.to_thread(_candidates, country, kind, AreaCode, Contains, min(max(PageSize, 1), 50))
+    items = []
+    for e164 in numbers:
+        parsed = phonenumbers.parse(e164)
+        items.append({
+            "friendly_name": phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL),
+            "phone_number": e164, "iso_country": country, "lata": None, "locality": None, "region": None,
+            "address_requirements": spec["address"], "beta": False,
+            "capabilities": {"voice": True, "SMS": country in ("US", "GB"), "MMS": country == "US"},
+        })
+    return {"available_phone_numbers": items, "uri": str(request.url.path)}
+
+
+@router.post("/IncomingPhoneNumbers.json")
+async def buy(account_sid: str, request: Request):
+    """Buy a number: magic test numbers, regulatory checks (address 21631, then bundle 21649), 21422 if taken."""
+    if (denied := await _gate(request, account_sid, "buy_number")) is not None:
+        return denied
+    form = dict(await request.form())
+    number = str(form.get("PhoneNumber", ""))
+    if number in MAGIC:
+        code = MAGIC[number]
+        return _error(400, code, "Phone number is not available" if code == 21422 else "Invalid phone number")
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return _error(400, 21421, f"PhoneNumber {number} is not valid.")
+    country = phonenumbers.region_code_for_number(parsed)
+    spec = COUNTRIES.get(country or "")
+    if spec is None or not phonenumbers.is_valid_number(parsed):
+        return _error(400, 21421, f"PhoneNumber {number} is not valid.")
+    if spec["address"] != "none" and not form.get("AddressSid"):
+        return _error(400, 21631, "Phone Number Requires an Address")
+    if spec["bundle"] and not form.get("BundleSid"):
+        return _error(400, 21649, "Phone Number Requires a Bundle")
+    owned = await asyncio.to_thread(store.list_kind, "twilio", "incoming_number")
+    if any(n.get("phone_number") == number for n in owned):
+        return _error(400, 21422, "Phone number is not available")
+    sid = "PN" + secrets.token_hex(16)
+    record = {"sid": sid, "account_sid": account_sid, "phone_number": number,
+              "friendly_name": form.get("FriendlyName") or number, "voice_url": form.get("VoiceUrl"),
+              "sms_url": form.get("SmsUrl"), "status_callback": form.get("StatusCallback"),
+              "address_sid": form.get("AddressSid"), "bundle_sid": form.get("BundleSid"),
+              "capabilities": {"voice": True, "sms": country in ("US", "GB"), "mms": country == "US"},
+              "iso_country": country}
+    await asyncio.to_thread(store.put, "twilio", "incoming_number", sid, record)
+    return JSONResponse(record, status_code=201)
+
+
+@router.get("/IncomingPhoneNumbers.json")
+async def list_numbers(account_sid: str, request: Request):
+    """Numbers the account owns."""
+    if (denied := await _gate(request, account_sid, "list_numbers")) is not None:
+        return denied
+    return {"incoming_phone_numbers": await asyncio.to_thread(store.list_kind, "twilio", "incoming_number")}
+
+
+@router.delete("/IncomingPhoneNumbers/{sid}.json")
+async def release(account_sid: str, sid: str, request: Request):
+    """Release -> 204 (404 20404 when unknown)."""
+    if (denied := await _gate(request, account_sid, "release_number")) is not None:
+        return denied
+    if not await asyncio.to_thread(store.delete, sid):
+        return _error(404, 20404, f"The requested resource /IncomingPhoneNumbers/{sid}.json was not found")
+    return Response(status_code=204)
+
+
+@router.post("/Messages.json")
+async def send_message(account_sid: str, request: Request):
+    """Queue an SMS; signed status callbacks follow (queued, sent, delivered)."""
+    if (denied := await _gate(request, account_sid, "send_sms")) is not None:
+        return denied
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        to = phonenumbers.parse(form.get("To", ""))
+        valid = phonenumbers.is_valid_number(to)
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not a valid phone number.")
+    sid = "SM" + secrets.token_hex(16)
+    message = {"sid": sid, "account_sid": account_sid, "to": form["To"], "from": form.get("From"),
+               "body": form.get("Body", ""), "status": "queued"}
+    await asyncio.to_thread(store.put, "twilio", "message", sid, message)
+    if form.get("StatusCallback"):
+        task = asyncio.create_task(_sms_callbacks(message, form["StatusCallback"]))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+    return JSONResponse(message, status_code=201)
+
+
+async def post_signed(url: str, params: dict[str, str]) -> int:
+    """POST a form callback signed with X-Twilio-Signature, as Twilio does."""
+    settings = get_settings()
+    signature = twilio_signature(url, params, settings.twilio_token)
+    target = url
+    if url.startswith(settings.public_url):  # providers reach us at the public URL; we deliver over loopback
+        target = settings.internal_url + url[len(settings.public_url):]
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(target, data=params, headers={"X-Twilio-Signature": signature})
+        return response.status_code
+
+
+async def _sms_callbacks(message: dict[str, Any], url: str) -> None:
+    for status in ("queued", "sent", "delivered"):
+        await asyncio.sleep(0.3)
+        params = {"MessageSid": message["sid"], "SmsSid": message["sid"], "AccountSid": message["account_sid"],
+                  "MessageStatus": status, "SmsStatus": status, "From": message.get("from") or "",
+                  "To": message["to"]}
+        try:
+            await post_signed(url, params)
+        except httpx.HTTPError:
+            log.warning("sandbox SMS callback failed")

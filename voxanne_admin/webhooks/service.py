@@ -1,0 +1,477 @@
+"""The durable webhook inbox: parse, store before answering, claim with SKIP LOCKED, apply, retry, dead-letter.
+
+At-least-once delivery (providers retry, duplicates arrive, workers die) gives exactly-once effects because:
+  * every accepted event is inserted under a unique (provider, dedupe_key) before the route answers 2xx;
+  * an event is applied and marked completed in ONE transaction, so a crash leaves it unapplied and its lease
+    expires, after which another worker claims it again;
+  * the apply handlers are idempotent and never move a status backwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from voxanne_admin import db
+from voxanne_admin.audit import service as audit
+from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth.roles import require_role
+from voxanne_admin.calls import service as call_service
+from voxanne_admin.errors import InvalidInput
+from voxanne_admin.logging import mask
+from voxanne_admin.messaging import service as sms_service
+from voxanne_admin.settings import get_settings
+from voxanne_admin.telephony import service as voice_service
+from voxanne_admin.timeutil import utcnow
+from voxanne_admin.webhooks.models import WebhookAttempt, WebhookEvent, WebhookEventRead
+
+log = logging.getLogger(__name__)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+RETRY_BASE_S = 2  # 2 s, 4 s, 8 s ...
+PROCESSED_VAPI = {"status-update", "end-of-call-report", "transcript"}
+ANSWERED_VAPI = {"tool-calls", "assistant-request"}
+SECRET_KEY_PARTS = ("token", "secret", "password", "authorization", "credential", "apikey", "api_key")
+FINAL_TRANSCRIPT = 'transcript[transcriptType="final"]'
+
+
+# ------------------------------------------------------------------ parsing
+
+
+@dataclass
+class Parsed:
+    """What the route needs to store an event."""
+
+    kind: str
+    dedupe_key: str
+    call_id: str | None
+    status: str  # initial inbox status: pending | ignored | rejected | completed
+    reason: str = ""
+    org_id: int | None = None
+
+
+def redact(value: Any) -> Any:
+    """Provider credentials (e.g. phoneNumber.twilioAuthToken) are never stored or logged."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            lowered = str(key).lower().replace("-", "_")
+            if any(part in lowered for part in SECRET_KEY_PARTS) or lowered.endswith("accountsid"):
+                out[key] = "[redacted]"
+            else:
+                out[key] = redact(item)
+        return out
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def parse_vapi(envelope: Any) -> Parsed:
+    """Classify a Vapi server message and compute its dedupe key (call id + type [+ status])."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("message"), dict):
+        raise InvalidInput('expected a JSON object with a "message" object')
+    message = envelope["message"]
+    kind = str(message.get("type") or "").strip()[:64]
+    if not kind:
+        return Parsed("unknown", f"no-type:{_digest(message)}", None, "rejected", "message has no type")
+    call = message.get("call") if isinstance(message.get("call"), dict) else {}
+    call_id = str(call.get("id") or message.get("callId") or "")[:64] or None
+    if kind == FINAL_TRANSCRIPT:
+        kind = "transcript"
+    if call_id is None:
+        if kind in ANSWERED_VAPI:
+            return Parsed(kind, f"no-call:{kind}:{_digest(message)}", None, "completed")
+        return Parsed(kind, f"no-call:{kind}:{_digest(message)}", None, "rejected",
+                      "message has no call id (message.call.id or message.callId)")
+    if kind == "status-update":
+        key = f"{call_id}:{kind}:{message.get('status')}"
+    elif kind == "end-of-call-report":
+        key = f"{call_id}:{kind}"
+    elif kind == "transcript":
+        if str(message.get("transcriptType", "final")) != "final":
+            return Parsed(kind, f"{call_id}:partial:{_digest(message)}", call_id, "ignored", "partial transcript")
+        said = _digest(message.get("role"), message.get("transcript"), message.get("timestamp"))
+        key = f"{call_id}:transcript:{said}"
+    elif kind == "tool-calls":
+        key = f"{call_id}:tool-calls:{_digest(tool_call_ids(message))}"
+    else:
+        key = f"{call_id}:{kind}:{_digest(message)}"
+    if kind in PROCESSED_VAPI:
+        status = "pending"
+    elif kind in ANSWERED_VAPI:
+        status = "completed"
+    else:
+        status = "ignored"
+    return Parsed(kind, key[:255], call_id, status, "" if status != "ignored" else f"type {kind} is not used")
+
+
+def tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tool calls in any documented form, normalised to {id, name, arguments}."""
+    raw: list[Any] = []
+    if isinstance(message.get("toolCallList"), list):
+        raw = message["toolCallList"]
+    elif isinstance(message.get("toolCalls"), list):
+        raw = message["toolCalls"]
+    elif isinstance(message.get("toolWithToolCallList"), list):
+        raw = [item.get("toolCall") for item in message["toolWithToolCallList"] if isinstance(item, dict)]
+    calls = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        function = item.get("function") if isinstance(item.get("function"), dict) else {}
+        name = function.get("name") or item.get("name") or ""
+        args: Any = function.get("arguments", item.get("arguments", item.get("parameters", {})))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError:
+                args = {"_raw": args}
+        calls.append({"id": str(item.get("id") or ""), "name": str(name), "arguments": args or {}})
+    return calls
+
+
+def tool_call_ids(message: dict[str, Any]) -> list[str]:
+    """The ids of a tool-calls message, in order."""
+    return [c["id"] for c in tool_calls(message)]
+
+
+def single_line(text: str, limit: int = 500) -> str:
+    """Vapi needs single-line result strings."""
+    return " ".join(str(text).split())[:limit]
+
+
+ToolHandler = Callable[[Session, dict[str, Any], dict[str, Any]], str]
+TOOL_HANDLERS: dict[str, ToolHandler] = {}
+
+
+def answer_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
+    """Always 200 with one result per call, in order; unknown tools get an error result."""
+    results = []
+    for call in tool_calls(message):
+        handler = TOOL_HANDLERS.get(call["name"])
+        entry: dict[str, Any] = {"toolCallId": call["id"], "name": call["name"]}
+        if handler is None:
+            entry["error"] = single_line(f"The tool {call['name'] or '(unnamed)'} is not available yet.")
+        else:
+            try:
+                with db.transaction() as session:
+                    entry["result"] = single_line(handler(session, call["arguments"], message))
+            except Exception as exc:  # a tool failure is an answer, never a 500
+                log.exception("tool failed", extra={"tool": call["name"]})
+                entry["error"] = single_line(f"The tool failed: {exc}")
+        results.append(entry)
+    return {"results": results}
+
+
+def answer_assistant_request(message: dict[str, Any]) -> dict[str, Any]:
+    """Which assistant takes an inbound call; agents arrive with the agents issue."""
+    return {"error": "This number is not connected to an assistant yet. Please call back later."}
+
+
+def parse_twilio(kind: str, form: dict[str, str]) -> Parsed:
+    """Dedupe key: the SID plus status (and sequence number for voice)."""
+    if kind == "sms-status":
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        if not sid:
+            return Parsed(kind, f"no-sid:{_digest(form)}", None, "rejected", "no MessageSid")
+        status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+        return Parsed(kind, f"{sid}:{status}"[:255], sid, "pending")
+    sid = form.get("CallSid")
+    if not sid:
+        return Parsed(kind, f"no-sid:{_digest(form)}", None, "rejected", "no CallSid")
+    return Parsed(kind, f"{sid}:{form.get('CallStatus', '')}:{form.get('SequenceNumber', '')}"[:255], sid, "pending")
+
+
+# ------------------------------------------------------------------ storing
+
+
+def ingest(session: Session, *, provider: str, parsed: Parsed, payload: dict[str, Any],
+           source_ip: str | None) -> tuple[int, bool]:
+    """Insert the event (or count a duplicate); returns (event id, inserted)."""
+    now = utcnow()
+    table = WebhookEvent.__table__
+    stmt = sa.dialects.postgresql.insert(table).values(
+        provider=provider, kind=parsed.kind, dedupe_key=parsed.dedupe_key, org_id=parsed.org_id,
+        call_id=parsed.call_id, payload=redact(payload), received_at=now, status=parsed.status, attempts=0,
+        next_attempt_at=now, last_error=parsed.reason or None, source_ip=source_ip, duplicates=0,
+        processed_at=now if parsed.status != "pending" else None,
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_webhook_events_dedupe", set_={"duplicates": table.c.duplicates + 1}
+    ).returning(table.c.id, sa.literal_column("(xmax = 0)").label("inserted"))
+    row = session.execute(stmt).one()
+    return int(row.id), bool(row.inserted)
+
+
+# ------------------------------------------------------------------ processing
+
+
+def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[int]:
+    """Claim due events (pending, or processing with an expired lease) without blocking other workers."""
+    lease_s = lease_s or get_settings().webhook_lease_seconds
+    with db.transaction() as session:
+        rows = session.execute(
+            sa.text(
+                """
+                update webhook_events e
+                   set status = 'processing', lease_until = now() + make_interval(secs => :lease),
+                       attempts = e.attempts + 1
+                  from (select id from webhook_events
+                         where (status = 'pending' and next_attempt_at <= now())
+                            or (status = 'processing' and lease_until < now())
+                         order by next_attempt_at, id
+                         limit :limit
+                         for update skip locked) due
+                 where e.id = due.id
+             returning e.id
+                """
+            ),
+            {"lease": lease_s, "limit": limit},
+        ).all()
+    return sorted(int(r.id) for r in rows)
+
+
+def apply_event(session: Session, event: WebhookEvent) -> None:
+    """Apply one event through the domain services (idempotent)."""
+    if os.environ.get("VOXANNE_TEST_APPLY_DELAY_MS"):  # lets tests kill a worker mid-batch
+        time.sleep(int(os.environ["VOXANNE_TEST_APPLY_DELAY_MS"]) / 1000)
+    payload = event.payload
+    if event.provider == "vapi":
+        message = payload.get("message") or {}
+        if message.get("_poison"):  # test hook: an event that always fails
+            raise ValueError("poison event (test)")
+        call_id = event.call_id or ""
+        if event.kind == "status-update":
+            call_service.apply_status_update(session, vapi_call_id=call_id, message=message)
+        elif event.kind == "end-of-call-report":
+            call_service.apply_end_of_call_report(session, vapi_call_id=call_id, message=message)
+        elif event.kind == "transcript":
+            call_service.apply_transcript(session, vapi_call_id=call_id, message=message)
+    elif event.provider == "twilio":
+        form = {k: str(v) for k, v in payload.items()}
+        if form.get("_poison"):
+            raise ValueError("poison event (test)")
+        if event.kind == "sms-status":
+            sms_service.apply_sms_status(session, form=form)
+        elif event.kind == "voice-status":
+            voice_service.apply_voice_status(session, form=form)
+
+
+AFTER_APPLY: list[Callable[[WebhookEvent], None]] = []  # e.g. live pushes to the Founder console
+
+
+def process(event_id: int, worker: str = WORKER) -> str:
+    """Apply a claimed event and mark it completed in one transaction; on error retry later or dead-letter."""
+    started = time.monotonic()
+    settings = get_settings()
+    try:
+        with db.transaction() as session:
+            event = session.exec(
+                select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update(skip_locked=True)
+            ).first()
+            if event is None or event.status != "processing":
+                return "skipped"
+            apply_event(session, event)
+            event.status = "completed"
+            event.processed_at = utcnow()
+            event.lease_until = None
+            event.last_error = None
+            session.add(event)
+            session.add(WebhookAttempt(event_id=event_id, attempt=event.attempts, outcome="completed",
+                                       duration_ms=int((time.monotonic() - started) * 1000), worker=worker))
+            snapshot = event.model_copy()
+    except Exception as exc:
+        return _record_failure(event_id, exc, started, worker, settings.webhook_max_attempts)
+    for hook in AFTER_APPLY:
+        try:
+            hook(snapshot)
+        except Exception:
+            log.exception("after-apply hook failed")
+    return "completed"
+
+
+def _record_failure(event_id: int, exc: Exception, started: float, worker: str, max_attempts: int) -> str:
+    error = mask(f"{type(exc).__name__}: {exc}")[:2000]
+    with db.transaction() as session:
+        event = session.get(WebhookEvent, event_id, with_for_update=True)
+        if event is None:
+            return "skipped"
+        dead = event.attempts >= max_attempts
+        event.last_error = error
+        event.lease_until = None
+        if dead:
+            event.status = "dead_letter"
+            audit.record(session, actor=Actor.system("webhook-inbox"), action="webhook_dead_lettered",
+                         target_type="webhook_event", target_id=event.id, org_id=event.org_id,
+                         diff={"provider": event.provider, "kind": event.kind, "attempts": event.attempts,
+                               "error": error[:300]})
+        else:
+            event.status = "pending"
+            event.next_attempt_at = utcnow() + timedelta(seconds=RETRY_BASE_S ** event.attempts)
+        session.add(event)
+        session.add(WebhookAttempt(event_id=event_id, attempt=event.attempts,
+                                   outcome="dead_letter" if dead else "failed", error=error,
+                                   duration_ms=int((time.monotonic() - started) * 1000), worker=worker))
+        summary = (event.provider, event.kind, event.id, event.attempts)
+    if dead:
+        log.error("webhook event moved to dead letter", extra={"event_id": summary[2], "provider": summary[0],
+                                                                "kind": summary[1], "attempts": summary[3],
+                                                                "error": error})
+        alert_dead_letter(*summary, error)
+        return "dead_letter"
+    log.warning("webhook event failed; will retry", extra={"event_id": event_id, "error": error})
+    return "failed"
+
+
+def alert_dead_letter(provider: str, kind: str, event_id: int | None, attempts: int, error: str) -> None:
+    """Slack incoming webhook when configured (best effort; the log line and audit event always exist)."""
+    settings = get_settings()
+    if settings.slack_webhook_url is None:
+        return
+    import httpx
+
+    text = (f":rotating_light: Voxanne Admin: {provider} {kind} webhook event {event_id} moved to dead letter "
+            f"after {attempts} attempts: {error[:300]}. Replay it from the Webhooks page.")
+    try:
+        httpx.post(settings.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=5)
+    except httpx.HTTPError:
+        log.warning("slack alert failed")
+
+
+def drain(max_batches: int | None = None, batch: int = 50) -> int:
+    """Process due events until none are left (CLI, tests, benchmarks); returns how many were processed."""
+    done = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = claim_batch(limit=batch)
+        if not ids:
+            break
+        for event_id in ids:
+            process(event_id)
+            done += 1
+        batches += 1
+    return done
+
+
+# ------------------------------------------------------------------ operators
+
+
+def replay(session: Session, *, event_ids: list[int], actor: Actor, actor_role: str | None) -> int:
+    """Send dead letters (or failed events) back to the queue; audited."""
+    require_role(actor_role, "operator")
+    if not event_ids:
+        raise InvalidInput("Select at least one event to replay.")
+    rows = session.exec(
+        select(WebhookEvent).where(WebhookEvent.id.in_(event_ids),  # type: ignore[union-attr]
+                                   WebhookEvent.status.in_(("dead_letter", "failed"))).with_for_update()  # type: ignore[attr-defined]
+    ).all()
+    for event in rows:
+        event.status = "pending"
+        event.attempts = 0
+        event.next_attempt_at = utcnow()
+        event.lease_until = None
+        session.add(event)
+    if rows:
+        audit.record(session, actor=actor, action="webhook_replayed", target_type="webhook_event",
+                     target_id=",".join(str(e.id) for e in rows)[:64],
+                     diff={"events": [e.id for e in rows], "count": len(rows)})
+    return len(rows)
+
+
+def _fmt(dt) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else ""
+
+
+def to_read(event: WebhookEvent) -> WebhookEventRead:
+    """Read model for tables."""
+    return WebhookEventRead(id=event.id or 0, provider=event.provider, kind=event.kind, call_id=event.call_id or "",
+                            status=event.status, attempts=event.attempts, received_at=_fmt(event.received_at),
+                            last_error=event.last_error or "")
+
+
+def list_events(session: Session, *, status: str | None = None, limit: int = 50) -> list[WebhookEventRead]:
+    """Newest first, optionally one status."""
+    query = select(WebhookEvent).order_by(WebhookEvent.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if status:
+        query = query.where(WebhookEvent.status == status)
+    return [to_read(e) for e in session.exec(query).all()]
+
+
+def masked_payload(session: Session, *, event_id: int) -> str:
+    """The stored payload pretty-printed with secrets and personal data masked."""
+    event = session.get(WebhookEvent, event_id)
+    if event is None:
+        return ""
+    return mask(json.dumps(redact(event.payload), indent=2, ensure_ascii=False, default=str))[:20000]
+
+
+def stats(session: Session) -> dict[str, Any]:
+    """Queue health and 24 h success rates, all computed in SQL."""
+    counts = dict(session.execute(sa.text(
+        "select status, count(*) from webhook_events group by status")).all())
+    oldest = session.execute(sa.text(
+        "select extract(epoch from now() - min(received_at)) from webhook_events where status = 'pending'"
+    )).scalar()
+    per_minute = [
+        {"minute": row.minute.astimezone(UTC).strftime("%H:%M"), "events": int(row.events)}
+        for row in session.execute(sa.text(
+            """select date_trunc('minute', received_at) as minute, count(*) as events from webhook_events
+               where received_at > now() - interval '1 hour' group by 1 order by 1""")).all()
+    ]
+    rates = [
+        {"provider": r.provider, "kind": r.kind, "total": int(r.total), "completed": int(r.completed),
+         "failed": int(r.failed), "dead_letter": int(r.dead),
+         "success_rate": round(100.0 * int(r.completed) / max(1, int(r.completed) + int(r.failed) + int(r.dead)), 1)}
+        for r in session.execute(sa.text(
+            """select provider, kind, count(*) as total,
+                      count(*) filter (where status = 'completed') as completed,
+                      count(*) filter (where status in ('failed', 'pending') and attempts > 0) as failed,
+                      count(*) filter (where status = 'dead_letter') as dead
+                 from webhook_events where received_at > now() - interval '24 hours'
+                group by provider, kind order by provider, kind""")).all()
+    ]
+    return {
+        "counts": {s: int(counts.get(s, 0)) for s in ("pending", "processing", "completed", "failed",
+                                                       "dead_letter", "ignored", "rejected")},
+        "oldest_pending_s": round(float(oldest), 1) if oldest is not None else None,
+        "per_minute": per_minute,
+        "success_24h": rates,
+    }
+
+
+def recent_failures(session: Session, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Latest failed attempts with their error."""
+    rows = session.execute(sa.text(
+        """select a.event_id, a.attempt, a.started_at, a.outcome, a.error, e.provider, e.kind
+             from webhook_attempts a join webhook_events e on e.id = a.event_id
+            where a.outcome <> 'completed' order by a.id desc limit :limit"""), {"limit": limit}).all()
+    return [{"event_id": int(r.event_id), "attempt": int(r.attempt), "at": _fmt(r.started_at), "outcome": r.outcome,
+             "error": r.error or "", "provider": r.provider, "kind": r.kind} for r in rows]
+
+
+def purge(session: Session) -> str:
+    """Retention: completed/ignored/rejected events after WEBHOOK_COMPLETED_RETENTION_HOURS, history after
+    WEBHOOK_HISTORY_RETENTION_DAYS; dead letters stay until resolved."""
+    settings = get_settings()
+    events = session.execute(sa.text(
+        "delete from webhook_events where status in ('completed', 'ignored', 'rejected') "
+        "and received_at < now() - make_interval(hours => :h)"), {"h": settings.webhook_completed_retention_hours}
+    ).rowcount
+    history = session.execute(sa.text(
+        "delete from webhook_attempts where started_at < now() - make_interval(days => :d)"),
+        {"d": settings.webhook_history_retention_days}).rowcount
+    return f"{events} processed inbox events and {history} delivery attempts deleted"

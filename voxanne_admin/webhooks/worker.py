@@ -1,0 +1,68 @@
+"""The inbox worker: a lifespan task in every backend worker (and `voxanne-admin webhooks work`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from voxanne_admin.webhooks import service
+
+log = logging.getLogger(__name__)
+IDLE_POLL_S = 0.5
+CONCURRENCY = 4
+BATCH = 50
+_wake: asyncio.Event | None = None
+_running = False
+
+
+def wake() -> None:
+    """A new event arrived in this process: stop idling."""
+    if _wake is not None:
+        _wake.set()
+
+
+def is_running() -> bool:
+    """True while this process's inbox worker loop runs."""
+    return _running
+
+
+async def run_forever(stop: asyncio.Event | None = None) -> None:
+    """Claim and process due events until cancelled (or `stop` is set)."""
+    global _wake, _running
+    _wake = asyncio.Event()
+    _running = True
+    limiter = asyncio.Semaphore(CONCURRENCY)
+
+    async def handle(event_id: int) -> None:
+        async with limiter:
+            await asyncio.to_thread(service.process, event_id)
+
+    try:
+        while stop is None or not stop.is_set():
+            try:
+                ids = await asyncio.to_thread(service.claim_batch, BATCH)
+            except Exception:
+                log.exception("inbox claim failed; retrying")
+                ids = []
+                await asyncio.sleep(2)
+            if ids:
+                await asyncio.gather(*(handle(i) for i in ids))
+                continue
+            _wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_wake.wait(), IDLE_POLL_S)
+    finally:
+        _running = False
+
+
+@contextlib.asynccontextmanager
+async def lifespan():
+    """Run the inbox worker for the life of the backend worker."""
+    task = asyncio.create_task(run_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
