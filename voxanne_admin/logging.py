@@ -17,7 +17,7 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 _PHONE = re.compile(r"(?<![\w])\+?\d[\d\s().-]{6,}(\d{2})(?!\w)")
 _SECRET = re.compile(
     r"(?i)(password|passwd|secret|token|api[_-]?key|authorization|auth[_-]?token|cookie|bearer)"
-    r"(\"?\s*[:=]\s*\"?|\s+)([^\s\",;&]+)"
+    r"(\"?\s*[:=]\s*\"?|\s+)((?:(?:bearer|basic)\s+)?[^\s\",;&]+)"
 )
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 
@@ -44,6 +44,12 @@ class ContextFilter(logging.Filter):
             message = str(record.msg)
         record.msg = mask(message)
         record.args = None
+        # Exception messages carry personal data too: format the traceback now so the loop below masks it,
+        # and drop exc_info so formatters print the masked exc_text instead of re-formatting the exception.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_info = None
         for key, value in list(record.__dict__.items()):
             if isinstance(value, str) and key not in ("msg", "levelname", "name", "pathname", "filename",
                                                      "module", "funcName", "processName", "threadName",

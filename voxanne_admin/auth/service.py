@@ -440,9 +440,10 @@ def verify_second_factor(session: Session, *, staff_id: int, code: str, actor: A
         if row is not None:
             row.used_at = now
             session.add(row)
+            session.flush()  # the count below must already exclude this code
             method = "recovery_code"
             audit.record(session, actor=staff_actor, action="recovery_code_used", target_type="staff",
-                         target_id=user.id, diff={"remaining": remaining_recovery_codes(session, user.id or 0) - 1})
+                         target_id=user.id, diff={"remaining": remaining_recovery_codes(session, user.id or 0)})
         else:
             reason = "unknown or used recovery code"
     if not method:

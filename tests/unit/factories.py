@@ -1,0 +1,87 @@
+"""Small builders shared by unit and integration tests (rows the services would create, made quickly)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from datetime import timedelta
+
+import pyotp
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from voxanne_admin.audit.models import AuditEvent
+from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import passwords
+from voxanne_admin.auth.models import StaffSession, StaffUser
+from voxanne_admin.timeutil import utcnow
+
+PASSWORD = "copper-lantern-orbit-meadow-42"
+IP = "203.0.113.7"
+_seq = itertools.count(1)
+
+
+@functools.lru_cache(maxsize=1)
+def password_hash() -> str:
+    """argon2 is deliberately slow: hash the shared test password once."""
+    return passwords.hash_password(PASSWORD)
+
+
+def make_staff(
+    session: Session, *, role: str = "viewer", mfa: bool = True, email: str | None = None, disabled: bool = False
+) -> StaffUser:
+    """A staff account with PASSWORD; with `mfa` it has an active TOTP secret (no step used yet)."""
+    user = StaffUser(
+        email=email or f"staff{next(_seq)}@clinic.example",
+        name=f"Test {role.title()}",
+        role=role,
+        password_hash=password_hash(),
+        totp_secret=pyotp.random_base32() if mfa else None,
+        mfa_enabled=mfa,
+        disabled=disabled,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def actor_of(user: StaffUser | None = None, ip: str = IP) -> Actor:
+    """The audit actor for a person (anonymous when no user), as the UI builds it."""
+    if user is None:
+        return Actor(type="anonymous", ip=ip, user_agent="pytest")
+    return Actor(type="staff", id=str(user.id), email=user.email, ip=ip, user_agent="pytest")
+
+
+def audit_actions(session: Session, *, since_id: int = 0) -> list[str]:
+    """Audit actions written after `since_id`, oldest first."""
+    return list(session.exec(select(AuditEvent.action).where(AuditEvent.id > since_id).order_by(AuditEvent.id)).all())
+
+
+def audit_events(session: Session, action: str) -> list[AuditEvent]:
+    """Every audit row with that action, oldest first."""
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all())
+
+
+def last_audit_id(session: Session) -> int:
+    """Highest audit id so far (0 when empty)."""
+    return session.exec(select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0))).one()
+
+
+def open_session(session: Session, user: StaffUser) -> str:
+    """Sign `user` in the way the UI does after both factors; returns the cookie token."""
+    from voxanne_admin.auth import service as auth_service
+
+    ticket = auth_service.create_session(session, user=user, actor=actor_of(user))
+    token = auth_service.establish_session(session, ticket=ticket)
+    assert token is not None
+    return token
+
+
+def session_row(session: Session, staff_id: int) -> StaffSession:
+    """The staff member's only session row."""
+    return session.exec(select(StaffSession).where(StaffSession.staff_id == staff_id)).one()
+
+
+def age(dt_minutes: int) -> object:
+    """A timestamp `dt_minutes` in the past."""
+    return utcnow() - timedelta(minutes=dt_minutes)
