@@ -280,9 +280,11 @@ def process(event_id: int, worker: str = WORKER) -> str:
     settings = get_settings()
     try:
         with db.transaction() as session:
-            event = session.exec(
-                select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update(skip_locked=True)
-            ).first()
+            # Wait for the row rather than skip it: another worker's claim query can hold a row lock for a
+            # moment after re-checking its WHERE clause, and skipping here would strand the event until its
+            # lease expired. A worker still processing the same event (lease expired) finishes first; we then
+            # see it completed and stop.
+            event = session.exec(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update()).first()
             if event is None or event.status != "processing":
                 return "skipped"
             apply_event(session, event)
