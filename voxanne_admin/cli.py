@@ -73,12 +73,10 @@ def db_stop() -> None:
 
 
 def _seed_demo() -> int:
-    from voxanne_admin import db
-    from voxanne_admin.audit.service import Actor
-    from voxanne_admin.orgs import service as org_service
+    from voxanne_admin import db, demo
 
     with db.transaction() as session:
-        return org_service.seed_demo(session, actor=Actor.system("seed-demo"))
+        return demo.seed(session)
 
 
 @app.command("seed-demo")
@@ -86,7 +84,8 @@ def seed_demo() -> None:
     """Load demo organizations into an empty database (never staff accounts)."""
     _database_url()
     created = _seed_demo()
-    typer.echo(f"Created {created} demo organizations." if created else "Organizations exist already: nothing loaded.")
+    typer.echo(f"Created {created} demo organizations with their agents (synced to Vapi by the running console)."
+               if created else "Organizations exist already: nothing loaded.")
 
 
 @app.command("create-staff")

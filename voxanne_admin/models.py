@@ -2,6 +2,8 @@
 
 from sqlmodel import SQLModel
 
+from voxanne_admin.agents import models as agent_models
+from voxanne_admin.appointments import models as appointment_models
 from voxanne_admin.audit import models as audit_models
 from voxanne_admin.auth import models as auth_models
 from voxanne_admin.calls import models as call_models
@@ -15,6 +17,6 @@ from voxanne_admin.webhooks import models as webhook_models
 metadata = SQLModel.metadata
 
 __all__ = [
-    "audit_models", "auth_models", "call_models", "job_models", "messaging_models", "metadata", "org_models",
-    "sandbox_models", "telephony_models", "webhook_models",
+    "agent_models", "appointment_models", "audit_models", "auth_models", "call_models", "job_models",
+    "messaging_models", "metadata", "org_models", "sandbox_models", "telephony_models", "webhook_models",
 ]

@@ -29,6 +29,9 @@ class RequestIdMiddleware(BaseHTTPMiddleware):
 
 def build_api() -> FastAPI:
     """Routes only (health, auth hand-off); testable without Reflex."""
+    from voxanne_admin.appointments import service as appointment_service
+
+    appointment_service.register_tools()
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
     api.include_router(health.router)
     api.include_router(auth.router)

@@ -214,7 +214,8 @@ def set_disabled(session: Session, *, actor_user: StaffUser, staff_id: int, disa
         _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="account disabled")
     audit.record(
         session, actor=actor, action="staff_disabled" if disabled else "staff_enabled",
-        target_type="staff", target_id=target.id, diff=audit.make_diff({"disabled": not disabled}, {"disabled": disabled}),
+        target_type="staff", target_id=target.id,
+        diff=audit.make_diff({"disabled": not disabled}, {"disabled": disabled}),
     )
     return target
 
@@ -576,7 +577,9 @@ def list_sessions(session: Session, *, staff_id: int, current_session_id: str | 
     ]
 
 
-def revoke_session(session: Session, *, staff_id: int, session_id: str, actor: Actor, action: str = "session_revoked") -> None:
+def revoke_session(
+    session: Session, *, staff_id: int, session_id: str, actor: Actor, action: str = "session_revoked"
+) -> None:
     """Sign out one of the staff member's own sessions."""
     row = session.exec(
         select(StaffSession).where(StaffSession.id == session_id, StaffSession.staff_id == staff_id)

@@ -13,15 +13,24 @@ from sqlmodel import Field, SQLModel
 from voxanne_admin.timeutil import utcnow
 
 # Status order: a status only ever moves forward (a late `ringing` after `ended` is ignored).
-STATUS_RANK = {"scheduled": 0, "queued": 1, "ringing": 2, "in-progress": 3, "forwarding": 4, "ended": 5}
+STATUS_RANK = {"dialing": 0, "scheduled": 0, "queued": 1, "ringing": 2, "in-progress": 3, "forwarding": 4,
+               "ended": 5, "failed": 6}
 
 
 class Call(SQLModel, table=True):
     __tablename__ = "calls"
+    __table_args__ = (sa.UniqueConstraint("idempotency_key", name="uq_calls_idempotency_key"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
-    vapi_call_id: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    # Null until Vapi accepted the call: outbound calls are recorded before dialling.
+    vapi_call_id: str | None = Field(default=None, max_length=64, sa_column_kwargs={"unique": True})
     org_id: int | None = Field(default=None, index=True)
+    agent_id: int | None = Field(default=None, index=True)
+    placed_by: str | None = Field(default=None, max_length=254)
+    is_test: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # A double click or a retried request carries the same key and never dials twice.
+    idempotency_key: str | None = Field(default=None, max_length=100)
+    error: str | None = Field(default=None, max_length=1000)
     direction: str | None = Field(default=None, max_length=16)  # inbound | outbound
     status: str = Field(default="queued", max_length=32)
     status_rank: int = Field(default=0)

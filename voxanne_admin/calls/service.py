@@ -35,15 +35,27 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
+def _metadata(message: dict[str, Any]) -> dict[str, Any]:
+    call = message.get("call") or {}
+    merged: dict[str, Any] = {}
+    for holder in ((message.get("assistant") or {}).get("metadata"), (call.get("assistantOverrides") or {}).get(
+            "metadata"), call.get("metadata"), message.get("metadata")):
+        if isinstance(holder, dict):
+            merged.update(holder)
+    return merged
+
+
 def _lock_call(session: Session, vapi_call_id: str, message: dict[str, Any]) -> Call:
     """Get-or-create the call row and lock it for this transaction."""
     call = message.get("call") or {}
+    local_id = _metadata(message).get("voxanne_call_id")
+    if str(local_id or "").isdigit():
+        # An outbound call we recorded before dialling: attach the Vapi id to that row.
+        session.execute(sa.update(Call).where(Call.id == int(local_id), Call.vapi_call_id.is_(None))  # type: ignore[union-attr]
+                        .values(vapi_call_id=vapi_call_id))
     customer = message.get("customer") or call.get("customer") or {}
-    org_id = None
-    for holder in (call.get("metadata"), (message.get("assistant") or {}).get("metadata"), message.get("metadata")):
-        if isinstance(holder, dict) and str(holder.get("org_id", "")).isdigit():
-            org_id = int(holder["org_id"])
-            break
+    meta_org = _metadata(message).get("org_id")
+    org_id = int(meta_org) if str(meta_org or "").isdigit() else None
     direction = None
     call_type = str(call.get("type") or "")
     if "outbound" in call_type.lower():

@@ -46,6 +46,15 @@ def _purge_webhooks(session: Session) -> str:
     return inbox.purge(session)
 
 
+def _sync_agents(session: Session) -> str:
+    import asyncio
+
+    from voxanne_admin.agents import sync
+
+    synced = asyncio.run(sync.sync_pending())
+    return f"{synced} agents synced to Vapi"
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -66,6 +75,15 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=3, minute=30, timezone="UTC"),
             period=timedelta(days=1),
             run=_purge_login_attempts,
+        ),
+        JobSpec(
+            name="sync_pending_agents",
+            title="Sync pending agents",
+            description="Pushes agents whose last save was not synced to Vapi yet (e.g. interrupted syncs, demo data).",
+            schedule="Every minute",
+            trigger=lambda: CronTrigger(minute="*", timezone="UTC"),
+            period=timedelta(minutes=1),
+            run=_sync_agents,
         ),
         JobSpec(
             name="purge_webhook_inbox",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -45,6 +45,9 @@ async def lifespan():
                                                                "misfire_grace_time": 300})
     for name, spec in JOBS.items():
         scheduler.add_job(_run, trigger=spec.trigger(), args=[name], id=name, name=spec.title)
+    # Agents saved while no server ran (demo data, interrupted syncs) go to Vapi shortly after start.
+    scheduler.add_job(_run, trigger="date", run_date=datetime.now(UTC) + timedelta(seconds=3),
+                      args=["sync_pending_agents"], id="sync_pending_agents_at_start")
     scheduler.start()
     _scheduler = scheduler
     log.info("scheduler started", extra={"jobs": list(JOBS)})
