@@ -235,6 +235,97 @@ def sandbox_clear() -> None:
     typer.echo(f"{store.clear_faults()} faults removed.")
 
 
+FAILED_REASON_PREFIXES = ("call.start.error", "pipeline-error", "twilio-failed", "call.in-progress.error",
+                          "assistant-error", "vonage-failed", "phone-call-provider", "call.ringing.error")
+
+
+@app.command("test-call")
+def test_call(
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+    to: Annotated[str, typer.Option(help="Number to call, national or international form.")],
+    agent: Annotated[str, typer.Option(help="Agent role: outbound (default) or inbound.")] = "outbound",
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the call to end.")] = 900,
+) -> None:
+    """Place a test call: pre-flight, live status lines, then the report. Exit 0 only for a completed call."""
+    import asyncio
+    import time
+    import uuid
+
+    from voxanne_admin import db
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.calls import outbound
+    from voxanne_admin.calls.models import Call
+    from voxanne_admin.errors import ProviderError
+    from voxanne_admin.orgs import service as org_service
+
+    _database_url()
+    with db.read_only() as session:
+        organization = org_service.get_by_slug(session, slug=org)
+        org_id, org_name = (organization.id, organization.name) if organization else (None, "")
+    if org_id is None:
+        typer.echo(f"No organization with the slug '{org}'. See the Organizations page for slugs.", err=True)
+        raise typer.Exit(2)
+    if agent != "outbound":
+        typer.echo("Test calls use the outbound agent (--agent outbound).", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"Pre-flight for {org_name}:")
+    try:
+        checks = asyncio.run(outbound.preflight(org_id=org_id, to=to, role=agent))
+    except ProviderError as exc:
+        typer.echo(f"  FAIL  Vapi: {exc}{outbound.sandbox_hint()}", err=True)
+        raise typer.Exit(1) from None
+    for check in checks.checks:
+        typer.echo(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    if not checks.ok:
+        typer.echo(f"Not placed: {checks.first_failure}", err=True)
+        raise typer.Exit(1)
+    user = os.environ.get("USER") or "cli"
+    try:
+        placed = asyncio.run(outbound.place_call(
+            org_id=org_id, to=to, idempotency_key=f"cli-{uuid.uuid4().hex}", placed_by=f"cli:{user}",
+            actor=Actor(type="system", id="cli", user_agent=f"voxanne-admin test-call ({user})"),
+            actor_role="founder"))
+    except ProviderError as exc:
+        typer.echo(f"Not placed: {exc}{outbound.sandbox_hint()}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # CallFailed and other domain errors carry the reason
+        typer.echo(f"Not placed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Call {placed.call_id} placed (Vapi {placed.vapi_call_id}). Watching...")
+    deadline = time.monotonic() + timeout
+    last_status, seen_lines = None, 0
+    call = None
+    while time.monotonic() < deadline:
+        with db.read_only() as session:
+            row = session.get(Call, placed.call_id)
+            call = row.model_copy() if row else None
+        if call is None:
+            break
+        if call.status != last_status:
+            last_status = call.status
+            typer.echo(f"  {time.strftime('%H:%M:%S')}  status: {call.status}")
+        for line in (call.live_transcript or [])[seen_lines:]:
+            who = "agent " if line.get("role") == "assistant" else "caller"
+            typer.echo(f"  {time.strftime('%H:%M:%S')}  {who}: {line.get('text')}")
+        seen_lines = len(call.live_transcript or [])
+        if call.report_received or call.status == "failed":
+            break
+        time.sleep(0.25)
+    if call is None or not (call.report_received or call.status == "failed"):
+        typer.echo(f"No end-of-call report within {timeout} s; the call may still be running.", err=True)
+        raise typer.Exit(1)
+    typer.echo("Report:")
+    typer.echo(f"  ended reason: {call.ended_reason or call.error}")
+    typer.echo(f"  duration:     {call.duration_s or 0:.0f} s")
+    typer.echo(f"  cost:         {call.cost if call.cost is not None else 'n/a'}")
+    typer.echo(f"  summary:      {call.summary or ''}")
+    typer.echo(f"  recording:    {call.recording_url or 'none'}")
+    reason = call.ended_reason or ""
+    if call.status == "failed" or reason.startswith(FAILED_REASON_PREFIXES):
+        typer.echo(f"The call failed: {reason or call.error}", err=True)
+        raise typer.Exit(1)
+
+
 @app.command("build")
 def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing changed.")] = False) -> None:
     """Compile the frontend for production (serve does this when needed)."""

@@ -126,9 +126,7 @@ def transaction() -> Iterator[Session]:
 
 @contextlib.contextmanager
 def read_only() -> Iterator[Session]:
-    """A session for reads; rolled back at the end."""
+    """A session for reads. Closing it (not rolling back) keeps loaded objects readable after the block; the
+    pool still rolls the connection back when it is returned."""
     with Session(get_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session

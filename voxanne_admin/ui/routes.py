@@ -7,12 +7,16 @@ ORGANIZATIONS = "/organizations"
 STAFF = "/staff"
 JOBS = "/jobs"
 WEBHOOKS = "/webhook-events"
+AGENTS = "/agents"
+CONSOLE = "/console"
 ACCOUNT = "/account"
 
 # (label, route, icon, minimum role)
 NAV = [
     ("Overview", OVERVIEW, "layout-dashboard", "viewer"),
     ("Organizations", ORGANIZATIONS, "building-2", "viewer"),
+    ("Agents", AGENTS, "bot", "viewer"),
+    ("Founder console", CONSOLE, "phone-outgoing", "admin"),
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
     ("Jobs", JOBS, "timer", "admin"),

@@ -214,6 +214,8 @@ class AppState(rx.State):
     def select_org(self, value: str):
         """Change the organization scope every page uses."""
         self.selected_org = "" if value == "all" else value
+        # Every page scopes its data by the switcher: load the page again for the new scope.
+        return rx.call_script("window.location.reload()")
 
     @rx.event
     @guarded("viewer")

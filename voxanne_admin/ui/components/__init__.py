@@ -61,6 +61,8 @@ def badge_for_status(status) -> rx.Component:
         ("failed", rx.badge("failed", color_scheme="red")),
         ("running", rx.badge("running", color_scheme="blue")),
         ("skipped", rx.badge("skipped", color_scheme="amber")),
+        ("booked", rx.badge("booked", color_scheme="green")),
+        ("cancelled", rx.badge("cancelled", color_scheme="gray")),
         rx.badge(status),
     )
 

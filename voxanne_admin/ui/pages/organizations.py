@@ -5,6 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin import db
+from voxanne_admin.appointments import service as appointment_service
+from voxanne_admin.appointments.models import AppointmentRead
 from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.orgs.models import COUNTRIES, DEFAULT_TIMEZONES, OrganizationRead
@@ -26,16 +28,30 @@ class OrganizationsState(AppState):
     form_timezone: str = DEFAULT_TIMEZONES["US"]
     errors: dict[str, str] = {}
     confirm_close_id: int = 0
+    appointments: list[AppointmentRead] = []
 
     def _refresh(self) -> None:
         with db.read_only() as session:
             self.orgs = org_service.list_organizations(session)
+            org_id = int(self.selected_org) if self.selected_org.isdigit() else 0
+            self.appointments = appointment_service.list_for_org(session, org_id=org_id) if org_id else []
 
     @rx.event
     @guarded("viewer")
     def load(self):
         """Load the table."""
         self._refresh()
+
+    @rx.event
+    @guarded("operator")
+    def cancel_appointment(self, appointment_id: int):
+        """Cancel a booking made by an agent or staff (audited); the slot becomes free."""
+        staff = current_staff()
+        with db.transaction() as session:
+            appointment_service.cancel(session, appointment_id=appointment_id, actor=actor_for(self, staff),
+                                       actor_role=staff.role)
+        self._refresh()
+        return rx.toast.success("Appointment cancelled; the time is free again.")
 
     @rx.event
     @guarded("admin")
@@ -162,6 +178,16 @@ def _row(org: OrganizationRead) -> rx.Component:
     )
 
 
+def _appointment_row(a: AppointmentRead) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(a.starts_at), rx.table.cell(a.contact_name), rx.table.cell(a.contact_phone),
+        rx.table.cell(a.source), rx.table.cell(badge_for_status(a.status)),
+        rx.table.cell(rx.cond((a.status == "booked") & AppState.is_operator,
+                              rx.button("Cancel", size="1", variant="soft", color_scheme="red",
+                                        on_click=OrganizationsState.cancel_appointment(a.id)))),
+    )
+
+
 def _dialog() -> rx.Component:
     err = OrganizationsState.errors
     return rx.dialog.root(
@@ -250,6 +276,24 @@ def organizations_page() -> rx.Component:
                 id="orgs-table",
             ),
             empty_state("No organizations yet."),
+        ),
+        rx.cond(
+            AppState.selected_org != "",
+            rx.vstack(
+                rx.heading("Appointments for ", AppState.selected_org_name, size="4", padding_top="1em"),
+                rx.text("Booked by the phone agents (book_appointment) in the clinic's local time. Patients' numbers "
+                        "are shortened.", size="2", color_scheme="gray"),
+                rx.cond(OrganizationsState.appointments.length() > 0,
+                        rx.table.root(
+                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                                           ("When", "Patient", "Phone", "Booked by", "Status", "")])),
+                            rx.table.body(rx.foreach(OrganizationsState.appointments, _appointment_row)),
+                            width="100%", id="appointments-table"),
+                        empty_state("No appointments in the last week or upcoming.")),
+                width="100%",
+            ),
+            rx.text("Pick an organization in the switcher above to see its appointments.", size="2",
+                    color_scheme="gray", padding_top="1em"),
         ),
         _dialog(),
         _close_confirm(),
