@@ -20,7 +20,8 @@ def client_for(base_url: str, **kwargs: Any) -> httpx.AsyncClient:
     key = (id(loop), base_url + repr(sorted(kwargs.items())))
     client = _clients.get(key)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, **kwargs)
+        kwargs.setdefault("timeout", TIMEOUT)
+        client = httpx.AsyncClient(base_url=base_url, **kwargs)
         _clients[key] = client
     return client
 

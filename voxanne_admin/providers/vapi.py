@@ -40,7 +40,7 @@ class VapiClient:
     """The Vapi operations the console uses. Creating calls is never retried blindly."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None,
-                 waits: tuple[float, ...] | None = None):
+                 waits: tuple[float, ...] | None = None, timeout: float | None = None):
         settings = get_settings()
         self.base_url = (base_url or settings.vapi_url).rstrip("/")
         if api_key is None and settings.vapi_api_key is not None:
@@ -52,9 +52,11 @@ class VapiClient:
         key = api_key
         self._headers = {"Authorization": f"Bearer {key}"}
         self.waits = waits
+        self.timeout = timeout
 
     async def _request(self, method: str, path: str, *, operation: str, safe: bool, **kwargs: Any) -> Any:
-        client = client_for(self.base_url, headers=self._headers)
+        extra = {"timeout": httpx.Timeout(self.timeout)} if self.timeout else {}
+        client = client_for(self.base_url, headers=self._headers, **extra)
         response = await send(client, method, path, provider=PROVIDER, operation=operation, safe=safe,
                               error_mapper=map_error, waits=self.waits, **kwargs)
         if response.status_code == 204 or not response.content:
