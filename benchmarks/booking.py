@@ -1,0 +1,130 @@
+"""Booking benchmark: 1,000 book_appointment tool calls over HTTP (signed Vapi tool-calls to /webhooks/vapi on the
+production server) from 100 concurrent clients competing for 50 slots. Reports bookings made (must be 50),
+double bookings (must be 0) and tool-call latency. Prints a table and ends with one JSON line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import statistics
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import clone, free_port, serve, stop, use_database_of  # noqa: E402
+
+ATTEMPTS = 1000
+CLIENTS = 100
+SLOTS = 50
+
+
+def _slots(timezone: str) -> list[str]:
+    """The first 50 bookable local slot starts from the next weekday on (09:00-17:00, 30 minutes)."""
+    out: list[str] = []
+    day = date.today() + timedelta(days=1)
+    while len(out) < SLOTS:
+        if day.weekday() < 5:
+            start = datetime.combine(day, datetime.min.time(), ZoneInfo(timezone)).replace(hour=9)
+            for i in range(16):
+                out.append((start + timedelta(minutes=30 * i)).strftime("%Y-%m-%dT%H:%M"))
+        day += timedelta(days=1)
+    return out[:SLOTS]
+
+
+def main() -> None:
+    repo = clone()
+    port = free_port()
+    server = None
+    try:
+        server = serve(repo, port)
+        url = use_database_of(repo)
+        from voxanne_admin.settings import get_settings
+        from voxanne_admin.webhooks.signatures import vapi_hmac
+
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            org_id, tz = conn.execute(sa.text(
+                "select id, timezone from organizations where slug = 'harbor-dental'")).one()
+        slots = _slots(tz)
+        secret = get_settings().webhook_secret
+        rng = random.Random(7)
+        plan = [(i, rng.choice(slots)) for i in range(ATTEMPTS)]
+        latencies: list[float] = []
+        answers: list[str] = []
+        statuses: list[int] = []
+
+        async def client_loop(queue: asyncio.Queue) -> None:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                while True:
+                    item = await queue.get()
+                    if item is None:
+                        return
+                    i, slot = item
+                    message = {"type": "tool-calls", "call": {"id": f"bench-call-{i}", "metadata": {"org_id": org_id}},
+                               "toolCallList": [{"id": f"tc{i}", "type": "function", "function": {
+                                   "name": "book_appointment", "arguments": json.dumps({
+                                       "contact_name": f"Patient {i}", "contact_phone": "+12015550199",
+                                       "slot_start": slot})}}]}
+                    body = json.dumps({"message": message}).encode()
+                    started = time.perf_counter()
+                    response = await client.post("/webhooks/vapi", content=body, headers={
+                        "content-type": "application/json", "x-vapi-signature": vapi_hmac(secret, body)})
+                    latencies.append(time.perf_counter() - started)
+                    statuses.append(response.status_code)
+                    answers.append(response.json()["results"][0].get("result", ""))
+
+        async def run() -> float:
+            queue: asyncio.Queue = asyncio.Queue()
+            for item in plan:
+                queue.put_nowait(item)
+            for _ in range(CLIENTS):
+                queue.put_nowait(None)
+            started = time.perf_counter()
+            await asyncio.gather(*(client_loop(queue) for _ in range(CLIENTS)))
+            return time.perf_counter() - started
+
+        elapsed = asyncio.run(run())
+        with engine.connect() as conn:
+            booked_rows = conn.execute(sa.text(
+                "select count(*) from appointments where org_id = :o and status = 'booked'"), {"o": org_id}).scalar()
+            double = conn.execute(sa.text(
+                "select count(*) from (select starts_at from appointments where org_id = :o and status = 'booked' "
+                "group by starts_at having count(*) > 1) t"), {"o": org_id}).scalar()
+    finally:
+        stop(server)
+        shutil.rmtree(repo.parent, ignore_errors=True)
+    booked_answers = sum(a.startswith("Booked for") for a in answers)
+    taken_answers = sum(a.startswith("That time was just taken") for a in answers)
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[int(0.99 * (len(lat) - 1))] * 1000
+    rows = [
+        ("tool calls sent (100 concurrent clients)", f"{len(answers)}"),
+        ("HTTP 200 answers", f"{sum(s == 200 for s in statuses)}"),
+        ("slots competed for", f"{SLOTS}"),
+        ("'Booked for ...' answers", f"{booked_answers}"),
+        ("booked rows in the database", f"{booked_rows}"),
+        ("'just taken, nearest free times ...' answers", f"{taken_answers}"),
+        ("slots booked twice", f"{double}"),
+        ("tool-call latency p50", f"{p50:.0f} ms"),
+        ("tool-call latency p99 (target < 1000 ms)", f"{p99:.0f} ms"),
+        ("throughput", f"{len(answers) / elapsed:.0f} tool calls/s"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:{width}}  {value:>10}")
+    print(json.dumps({"attempts": len(answers), "slots": SLOTS, "booked": int(booked_rows),
+                      "booked_answers": booked_answers, "double_booked": int(double), "p50_ms": round(p50, 1),
+                      "p99_ms": round(p99, 1)}))
+
+
+if __name__ == "__main__":
+    main()
