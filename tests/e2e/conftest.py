@@ -1,5 +1,11 @@
 """End-to-end fixtures: the real production server (`voxanne-admin serve`) on its own database, and
-headless Debian Chromium driven by Playwright. Screenshots of each step go to test-artifacts/e2e/."""
+headless Debian Chromium driven by Playwright. Screenshots of each step go to test-artifacts/e2e/.
+
+One server serves every e2e test of a run. Tests do not depend on each other: each one makes its own staff
+accounts directly in the server's database (`make_account`, `founder`). The only exception is the first-run
+test, which needs an empty staff table: modules declaring `E2E_ORDER = "first"` run before every other e2e
+test, and `E2E_ORDER = "last"` (the worker-crash test) after all of them, whatever the file order.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +21,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import IN_CI, ROOT, create_database, drop_database
+from tests.e2e.helpers import Account, create_account
 
 E2E_PORT = int(os.environ.get("VOXANNE_E2E_PORT", "3317"))
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """First-run test first, worker-crash test last, among the e2e tests (others keep their order)."""
+    rank = {"first": 0, "last": 2}
+    slots = [i for i, item in enumerate(items) if getattr(item, "module", None) is not None
+             and item.module.__name__.startswith("tests.e2e.")]
+    ordered = sorted((items[i] for i in slots), key=lambda it: rank.get(getattr(it.module, "E2E_ORDER", ""), 1))
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item
 
 
 def _wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout: float = 420) -> None:
@@ -68,6 +86,30 @@ def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="session")
+def e2e_db(live_server) -> Iterator[sa.Engine]:
+    """An engine on the live server's database: to create accounts and to check what the server wrote."""
+    engine = sa.create_engine(live_server["database_url"], pool_size=2, max_overflow=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def make_account(e2e_db):
+    """Factory: `make_account(role, label)` creates a fresh staff account (TOTP enrolled) in the e2e database."""
+
+    def make(role: str, label: str) -> Account:
+        return create_account(e2e_db, role=role, label=label)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def founder(make_account) -> Account:
+    """A founder account with known credentials (independent of the first-run test's founder)."""
+    return make_account("founder", "founder")
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator:
     """Headless Debian Chromium through Playwright (playwright install cannot download browsers here)."""
     if not Path(CHROMIUM).exists():
@@ -98,14 +140,32 @@ class Shots:
 
 
 @pytest.fixture
-def browser_page(browser, live_server, request) -> Iterator:
-    """A fresh browser context (no cookies) with a screenshot helper at `page.shot(step)`."""
-    context = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=live_server["base"])
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.shot = Shots(page, request.node.name)  # type: ignore[attr-defined]
-    yield page
+def new_page(browser, live_server, request) -> Iterator:
+    """Factory for more browsers in one test: `new_page("b")` is a fresh context (own cookies) whose
+    screenshots go to test-artifacts/e2e/<test>-b/."""
+    contexts = []
+    pages = []
+
+    def make(suffix: str = ""):
+        context = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=live_server["base"])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.shot = Shots(page, request.node.name + (f"-{suffix}" if suffix else ""))  # type: ignore[attr-defined]
+        pages.append(page)
+        return page
+
+    yield make
     try:
-        page.shot("final")  # type: ignore[attr-defined]
+        for page in pages:
+            if not page.is_closed():
+                page.shot("final")  # type: ignore[attr-defined]
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def browser_page(new_page):
+    """A fresh browser context (no cookies) with a screenshot helper at `page.shot(step)`."""
+    return new_page()

@@ -1,4 +1,8 @@
-"""First run -> TOTP enrolment -> recovery codes -> overview, then sign out and sign in again."""
+"""First run -> TOTP enrolment -> recovery codes -> overview, then sign out and sign in again.
+
+The first-run page only exists while the staff table is empty, so this module runs before every other e2e
+test (see E2E_ORDER and tests/e2e/conftest.py); the others make their accounts directly in the database.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,27 @@ import time
 import pyotp
 from playwright.sync_api import expect
 
+from tests.e2e.helpers import scalar
+
+E2E_ORDER = "first"
 EMAIL = "Founder@Harbor-Clinic.example"
 PASSWORD = "violet harbor lantern 2026"
 
 
 def _totp_after(secret: str, last: str | None) -> str:
-    """A fresh TOTP code different from the last one used (replays are refused by design)."""
+    """A fresh TOTP code different from the last one used (replays are refused by design): the next
+    step's code when the current one was just used (the server accepts one step either side)."""
     totp = pyotp.TOTP(secret)
     code = totp.now()
-    while code == last:
-        time.sleep(1)
-        code = totp.now()
+    if code == last:
+        code = totp.at(time.time() + totp.interval)
     return code
 
 
-def test_first_run_founder_totp_and_overview(browser_page, live_server):
+def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
+    assert scalar(e2e_db, "select count(*) from staff_users") == 0, (
+        "the first-run test needs an empty staff table: it must run before any test that creates accounts"
+    )
     page = browser_page
     page.goto("/")
     expect(page.get_by_role("heading", name="Create the first founder account")).to_be_visible()

@@ -1,0 +1,138 @@
+"""Helpers for the end-to-end tests: staff accounts made directly in the server's database through the
+services (password, enrolled TOTP, recovery codes), fresh TOTP codes, the sign-in steps, and reads of
+what the server wrote."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyotp
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+PASSWORD = "quiet meadow lantern 2026"
+
+
+@dataclass
+class Account:
+    """A staff account the tests know every secret of."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    password: str
+    secret: str
+    recovery_codes: list[str] = field(default_factory=list)
+
+
+def create_account(engine: Engine, *, role: str, label: str, password: str = PASSWORD) -> Account:
+    """Create a staff account with TOTP enrolled, committed, as the founder tooling would."""
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.auth import service as auth_service
+
+    email = f"{label}-{secrets.token_hex(3)}@e2e.voxanne.example"
+    name = f"E2E {label.replace('-', ' ').title()}"
+    actor = Actor.system("e2e-tests")
+    with Session(engine, expire_on_commit=False) as session:
+        user = auth_service.create_staff(session, email=email, name=name, role=role, password=password,
+                                         actor=actor, actor_role="founder")
+        secret, _uri = auth_service.begin_totp_enrolment(session, user=user)
+        # Enrol with the previous step's code (inside the server's +-1 window): the step is then recorded as
+        # used, and two sign-ins right away can take the current and the next step without waiting.
+        totp = pyotp.TOTP(secret)
+        while time.time() % totp.interval > totp.interval - 2:
+            time.sleep(0.5)
+        code = totp.at(time.time() - totp.interval)
+        codes = auth_service.confirm_totp_enrolment(session, user=user, code=code, actor=actor)
+        session.commit()
+        return Account(id=user.id or 0, email=email, name=name, role=role, password=password, secret=secret,
+                       recovery_codes=codes)
+
+
+def scalar(engine: Engine, sql: str, **params: Any) -> Any:
+    """One value from the e2e database."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+def rows(engine: Engine, sql: str, **params: Any) -> list[sa.Row]:
+    """Rows from the e2e database."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(sql), params).all())
+
+
+def audit_actions(engine: Engine, *, since_id: int = 0) -> list[sa.Row]:
+    """Audit events written after `since_id` (id, action, actor_id, target_type, target_id, diff)."""
+    return rows(engine, "select id, action, actor_id, target_type, target_id, diff from audit_events "
+                        "where id > :since order by id", since=since_id)
+
+
+def last_audit_id(engine: Engine) -> int:
+    """The newest audit event id (0 when there is none)."""
+    return scalar(engine, "select coalesce(max(id), 0) from audit_events")
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 20, what: str = "condition") -> Any:
+    """Poll until `predicate()` is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def totp_code(engine: Engine, account: Account) -> str:
+    """A TOTP code the server accepts now: in its +-1 step window and later than the last step used.
+
+    The server refuses a code from a step it has already seen (replay protection), so two sign-ins of one
+    account within 30 s take the current and then the next step; a third waits for the clock.
+    """
+    totp = pyotp.TOTP(account.secret)
+    while True:
+        last = scalar(engine, "select totp_last_step from staff_users where id = :id", id=account.id)
+        current = int(time.time() // totp.interval)
+        step = current if last is None or last < current else last + 1
+        if step <= current + 1:
+            return totp.generate_otp(step)
+        time.sleep(1)
+
+
+def wrong_totp_code(account: Account) -> str:
+    """Six digits that are not valid in any step the server would accept."""
+    totp = pyotp.TOTP(account.secret)
+    now = time.time()
+    valid = {totp.at(now + d * totp.interval) for d in (-2, -1, 0, 1, 2)}
+    code = "000000"
+    while code in valid:
+        code = f"{(int(code) + 111111) % 1_000_000:06d}"
+    return code
+
+
+def enter_password(page: Page, account: Account, password: str | None = None) -> None:
+    """Open /login and submit email and password (step 1)."""
+    page.goto("/login")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.fill("#email", account.email)
+    page.fill("#password", account.password if password is None else password)
+    page.get_by_role("button", name="Continue").click()
+
+
+def sign_in(page: Page, engine: Engine, account: Account) -> None:
+    """The whole sign-in through the UI: password, TOTP code, overview."""
+    enter_password(page, account)
+    expect(page.get_by_role("heading", name="Two-factor check")).to_be_visible()
+    page.fill("#code", totp_code(engine, account))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/overview/?$"))
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
