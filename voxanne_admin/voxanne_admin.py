@@ -48,7 +48,7 @@ app = rx.App(
     style=styles.base_style,
     api_transformer=mount,
     backend_exception_handler=backend_exception_handler,
-    toaster=rx.toast.provider(position="top-right", close_button=True),
+    toaster=rx.toast.provider(position="bottom-right", close_button=True),
 )
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)

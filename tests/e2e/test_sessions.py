@@ -45,11 +45,12 @@ def test_revoke_other_session_then_sign_out_everywhere(new_page, e2e_db, make_ac
 
     # B's next action (a click in the sidebar, no page reload) lands on the sign-in page.
     b.get_by_role("navigation", name="Main").get_by_role("link", name="Organizations").click()
-    expect(b).to_have_url(re.compile(r"/login/?$"))
+    expect(b).to_have_url(re.compile(r"/login/?\?ended=1$"))
     expect(b.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(b.get_by_text("Your session ended")).to_be_visible()
     b.shot("b-back-at-sign-in")
     b.goto("/account")
-    expect(b).to_have_url(re.compile(r"/login/?$"))
+    expect(b).to_have_url(re.compile(r"/login/?(\?ended=1)?$"))
 
     # A is still signed in; "Sign out everywhere" ends A's session too.
     a.goto("/overview")

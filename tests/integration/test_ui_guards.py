@@ -113,7 +113,8 @@ def test_guarded_handler_redirects_to_login_without_running_when_no_cookie(datab
 def test_guarded_handler_redirects_to_login_when_cookie_unknown(database_url):
     fake = _fake_state(cookie="vx_session=forged-token-value")
     kind, text = _event(_handler(AppState, "select_org")(fake, "7"))
-    assert kind == "_redirect" and '"/login"' in text
+    # A cookie that no longer resolves: the session ended, and the sign-in page says so.
+    assert kind == "_redirect" and '"/login?ended=1"' in text
     assert not hasattr(fake, "selected_org")
 
 
@@ -141,7 +142,7 @@ def test_guarded_handler_redirects_to_login_after_session_revoked(clean_db):
         auth_service.revoke_all_sessions(session, staff_id=staff_id, actor=auth_service.Actor.system())
     fake = _fake_state(cookie)
     kind, text = _event(_handler(OrganizationsState, "open_create")(fake))
-    assert kind == "_redirect" and '"/login"' in text
+    assert kind == "_redirect" and '"/login?ended=1"' in text
     assert not hasattr(fake, "dialog_open")
 
 

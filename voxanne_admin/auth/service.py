@@ -558,6 +558,22 @@ def resolve_session(session: Session, *, token: str | None) -> CurrentStaff | No
     return CurrentStaff(id=user.id or 0, email=user.email, name=user.name, role=user.role, session_id=str(row.id))
 
 
+_BROWSERS = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("HeadlessChrome/", "Headless Chrome"),
+             ("Chrome/", "Chrome"), ("Version/", "Safari")]
+_SYSTEMS = [("Windows", "Windows"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux")]
+
+
+def describe_user_agent(ua: str) -> str:
+    """'Chrome 156 on macOS' from a raw User-Agent header (unknown stays readable)."""
+    if not ua:
+        return "unknown browser"
+    browser = next((f"{name} {ua.split(token, 1)[1].split('.', 1)[0]}" for token, name in _BROWSERS if token in ua),
+                   ua.split("/", 1)[0][:40])
+    system = next((name for token, name in _SYSTEMS if token in ua), "")
+    return f"{browser} on {system}" if system else browser
+
+
 def list_sessions(session: Session, *, staff_id: int, current_session_id: str | None) -> list[SessionRead]:
     """The staff member's active sessions, newest activity first."""
     now = utcnow()
@@ -570,7 +586,7 @@ def list_sessions(session: Session, *, staff_id: int, current_session_id: str | 
         .order_by(StaffSession.last_seen_at.desc())  # type: ignore[attr-defined]
     ).all()
     return [
-        SessionRead(id=str(r.id), ip=r.ip or "unknown", user_agent=r.user_agent or "unknown",
+        SessionRead(id=str(r.id), ip=r.ip or "unknown", user_agent=describe_user_agent(r.user_agent or ""),
                     created_at=_fmt(r.created_at), last_seen_at=_fmt(r.last_seen_at),
                     current=str(r.id) == current_session_id)
         for r in rows

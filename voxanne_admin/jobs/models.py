@@ -39,6 +39,7 @@ class JobRunRead(BaseModel):
 
     id: int
     job_name: str
+    job_title: str = ""
     trigger: str
     started_at: str
     outcome: str

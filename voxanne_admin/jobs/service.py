@@ -127,7 +127,8 @@ def list_runs(session: Session, *, job_name: str | None = None, limit: int = 20)
         query = query.where(JobRun.job_name == job_name)
     return [
         JobRunRead(
-            id=r.id or 0, job_name=r.job_name, trigger=r.trigger,
+            id=r.id or 0, job_name=r.job_name, job_title=JOBS[r.job_name].title if r.job_name in JOBS else r.job_name,
+            trigger="manual (run now)" if r.trigger == "manual" else "scheduled",
             started_at=r.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), outcome=r.outcome,
             duration=_fmt_duration(r.duration_ms), detail=r.detail or "", error=r.error or "",
         )

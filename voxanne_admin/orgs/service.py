@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import COUNTRIES, Organization, OrganizationRead
 from voxanne_admin.timeutil import utcnow
 
+PURGE_AFTER_DAYS = 30
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EDITABLE = ("name", "slug", "country", "timezone")
 
@@ -27,9 +29,11 @@ def slugify(name: str) -> str:
 
 def to_read(org: Organization) -> OrganizationRead:
     """Plain read model for the UI."""
+    purge = org.closed_at + timedelta(days=PURGE_AFTER_DAYS) if org.closed_at else None
     return OrganizationRead(
         id=org.id or 0, name=org.name, slug=org.slug, country=org.country, timezone=org.timezone,
-        status=org.status, closed_at=org.closed_at.strftime("%Y-%m-%d") if org.closed_at else "",
+        status=org.status,
+        closed_at=f"{org.closed_at:%Y-%m-%d}; data purged after {purge:%Y-%m-%d}" if org.closed_at else "",
         created_at=org.created_at.strftime("%Y-%m-%d"),
     )
 

@@ -133,6 +133,10 @@ def header() -> rx.Component:
     )
 
 
+def _denied() -> rx.Component:
+    return rx.callout(AppState.access_denied, icon="lock", color_scheme="gray", size="2", id="access-denied")
+
+
 def shell(content: rx.Component) -> rx.Component:
     """Sidebar on the left, header and content on the right."""
     return rx.hstack(
@@ -158,14 +162,15 @@ def shell(content: rx.Component) -> rx.Component:
 
 
 def page(route: str, title: str, on_load: list | None = None) -> Callable:
-    """Register a console page: wrapped in the shell, identity loaded first on every visit."""
+    """Register a console page: wrapped in the shell, identity and page access checked first on every visit."""
+    minimum = MIN_ROLE.get(route, "viewer")
 
     def decorate(fn: Callable[[], rx.Component]):
         fn._voxanne_page = {  # type: ignore[attr-defined]
             "route": route,
             "title": f"{title} · Voxanne Admin",
-            "on_load": [AppState.load_shell, *(on_load or [])],
-            "component": lambda: shell(fn()),
+            "on_load": [AppState.load_shell, AppState.require_page_role(minimum), *(on_load or [])],
+            "component": lambda: shell(rx.cond(AppState.access_denied != "", _denied(), fn())),
         }
         return fn
 

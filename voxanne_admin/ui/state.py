@@ -78,10 +78,13 @@ def actor_for(state: rx.State, staff: CurrentStaff | None = None) -> Actor:
     return Actor(type="staff", id=str(staff.id), email=staff.email, ip=ip, user_agent=ua, request_id=rid)
 
 
-def _deny(staff: CurrentStaff | None, minimum: str):
+def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
     if staff is None:
-        return rx.redirect(routes.LOGIN)
-    return rx.toast.error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.")
+        # A cookie that no longer resolves means the session ended; no cookie means never signed in.
+        return rx.redirect(f"{routes.LOGIN}?ended=1" if _session_token(state) else routes.LOGIN)
+    # One id: a page whose load and shell both refuse shows a single message.
+    return rx.toast.error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.",
+                          id="access-denied")
 
 
 @contextlib.contextmanager
@@ -115,7 +118,7 @@ def guarded(minimum: str) -> Callable:
             async def agen_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
-                    yield _deny(staff, minimum)
+                    yield _deny(self, staff, minimum)
                     return
                 with _event_context(self, staff):
                     async for item in fn(self, *args, **kwargs):
@@ -128,7 +131,7 @@ def guarded(minimum: str) -> Callable:
             async def async_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
-                    return _deny(staff, minimum)
+                    return _deny(self, staff, minimum)
                 with _event_context(self, staff):
                     try:
                         return await fn(self, *args, **kwargs)
@@ -142,7 +145,7 @@ def guarded(minimum: str) -> Callable:
             def sync_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
-                    return _deny(staff, minimum)
+                    return _deny(self, staff, minimum)
                 with _event_context(self, staff):
                     try:
                         return fn(self, *args, **kwargs)
@@ -177,6 +180,7 @@ class AppState(rx.State):
     org_options: list[dict[str, str]] = []
     selected_org: str = rx.LocalStorage("", name="vx_org", sync=True)
     sandbox: bool = True
+    access_denied: str = ""
 
     @rx.var
     def is_admin(self) -> bool:
@@ -208,6 +212,17 @@ class AppState(rx.State):
         self.org_options = [{"id": str(o.id), "name": o.name} for o in orgs]
         if self.selected_org and self.selected_org not in {o["id"] for o in self.org_options}:
             self.selected_org = ""
+
+    @rx.event
+    @guarded("viewer")
+    def require_page_role(self, minimum: str):
+        """A page for a higher role explains itself instead of showing empty tables."""
+        staff = current_staff()
+        if has_role(staff.role, minimum):
+            self.access_denied = ""
+        else:
+            self.access_denied = (f"This page is for the {minimum} role and above; you are signed in as "
+                                  f"{staff.role}. Ask an administrator on the Staff page if you need access.")
 
     @rx.event
     @guarded("viewer")

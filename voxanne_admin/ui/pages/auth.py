@@ -164,6 +164,9 @@ class AuthFlowState(rx.State):
             self.notice = "You are signed out."
         elif params.get("expired"):
             self.notice = "That sign-in link expired. Sign in again."
+        elif params.get("ended"):
+            self.notice = ("Your session ended: it was signed out from another place, timed out after inactivity, "
+                           "or reached its 7-day limit. Sign in again.")
         else:
             self.notice = ""
         return None

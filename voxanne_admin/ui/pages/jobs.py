@@ -90,7 +90,7 @@ def _job_row(job: JobRow) -> rx.Component:
 def _run_row(run: JobRunRead) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(run.started_at, size="1", white_space="nowrap")),
-        rx.table.cell(run.job_name),
+        rx.table.cell(run.job_title),
         rx.table.cell(run.trigger),
         rx.table.cell(badge_for_status(run.outcome)),
         rx.table.cell(run.duration),

@@ -157,7 +157,9 @@ def _row(org: OrganizationRead) -> rx.Component:
         rx.table.cell(rx.code(org.slug)),
         rx.table.cell(org.country),
         rx.table.cell(org.timezone),
-        rx.table.cell(badge_for_status(org.status)),
+        rx.table.cell(rx.vstack(badge_for_status(org.status),
+                                rx.cond(org.closed_at != "", rx.text("closed ", org.closed_at, size="1",
+                                                                     color_scheme="gray")), spacing="1")),
         rx.table.cell(org.created_at),
         rx.table.cell(
             rx.cond(
@@ -204,8 +206,11 @@ def _dialog() -> rx.Component:
                                                max_length=63, placeholder="made from the name when empty"),
                              err.get("slug", ""),
                              hint="Lowercase letters, digits and dashes; used in URLs and the CLI."),
-                    labelled("Country", rx.select(list(COUNTRIES), value=OrganizationsState.form_country,
-                                                  on_change=OrganizationsState.set_form_country, id="org-country"),
+                    labelled("Country", rx.select.root(
+                        rx.select.trigger(id="org-country", width="100%"),
+                        rx.select.content(*[rx.select.item(f"{name} ({code})", value=code)
+                                            for code, name in COUNTRIES.items()]),
+                        value=OrganizationsState.form_country, on_change=OrganizationsState.set_form_country),
                              err.get("country", "")),
                     labelled("Time zone", rx.input(name="timezone", id="org-timezone",
                                                     default_value=OrganizationsState.form_timezone,

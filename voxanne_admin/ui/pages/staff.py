@@ -118,7 +118,8 @@ class StaffState(AppState):
 
 
 def _row(s: StaffRead) -> rx.Component:
-    is_me = s.email == AppState.staff_email
+    # Your own account, and founders seen by a non-founder, cannot be changed here: show no controls for them.
+    is_me = (s.email == AppState.staff_email) | ((s.role == "founder") & (AppState.staff_role != "founder"))
     return rx.table.row(
         rx.table.row_header_cell(rx.vstack(rx.text(s.name, weight="medium"), rx.text(s.email, size="1",
                                                                                       color_scheme="gray"),
@@ -141,7 +142,8 @@ def _row(s: StaffRead) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 is_me,
-                rx.text("you", size="1", color_scheme="gray"),
+                rx.text(rx.cond(s.email == AppState.staff_email, "you", "only founders can change this account"),
+                        size="1", color_scheme="gray"),
                 rx.hstack(
                     rx.cond(
                         s.disabled,
