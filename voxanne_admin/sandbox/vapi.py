@@ -94,19 +94,25 @@ def _unknown(body: dict[str, Any], allowed: set[str]) -> JSONResponse | None:
     return None
 
 
+async def _accept(request: Request, operation: str, allowed: set[str]) -> dict[str, Any] | JSONResponse:
+    """Auth, faults, a JSON object body, and Vapi's refusal of unknown properties, in that order."""
+    if (denied := await _gate(request, operation)) is not None:
+        return denied
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    return _unknown(body, allowed) or body
+
+
 # ------------------------------------------------------------------ assistants
 
 
 @router.post("/assistant")
 async def create_assistant(request: Request):
     """POST /assistant -> 201."""
-    if (denied := await _gate(request, "POST /assistant")) is not None:
-        return denied
-    body = await _body(request)
+    body = await _accept(request, "POST /assistant", ASSISTANT_FIELDS)
     if isinstance(body, JSONResponse):
         return body
-    if (bad := _unknown(body, ASSISTANT_FIELDS)) is not None:
-        return bad
     if len(str(body.get("name") or "")) > 40:
         return _error(400, ["name must be shorter than or equal to 40 characters"], "Bad Request")
     assistant = {"id": str(uuid.uuid4()), "orgId": "sandbox", "createdAt": _now(), "updatedAt": _now(), **body}
@@ -126,13 +132,9 @@ async def get_assistant(assistant_id: str, request: Request):
 @router.patch("/assistant/{assistant_id}")
 async def update_assistant(assistant_id: str, request: Request):
     """PATCH /assistant/{id}: nested objects are replaced wholesale, like Vapi does."""
-    if (denied := await _gate(request, "PATCH /assistant")) is not None:
-        return denied
-    body = await _body(request)
+    body = await _accept(request, "PATCH /assistant", ASSISTANT_FIELDS)
     if isinstance(body, JSONResponse):
         return body
-    if (bad := _unknown(body, ASSISTANT_FIELDS)) is not None:
-        return bad
     assistant = await asyncio.to_thread(store.get, assistant_id, "assistant")
     if not assistant:
         return _error(404, "Couldn't Find Assistant.", "Not Found")
@@ -179,13 +181,9 @@ async def get_phone_number(phone_number_id: str, request: Request):
 @router.post("/phone-number")
 async def import_phone_number(request: Request):
     """POST /phone-number: import a Twilio number."""
-    if (denied := await _gate(request, "POST /phone-number")) is not None:
-        return denied
-    body = await _body(request)
+    body = await _accept(request, "POST /phone-number", PHONE_FIELDS)
     if isinstance(body, JSONResponse):
         return body
-    if (bad := _unknown(body, PHONE_FIELDS)) is not None:
-        return bad
     if not str(body.get("number", "")).startswith("+"):
         return _error(400, ["number must be a valid E.164 phone number"], "Bad Request")
     number = {"id": str(uuid.uuid4()), "provider": body.get("provider", "twilio"), "number": body["number"],
@@ -202,13 +200,9 @@ async def import_phone_number(request: Request):
 @router.post("/call")
 async def create_call(request: Request):
     """POST /call -> 201 queued; the call then progresses and posts signed server messages."""
-    if (denied := await _gate(request, "POST /call")) is not None:
-        return denied
-    body = await _body(request)
+    body = await _accept(request, "POST /call", CALL_FIELDS)
     if isinstance(body, JSONResponse):
         return body
-    if (bad := _unknown(body, CALL_FIELDS)) is not None:
-        return bad
     customer = body.get("customer")
     if not isinstance(customer, dict) or not customer.get("number"):
         return _error(400, "Couldn't Get Customer. Need Either customerId Or customer.", "Bad Request")
