@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import ROOT, stop  # noqa: E402
+
 PORT = int(os.environ.get("BENCH_PORT", "3400"))
 BASE = f"http://localhost:{PORT}"
 EMAIL = "bench@voxanne.example"
@@ -50,15 +51,6 @@ def _start(clone: Path, log: Path) -> tuple[subprocess.Popen, float]:
             pass
         time.sleep(0.25)
     raise SystemExit("server did not come up in 15 minutes")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _create_founder(clone: Path) -> tuple[str, list[str]]:
@@ -133,12 +125,12 @@ def main() -> None:
         try:
             secret, recovery_codes = _create_founder(clone)
         finally:
-            _stop(proc)
+            stop(proc)
         proc, warm = _start(clone, log)
         try:
             signin = _signin_times(secret, recovery_codes)
         finally:
-            _stop(proc)
+            stop(proc)
     finally:
         subprocess.run([str(clone / ".venv/bin/voxanne-admin"), "db", "stop"], cwd=clone,
                        env={**os.environ, "VOXANNE_DATA_DIR": str(clone / ".voxanne")}, capture_output=True)
