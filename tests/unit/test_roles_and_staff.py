@@ -153,3 +153,34 @@ def test_mfa_reset_clears_totp_codes_and_sessions(session):
     (event,) = audit_events(session, "mfa_disabled")
     assert event.target_id == str(target.id) and event.actor_email == admin.email
     assert audit_events(session, "session_revoked")[0].diff["reason"] == "MFA reset"
+
+
+def test_admin_unlocks_a_locked_account_audited(session):
+    from datetime import timedelta
+
+    from voxanne_admin.auth import service as auth_service
+    from voxanne_admin.auth.models import StaffUser
+    from voxanne_admin.errors import Conflict
+    from voxanne_admin.timeutil import utcnow
+
+    def make(email: str, role: str) -> StaffUser:
+        user = StaffUser(email=email, name=email.split("@")[0], role=role, password_hash="x", mfa_enabled=True)
+        session.add(user)
+        session.flush()
+        return user
+
+    admin = make("unlock-admin@clinic.example", "admin")
+    locked = make("unlock-target@clinic.example", "operator")
+    locked.locked_until = utcnow() + timedelta(minutes=15)
+    locked.failed_attempts = 0
+    session.add(locked)
+    actor = auth_service.Actor(type="staff", id=str(admin.id), email=admin.email)
+    auth_service.unlock(session, actor_user=admin, staff_id=locked.id, actor=actor)
+    assert locked.locked_until is None
+    from sqlmodel import select
+
+    from voxanne_admin.audit.models import AuditEvent
+
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "account_unlocked")).first() is not None
+    with pytest.raises(Conflict):
+        auth_service.unlock(session, actor_user=admin, staff_id=locked.id, actor=actor)

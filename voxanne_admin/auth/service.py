@@ -220,6 +220,21 @@ def set_disabled(session: Session, *, actor_user: StaffUser, staff_id: int, disa
     return target
 
 
+def unlock(session: Session, *, actor_user: StaffUser, staff_id: int, actor: Actor) -> StaffUser:
+    """Lift a lockout before it expires (the locked person asked an administrator)."""
+    target = get(session, staff_id=staff_id)
+    _guard_target(actor_user, target)
+    if not (target.locked_until and target.locked_until > utcnow()):
+        raise Conflict("That account is not locked.")
+    before = {"locked_until": target.locked_until}
+    target.locked_until = None
+    target.failed_attempts = 0
+    session.add(target)
+    audit.record(session, actor=actor, action="account_unlocked", target_type="staff", target_id=target.id,
+                 diff=audit.make_diff(before, {"locked_until": None}))
+    return target
+
+
 def reset_mfa(session: Session, *, actor_user: StaffUser, staff_id: int, actor: Actor) -> StaffUser:
     """Clear another staff member's TOTP and recovery codes; they enrol again at next sign-in."""
     target = get(session, staff_id=staff_id)

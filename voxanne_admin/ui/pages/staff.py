@@ -111,6 +111,12 @@ class StaffState(AppState):
 
     @rx.event
     @guarded("admin")
+    def unlock(self, staff_id: int):
+        """Lift a lockout now."""
+        return self._act(auth_service.unlock, staff_id, "Account unlocked. They can sign in again.")
+
+    @rx.event
+    @guarded("admin")
     def reset_mfa(self, staff_id: int):
         """Clear a staff member's two-factor setup; they enrol again at next sign-in."""
         return self._act(auth_service.reset_mfa, staff_id,
@@ -151,6 +157,8 @@ def _row(s: StaffRead) -> rx.Component:
                         rx.button("Disable", size="1", variant="soft", color_scheme="red",
                                   on_click=StaffState.set_disabled(s.id, True)),
                     ),
+                    rx.cond(s.locked, rx.button("Unlock", size="1", variant="soft", color_scheme="amber",
+                                                on_click=StaffState.unlock(s.id))),
                     rx.button("Reset MFA", size="1", variant="soft", on_click=StaffState.reset_mfa(s.id)),
                 ),
             )
