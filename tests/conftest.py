@@ -57,9 +57,15 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> str:
-    """The PostgreSQL server the tests use (embedded unless TEST_DATABASE_URL is set)."""
-    return _server_url()
+def pg_server_url() -> Iterator[str]:
+    """The PostgreSQL server the tests use (embedded unless TEST_DATABASE_URL is set); an embedded one is stopped
+    at the end of the run."""
+    yield _server_url()
+    if not os.environ.get("TEST_DATABASE_URL"):
+        from voxanne_admin.db import reset_engine, stop_embedded
+
+        reset_engine()
+        stop_embedded(_TMP / "embedded")
 
 
 @pytest.fixture(scope="session")
