@@ -65,7 +65,7 @@ def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
     log = ARTIFACTS / "server.log"
     env = dict(os.environ)
     env.update(DATABASE_URL=url, PORT=str(E2E_PORT), VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")),
-               LOG_LEVEL="WARNING")
+               LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3")
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
     env.pop("VOXANNE_PUBLIC_URL", None)
     proc = subprocess.Popen(

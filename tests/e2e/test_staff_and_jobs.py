@@ -81,7 +81,7 @@ def test_run_job_now_shows_succeeded_run(browser_page, e2e_db, founder):
 
     job.get_by_role("button", name="Run now").click()
     expect(page.get_by_text("Purge expired sessions: done.")).to_be_visible()
-    run = page.locator("#runs-table tbody tr").filter(has_text="purge_expired_sessions").filter(has_text="manual")
+    run = page.locator("#runs-table tbody tr").filter(has_text="Purge expired sessions").filter(has_text="manual")
     expect(run.first).to_contain_text("succeeded")
     expect(run.first).to_contain_text("expired or revoked sessions deleted")
     expect(job).to_contain_text("succeeded")

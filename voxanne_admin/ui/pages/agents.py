@@ -564,14 +564,14 @@ def _history() -> rx.Component:
                     AgentsState.versions.map(lambda v: v.version.to_string()),
                     value=AgentsState.diff_a,
                     on_change=lambda v: AgentsState.set_diff("a", v),
-                    aria_label="First version",
+                    custom_attrs={"aria-label": "First version"},  # on the trigger: rx.select drops aria_label
                 ),
                 rx.text("with", size="2"),
                 rx.select(
                     AgentsState.versions.map(lambda v: v.version.to_string()),
                     value=AgentsState.diff_b,
                     on_change=lambda v: AgentsState.set_diff("b", v),
-                    aria_label="Second version",
+                    custom_attrs={"aria-label": "Second version"},
                 ),
                 rx.button("Compare", variant="soft", on_click=AgentsState.compare),
                 align="center",

@@ -376,7 +376,7 @@ def console_page() -> rx.Component:
                             ["outbound", "inbound"],
                             value=ConsoleState.role,
                             on_change=ConsoleState.set_role,
-                            aria_label="Agent",
+                            custom_attrs={"aria-label": "Agent"},  # on the trigger: rx.select drops aria_label
                         ),
                         spacing="1",
                     ),
