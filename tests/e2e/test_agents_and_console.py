@@ -73,7 +73,7 @@ def test_founder_edits_outbound_agent_and_syncs_it(browser_page, e2e_db, make_ac
     versions = page.locator("#versions-table tbody tr")
     expect(versions).to_have_count(2)
     expect(versions.first.locator("td").first).to_have_text(str(v2))
-    expect(versions.first).to_contain_text("first_message")
+    expect(versions.first).to_contain_text("First message")
     expect(versions.first).to_contain_text(founder.email)
     page.shot("saved-and-synced")
 
@@ -82,7 +82,7 @@ def test_founder_edits_outbound_agent_and_syncs_it(browser_page, e2e_db, make_ac
     page.get_by_role("button", name="Compare").click()
     diff = page.locator("#diff-table tbody tr")
     expect(diff).to_have_count(1)
-    expect(diff.locator("td").nth(0)).to_have_text("first_message")
+    expect(diff.locator("td").nth(0)).to_have_text("First message")
     expect(diff.locator("td").nth(1)).to_have_text(agent.first_message)
     expect(diff.locator("td").nth(2)).to_have_text(new_first)
     page.shot("versions-compared")

@@ -30,6 +30,10 @@ from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
 TOOL_NAMES = {name for name, _ in TOOLS}
+FIELD_LABELS = {"name": "Name", "system_prompt": "System prompt", "first_message": "First message",
+                "voice_provider": "Voice provider", "voice_id": "Voice", "model_provider": "Model provider",
+                "model_name": "Model", "temperature": "Temperature", "max_tokens": "Max tokens",
+                "max_duration_s": "Max call length", "tools": "Tools"}
 VOICE_KEYS = {(p, v) for p, v, _ in VOICES}
 MODEL_KEYS = {(p, m) for p, m, _ in MODELS}
 
@@ -198,7 +202,8 @@ def versions(session: Session, *, agent_id: int) -> list[AgentVersionRead]:
     rows = session.exec(select(AgentVersion).where(AgentVersion.agent_id == agent_id)
                         .order_by(AgentVersion.version.desc())).all()  # type: ignore[attr-defined]
     return [AgentVersionRead(version=r.version, created_by=r.created_by or "", created_at=_fmt(r.created_at),
-                             changed=", ".join(r.changed or []), restored_from=r.restored_from or 0) for r in rows]
+                             changed=", ".join(FIELD_LABELS.get(c, c) for c in r.changed or []),
+                             restored_from=r.restored_from or 0) for r in rows]
 
 
 def diff_versions(session: Session, *, agent_id: int, a: int, b: int) -> list[dict[str, str]]:
@@ -208,7 +213,7 @@ def diff_versions(session: Session, *, agent_id: int, a: int, b: int) -> list[di
     if a not in rows or b not in rows:
         raise NotFound("Pick two versions that exist.")
     old, new = rows[a].config, rows[b].config
-    return [{"field": k, "before": str(old.get(k, "")), "after": str(new.get(k, ""))}
+    return [{"field": FIELD_LABELS.get(k, k), "before": str(old.get(k, "")), "after": str(new.get(k, ""))}
             for k in CONFIG_FIELDS if old.get(k) != new.get(k)]
 
 

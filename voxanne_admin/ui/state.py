@@ -145,6 +145,8 @@ def guarded(minimum: str) -> Callable:
             def sync_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
+                    if staff is not None and fn.__name__ == "load":
+                        return None  # a page load: the shell's access panel already explains the refusal
                     return _deny(self, staff, minimum)
                 with _event_context(self, staff):
                     try:
@@ -222,7 +224,7 @@ class AppState(rx.State):
             self.access_denied = ""
         else:
             self.access_denied = (f"This page is for the {minimum} role and above; you are signed in as "
-                                  f"{staff.role}. Ask an administrator on the Staff page if you need access.")
+                                  f"{staff.role}. Ask an administrator (admin or founder) if you need access.")
 
     @rx.event
     @guarded("viewer")

@@ -167,7 +167,7 @@ class AgentsState(AppState):
             self.saved_form = dict(self.form)
             self._refresh()
         self.editing = True
-        return None
+        return rx.scroll_to("agent-editor")
 
     @rx.event
     @guarded("viewer")
@@ -220,6 +220,7 @@ class AgentsState(AppState):
         staff = current_staff()
         config, errors = agent_service.validate(_raw(self.form))
         self.errors = errors
+        self.sync_message = ""
         if errors:
             return rx.toast.error("Fix the highlighted fields, then save again.")
         try:
@@ -334,7 +335,10 @@ def _agent_row(a: AgentRead) -> rx.Component:
         rx.table.cell(
             rx.vstack(
                 _sync_badge(a.sync_status),
-                rx.cond(a.sync_error != "", rx.text(a.sync_error, size="1", color_scheme="red")),
+                rx.cond(
+                    a.sync_error != "",
+                    rx.text(a.sync_error, size="1", color_scheme=rx.cond(a.sync_status == "synced", "amber", "red")),
+                ),
                 spacing="1",
             )
         ),
@@ -521,6 +525,7 @@ def _editor() -> rx.Component:
             width="100%",
         ),
         width="100%",
+        id="agent-editor",
     )
 
 

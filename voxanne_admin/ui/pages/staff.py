@@ -135,7 +135,7 @@ def _row(s: StaffRead) -> rx.Component:
                 is_me,
                 rx.badge(s.role),
                 rx.select(list(ROLES), value=s.role, on_change=lambda r: StaffState.change_role(s.id, r), size="1",
-                          aria_label="Role"),
+                          custom_attrs={"aria-label": "Role"}),
             )
         ),
         rx.table.cell(rx.cond(s.mfa_enabled, rx.badge("on", color_scheme="green"),
