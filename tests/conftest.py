@@ -119,8 +119,13 @@ def clean_db(database_url: str) -> Iterator[str]:
     wipe()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark database and browser tests so CI can prove none of them skipped."""
+    """Mark database and browser tests so CI can prove none of them skipped; run the browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread while the session-scoped browser is
+    open, so tests that call asyncio.run() must come before it (their relative order is kept)."""
+    items[:] = [i for i in items if "/e2e/" not in str(i.path)] + [i for i in items if "/e2e/" in str(i.path)]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"database_url", "session", "clean_db", "live_server"}:
