@@ -192,3 +192,22 @@ def test_job_runs_listed_newest_first(clean_db, failing_job):
 )
 def test_tick_groups_runs_within_the_job_period(job, when, tick):
     assert JOBS[job].tick_for(when) == tick
+
+
+def test_purge_job_runs_keeps_recent_and_running_rows(clean_db):
+    import sqlalchemy as sa
+
+    from voxanne_admin import db
+    from voxanne_admin.jobs import service as job_service
+
+    with db.transaction() as session:
+        session.execute(sa.text(
+            "insert into job_runs (job_name, trigger, started_at, outcome, worker) values "
+            "('a', 'manual', now() - interval '40 days', 'succeeded', 'w'), "
+            "('b', 'manual', now() - interval '40 days', 'running', 'w'), "
+            "('c', 'manual', now() - interval '1 day', 'failed', 'w')"))
+    with db.transaction() as session:
+        assert job_service.purge_runs(session, older_than_days=30) == 1
+    with db.get_engine().connect() as conn:
+        left = sorted(r[0] for r in conn.execute(sa.text("select job_name from job_runs")))
+    assert left == ["b", "c"]

@@ -46,6 +46,12 @@ def _purge_webhooks(session: Session) -> str:
     return inbox.purge(session)
 
 
+def _purge_job_runs(session: Session) -> str:
+    from voxanne_admin.jobs import service as job_service
+
+    return f"{job_service.purge_runs(session, older_than_days=30)} job runs older than 30 days deleted"
+
+
 def _sync_agents(session: Session) -> str:
     import asyncio
 
@@ -75,6 +81,15 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=3, minute=30, timezone="UTC"),
             period=timedelta(days=1),
             run=_purge_login_attempts,
+        ),
+        JobSpec(
+            name="purge_job_runs",
+            title="Purge old job runs",
+            description="Deletes job run records older than 30 days (the minute-by-minute agent sync adds many).",
+            schedule="Daily at 03:45 UTC",
+            trigger=lambda: CronTrigger(hour=3, minute=45, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_purge_job_runs,
         ),
         JobSpec(
             name="sync_pending_agents",

@@ -114,6 +114,14 @@ def run_now(job_name: str, *, actor: Actor, actor_role: str | None) -> str:
     return _execute(spec, _start_manual(spec, actor))
 
 
+def purge_runs(session: Session, *, older_than_days: int = 30) -> int:
+    """Delete finished job runs older than the retention period."""
+    result = session.execute(sa.text(
+        "delete from job_runs where started_at < now() - make_interval(days => :d) and outcome <> 'running'"),
+        {"d": older_than_days})
+    return result.rowcount  # type: ignore[attr-defined]
+
+
 def _fmt_duration(ms: int | None) -> str:
     if ms is None:
         return ""
