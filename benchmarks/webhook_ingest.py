@@ -295,7 +295,7 @@ def main() -> None:
             conn.execute(sa.text(
                 """insert into webhook_events (provider, kind, dedupe_key, call_id, payload, received_at, status,
                                                attempts, next_attempt_at, duplicates)
-                   select 'vapi', 'status-update', 'drain-' || g || ':status-update:ringing', 'drain-' || g,
+                   select 'vapi', 'status-update', 'drain-' || g || '\\:status-update\\:ringing', 'drain-' || g,
                           jsonb_build_object('message', jsonb_build_object('type', 'status-update', 'status',
                                              'ringing', 'call', jsonb_build_object('id', 'drain-' || g))),
                           now(), 'pending', 0, now(), 0
