@@ -69,8 +69,21 @@ async def _unauthorised(provider: str, request: Request, reason: str) -> JSONRes
 
 
 def _store(provider: str, parsed: inbox.Parsed, payload: dict[str, Any], ip: str) -> tuple[int, bool]:
-    with db.transaction() as session:
-        return inbox.ingest(session, provider=provider, parsed=parsed, payload=payload, source_ip=ip)
+    # A plain connection transaction: the hot path needs no ORM session.
+    with db.get_engine().begin() as conn:
+        return inbox.ingest(conn, provider=provider, parsed=parsed, payload=payload, source_ip=ip)
+
+
+_secrets: dict[int, str] = {}
+
+
+def _webhook_secret(settings) -> str:
+    """The Vapi webhook secret, read once per settings object (it may live in a file in sandbox mode)."""
+    key = id(settings)
+    if key not in _secrets:
+        _secrets.clear()
+        _secrets[key] = settings.webhook_secret
+    return _secrets[key]
 
 
 @router.post("/vapi")
@@ -83,7 +96,7 @@ async def vapi(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"body larger than {settings.webhook_max_body_bytes} bytes"}, status_code=413)
     try:
         verify_vapi(
-            request.headers, body, mode=settings.vapi_webhook_auth, secret=settings.webhook_secret,
+            request.headers, body, mode=settings.vapi_webhook_auth, secret=_webhook_secret(settings),
             signature_header=settings.vapi_webhook_signature_header,
             timestamp_header=settings.vapi_webhook_timestamp_header, algorithm=settings.vapi_webhook_hmac_algorithm,
             encoding=settings.vapi_webhook_hmac_encoding, prefix=settings.vapi_webhook_hmac_prefix,

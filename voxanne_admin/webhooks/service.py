@@ -199,9 +199,9 @@ def parse_twilio(kind: str, form: dict[str, str]) -> Parsed:
 # ------------------------------------------------------------------ storing
 
 
-def ingest(session: Session, *, provider: str, parsed: Parsed, payload: dict[str, Any],
+def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, payload: dict[str, Any],
            source_ip: str | None) -> tuple[int, bool]:
-    """Insert the event (or count a duplicate); returns (event id, inserted)."""
+    """Insert the event (or count a duplicate) in the caller's transaction; returns (event id, inserted)."""
     now = utcnow()
     table = WebhookEvent.__table__
     stmt = sa.dialects.postgresql.insert(table).values(
@@ -306,6 +306,49 @@ def process(event_id: int, worker: str = WORKER) -> str:
     return "completed"
 
 
+def process_batch(event_ids: list[int], worker: str = WORKER) -> dict[int, str]:
+    """Apply a claimed batch in ONE transaction (one commit instead of one per event).
+
+    If any event fails, the whole batch rolls back and each event is processed on its own, so a failure is
+    recorded against the right event and the others still complete. Events are applied in call order to keep
+    lock order consistent across workers."""
+    if not event_ids:
+        return {}
+    started = time.monotonic()
+    try:
+        with db.transaction() as session:
+            events = session.exec(
+                select(WebhookEvent).where(WebhookEvent.id.in_(event_ids))  # type: ignore[union-attr]
+                .order_by(WebhookEvent.call_id, WebhookEvent.id).with_for_update()
+            ).all()
+            outcomes: dict[int, str] = {}
+            now = utcnow()
+            for event in events:
+                if event.status != "processing":
+                    outcomes[event.id or 0] = "skipped"
+                    continue
+                apply_event(session, event)
+                event.status = "completed"
+                event.processed_at = now
+                event.lease_until = None
+                event.last_error = None
+                session.add(event)
+                session.add(WebhookAttempt(event_id=event.id or 0, attempt=event.attempts, outcome="completed",
+                                           duration_ms=int((time.monotonic() - started) * 1000), worker=worker))
+                outcomes[event.id or 0] = "completed"
+            snapshots = [e.model_copy() for e in events if outcomes.get(e.id or 0) == "completed"]
+    except Exception:
+        log.info("batch failed; processing its events one by one", extra={"events": len(event_ids)})
+        return {event_id: process(event_id, worker) for event_id in event_ids}
+    for snapshot in snapshots:
+        for hook in AFTER_APPLY:
+            try:
+                hook(snapshot)
+            except Exception:
+                log.exception("after-apply hook failed")
+    return outcomes
+
+
 def _record_failure(event_id: int, exc: Exception, started: float, worker: str, max_attempts: int) -> str:
     error = mask(f"{type(exc).__name__}: {exc}")[:2000]
     with db.transaction() as session:
@@ -362,9 +405,8 @@ def drain(max_batches: int | None = None, batch: int = 50) -> int:
         ids = claim_batch(limit=batch)
         if not ids:
             break
-        for event_id in ids:
-            process(event_id)
-            done += 1
+        process_batch(ids)
+        done += len(ids)
         batches += 1
     return done
 

@@ -10,7 +10,6 @@ from voxanne_admin.webhooks import service
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.5
-CONCURRENCY = 4
 BATCH = 50
 _wake: asyncio.Event | None = None
 _running = False
@@ -32,12 +31,6 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
     global _wake, _running
     _wake = asyncio.Event()
     _running = True
-    limiter = asyncio.Semaphore(CONCURRENCY)
-
-    async def handle(event_id: int) -> None:
-        async with limiter:
-            await asyncio.to_thread(service.process, event_id)
-
     try:
         while stop is None or not stop.is_set():
             try:
@@ -47,7 +40,10 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
                 ids = []
                 await asyncio.sleep(2)
             if ids:
-                await asyncio.gather(*(handle(i) for i in ids))
+                try:
+                    await asyncio.to_thread(service.process_batch, ids)
+                except Exception:
+                    log.exception("inbox batch failed; its leases expire and it is claimed again")
                 continue
             _wake.clear()
             with contextlib.suppress(TimeoutError):
