@@ -15,7 +15,9 @@ import logging
 import os
 import socket
 import time
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
@@ -39,6 +41,7 @@ from voxanne_admin.webhooks.models import WebhookAttempt, WebhookEvent, WebhookE
 log = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 RETRY_BASE_S = 2  # 2 s, 4 s, 8 s ...
+PARALLEL = 4  # groups of a claimed batch applied in parallel transactions
 PROCESSED_VAPI = {"status-update", "end-of-call-report", "transcript"}
 ANSWERED_VAPI = {"tool-calls", "assistant-request"}
 SECRET_KEY_PARTS = ("token", "secret", "password", "authorization", "credential", "apikey", "api_key")
@@ -220,8 +223,11 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
 # ------------------------------------------------------------------ processing
 
 
-def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[int]:
-    """Claim due events (pending, or processing with an expired lease) without blocking other workers."""
+def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[list[int]]:
+    """Claim due events (pending, or processing with an expired lease) without blocking other workers.
+
+    Returns the ids in up to PARALLEL groups; all events of one call are in the same group, so groups can be
+    applied in parallel transactions without contending for the same call rows."""
     lease_s = lease_s or get_settings().webhook_lease_seconds
     with db.transaction() as session:
         rows = session.execute(
@@ -237,12 +243,15 @@ def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKE
                          limit :limit
                          for update skip locked) due
                  where e.id = due.id
-             returning e.id
+             returning e.id, e.call_id
                 """
             ),
             {"lease": lease_s, "limit": limit},
         ).all()
-    return sorted(int(r.id) for r in rows)
+    groups: list[list[int]] = [[] for _ in range(PARALLEL)]
+    for row in sorted(rows, key=lambda r: int(r.id)):
+        groups[zlib.crc32((row.call_id or str(row.id)).encode()) % PARALLEL].append(int(row.id))
+    return [g for g in groups if g]
 
 
 def apply_event(session: Session, event: WebhookEvent) -> None:
@@ -402,11 +411,15 @@ def drain(max_batches: int | None = None, batch: int = 50) -> int:
     done = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        ids = claim_batch(limit=batch)
-        if not ids:
+        groups = claim_batch(limit=batch)
+        if not groups:
             break
-        process_batch(ids)
-        done += len(ids)
+        if len(groups) == 1:
+            process_batch(groups[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+                list(pool.map(process_batch, groups))
+        done += sum(len(g) for g in groups)
         batches += 1
     return done
 

@@ -10,7 +10,7 @@ from voxanne_admin.webhooks import service
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.5
-BATCH = 50
+BATCH = 100
 _wake: asyncio.Event | None = None
 _running = False
 
@@ -34,16 +34,18 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
     try:
         while stop is None or not stop.is_set():
             try:
-                ids = await asyncio.to_thread(service.claim_batch, BATCH)
+                groups = await asyncio.to_thread(service.claim_batch, BATCH)
             except Exception:
                 log.exception("inbox claim failed; retrying")
-                ids = []
+                groups = []
                 await asyncio.sleep(2)
-            if ids:
-                try:
-                    await asyncio.to_thread(service.process_batch, ids)
-                except Exception:
-                    log.exception("inbox batch failed; its leases expire and it is claimed again")
+            if groups:
+                results = await asyncio.gather(*(asyncio.to_thread(service.process_batch, g) for g in groups),
+                                               return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        log.error("inbox batch failed; its leases expire and it is claimed again",
+                                  exc_info=result)
                 continue
             _wake.clear()
             with contextlib.suppress(TimeoutError):
