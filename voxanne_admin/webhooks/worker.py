@@ -5,20 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from voxanne_admin.webhooks import service
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.5
 BATCH = 100
+BUSY_WINDOW_S = 0.25  # webhooks arrived this recently: ingestion has priority over applying
 _wake: asyncio.Event | None = None
 _running = False
+_last_arrival = 0.0
 
 
 def wake() -> None:
     """A new event arrived in this process: stop idling."""
+    global _last_arrival
+    _last_arrival = time.monotonic()
     if _wake is not None:
         _wake.set()
+
+
+def _ingesting() -> bool:
+    return time.monotonic() - _last_arrival < BUSY_WINDOW_S
 
 
 def is_running() -> bool:
@@ -40,8 +49,19 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
                 groups = []
                 await asyncio.sleep(2)
             if groups:
-                results = await asyncio.gather(*(asyncio.to_thread(service.process_batch, g) for g in groups),
-                                               return_exceptions=True)
+                if _ingesting():
+                    # Providers are posting: accepting (storing) comes first; events are durable, so applying
+                    # them one group at a time with a pause costs only a little delay.
+                    results = []
+                    for group in groups:
+                        try:
+                            await asyncio.to_thread(service.process_batch, group)
+                        except Exception as exc:
+                            results.append(exc)
+                        await asyncio.sleep(0.02)
+                else:
+                    results = await asyncio.gather(*(asyncio.to_thread(service.process_batch, g) for g in groups),
+                                                   return_exceptions=True)
                 for result in results:
                     if isinstance(result, BaseException):
                         log.error("inbox batch failed; its leases expire and it is claimed again",
