@@ -132,6 +132,9 @@ def test_sandbox_twilio_numbers_follow_country_rules(api_server):
     asyncio.run(scenario())
 
 
+TOTAL = 250
+
+
 def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_path):
     secret = get_settings().webhook_secret
     from starlette.testclient import TestClient
@@ -139,7 +142,7 @@ def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_p
     from voxanne_admin.api.app import build_api
 
     with TestClient(build_api()) as client:
-        for i in range(60):
+        for i in range(TOTAL):
             body = json.dumps({"message": {"type": "status-update", "status": "ringing",
                                            "call": {"id": f"kill-{i}"}}}).encode()
             assert client.post("/webhooks/vapi", content=body,
@@ -150,16 +153,20 @@ def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_p
     proc = subprocess.Popen([sys.executable, "-m", "voxanne_admin.cli", "webhooks", "work"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _scalar("select count(*) from webhook_events where status = 'completed'") < 5:
-        time.sleep(0.05)
+    # Kill while one batch is committed and the next is half applied.
+    while time.monotonic() < deadline and not (
+        _scalar("select count(*) from webhook_events where status = 'completed'") > 0
+        and _scalar("select count(*) from webhook_events where status = 'processing'") > 0
+    ):
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     done_before = _scalar("select count(*) from webhook_events where status = 'completed'")
     stuck = _scalar("select count(*) from webhook_events where status = 'processing'")
-    assert 0 < done_before < 60 and stuck > 0, "the kill must land mid-batch"
+    assert 0 < done_before < TOTAL and stuck > 0, "the kill must land mid-batch"
     time.sleep(2.2)  # leases expire
     inbox.drain()
-    assert _scalar("select count(*) from webhook_events where status = 'completed'") == 60
-    assert _scalar("select count(*) from webhook_attempts where outcome = 'completed'") == 60
+    assert _scalar("select count(*) from webhook_events where status = 'completed'") == TOTAL
+    assert _scalar("select count(*) from webhook_attempts where outcome = 'completed'") == TOTAL
     assert _scalar("select max(n) from (select count(*) n from webhook_attempts group by event_id) t") == 1
-    assert _scalar("select count(*) from calls where status = 'ringing'") == 60
+    assert _scalar("select count(*) from calls where status = 'ringing'") == TOTAL
