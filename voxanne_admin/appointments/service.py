@@ -76,10 +76,12 @@ def nearest_free(session: Session, org: Organization, around: datetime, count: i
     """The free slots closest to a wanted time, searching a week either side."""
     tz = ZoneInfo(org.timezone)
     base = around.astimezone(tz).date()
-    candidates: list[datetime] = []
-    for offset in range(-7, 8):
-        candidates += free_slots(session, org_id=org.id or 0, day=base + timedelta(days=offset))
-    return sorted(candidates, key=lambda s: abs((s - around).total_seconds()))[:count]
+    now = utcnow()
+    candidates = [slot for offset in range(-7, 8) for slot in day_slots(org, base + timedelta(days=offset))
+                  if slot > now]
+    taken = _booked(session, org.id or 0, candidates)  # one query for the whole fortnight
+    free = [slot for slot in candidates if slot not in taken]
+    return sorted(free, key=lambda s: abs((s - around).total_seconds()))[:count]
 
 
 def parse_local_start(org: Organization, raw: str) -> datetime:
