@@ -34,7 +34,7 @@ def test_mask_hides_phone_number_except_last_two_digits(phone):
     ("text", "secret"),
     [
         ("password=hunter2-horse", "hunter2-horse"),
-        ('{"api_key": "sk_live_51HxQ"}', "sk_live_51HxQ"),
+        ('{"api_key": "vapi-priv-51HxQ"}', "vapi-priv-51HxQ"),
         ("token: 7f3a9c1d2e", "7f3a9c1d2e"),
         ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGciOiJIUzI1NiJ9.payload"),
         ("cookie: vx_session=Zm9vYmFyYmF6", "Zm9vYmFyYmF6"),
