@@ -67,7 +67,7 @@ def test_operator_replays_a_dead_letter(browser_page, e2e_db, make_account):
     expect(page.locator("#replay-selected")).to_be_enabled()
     page.shot("dead-letter-selected")
     page.locator("#replay-selected").click()
-    expect(page.get_by_text("1 event queued again. Refresh to see them processed.")).to_be_visible()
+    expect(page.get_by_text("1 event queued again; they are applied within seconds")).to_be_visible()
     page.shot("replayed")
 
     # The server's inbox worker applies it: the call row appears with the event's status.

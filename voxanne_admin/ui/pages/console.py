@@ -21,6 +21,19 @@ from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
 STEPS = ["queued", "ringing", "in-progress", "ended"]
+# Plain words for the ended reasons people meet most; anything else shows Vapi's code alone.
+ENDED_REASONS = {
+    "customer-ended-call": "the person called hung up",
+    "assistant-ended-call": "the agent ended the call",
+    "assistant-said-end-call-phrase": "the agent said goodbye",
+    "customer-busy": "the line was busy",
+    "customer-did-not-answer": "nobody answered",
+    "voicemail": "it went to voicemail",
+    "silence-timed-out": "nobody spoke for too long",
+    "exceeded-max-duration": "it reached the agent's maximum call length",
+    "manually-canceled": "it was cancelled",
+    "call.start.error-vapi": "Vapi did not start the call",
+}
 WATCH_INTERVAL_S = 0.15
 WATCH_LIMIT_S = 900
 
@@ -72,6 +85,7 @@ class ConsoleState(AppState):
     transcript: list[dict[str, str]] = []
     summary: str = ""
     ended_reason: str = ""
+    ended_reason_text: str = ""
     duration: str = ""
     cost: str = ""
     recording_url: str = ""
@@ -180,6 +194,7 @@ class ConsoleState(AppState):
         self._placed_at = time.monotonic()
         self.call_id, self.status, self.transcript, self.summary = 0, "", [], ""
         self.ended_reason, self.duration, self.cost, self.recording_url, self.call_error = "", "", "", "", ""
+        self.ended_reason_text = ""
         self.first_status_ms = 0
         yield
         try:
@@ -235,6 +250,7 @@ class ConsoleState(AppState):
                     if call.report_received or call.status == "failed":
                         self.summary = call.summary or ""
                         self.ended_reason = call.ended_reason or ""
+                        self.ended_reason_text = ENDED_REASONS.get(self.ended_reason, "")
                         self.duration = _duration(call.duration_s)
                         self.cost = f"${call.cost:.4f}" if call.cost is not None else ""
                         self.recording_url = call.recording_url or ""
@@ -310,7 +326,9 @@ def _live() -> rx.Component:
                         rx.heading("End-of-call report", size="3"),
                         rx.text(ConsoleState.summary, size="2", id="call-summary"),
                         rx.hstack(
-                            rx.text("Ended: ", rx.code(ConsoleState.ended_reason), size="2"),
+                            rx.text("Ended: ", rx.code(ConsoleState.ended_reason),
+                                    rx.cond(ConsoleState.ended_reason_text != "",
+                                            rx.text.span(" (", ConsoleState.ended_reason_text, ")")), size="2"),
                             rx.text("Duration: ", ConsoleState.duration, size="2"),
                             rx.text("Cost: ", ConsoleState.cost, size="2"),
                             spacing="5",

@@ -111,8 +111,8 @@ class WebhooksState(AppState):
         worker.wake()
         self.selected = []
         self._refresh()
-        return rx.toast.success(f"{count} event{'s' if count != 1 else ''} queued again. Refresh to see them "
-                                "processed.")
+        return rx.toast.success(f"{count} event{'s' if count != 1 else ''} queued again; they are applied within "
+                                "seconds (see the success rates after Refresh).")
 
     @rx.event
     @guarded("operator")
