@@ -144,7 +144,8 @@ MEDICATIONS: tuple[str, ...] = (
     "bactroban", "permethrin", "ivermectin", "latanoprost", "xalatan", "timolol", "dupixent", "dupilumab",
     # oncology / immunology / other
     "chemotherapy", "keytruda", "herceptin", "rituximab", "tacrolimus", "cyclosporine", "ciclosporin",
-    "mycophenolate", "azathioprine", "ferrous sulfate", "ferrous sulphate", "folic acid", "vitamin b12 injections",
+    "mycophenolate", "azathioprine", "ferrous sulfate", "ferrous sulphate", "folic acid",
+    "vitamin b12 injections", "b12 injections", "b12 injection", "vitamin b12",
     "hydroxyurea", "antiretrovirals", "antiretroviral therapy",
     # Turkish and Nigerian brand names heard at front desks
     "parol", "majezik", "arveles", "apranax", "augmentin bid", "glifor", "beloc", "coraspin", "emcolor",

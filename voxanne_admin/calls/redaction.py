@@ -33,7 +33,7 @@ from voxanne_admin.calls.phi_terms import DIAGNOSES, MEDICATIONS
 KINDS = ("SSN", "CARD", "PHONE", "EMAIL", "DOB", "MRN", "INSURANCE_ID", "ADDRESS", "DIAGNOSIS", "MEDICATION")
 # When two findings overlap, the earlier kind wins (an id introduced as a member id is not a phone number).
 PRIORITY = {kind: rank for rank, kind in enumerate(
-    ("EMAIL", "CARD", "SSN", "INSURANCE_ID", "MRN", "DOB", "PHONE", "ADDRESS", "MEDICATION", "DIAGNOSIS"))}
+    ("EMAIL", "CARD", "INSURANCE_ID", "MRN", "SSN", "DOB", "PHONE", "ADDRESS", "MEDICATION", "DIAGNOSIS"))}
 OLDEST_APPOINTMENT_YEAR = 2013  # a full date before this year, with no other context, is a date of birth
 
 
@@ -69,7 +69,7 @@ _NATIONAL_ID_CONTEXT = re.compile(
     r"(?i)\b(?:nin|national\s+identi(?:ty|fication)\s+number|national\s+id|bvn|kimlik|tc\s+(?:no|number)|"
     r"t\.c\.|identity\s+number)\b")
 _DIGITS_RUN = re.compile(r"(?<![\w])\d(?:[ -]?\d){8,18}(?![\w])")
-_CARD_CANDIDATE = re.compile(r"(?<![\w.])\d{2,6}(?:[ -]\d{2,6}){1,5}(?![\w])|(?<![\w.])\d{13,19}(?![\w])")
+_CARD_CANDIDATE = re.compile(r"(?<![\w.])\d{2,6}(?:[ -]\d{1,6}){1,5}(?![\w])|(?<![\w.])\d{13,19}(?![\w])")
 
 # Ids introduced by the words that name them. The id itself: chunks holding a digit, joined by single
 # spaces, dashes or slashes; an upper-case letter prefix (XEH 4481...) may stand apart.
@@ -81,7 +81,7 @@ _MRN_WORDS = (r"mrn|m\.r\.n\.?|m r n|medical\s+record(?:s)?(?:\s+(?:number|no\.?
               r"clinic\s+number|case\s+number|unit\s+number|protokol\s+(?:no|numaras[ıi])|"
               r"dosya\s+(?:no|numaras[ıi])|hasta\s+(?:no|numaras[ıi])|protocol\s+number|registration\s+number")
 _INSURANCE_WORDS = (r"member(?:ship)?\s+(?:id|i\.d\.|number|no\.?|#)|subscriber\s+(?:id|number|no\.?)|"
-                    r"insurance\s+(?:card\s+)?(?:id|number|no\.?|#)|policy\s+(?:number|no\.?|#|id)|"
+                    r"(?<!national )insurance\s+(?:card\s+)?(?:id|number|no\.?|#)|policy\s+(?:number|no\.?|#|id)|"
                     r"group\s+(?:number|no\.?|#|id)|medicaid\s+(?:id|number|no\.?)|"
                     r"medicare\s+(?:id|number|no\.?|beneficiary\s+identifier)|mbi|"
                     r"nhis\s+(?:id|number|no\.?)|hmo\s+(?:id|number|no\.?)|enrol(?:l)?ee\s+(?:id|number|no\.?)|"
@@ -136,7 +136,7 @@ _WORD = rf"(?!(?i:{_STOP})\b)(?:[A-Za-z][A-Za-z'’.-]*|\d+(?i:st|nd|rd|th))"
 _ADDRESS = re.compile(
     rf"(?:\b(?i:flat|apt|apartment|unit)\.?\s*\w+,?\s+)?"
     rf"(?:\b(?i:plot|block|no\.?)\s*)?(?<![\w$£€₦₺.:/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?"
-    rf"(?:\s+{_WORD}){{1,4}}?\s+(?i:{_SUFFIX})\b\.?"
+    rf"(?:\s+{_WORD}){{1,4}}\s+(?i:{_SUFFIX})\b\.?"
     rf"(?:,?\s+(?i:apt|apartment|unit|suite|ste|flat|#)\.?\s*[A-Za-z0-9-]+)?"
     rf"(?:,\s*[A-Z][a-z][A-Za-z'.]*(?:\s+[A-Z][a-z][A-Za-z'.]*)?){{0,2}}"
     rf"(?:,?\s+(?:[A-Z]{{1,2}}\d[A-Z\d]?\s*\d[A-Z]{{2}}\b|[A-Z]{{2}}(?:\s+\d{{5}}(?:-\d{{4}})?)?\b))?")
@@ -296,11 +296,20 @@ _PHONE_CONTEXT = re.compile(r"(?i)\b(?:phone|mobile|cell|number|call|ring|text|r
                             r"line|numaram|numara|tel)\b")
 
 
+# Part of a longer code ("PA-2026-118274", "REF/4155552671"): not a phone number.
+_GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
+
+
 def _phones(text: str, spans: list[Span], region: str) -> None:
-    # Valid numbers always; numbers that are only possible (a reserved or new range) when introduced as one.
-    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
-        if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
+    # Valid numbers always (the VALID matcher also rejects digits glued to letters: "PA-2026-118274"); numbers
+    # that are only possible (a reserved or brand-new range) when the words before introduce a phone number.
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        if not _GLUED_BEFORE.search(text, 0, match.start):
             spans.append(Span("PHONE", match.start, match.end))
+    if _PHONE_CONTEXT.search(text):
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+            if _near(_PHONE_CONTEXT, text, match.start, 40) and not _GLUED_BEFORE.search(text, 0, match.start):
+                spans.append(Span("PHONE", match.start, match.end))
 
 
 def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
@@ -385,15 +394,12 @@ def _dates(text: str, spans: list[Span]) -> None:
 def _addresses(text: str, spans: list[Span]) -> None:
     for m in _ADDRESS.finditer(text):
         value = m.group(0)
-        # the street-type word must be a word of its own, not "st" in "1st" or "Dr" as a title before a name
+        # "Dr" / "St" right before a name is a title ("see 2 Dr. Patel"), not a street type
         suffix = list(_ADDRESS_CASE.finditer(value))
         if not suffix:
             continue
-        word_before = value[:suffix[0].start()].split()
-        if not word_before or not any(ch.isalpha() for ch in word_before[-1]) and len(word_before) < 2:
-            continue
-        if re.match(r"(?i)dr\b", value[suffix[0].start():]) and re.match(
-                r"\s*\.?\s*[A-Z][a-z]", value[suffix[0].end():] + text[m.end():m.end() + 3]):
+        last = suffix[-1]
+        if re.fullmatch(r"(?i)dr|st", last.group(0)) and re.match(r"\.?\s+[A-Z][a-z]", text[m.start() + last.end():]):
             continue
         spans.append(Span("ADDRESS", m.start(), m.end()))
     for pattern in (_PO_BOX, _UK_POSTCODE, _TR_ADDRESS):
