@@ -65,6 +65,7 @@ DIAGNOSES: tuple[str, ...] = (
     "enlarged prostate", "bph", "benign prostatic hyperplasia", "incontinence", "overactive bladder",
     "interstitial cystitis", "cystitis", "prostatitis",
     # allergy / immune
+    "hypertensive", "asthmatic", "epileptic", "anemic", "anaemic", "arthritic", "hypothyroid", "hyperthyroid",
     "peanut allergy", "penicillin allergy", "anaphylaxis", "celiac", "coeliac",
 )
 

@@ -73,12 +73,12 @@ _CARD_CANDIDATE = re.compile(r"(?<![\w.])\d{2,6}(?:[ -]\d{1,6}){1,5}(?![\w])|(?<
 
 # Ids introduced by the words that name them. The id itself: chunks holding a digit, joined by single
 # spaces, dashes or slashes; an upper-case letter prefix (XEH 4481...) may stand apart.
-_ID = (r"(?<![\w'’])((?:[A-Z]{1,4}[ -])?[A-Za-z]{0,4}\d[A-Za-z0-9]*"
+_ID = (r"(?<![\w'’+])((?:[A-Z]{1,4}[ -])?[A-Za-z]{0,4}\d[A-Za-z0-9]*"
        r"(?:(?:[ -]|/|\s-\s)[A-Za-z]{0,4}\d[A-Za-z0-9]*)*)")
 _MRN_WORDS = (r"mrn|m\.r\.n\.?|m r n|medical\s+record(?:s)?(?:\s+(?:number|no\.?|#))?|record\s+number|"
               r"patient\s+(?:id|i\.d\.|number|no\.?|reference|ref)|chart\s+(?:number|no\.?|id)|"
               r"hospital\s+(?:card\s+)?(?:number|no\.?)|nhs\s+(?:number|no\.?)|folder\s+number|file\s+number|"
-              r"clinic\s+number|case\s+number|unit\s+number|protokol\s+(?:no|numaras[ıi])|"
+              r"case\s+number|unit\s+number|protokol\s+(?:no|numaras[ıi])|"
               r"dosya\s+(?:no|numaras[ıi])|hasta\s+(?:no|numaras[ıi])|protocol\s+number|registration\s+number")
 _INSURANCE_WORDS = (r"member(?:ship)?\s+(?:id|i\.d\.|number|no\.?|#)|subscriber\s+(?:id|number|no\.?)|"
                     r"(?<!national )insurance\s+(?:card\s+)?(?:id|number|no\.?|#)|policy\s+(?:number|no\.?|#|id)|"
@@ -117,6 +117,14 @@ _DATE = re.compile(
     rf"(?P<dmy>(?:the\s+)?{_DAY}\s+(?:of\s+)?(?:{_MONTHS})\.?(?:,?\s*{_YEAR})?)|"
     rf"(?P<my>(?:{_MONTHS})\.?,?\s+(?:of\s+)?(?:\d{{4}}|nineteen[- ][a-z]+(?:[- ][a-z]+)?))"
     rf")(?![\w])")
+_SMALL = "one|two|three|four|five|six|seven|eight|nine"
+_TEENS = "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+# "one twelve seventy nine" (1/12/79): only ever read as a date right after a birth question.
+_SPOKEN_DATE = re.compile(
+    rf"(?i)\b(?:{_SMALL}|ten|eleven|twelve)[\s/-]+(?:{_TEENS}|{_SMALL}|(?:twenty|thirty)(?:[- ](?:{_SMALL}))?)"
+    rf"[\s/-]+(?:(?:nineteen|twenty)\s+)?(?:(?:{_TENS})(?:[- ](?:{_SMALL}))?|oh[- ](?:{_SMALL})|{_TEENS}|"
+    rf"two\s+thousand(?:\s+(?:and\s+)?(?:{_SMALL}|{_TEENS}))?)\b")
 _BIRTH = re.compile(r"(?i)\b(?:date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\b\.?|born|"
                     r"birth|doğum|dogum|age\s+verification)")
 _NOT_BIRTH = re.compile(r"(?i)\b(?:appointment|appt|visit|seen|surgery|procedure|scan|test|tests|results?|"
@@ -297,6 +305,9 @@ _PHONE_CONTEXT = re.compile(r"(?i)\b(?:phone|mobile|cell|number|call|ring|text|r
 
 
 # Part of a longer code ("PA-2026-118274", "REF/4155552671"): not a phone number.
+_NOT_PHONE_BEFORE = re.compile(
+    r"(?i)\b(?:account|acct|order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|"
+    r"claim|routing|sort\s+code|iban|serial)\b[^\d\n]{0,25}$")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
 
 
@@ -304,11 +315,12 @@ def _phones(text: str, spans: list[Span], region: str) -> None:
     # Valid numbers always (the VALID matcher also rejects digits glued to letters: "PA-2026-118274"); numbers
     # that are only possible (a reserved or brand-new range) when the words before introduce a phone number.
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-        if not _GLUED_BEFORE.search(text, 0, match.start):
+        if not _GLUED_BEFORE.search(text, 0, match.start) and not _NOT_PHONE_BEFORE.search(text, 0, match.start):
             spans.append(Span("PHONE", match.start, match.end))
     if _PHONE_CONTEXT.search(text):
         for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
-            if _near(_PHONE_CONTEXT, text, match.start, 40) and not _GLUED_BEFORE.search(text, 0, match.start):
+            if _near(_PHONE_CONTEXT, text, match.start, 40) and not _GLUED_BEFORE.search(text, 0, match.start) \
+                    and not _NOT_PHONE_BEFORE.search(text, 0, match.start):
                 spans.append(Span("PHONE", match.start, match.end))
 
 
@@ -338,12 +350,23 @@ def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
             spans.append(Span("CARD", start, end))
         elif len(digits) == 9 and _near(_SSN_CONTEXT, text, start):
             spans.append(Span("SSN", start, end))
-        elif _near(re.compile(rf"(?i)\b(?:{_INSURANCE_WORDS})\b"), text, start, 45):
-            spans.append(Span("INSURANCE_ID", start, end))
-        elif _near(re.compile(rf"(?i)\b(?:{_MRN_WORDS})\b"), text, start, 45):
-            spans.append(Span("MRN", start, end))
+        elif _near(_INSURANCE_CONTEXT, text, start, 60):
+            spans.append(Span("INSURANCE_ID", _spelled_prefix(text, start), end))
+        elif _near(_MRN_CONTEXT, text, start, 60):
+            spans.append(Span("MRN", _spelled_prefix(text, start), end))
         elif _is_phone(("+" if plus else "") + digits, region):
             spans.append(Span("PHONE", start, end))
+
+
+_INSURANCE_CONTEXT = re.compile(rf"(?i)\b(?:{_INSURANCE_WORDS})\b")
+_MRN_CONTEXT = re.compile(rf"(?i)\b(?:{_MRN_WORDS})\b")
+_SPELLED_LETTERS = re.compile(r"(?:(?<![\w'’])[A-Za-z]\s+){1,4}$")
+
+
+def _spelled_prefix(text: str, start: int) -> int:
+    """Start of an id said letter by letter before its digits ("u h c 9 9 2 ...")."""
+    m = _SPELLED_LETTERS.search(text, max(0, start - 12), start)
+    return m.start() if m and not re.fullmatch(r"(?i)[ai]\s+", m.group(0)) else start
 
 
 def _is_phone(digits: str, region: str) -> bool:
@@ -389,6 +412,12 @@ def _dates(text: str, spans: list[Span]) -> None:
         if full and year is not None and 1900 <= year < OLDEST_APPOINTMENT_YEAR \
                 and not _NOT_BIRTH.search(text, max(0, start - 40), start):
             spans.append(Span("DOB", start, end))
+
+
+def _spoken_dates(text: str, spans: list[Span]) -> None:
+    for m in _SPOKEN_DATE.finditer(text):
+        if _BIRTH.search(text, max(0, m.start() - 60), m.start()):
+            spans.append(Span("DOB", m.start(), m.end()))
 
 
 def _addresses(text: str, spans: list[Span]) -> None:
@@ -449,6 +478,8 @@ def find(text: str, *, region: str = "US") -> list[Span]:
         _phones(scan, spans, region)
     _spoken_digits(scan, spans, region)
     _dates(scan, spans)
+    if _BIRTH.search(scan):
+        _spoken_dates(scan, spans)
     if digit_count:
         _addresses(scan, spans)
     elif "Cad" in scan or "Sok" in scan or "Mah" in scan or "Bulv" in scan:
