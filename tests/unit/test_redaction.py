@@ -1,0 +1,138 @@
+"""PHI redaction: corpus thresholds (the issue's targets) and focused behaviours."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from voxanne_admin.calls.redaction import KINDS, Span, find, redact, redact_value
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("redaction_bench", ROOT / "benchmarks" / "redaction.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return _bench().load()
+
+
+@pytest.fixture(scope="module")
+def scores(corpus):
+    return _bench().score(corpus)
+
+
+def test_corpus_is_large_labelled_and_covers_every_kind_and_region(corpus):
+    assert len(corpus) >= 200
+    assert {item["region"] for item in corpus} == {"US", "GB", "NG", "TR"}
+    kinds = {kind for item in corpus for kind, _, _ in item["labels"]}
+    assert kinds == set(KINDS)
+    assert sum(1 for item in corpus if not item["labels"]) >= 50  # hard negatives
+
+
+@pytest.mark.parametrize("kind", ["SSN", "CARD", "PHONE", "EMAIL"])
+def test_recall_of_identifiers_is_at_least_98_percent(scores, kind):
+    row = scores["kinds"][kind]
+    assert row["recall"] >= 0.98, scores["errors"]
+
+
+def test_overall_recall_and_precision_meet_targets(scores):
+    assert scores["total"]["recall"] >= 0.9, scores["errors"]
+    assert scores["total"]["precision"] >= 0.9, scores["errors"]
+
+
+def test_redaction_is_idempotent_over_the_corpus(corpus):
+    for item in corpus:
+        once = redact(item["text"], region=item["region"])
+        assert redact(once, region=item["region"]) == once
+        assert find(once, region=item["region"]) == []
+
+
+def test_card_numbers_are_luhn_checked():
+    assert redact("Pay with 4111 1111 1111 1111 please.") == "Pay with [CARD] please."
+    order = "Your order number is 4111 1111 1111 1112."
+    assert redact(order) == order
+    assert redact("Reference 3307924402685995 for your records.") == "Reference 3307924402685995 for your records."
+
+
+def test_placeholders_are_typed():
+    text = ("SSN 512-44-9081, card 5105 1051 0510 5100, call (415) 555-2671, mail dana@example.com, "
+            "date of birth 04/12/1979, MRN 00482913, member ID W271849306, at 1427 Maple Avenue, "
+            "I have asthma and take albuterol.")
+    assert redact(text) == ("SSN [SSN], card [CARD], call [PHONE], mail [EMAIL], date of birth [DOB], MRN [MRN], "
+                            "member ID [INSURANCE_ID], at [ADDRESS], I have [DIAGNOSIS] and take [MEDICATION].")
+
+
+@pytest.mark.parametrize(("region", "text", "number"), [
+    ("US", "Call me at 617-482-3391 tonight.", "617-482-3391"),
+    ("GB", "My mobile is 07911 123456.", "07911 123456"),
+    ("NG", "It's 0803 123 4567, MTN.", "0803 123 4567"),
+    ("TR", "Numaram 0532 123 45 67.", "0532 123 45 67"),
+])
+def test_phone_numbers_are_found_for_the_organizations_region(region, text, number):
+    spans = find(text, region=region)
+    assert [(s.kind, text[s.start:s.end]) for s in spans] == [("PHONE", number)]
+
+
+def test_a_national_number_of_another_region_is_not_taken_for_a_phone():
+    # 0532 ... is a Turkish mobile; for a US clinic it is just digits (no placeholder without reason).
+    assert [s.kind for s in find("Numaram 0532 123 45 67.", region="US")] == []
+    # international format is found whatever the region
+    assert [s.kind for s in find("Call +90 532 123 45 67.", region="US")] == ["PHONE"]
+
+
+def test_appointment_dates_times_prices_and_dosages_are_kept():
+    text = ("Your appointment is on 03/14/2027 at 3:30 pm in room 204; the copay is $35.00. "
+            "Take 2 tablets every 6 hours, 500 mg. We're open 8 to 6.")
+    assert redact(text) == text
+
+
+def test_dates_of_birth_need_a_birth_context_or_an_old_year():
+    assert redact("I was born on June 2nd, 2016.") == "I was born on [DOB]."
+    assert redact("Can we do June 2nd, 2027 instead?") == "Can we do June 2nd, 2027 instead?"
+    assert redact("Agent: Date of birth?\nUser: 11-08-1990.") == "Agent: Date of birth?\nUser: [DOB]."
+
+
+def test_find_returns_spans_in_order():
+    text = "Email jo@example.com or call 212-555-0147."
+    spans = find(text)
+    assert spans == sorted(spans, key=lambda s: s.start)
+    assert [(s.kind, text[s.start:s.end]) for s in spans] == [("EMAIL", "jo@example.com"),
+                                                              ("PHONE", "212-555-0147")]
+    assert Span("EMAIL", 6, 20) == spans[0]
+
+
+def test_redact_value_keeps_keys_structure_and_operational_values():
+    value = {
+        "summary": "Patient on metformin, call back 415-555-2671.",
+        "structuredData": {"dateOfBirth": "1985-03-03", "memberId": "W271849306", "booked": True,
+                           "callbackNumber": 4155552671},
+        "messages": [{"role": "user", "message": "My SSN is 512-44-9081", "time": 1763820000123,
+                      "secondsFromStart": 12.5}],
+        "recordingUrl": "https://storage.example/rec/4155552671.wav",
+        "phone_number": None,
+    }
+    out = redact_value(value)
+    assert out.keys() == value.keys()
+    assert out["summary"] == "Patient on [MEDICATION], call back [PHONE]."
+    assert out["structuredData"] == {"dateOfBirth": "[DOB]", "memberId": "[INSURANCE_ID]", "booked": True,
+                                     "callbackNumber": "[PHONE]"}
+    assert out["messages"] == [{"role": "user", "message": "My SSN is [SSN]", "time": 1763820000123,
+                                "secondsFromStart": 12.5}]
+    assert out["recordingUrl"] == value["recordingUrl"]
+    assert out["phone_number"] is None
+    assert redact_value(out) == out
+
+
+def test_empty_and_placeholder_only_text():
+    assert redact("") == ""
+    assert find("") == []
+    assert redact("[SSN] [CARD] [PHONE] [DOB]") == "[SSN] [CARD] [PHONE] [DOB]"
