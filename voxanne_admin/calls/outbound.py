@@ -24,6 +24,7 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, ProviderError
+from voxanne_admin.logging import mask
 from voxanne_admin.orgs.models import COUNTRIES, Organization
 from voxanne_admin.providers.vapi import VapiClient
 from voxanne_admin.settings import get_settings
@@ -211,7 +212,8 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
                 return int(other), False
             audit.record(session, actor=actor, action="test_call_placed" if is_test else "call_placed",
                          target_type="call", target_id=row_id, org_id=org_id,
-                         diff={"agent_id": checks.agent_id, "to": checks.customer_e164, "placed_by": placed_by})
+                         diff={"agent_id": checks.agent_id, "to": mask(checks.customer_e164 or ""),
+                               "placed_by": placed_by})  # the audit trail keeps no number in the clear
             return int(row_id), True
 
     call_id, fresh = await asyncio.to_thread(record)

@@ -1,4 +1,7 @@
-"""Apply Vapi server messages to the `calls` table. Idempotent, and statuses never move backwards."""
+"""Apply Vapi server messages to the `calls` table. Idempotent, and statuses never move backwards.
+
+What callers said is redacted (voxanne_admin.calls.redaction) BEFORE it is stored: transcripts, summaries,
+messages, analysis and live transcript lines never reach the database with PHI in the clear."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
+from voxanne_admin.calls import redaction
 from voxanne_admin.calls.models import STATUS_RANK, Call
+from voxanne_admin.orgs.models import Organization
 from voxanne_admin.timeutil import utcnow
 
 
@@ -78,6 +83,14 @@ def _lock_call(session: Session, vapi_call_id: str, message: dict[str, Any]) -> 
     return row
 
 
+def region_of(session: Session, org_id: int | None) -> str:
+    """The organization's country (phone number region for redaction); US when unknown."""
+    if org_id is None:
+        return "US"
+    org = session.get(Organization, org_id)
+    return (org.country or "US").upper() if org is not None else "US"
+
+
 def _advance(row: Call, status: str) -> bool:
     rank = STATUS_RANK.get(status)
     if rank is None or rank <= row.status_rank:
@@ -116,10 +129,14 @@ def apply_end_of_call_report(session: Session, *, vapi_call_id: str, message: di
     row.duration_s = float(duration) if duration is not None else row.duration_s
     row.cost = _decimal(message.get("cost")) if message.get("cost") is not None else row.cost
     row.costs = message.get("costs") or message.get("costBreakdown") or row.costs
-    row.transcript = artifact.get("transcript") or message.get("transcript") or row.transcript
-    row.messages = artifact.get("messages") or message.get("messages") or row.messages
-    row.summary = analysis.get("summary") or message.get("summary") or row.summary
-    row.analysis = analysis or row.analysis
+    region = region_of(session, row.org_id)
+    transcript = artifact.get("transcript") or message.get("transcript")
+    row.transcript = redaction.redact(str(transcript), region=region) if transcript else row.transcript
+    messages = artifact.get("messages") or message.get("messages")
+    row.messages = redaction.redact_value(messages, region=region) if messages else row.messages
+    summary = analysis.get("summary") or message.get("summary")
+    row.summary = redaction.redact(str(summary), region=region) if summary else row.summary
+    row.analysis = redaction.redact_value(analysis, region=region) if analysis else row.analysis
     recording = artifact.get("recording") or {}
     row.recording_url = (artifact.get("recordingUrl") or message.get("recordingUrl")
                          or (recording.get("mono") or {}).get("combinedUrl") or row.recording_url)
@@ -135,8 +152,8 @@ def apply_transcript(session: Session, *, vapi_call_id: str, message: dict[str, 
     """transcript (final): appended to the live transcript the Founder console shows."""
     row = _lock_call(session, vapi_call_id, message)
     if str(message.get("transcriptType", "final")) == "final" and message.get("transcript"):
-        entry = {"role": message.get("role"), "text": message.get("transcript"),
-                 "at": str(message.get("timestamp") or "")}
+        text = redaction.redact(str(message.get("transcript")), region=region_of(session, row.org_id))
+        entry = {"role": message.get("role"), "text": text, "at": str(message.get("timestamp") or "")}
         live = list(row.live_transcript or [])
         if entry not in live:
             live.append(entry)

@@ -5,6 +5,11 @@ At-least-once delivery (providers retry, duplicates arrive, workers die) gives e
   * an event is applied and marked completed in ONE transaction, so a crash leaves it unapplied and its lease
     expires, after which another worker claims it again;
   * the apply handlers are idempotent and never move a status backwards.
+
+PHI never stays in the inbox: an applied event's payload is rewritten redacted (voxanne_admin.calls.redaction) in
+the same transaction as the apply, and events stored already final at ingest (ignored, rejected, answered) are
+redacted before they are stored. Only events still waiting to be applied (pending, failed, dead letters) hold the
+raw payload, because applying needs it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from voxanne_admin import db
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
+from voxanne_admin.calls import redaction as phi
 from voxanne_admin.calls import service as call_service
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.logging import mask
@@ -77,6 +83,45 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
+
+
+# Fields of messages we do not use (conversation-update, speech-update, partial transcripts ...) that carry the
+# whole conversation so far: dropped rather than redacted at ingest, which keeps the webhook route cheap.
+BULKY_UNUSED = ("messages", "messagesOpenAIFormatted", "conversation", "artifact", "transcript", "analysis")
+_REGION_CACHE: dict[int, tuple[float, str]] = {}
+REGION_CACHE_S = 300
+
+
+def redact_payload(payload: Any, *, region: str = "US") -> Any:
+    """Credentials scrubbed and PHI replaced by typed placeholders (what the inbox keeps once an event is final)."""
+    return phi.redact_value(redact(payload), region=region)
+
+
+def _final_payload(payload: dict[str, Any], parsed: Parsed, region: str) -> Any:
+    message = payload.get("message") if isinstance(payload, dict) else None
+    if parsed.status == "ignored" and isinstance(message, dict):
+        slim = {key: value for key, value in message.items() if key not in BULKY_UNUSED}
+        dropped = [key for key in BULKY_UNUSED if key in message]
+        if dropped:
+            slim["_dropped"] = f"{', '.join(dropped)} not stored: this message type is not used"
+        payload = {**payload, "message": slim}
+    return redact_payload(payload, region=region)
+
+
+def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
+    """The organization's country when the message names it (assistant metadata), cached; else US."""
+    message = payload.get("message") if isinstance(payload, dict) else None
+    org = call_service._metadata(message).get("org_id") if isinstance(message, dict) else None
+    if not str(org or "").isdigit():
+        return "US"
+    org_id = int(org)
+    cached = _REGION_CACHE.get(org_id)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    country = session.execute(sa.text("select country from organizations where id = :id"), {"id": org_id}).scalar()
+    region = str(country or "US").upper()
+    _REGION_CACHE[org_id] = (time.monotonic() + REGION_CACHE_S, region)
+    return region
 
 
 def _digest(*parts: Any) -> str:
@@ -207,9 +252,13 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
     """Insert the event (or count a duplicate) in the caller's transaction; returns (event id, inserted)."""
     now = utcnow()
     table = WebhookEvent.__table__
+    if parsed.status == "pending":
+        stored = redact(payload)  # applied later from this payload, then rewritten redacted
+    else:
+        stored = _final_payload(payload, parsed, _ingest_region(session, payload))
     stmt = sa.dialects.postgresql.insert(table).values(
         provider=provider, kind=parsed.kind, dedupe_key=parsed.dedupe_key, org_id=parsed.org_id,
-        call_id=parsed.call_id, payload=redact(payload), received_at=now, status=parsed.status, attempts=0,
+        call_id=parsed.call_id, payload=stored, received_at=now, status=parsed.status, attempts=0,
         next_attempt_at=now, last_error=parsed.reason or None, source_ip=source_ip, duplicates=0,
         processed_at=now if parsed.status != "pending" else None,
     )
@@ -255,7 +304,7 @@ def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKE
 
 
 def apply_event(session: Session, event: WebhookEvent) -> None:
-    """Apply one event through the domain services (idempotent)."""
+    """Apply one event through the domain services (idempotent), then keep only its redacted payload."""
     if os.environ.get("VOXANNE_TEST_APPLY_DELAY_MS"):  # lets tests kill a worker mid-batch
         time.sleep(int(os.environ["VOXANNE_TEST_APPLY_DELAY_MS"]) / 1000)
     payload = event.payload
@@ -264,12 +313,15 @@ def apply_event(session: Session, event: WebhookEvent) -> None:
         if message.get("_poison"):  # test hook: an event that always fails
             raise ValueError("poison event (test)")
         call_id = event.call_id or ""
+        row = None
         if event.kind == "status-update":
-            call_service.apply_status_update(session, vapi_call_id=call_id, message=message)
+            row = call_service.apply_status_update(session, vapi_call_id=call_id, message=message)
         elif event.kind == "end-of-call-report":
-            call_service.apply_end_of_call_report(session, vapi_call_id=call_id, message=message)
+            row = call_service.apply_end_of_call_report(session, vapi_call_id=call_id, message=message)
         elif event.kind == "transcript":
-            call_service.apply_transcript(session, vapi_call_id=call_id, message=message)
+            row = call_service.apply_transcript(session, vapi_call_id=call_id, message=message)
+        org_id = row.org_id if row is not None else event.org_id
+        event.payload = redact_payload(payload, region=call_service.region_of(session, org_id))
     elif event.provider == "twilio":
         form = {k: str(v) for k, v in payload.items()}
         if form.get("_poison"):
@@ -278,6 +330,7 @@ def apply_event(session: Session, event: WebhookEvent) -> None:
             sms_service.apply_sms_status(session, form=form)
         elif event.kind == "voice-status":
             voice_service.apply_voice_status(session, form=form)
+        event.payload = redact_payload(payload, region=call_service.region_of(session, event.org_id))
 
 
 AFTER_APPLY: list[Callable[[WebhookEvent], None]] = []  # e.g. live pushes to the Founder console
@@ -359,7 +412,8 @@ def process_batch(event_ids: list[int], worker: str = WORKER) -> dict[int, str]:
 
 
 def _record_failure(event_id: int, exc: Exception, started: float, worker: str, max_attempts: int) -> str:
-    error = mask(f"{type(exc).__name__}: {exc}")[:2000]
+    # Exception texts can quote what was being stored (a transcript line in a database error): redact them too.
+    error = mask(phi.redact(f"{type(exc).__name__}: {exc}"))[:2000]
     with db.transaction() as session:
         event = session.get(WebhookEvent, event_id, with_for_update=True)
         if event is None:
