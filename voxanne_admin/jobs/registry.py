@@ -52,6 +52,12 @@ def _purge_job_runs(session: Session) -> str:
     return f"{job_service.purge_runs(session, older_than_days=30)} job runs older than 30 days deleted"
 
 
+def _redact_phi_backfill(session: Session) -> str:
+    from voxanne_admin.calls import backfill
+
+    return backfill.backfill(session)
+
+
 def _sync_agents(session: Session) -> str:
     import asyncio
 
@@ -109,6 +115,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=4, minute=0, timezone="UTC"),
             period=timedelta(days=1),
             run=_purge_webhooks,
+        ),
+        JobSpec(
+            name="redact_phi_backfill",
+            title="Redact PHI in older rows",
+            description="Redacts transcripts, summaries, messages and inbox payloads stored before PHI redaction "
+                        "existed, in batches, once per row; idle when nothing is left.",
+            schedule="Every 5 minutes",
+            trigger=lambda: CronTrigger(minute="*/5", timezone="UTC"),
+            period=timedelta(minutes=5),
+            run=_redact_phi_backfill,
         ),
     ]
 }
