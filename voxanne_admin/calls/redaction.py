@@ -17,6 +17,7 @@ after the words that introduce one. Diagnoses and medications come from the term
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -309,19 +310,19 @@ _NOT_PHONE_BEFORE = re.compile(
     r"(?i)\b(?:account|acct|order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|"
     r"claim|routing|sort\s+code|iban|serial)\b[^\d\n]{0,25}$")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
+_GLUED_AFTER = re.compile(r"[A-Za-z]|[-/][A-Za-z0-9]")
 
 
 def _phones(text: str, spans: list[Span], region: str) -> None:
     # Valid numbers always (the VALID matcher also rejects digits glued to letters: "PA-2026-118274"); numbers
     # that are only possible (a reserved or brand-new range) when the words before introduce a phone number.
-    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-        if not _GLUED_BEFORE.search(text, 0, match.start) and not _NOT_PHONE_BEFORE.search(text, 0, match.start):
+    # One pass of the matcher (it is most of the cost): POSSIBLE finds both; validity is checked here.
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+        if _GLUED_BEFORE.search(text, 0, match.start) or _NOT_PHONE_BEFORE.search(text, 0, match.start) \
+                or _GLUED_AFTER.match(text, match.end):
+            continue
+        if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
             spans.append(Span("PHONE", match.start, match.end))
-    if _PHONE_CONTEXT.search(text):
-        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
-            if _near(_PHONE_CONTEXT, text, match.start, 40) and not _GLUED_BEFORE.search(text, 0, match.start) \
-                    and not _NOT_PHONE_BEFORE.search(text, 0, match.start):
-                spans.append(Span("PHONE", match.start, match.end))
 
 
 def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
@@ -464,6 +465,23 @@ def find(text: str, *, region: str = "US") -> list[Span]:
     if not text:
         return []
     region = (region or "US").upper()
+    if len(text) <= CACHE_MAX_CHARS:
+        return list(_find_cached(text, region))
+    return _find(text, region)
+
+
+CACHE_MAX_CHARS = 20_000
+
+
+@functools.lru_cache(maxsize=512)
+def _find_cached(text: str, region: str) -> tuple[Span, ...]:
+    # The same strings come several times per call (the report's transcript and messages are stored in the calls
+    # row and in the inbox payload, which repeats them in two layouts): each is scanned once. Bounded memory:
+    # at most 512 strings of at most 20,000 characters.
+    return tuple(_find(text, region))
+
+
+def _find(text: str, region: str) -> list[Span]:
     scan = _mask_placeholders(text)
     spans: list[Span] = []
     if "@" in scan or " at " in scan.lower():
