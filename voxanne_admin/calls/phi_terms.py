@@ -150,6 +150,6 @@ MEDICATIONS: tuple[str, ...] = (
     "hydroxyurea", "antiretrovirals", "antiretroviral therapy",
     # Turkish and Nigerian brand names heard at front desks
     "parol", "majezik", "arveles", "apranax", "augmentin bid", "glifor", "beloc", "coraspin", "emcolor",
-    "lustral", "cipralex", "emodium", "lyrica", "emzor paracetamol", "septrin", "camosunate",
+    "lustral", "cipralex", "emodium", "emzor paracetamol", "septrin", "camosunate",
     "lonart", "amatem", "p-alaxin",
 )
