@@ -82,7 +82,8 @@ _MRN_WORDS = (r"mrn|m\.r\.n\.?|m r n|medical\s+record(?:s)?(?:\s+(?:number|no\.?
               r"case\s+number|unit\s+number|protokol\s+(?:no|numaras[ıi])|"
               r"dosya\s+(?:no|numaras[ıi])|hasta\s+(?:no|numaras[ıi])|protocol\s+number|registration\s+number")
 _INSURANCE_WORDS = (r"member(?:ship)?\s+(?:id|i\.d\.|number|no\.?|#)|subscriber\s+(?:id|number|no\.?)|"
-                    r"(?<!national )insurance\s+(?:card\s+)?(?:id|number|no\.?|#)|policy\s+(?:number|no\.?|#|id)|"
+                    r"(?<!national )insurance(?:\s+(?!number\b)[a-z]+){0,3}?\s+(?:id|i\.d\.|number|no\.?|#)|"
+                    r"policy\s+(?:number|no\.?|#|id)|"
                     r"group\s+(?:number|no\.?|#|id)|medicaid\s+(?:id|number|no\.?)|"
                     r"medicare\s+(?:id|number|no\.?|beneficiary\s+identifier)|mbi|"
                     r"nhis\s+(?:id|number|no\.?)|hmo\s+(?:id|number|no\.?)|enrol(?:l)?ee\s+(?:id|number|no\.?)|"
