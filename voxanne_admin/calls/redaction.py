@@ -148,7 +148,7 @@ _ADDRESS = re.compile(
     rf"(?:\b(?i:plot|block|no\.?)\s*)?(?<![\w$£€₦₺.:/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?"
     rf"(?:\s+{_WORD}){{1,4}}\s+(?i:{_SUFFIX})\b\.?"
     rf"(?:,?\s+(?i:apt|apartment|unit|suite|ste|flat|#)\.?\s*[A-Za-z0-9-]+)?"
-    rf"(?:,\s*[A-Z][a-z][A-Za-z'.]*(?:\s+[A-Z][a-z][A-Za-z'.]*)?){{0,2}}"
+    rf"(?:,\s*[A-Z][a-z][A-Za-z']*(?:\s+[A-Z][a-z][A-Za-z']*)?){{0,2}}"
     rf"(?:,?\s+(?:[A-Z]{{1,2}}\d[A-Z\d]?\s*\d[A-Z]{{2}}\b|[A-Z]{{2}}(?:\s+\d{{5}}(?:-\d{{4}})?)?\b))?")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
