@@ -197,3 +197,20 @@ def test_rows_written_by_the_pipeline_are_not_redone(client):
     from voxanne_admin.calls import backfill
 
     assert backfill.remaining() == {"calls": 0, "webhook_events": 0, "webhook_attempts": 0}
+
+
+def test_webhooks_page_shows_unapplied_payloads_redacted(clean_db):
+    said = "my SSN is 512-44-9081, I take metformin, call me on 415-555-2671"
+    with db.get_engine().begin() as conn:
+        event_id = conn.execute(sa.text(
+            "insert into webhook_events (provider, kind, dedupe_key, call_id, payload, received_at, status,"
+            " attempts, next_attempt_at, duplicates) values ('vapi', 'transcript', 'dl-1', 'call-dl',"
+            " cast(:p as jsonb), now(), 'dead_letter', 5, now(), 0) returning id"),
+            {"p": json.dumps({"message": {"type": "transcript", "transcript": said}})}).scalar()
+    with db.read_only() as session:
+        shown = inbox.masked_payload(session, event_id=int(event_id))
+    assert "[SSN]" in shown and "[MEDICATION]" in shown and "[PHONE]" in shown
+    for secret in ("512-44-9081", "metformin", "555-2671"):
+        assert secret not in shown
+    # the stored payload itself is untouched: a replay must apply what the caller said
+    assert "512-44-9081" in _rows("select payload::text as p from webhook_events")[0].p

@@ -523,11 +523,13 @@ def list_events(session: Session, *, status: str | None = None, limit: int = 50)
 
 
 def masked_payload(session: Session, *, event_id: int) -> str:
-    """The stored payload pretty-printed with secrets and personal data masked."""
+    """The stored payload pretty-printed with secrets and personal data masked (PHI too, also for events that still
+    hold their raw payload because they are not applied yet)."""
     event = session.get(WebhookEvent, event_id)
     if event is None:
         return ""
-    return mask(json.dumps(redact(event.payload), indent=2, ensure_ascii=False, default=str))[:20000]
+    shown = redact_payload(event.payload, region=call_service.region_of(session, event.org_id))
+    return mask(json.dumps(shown, indent=2, ensure_ascii=False, default=str))[:20000]
 
 
 def stats(session: Session) -> dict[str, Any]:
