@@ -136,3 +136,27 @@ def test_empty_and_placeholder_only_text():
     assert redact("") == ""
     assert find("") == []
     assert redact("[SSN] [CARD] [PHONE] [DOB]") == "[SSN] [CARD] [PHONE] [DOB]"
+
+
+@pytest.mark.parametrize(("region", "text", "expected"), [
+    ("GB", "My NHS number is 943 476 5919.", "My NHS number is [MRN]."),
+    ("GB", "Ring me on oh seven nine one one, one two three, four five six.", "Ring me on [PHONE]."),
+    ("GB", "I'm at flat 2, 19 Victoria Road, Glasgow G42 7AD.", "I'm at [ADDRESS]."),
+    ("NG", "My HMO ID is HYG/22/118734.", "My HMO ID is [INSURANCE_ID]."),
+    ("NG", "My NIN is 44819203374.", "My NIN is [SSN]."),
+    ("TR", "Adresim Bağdat Caddesi No: 210 Daire 5, Kadıköy.", "Adresim [ADDRESS], Kadıköy."),
+    ("TR", "TC kimlik numaram 10345678970.", "TC kimlik numaram [SSN]."),
+    ("US", "it's jenny underscore lee at icloud dot com", "it's [EMAIL]"),
+    ("US", "the member number is u h c 9 9 2 0 3 1 4 7", "the member number is [INSURANCE_ID]"),
+    ("US", "Agent: Date of birth?\nUser: one twelve seventy nine", "Agent: Date of birth?\nUser: [DOB]"),
+])
+def test_region_and_spoken_forms(region, text, expected):
+    assert redact(text, region=region) == expected
+
+
+def test_ids_and_numbers_that_are_not_phi_are_kept():
+    for text in ("Your prior authorization reference is PA-2026-118274.",
+                 "My account number is 0123456789, Access Bank, for the refund.",
+                 "Confirmation code 5513 1373 5379 9075, please keep it.",
+                 "Room 312 is on the third floor; the MR costs 3,200 TL."):
+        assert redact(text, region="NG" if "Access" in text else "US") == text

@@ -74,7 +74,7 @@ _CARD_CANDIDATE = re.compile(r"(?<![\w.])\d{2,6}(?:[ -]\d{1,6}){1,5}(?![\w])|(?<
 
 # Ids introduced by the words that name them. The id itself: chunks holding a digit, joined by single
 # spaces, dashes or slashes; an upper-case letter prefix (XEH 4481...) may stand apart.
-_ID = (r"(?<![\w'’+])((?:[A-Z]{1,4}[ -])?[A-Za-z]{0,4}\d[A-Za-z0-9]*"
+_ID = (r"(?<![\w'’+])((?:[A-Z]{1,4}[ /-])?[A-Za-z]{0,4}\d[A-Za-z0-9]*"
        r"(?:(?:[ -]|/|\s-\s)[A-Za-z]{0,4}\d[A-Za-z0-9]*)*)")
 _MRN_WORDS = (r"mrn|m\.r\.n\.?|m r n|medical\s+record(?:s)?(?:\s+(?:number|no\.?|#))?|record\s+number|"
               r"patient\s+(?:id|i\.d\.|number|no\.?|reference|ref)|chart\s+(?:number|no\.?|id)|"
@@ -154,7 +154,7 @@ _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
 _UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s*\d[ABD-HJLNP-UW-Z]{2}\b")
 _TR_ADDRESS = re.compile(
-    r"(?:\b[A-ZÇĞİÖŞÜ0-9][\wçğıöşüÇĞİÖŞÜ.]*\s+){1,3}"
+    r"(?:\b(?!(?:Adres\w*|Address|Evim|My|Our|The|At|In|On|Is)\b)[A-ZÇĞİÖŞÜ0-9][\wçğıöşüÇĞİÖŞÜ.]*\s+){1,3}"
     r"(?:Caddesi|Cad\.|Cd\.|Sokak|Sokağı|Sok\.|Sk\.|Bulvarı|Blv\.|Mahallesi|Mah\.)"
     r"(?:,?\s*(?:No\s*:?\s*\d+[A-Za-z]?(?:/\d+)?|\d+(?:/\d+)?))?"
     r"(?:,?\s*(?:Daire|D)\s*:?\s*\d+)?"
