@@ -87,7 +87,8 @@ MEDICATIONS: tuple[str, ...] = (
     "aldactone", "atorvastatin", "lipitor", "simvastatin", "zocor", "rosuvastatin", "crestor", "pravastatin",
     "lovastatin", "ezetimibe", "zetia", "fenofibrate", "warfarin", "coumadin", "apixaban", "eliquis",
     "rivaroxaban", "xarelto", "dabigatran", "pradaxa", "edoxaban", "clopidogrel", "plavix", "ticagrelor",
-    "brilinta", "baby aspirin", "digoxin", "amiodarone", "nitroglycerin", "isosorbide", "hydralazine",
+    "brilinta", "baby aspirin", "digoxin", "amiodarone", "nitroglycerin", "gtn", "gtn spray",
+    "glyceryl trinitrate", "isosorbide", "hydralazine",
     "clonidine", "doxazosin", "entresto", "sacubitril",
     # respiratory / allergy
     "albuterol", "salbutamol", "ventolin", "proair", "levalbuterol", "fluticasone", "flovent", "flonase",
@@ -104,7 +105,9 @@ MEDICATIONS: tuple[str, ...] = (
     "sulfamethoxazole", "metronidazole", "flagyl", "clindamycin", "vancomycin", "linezolid", "fluconazole",
     "diflucan", "nystatin", "terbinafine", "acyclovir", "aciclovir", "valacyclovir", "valtrex", "oseltamivir",
     "tamiflu", "paxlovid", "artemether", "lumefantrine", "coartem", "artesunate", "chloroquine",
-    "hydroxychloroquine", "plaquenil", "quinine", "fansidar", "isoniazid", "rifampicin", "rifampin",
+    "hydroxychloroquine", "plaquenil", "quinine", "fansidar", "paludrine",
+    "proguanil", "malarone", "atovaquone", "mefloquine", "lariam", "primaquine", "doxycycline hyclate",
+    "isoniazid", "rifampicin", "rifampin",
     "tenofovir", "truvada", "descovy", "biktarvy", "dolutegravir", "efavirenz", "lamivudine",
     # pain / musculoskeletal
     "ibuprofen", "advil", "motrin", "nurofen", "naproxen", "aleve", "naprosyn", "diclofenac", "voltaren",

@@ -89,7 +89,12 @@ _INSURANCE_WORDS = (r"member(?:ship)?\s+(?:id|i\.d\.|number|no\.?|#)|subscriber\
                     r"nhis\s+(?:id|number|no\.?)|hmo\s+(?:id|number|no\.?)|enrol(?:l)?ee\s+(?:id|number|no\.?)|"
                     r"enrol(?:l)?ment\s+(?:id|number|no\.?)|plan\s+id|sgk\s+(?:no|number)|"
                     r"sigorta\s+(?:no|numaras[ıi])|beneficiary\s+(?:id|number)|bupa\s+(?:number|membership)|"
-                    r"authori[sz]ation\s+(?:code|number)\s+for\s+(?:my|the)\s+insurance")
+                    r"authori[sz]ation\s+(?:code|number)\s+for\s+(?:my|the)\s+insurance|"
+                    # a payer's name followed by "ID" / "number": "the Cigna ID is ..."
+                    r"(?:cigna|aetna|humana|anthem|kaiser|unitedhealthcare|united\s+healthcare|uhc|blue\s+cross|"
+                    r"blue\s+shield|bcbs|tricare|oscar|molina|centene|ambetter|bupa|axa|vitality|aviva|allianz|"
+                    r"hygeia|reliance|leadway|avon|nhia|acıbadem|anadolu\s+sigorta)"
+                    r"(?:\s+(?:member|card|policy|insurance))?\s+(?:id|i\.d\.|number|no\.?|#)")
 _FILLER = r"[^\d\n.?!]{0,28}?"
 _MRN = re.compile(rf"(?i:\b(?:{_MRN_WORDS}))\b{_FILLER}{_ID}")
 _INSURANCE = re.compile(rf"(?i:\b(?:{_INSURANCE_WORDS}))\b{_FILLER}{_ID}")
