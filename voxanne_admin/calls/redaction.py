@@ -1,0 +1,514 @@
+"""PHI/PII redaction for call transcripts, summaries, messages and webhook payloads.
+
+Every span found is replaced by a typed placeholder (`[SSN]`, `[CARD]`, `[PHONE]`, `[EMAIL]`, `[DOB]`, `[MRN]`,
+`[INSURANCE_ID]`, `[ADDRESS]`, `[DIAGNOSIS]`, `[MEDICATION]`). Redaction is idempotent: placeholders contain
+nothing any detector matches, so redacting redacted text changes nothing.
+
+Where a maintained library does the job better than a pattern, it is used:
+  * phone numbers: `phonenumbers`' PhoneNumberMatcher for the organization's region (valid numbers only, so
+    prices, times and order numbers are not taken for phone numbers);
+  * payment cards: `stdnum.luhn` (order and confirmation numbers fail the Luhn check and are kept);
+  * national numbers: `stdnum.us.ssn` (unformatted SSNs), `stdnum.gb.nhs` (NHS numbers, mod 11),
+    `stdnum.tr.tckimlik` (Turkish identity numbers, used as patient ids in Turkish clinics).
+Everything else is context-driven: a date is a date of birth only near "born", "date of birth", "DOB" ... (or
+when it is a full date too old to be an appointment), an id is a medical record or insurance member id only
+after the words that introduce one. Diagnoses and medications come from the term list in `phi_terms.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+from stdnum import luhn
+from stdnum.gb import nhs
+from stdnum.tr import tckimlik
+from stdnum.us import ssn as us_ssn
+
+from voxanne_admin.calls.phi_terms import DIAGNOSES, MEDICATIONS
+
+KINDS = ("SSN", "CARD", "PHONE", "EMAIL", "DOB", "MRN", "INSURANCE_ID", "ADDRESS", "DIAGNOSIS", "MEDICATION")
+# When two findings overlap, the earlier kind wins (an id introduced as a member id is not a phone number).
+PRIORITY = {kind: rank for rank, kind in enumerate(
+    ("EMAIL", "CARD", "SSN", "INSURANCE_ID", "MRN", "DOB", "PHONE", "ADDRESS", "MEDICATION", "DIAGNOSIS"))}
+OLDEST_APPOINTMENT_YEAR = 2013  # a full date before this year, with no other context, is a date of birth
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """One finding: `text[start:end]` is PHI of `kind` (one of KINDS)."""
+
+    start: int
+    end: int
+    kind: str
+
+    def __init__(self, kind: str, start: int, end: int) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+
+# ------------------------------------------------------------------ patterns
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# "jane dot doe at gmail dot com": the way callers say an address.
+_SPOKEN_EMAIL = re.compile(
+    r"(?i)\b[a-z0-9][a-z0-9._-]*(?:\s+(?:dot|underscore|dash|hyphen)\s+[a-z0-9]+)*"
+    r"\s+(?:at|@)\s+[a-z0-9-]+(?:\s+dot\s+[a-z]{2,10})+\b")
+
+_SSN_FORMATTED = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
+_SSN_CONTEXT = re.compile(r"(?i)\b(?:social(?:\s+security)?|ssn|s\.s\.n\.?|security\s+number)\b")
+_LAST_FOUR_SSN = re.compile(
+    r"(?i)\blast\s+(?:four|4)(?:\s+digits)?\s+of\s+(?:my|your|his|her|the|their)?\s*"
+    r"(?:social(?:\s+security)?(?:\s+number)?|ssn)\b[^\d\n]{0,20}?(\d{4})\b")
+_NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b")
+_NATIONAL_ID_CONTEXT = re.compile(
+    r"(?i)\b(?:nin|national\s+identi(?:ty|fication)\s+number|national\s+id|bvn|kimlik|tc\s+(?:no|number)|"
+    r"t\.c\.|identity\s+number)\b")
+_DIGITS_RUN = re.compile(r"(?<![\w])\d(?:[ -]?\d){8,18}(?![\w])")
+_CARD_CANDIDATE = re.compile(r"(?<![\w.])\d{2,6}(?:[ -]\d{2,6}){1,5}(?![\w])|(?<![\w.])\d{13,19}(?![\w])")
+
+# Ids introduced by the words that name them. The id itself: chunks holding a digit, joined by single
+# spaces, dashes or slashes; an upper-case letter prefix (XEH 4481...) may stand apart.
+_ID = (r"(?<![\w'’])((?:[A-Z]{1,4}[ -])?[A-Za-z]{0,4}\d[A-Za-z0-9]*"
+       r"(?:(?:[ -]|/|\s-\s)[A-Za-z]{0,4}\d[A-Za-z0-9]*)*)")
+_MRN_WORDS = (r"mrn|m\.r\.n\.?|m r n|medical\s+record(?:s)?(?:\s+(?:number|no\.?|#))?|record\s+number|"
+              r"patient\s+(?:id|i\.d\.|number|no\.?|reference|ref)|chart\s+(?:number|no\.?|id)|"
+              r"hospital\s+(?:card\s+)?(?:number|no\.?)|nhs\s+(?:number|no\.?)|folder\s+number|file\s+number|"
+              r"clinic\s+number|case\s+number|unit\s+number|protokol\s+(?:no|numaras[ıi])|"
+              r"dosya\s+(?:no|numaras[ıi])|hasta\s+(?:no|numaras[ıi])|protocol\s+number|registration\s+number")
+_INSURANCE_WORDS = (r"member(?:ship)?\s+(?:id|i\.d\.|number|no\.?|#)|subscriber\s+(?:id|number|no\.?)|"
+                    r"insurance\s+(?:card\s+)?(?:id|number|no\.?|#)|policy\s+(?:number|no\.?|#|id)|"
+                    r"group\s+(?:number|no\.?|#|id)|medicaid\s+(?:id|number|no\.?)|"
+                    r"medicare\s+(?:id|number|no\.?|beneficiary\s+identifier)|mbi|"
+                    r"nhis\s+(?:id|number|no\.?)|hmo\s+(?:id|number|no\.?)|enrol(?:l)?ee\s+(?:id|number|no\.?)|"
+                    r"enrol(?:l)?ment\s+(?:id|number|no\.?)|plan\s+id|sgk\s+(?:no|number)|"
+                    r"sigorta\s+(?:no|numaras[ıi])|beneficiary\s+(?:id|number)|bupa\s+(?:number|membership)|"
+                    r"authori[sz]ation\s+(?:code|number)\s+for\s+(?:my|the)\s+insurance")
+_FILLER = r"[^\d\n.?!]{0,28}?"
+_MRN = re.compile(rf"(?i:\b(?:{_MRN_WORDS}))\b{_FILLER}{_ID}")
+_INSURANCE = re.compile(rf"(?i:\b(?:{_INSURANCE_WORDS}))\b{_FILLER}{_ID}")
+# Medicare Beneficiary Identifier (1EG4-TE5-MK73): distinctive enough to need no context.
+_MBI_L = "AC-HJKMNP-RT-Y"
+_MBI = re.compile(rf"\b[1-9][{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}]{{2}}\d{{2}}\b")
+_NHS_CANDIDATE = re.compile(r"(?<![\w-])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\w-])")
+
+# Dates.
+_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
+           "jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec|"
+           "ocak|şubat|subat|mart|nisan|mayıs|mayis|haziran|temmuz|ağustos|agustos|eylül|eylul|ekim|kasım|"
+           "kasim|aralık|aralik")
+_ORD_WORDS = ("first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|"
+              "fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth")
+_DAY = rf"(?:\d{{1,2}}(?:st|nd|rd|th)?|(?:twenty|thirty)?[- ]?(?:{_ORD_WORDS}))"
+_NUM_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+              "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety")
+_YEAR = (rf"(?:\d{{4}}|'\d{{2}}|nineteen[- ](?:(?:oh[- ])?(?:{_NUM_WORDS})(?:[- ](?:{_NUM_WORDS}))?|hundred)|"
+         rf"two[- ]thousand(?:[- ](?:and[- ])?(?:{_NUM_WORDS})(?:[- ](?:{_NUM_WORDS}))?)?|"
+         rf"twenty[- ](?:oh[- ])?(?:{_NUM_WORDS}))")
+_DATE = re.compile(
+    rf"(?i)\b(?:"
+    rf"(?P<num>\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}}))(?![\d/.-]\d)|"
+    rf"(?P<iso>(?:19|20)\d{{2}}-\d{{2}}-\d{{2}})(?![\dT:])|"
+    rf"(?P<mdy>(?:{_MONTHS})\.?\s+(?:the\s+)?{_DAY}(?:,?\s*(?:of\s+)?{_YEAR})?)|"
+    rf"(?P<dmy>(?:the\s+)?{_DAY}\s+(?:of\s+)?(?:{_MONTHS})\.?(?:,?\s*{_YEAR})?)|"
+    rf"(?P<my>(?:{_MONTHS})\.?,?\s+(?:of\s+)?(?:\d{{4}}|nineteen[- ][a-z]+(?:[- ][a-z]+)?))"
+    rf")(?![\w])")
+_BIRTH = re.compile(r"(?i)\b(?:date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\b\.?|born|"
+                    r"birth|doğum|dogum|age\s+verification)")
+_NOT_BIRTH = re.compile(r"(?i)\b(?:appointment|appt|visit|seen|surgery|procedure|scan|test|tests|results?|"
+                        r"admitted|discharged|started|since|until|expires?|expiry|expiration|valid|dated|"
+                        r"invoice|bill|statement|paid|payment|service|booked|book|reschedul\w*|on\s+the|"
+                        r"refill|prescri\w*|last\s+period|due|deadline|moved|starting|from|effective)\b")
+_YEAR_IN = re.compile(r"(\d{4})|'(\d{2})\b|(\d{1,2})[/.-]\d{1,2}[/.-](\d{2})\b")
+
+# Street addresses (US, GB, NG styles; Turkish ones below).
+_SUFFIX = ("street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|"
+           "circle|cir|parkway|pkwy|highway|hwy|close|crescent|cres|gardens|grove|mews|square|sq|row|hill|"
+           "walk|park|trail|trl|pike|expressway|estate|view|rise|green")
+_STOP = ("the|a|an|on|at|in|of|to|for|my|your|and|or|is|by|from|off|near|with|it|its|that|this|take|"
+         "takes|every|each|per|times|tablets?|pills?|mg|ml|minutes?|hours?|days?|weeks?|months?|years?|room|"
+         "floor|suite|and|am|pm|o'clock")
+_WORD = rf"(?!(?i:{_STOP})\b)(?:[A-Za-z][A-Za-z'’.-]*|\d+(?i:st|nd|rd|th))"
+_ADDRESS = re.compile(
+    rf"(?:\b(?i:flat|apt|apartment|unit)\.?\s*\w+,?\s+)?"
+    rf"(?:\b(?i:plot|block|no\.?)\s*)?(?<![\w$£€₦₺.:/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?"
+    rf"(?:\s+{_WORD}){{1,4}}?\s+(?i:{_SUFFIX})\b\.?"
+    rf"(?:,?\s+(?i:apt|apartment|unit|suite|ste|flat|#)\.?\s*[A-Za-z0-9-]+)?"
+    rf"(?:,\s*[A-Z][a-z][A-Za-z'.]*(?:\s+[A-Z][a-z][A-Za-z'.]*)?){{0,2}}"
+    rf"(?:,?\s+(?:[A-Z]{{1,2}}\d[A-Z\d]?\s*\d[A-Z]{{2}}\b|[A-Z]{{2}}(?:\s+\d{{5}}(?:-\d{{4}})?)?\b))?")
+_ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
+_PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
+_UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s*\d[ABD-HJLNP-UW-Z]{2}\b")
+_TR_ADDRESS = re.compile(
+    r"(?:\b[A-ZÇĞİÖŞÜ0-9][\wçğıöşüÇĞİÖŞÜ.]*\s+){1,3}"
+    r"(?:Caddesi|Cad\.|Cd\.|Sokak|Sokağı|Sok\.|Sk\.|Bulvarı|Blv\.|Mahallesi|Mah\.)"
+    r"(?:,?\s*(?:No\s*:?\s*\d+[A-Za-z]?(?:/\d+)?|\d+(?:/\d+)?))?"
+    r"(?:,?\s*(?:Daire|D)\s*:?\s*\d+)?"
+    r"(?:,?\s*(?:Kat)\s*:?\s*\d+)?")
+
+# Spoken or spaced digits: "oh seven seven double oh nine..." or "0 8 0 3 1 2 3".
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_SPOKEN = re.compile(
+    r"(?i)(?<![\w])(?:\+\s*|plus\s+)?"
+    r"(?:(?:double|triple)\s+)?(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|\d{1,4})"
+    r"(?:(?:\s*[,.-]?\s+|-)(?:(?:double|triple)\s+)?(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
+    r"\d{1,4})){3,}(?![\w])")
+_PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
+
+
+# ------------------------------------------------------------------ term list matcher
+
+
+def _tokens(text: str) -> Iterable[re.Match[str]]:
+    return _TOKEN.finditer(text)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*(?:['’](?![A-Za-z]))?")
+
+
+def _norm(token: str) -> str:
+    return token.lower().replace("’", "'")
+
+
+def _build_terms() -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for kind, terms in (("DIAGNOSIS", DIAGNOSES), ("MEDICATION", MEDICATIONS)):
+        for term in terms:
+            words = tuple(_norm(m.group(0)) for m in _TOKEN.finditer(term))
+            if words:
+                index.setdefault(words[0], []).append((words, kind))
+    for entries in index.values():
+        entries.sort(key=lambda e: -len(e[0]))  # longest phrase first
+    return index
+
+
+_TERMS = _build_terms()
+
+
+def _variants(token: str) -> tuple[str, ...]:
+    """The token and its singular / non-possessive forms."""
+    out = [token]
+    if token.endswith("'s"):
+        out.append(token[:-2])
+    elif token.endswith("s") and len(token) > 3:
+        out.append(token[:-1])
+        if token.endswith("es"):
+            out.append(token[:-2])
+    return tuple(out)
+
+
+def _find_terms(text: str) -> list[Span]:
+    tokens = list(_tokens(text))
+    spans: list[Span] = []
+    i = 0
+    while i < len(tokens):
+        matched = 0
+        for variant in _variants(_norm(tokens[i].group(0))):
+            for words, kind in _TERMS.get(variant, ()):
+                n = len(words)
+                if i + n > len(tokens):
+                    continue
+                ok = True
+                for k in range(1, n):
+                    candidate = _norm(tokens[i + k].group(0))
+                    if words[k] != candidate and (k < n - 1 or words[k] not in _variants(candidate)):
+                        ok = False
+                        break
+                    # a phrase does not jump over punctuation other than a space or hyphen
+                    gap = text[tokens[i + k - 1].end():tokens[i + k].start()]
+                    if gap.strip(" -"):
+                        ok = False
+                        break
+                if ok:
+                    spans.append(Span(kind, tokens[i].start(), tokens[i + n - 1].end()))
+                    matched = n
+                    break
+            if matched:
+                break
+        i += matched or 1
+    return spans
+
+
+# ------------------------------------------------------------------ detectors
+
+
+def _ssn_area_ok(area: str, group: str, serial: str) -> bool:
+    return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
+
+
+def _near(pattern: re.Pattern[str], text: str, start: int, before: int = 60, after: int = 0) -> bool:
+    return pattern.search(text, max(0, start - before), min(len(text), start + after)) is not None
+
+
+def _cards(text: str, spans: list[Span]) -> None:
+    for m in _CARD_CANDIDATE.finditer(text):
+        groups = [(g.start() + m.start(), g.end() + m.start(), g.group(0)) for g in re.finditer(r"\d+", m.group(0))]
+        best: tuple[int, int] | None = None
+        for i in range(len(groups)):
+            digits = ""
+            for j in range(i, len(groups)):
+                digits += groups[j][2]
+                if len(digits) > 19:
+                    break
+                longer = best is None or groups[j][1] - groups[i][0] > best[1] - best[0]
+                if len(digits) >= 13 and digits[0] in "23456" and longer and luhn.is_valid(digits):
+                    best = (groups[i][0], groups[j][1])
+        if best:
+            spans.append(Span("CARD", *best))
+
+
+def _ssns(text: str, spans: list[Span]) -> None:
+    for m in _SSN_FORMATTED.finditer(text):
+        if _ssn_area_ok(m.group(1), m.group(3), m.group(4)):
+            spans.append(Span("SSN", m.start(), m.end()))
+    for m in _DIGITS_RUN.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        us = len(digits) == 9 and us_ssn.is_valid(digits) and _near(_SSN_CONTEXT, text, m.start())
+        national = len(digits) == 11 and (tckimlik.is_valid(digits) or _near(_NATIONAL_ID_CONTEXT, text, m.start()))
+        if us or national:
+            spans.append(Span("SSN", m.start(), m.end()))
+    for m in _LAST_FOUR_SSN.finditer(text):
+        spans.append(Span("SSN", m.start(1), m.end(1)))
+    for m in _NINO.finditer(text):
+        spans.append(Span("SSN", m.start(), m.end()))
+
+
+def _ids(text: str, spans: list[Span], region: str) -> None:
+    for kind, pattern in (("MRN", _MRN), ("INSURANCE_ID", _INSURANCE)):
+        for m in pattern.finditer(text):
+            value = m.group(1)
+            if sum(c.isdigit() for c in value) >= 3:
+                spans.append(Span(kind, m.start(1), m.end(1)))
+    for m in _MBI.finditer(text):
+        spans.append(Span("INSURANCE_ID", m.start(), m.end()))
+    if region == "GB":
+        for m in _NHS_CANDIDATE.finditer(text):
+            if nhs.is_valid(re.sub(r"\D", "", m.group(0))):
+                spans.append(Span("MRN", m.start(), m.end()))
+
+
+_PHONE_CONTEXT = re.compile(r"(?i)\b(?:phone|mobile|cell|number|call|ring|text|reach|contact|landline|whatsapp|"
+                            r"line|numaram|numara|tel)\b")
+
+
+def _phones(text: str, spans: list[Span], region: str) -> None:
+    # Valid numbers always; numbers that are only possible (a reserved or new range) when introduced as one.
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+        if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
+            spans.append(Span("PHONE", match.start, match.end))
+
+
+def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
+    """Digits said one by one ("oh seven seven double oh ...", "4 1 5, 5 5 5 ...")."""
+    for m in _SPOKEN.finditer(text):
+        raw = m.group(0)
+        words = re.findall(r"(?i)double|triple|zero|oh|one|two|three|four|five|six|seven|eight|nine|\d+|\+|plus",
+                           raw)
+        digits, repeat, plus = "", 1, False
+        for word in words:
+            low = word.lower()
+            if low in ("double", "triple"):
+                repeat = 2 if low == "double" else 3
+                continue
+            if low in ("+", "plus"):
+                plus = True
+                continue
+            digits += (_DIGIT_WORDS.get(low) or word) * repeat
+            repeat = 1
+        if len(digits) < 7 or len(digits) > 19:
+            continue
+        if not any(w.lower() in _DIGIT_WORDS for w in words) and not re.search(r"\d\s+\d\s+\d", raw):
+            continue  # an ordinary number written with digits: the other detectors judge it
+        start, end = m.start(), m.end()
+        if len(digits) >= 13 and luhn.is_valid(digits):
+            spans.append(Span("CARD", start, end))
+        elif len(digits) == 9 and _near(_SSN_CONTEXT, text, start):
+            spans.append(Span("SSN", start, end))
+        elif _near(re.compile(rf"(?i)\b(?:{_INSURANCE_WORDS})\b"), text, start, 45):
+            spans.append(Span("INSURANCE_ID", start, end))
+        elif _near(re.compile(rf"(?i)\b(?:{_MRN_WORDS})\b"), text, start, 45):
+            spans.append(Span("MRN", start, end))
+        elif _is_phone(("+" if plus else "") + digits, region):
+            spans.append(Span("PHONE", start, end))
+
+
+def _is_phone(digits: str, region: str) -> bool:
+    try:
+        number = phonenumbers.parse(digits, region)
+        return phonenumbers.is_valid_number(number) or phonenumbers.is_possible_number(number)
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _year_of(text: str) -> int | None:
+    m = _YEAR_IN.search(text)
+    if m is None:
+        if re.search(r"(?i)nineteen", text):
+            return 1950
+        return None
+    if m.group(1):
+        return int(m.group(1))
+    short = int(m.group(2) or m.group(4))
+    return 1900 + short if short > 30 else 2000 + short
+
+
+def _dates(text: str, spans: list[Span]) -> None:
+    for m in _DATE.finditer(text):
+        start, end = m.start(), m.end()
+        value = m.group(0)
+        if m.group("my") and not re.search(r"(?i)\d{4}|nineteen", value):
+            continue
+        # the birth context is before the date (or just after: "03/14/1972, that's my date of birth")
+        line_start = text.rfind("\n", 0, max(0, start - 1))
+        window_start = max(0, start - 70, line_start - 60 if line_start >= 0 else 0)
+        before = text[window_start:start]
+        birth = _BIRTH.search(before) or _BIRTH.search(text, end, min(len(text), end + 30))
+        if birth:
+            # "born" words far back count only when nothing else (an appointment, a visit) sits between
+            last_birth = max((b.end() for b in _BIRTH.finditer(before)), default=-1)
+            if last_birth < 0 or not _NOT_BIRTH.search(before[last_birth:]):
+                spans.append(Span("DOB", start, end))
+                continue
+        full = m.group("num") or m.group("iso") or (
+            (m.group("mdy") or m.group("dmy")) and _year_of(value) is not None)
+        year = _year_of(value)
+        if full and year is not None and 1900 <= year < OLDEST_APPOINTMENT_YEAR \
+                and not _NOT_BIRTH.search(text, max(0, start - 40), start):
+            spans.append(Span("DOB", start, end))
+
+
+def _addresses(text: str, spans: list[Span]) -> None:
+    for m in _ADDRESS.finditer(text):
+        value = m.group(0)
+        # the street-type word must be a word of its own, not "st" in "1st" or "Dr" as a title before a name
+        suffix = list(_ADDRESS_CASE.finditer(value))
+        if not suffix:
+            continue
+        word_before = value[:suffix[0].start()].split()
+        if not word_before or not any(ch.isalpha() for ch in word_before[-1]) and len(word_before) < 2:
+            continue
+        if re.match(r"(?i)dr\b", value[suffix[0].start():]) and re.match(
+                r"\s*\.?\s*[A-Z][a-z]", value[suffix[0].end():] + text[m.end():m.end() + 3]):
+            continue
+        spans.append(Span("ADDRESS", m.start(), m.end()))
+    for pattern in (_PO_BOX, _UK_POSTCODE, _TR_ADDRESS):
+        for m in pattern.finditer(text):
+            spans.append(Span("ADDRESS", m.start(), m.end()))
+
+
+def _resolve(spans: list[Span]) -> list[Span]:
+    """Non-overlapping findings: higher-priority kinds first, then longer spans."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.kind, s.start)):
+        last = merged[-1] if merged else None
+        if last is not None and last.kind == span.kind and span.start < last.end:
+            merged[-1] = Span(span.kind, last.start, max(last.end, span.end))
+        else:
+            merged.append(span)
+    chosen: list[Span] = []
+    for span in sorted(merged, key=lambda s: (PRIORITY[s.kind], -(s.end - s.start), s.start)):
+        if span.end <= span.start:
+            continue
+        if all(span.end <= c.start or span.start >= c.end for c in chosen):
+            chosen.append(span)
+    return sorted(chosen, key=lambda s: s.start)
+
+
+def _mask_placeholders(text: str) -> str:
+    """Placeholders are blanked out so no detector reads them as context or content."""
+    return _PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), text) if "[" in text else text
+
+
+def find(text: str, *, region: str = "US") -> list[Span]:
+    """Every PHI/PII span in `text` (non-overlapping, in order) for an organization in `region`."""
+    if not text:
+        return []
+    region = (region or "US").upper()
+    scan = _mask_placeholders(text)
+    spans: list[Span] = []
+    if "@" in scan or " at " in scan.lower():
+        for pattern in (_EMAIL, _SPOKEN_EMAIL):
+            spans.extend(Span("EMAIL", m.start(), m.end()) for m in pattern.finditer(scan))
+    digit_count = sum(ch.isdigit() for ch in scan)
+    if digit_count >= 3:
+        _ssns(scan, spans)
+        _ids(scan, spans, region)
+    if digit_count >= 7:
+        _cards(scan, spans)
+        _phones(scan, spans, region)
+    _spoken_digits(scan, spans, region)
+    _dates(scan, spans)
+    if digit_count:
+        _addresses(scan, spans)
+    elif "Cad" in scan or "Sok" in scan or "Mah" in scan or "Bulv" in scan:
+        for m in _TR_ADDRESS.finditer(scan):
+            spans.append(Span("ADDRESS", m.start(), m.end()))
+    spans.extend(_find_terms(scan))
+    return _resolve(spans)
+
+
+def redact(text: str, *, region: str = "US") -> str:
+    """`text` with every PHI/PII span replaced by its typed placeholder (`[SSN]`, `[PHONE]` ...)."""
+    if not text:
+        return text
+    spans = find(text, region=region)
+    if not spans:
+        return text
+    out: list[str] = []
+    last = 0
+    for span in spans:
+        out.append(text[last:span.start])
+        out.append(f"[{span.kind}]")
+        last = span.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+# Keys whose value is PHI by name: the key's words are read as context, and numbers under them are redacted.
+_PHI_KEY = re.compile(r"(?i)(ssn|social|phone|mobile|number|email|birth|dob|mrn|record|member|insurance|policy|"
+                      r"subscriber|address|street|postcode|zip|card|patient|nhs|medicaid|medicare|kimlik|nin)")
+
+
+def _key_context(key: str) -> str:
+    words = re.sub(r"([a-z])([A-Z])", r"\1 \2", key).replace("_", " ").replace("-", " ").lower()
+    return words.replace("dob", "date of birth")
+
+
+def _redact_string(value: str, key: str, region: str) -> str:
+    if value.startswith(("http://", "https://")) and " " not in value:
+        return value  # recording and storage links: nothing said on the call lives in them
+    if key and _PHI_KEY.search(key):
+        prefix = f"{_key_context(key)}: "
+        spans = [s for s in find(prefix + value, region=region) if s.start >= len(prefix)]
+        if not spans:
+            return value
+        out, last = [], 0
+        for span in spans:
+            start, end = span.start - len(prefix), span.end - len(prefix)
+            out.append(value[last:start])
+            out.append(f"[{span.kind}]")
+            last = end
+        out.append(value[last:])
+        return "".join(out)
+    return redact(value, region=region)
+
+
+def redact_value(value: Any, *, region: str = "US", _key: str = "") -> Any:
+    """`redact` over JSON-like values: strings inside dicts and lists are redacted; keys are left untouched."""
+    if isinstance(value, str):
+        return _redact_string(value, _key, region)
+    if isinstance(value, dict):
+        return {key: redact_value(item, region=region, _key=str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_value(item, region=region, _key=_key) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool) and _key and _PHI_KEY.search(_key) \
+            and abs(value) >= 1000:
+        text = str(value)
+        redacted = _redact_string(text, _key, region)
+        return redacted if redacted != text else value
+    return value
