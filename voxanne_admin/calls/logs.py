@@ -604,7 +604,7 @@ def _answered_sql() -> sa.ColumnElement:
 
 def _booked_sql() -> sa.ColumnElement:
     return sa.exists(sa.select(1).where(Appointment.vapi_call_id == Call.vapi_call_id,
-                                        Appointment.status == "booked"))
+                                        Appointment.status != "cancelled"))
 
 
 def stats(session: Session, *, flt: CallFilter, role: str | None = None) -> CallStats:
