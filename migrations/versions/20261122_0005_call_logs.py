@@ -20,11 +20,33 @@ depends_on: str | Sequence[str] | None = None
 LISTED_AT_SQL = "coalesce(started_at, created_at)"
 SEARCH_SQL = ("setweight(to_tsvector('english'::regconfig, coalesce(summary, '')), 'A') || "
               "setweight(to_tsvector('english'::regconfig, coalesce(transcript, '')), 'B')")
+# calls.logs.family_case_sql() at the time of writing (Vapi ended reasons grouped into families; unknown: other).
+ENDED_FAMILY_SQL = (
+    "case when ended_reason is null then '' when ended_reason in ('customer-ended-call') then 'customer-"
+    "ended' when ended_reason in ('assistant-ended-call', 'assistant-said-end-call-phrase', 'assistant-"
+    "ended-call-after-message-spoken', 'assistant-ended-call-with-hangup-task') then 'assistant-ended' "
+    "when ended_reason in ('assistant-forwarded-call', 'assistant-request-returned-forwarding-phone-"
+    "number') then 'forwarded' when ended_reason in ('customer-busy', 'customer-did-not-answer') then "
+    "'no-answer' when ended_reason in ('voicemail') then 'voicemail' when ended_reason in ('silence-"
+    "timed-out') then 'silence' when ended_reason in ('exceeded-max-duration') then 'max-duration' when "
+    "ended_reason in ('manually-canceled') then 'canceled' when ended_reason in ('assistant-not-found', "
+    "'assistant-not-valid', 'assistant-request-failed', 'assistant-request-returned-error', 'assistant-"
+    "join-timed-out') or starts_with(ended_reason, 'call.start.error-') or starts_with(ended_reason, "
+    "'assistant-request-returned-') then 'start-error' when ended_reason in ('twilio-failed-to-connect-"
+    "call') or starts_with(ended_reason, 'twilio-') or starts_with(ended_reason, 'vonage-') or "
+    "starts_with(ended_reason, 'telnyx-') or starts_with(ended_reason, 'phone-call-provider-') or "
+    "starts_with(ended_reason, 'call.in-progress.error-sip') or starts_with(ended_reason, 'call.in-"
+    "progress.error-providerfault') then 'telephony-error' when starts_with(ended_reason, 'pipeline-"
+    "error-') or starts_with(ended_reason, 'call.in-progress.error-') then 'pipeline-error' else 'other' "
+    'end'
+)
 
 
 def upgrade() -> None:
     op.add_column('calls', sa.Column('listed_at', sa.DateTime(timezone=True),
                                      sa.Computed(LISTED_AT_SQL, persisted=True), nullable=True))
+    op.add_column('calls', sa.Column('ended_family', sa.String(length=32),
+                                     sa.Computed(ENDED_FAMILY_SQL, persisted=True), nullable=True))
     op.add_column('calls', sa.Column('search', postgresql.TSVECTOR(),
                                      sa.Computed(SEARCH_SQL, persisted=True), nullable=True))
     # (org_id, listed_at, id) serves every org-scoped page; the lone org_id index is then redundant.
@@ -74,4 +96,5 @@ def downgrade() -> None:
         op.drop_index(name, table_name='calls')
     op.create_index('ix_calls_org_id', 'calls', ['org_id'])
     op.drop_column('calls', 'search')
+    op.drop_column('calls', 'ended_family')
     op.drop_column('calls', 'listed_at')

@@ -329,3 +329,23 @@ def test_column_preferences(session):
         logs.set_columns(session, staff_id=staff.id, columns=[])
     with pytest.raises(InvalidInput):
         logs.set_columns(session, staff_id=staff.id, columns=["password"])
+
+
+def test_stored_family_column_matches_family_of(session, world):
+    from pathlib import Path
+
+    from voxanne_admin.calls import models
+
+    migration = Path(__file__).resolve().parents[2] / "migrations/versions/20261122_0005_call_logs.py"
+    namespace: dict = {}
+    exec(compile(migration.read_text(), str(migration), "exec"), namespace)  # noqa: S102
+    assert namespace["ENDED_FAMILY_SQL"] == models.ENDED_FAMILY_SQL == logs.family_case_sql()
+    reasons = [None, "customer-ended-call", "call.start.error-x", "twilio-failed-to-connect-call", "twilio-foo",
+               "call.in-progress.error-sip-outbound", "call.in-progress.error-other", "pipeline-error-x",
+               "assistant-request-returned-nothing", "voicemail", "new-thing"]
+    for i, reason in enumerate(reasons):
+        session.add(Call(vapi_call_id=f"fam-{i}", ended_reason=reason, status="ended"))
+    session.flush()
+    got = dict(session.execute(sa.select(Call.ended_reason, Call.ended_family).where(
+        Call.vapi_call_id.like("fam-%"))).all())
+    assert got == {r: logs.family_of(r) for r in reasons}
