@@ -493,7 +493,7 @@ def _text(label: str, field: str, placeholder: str = "", width: str = "8em", typ
         rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")) if hint else rx.fragment(),
         field_error(CallLogsState.errors.get(field, "")),
         spacing="1",
-        max_width="16em",
+        width=width,
     )
 
 
@@ -587,7 +587,7 @@ def _stats() -> rx.Component:
                 rx.card(
                     rx.text("Calls per day (UTC)", size="2", weight="medium"),
                     rx.recharts.bar_chart(
-                        rx.recharts.bar(data_key="calls", fill=rx.color("indigo", 9), name="Calls"),
+                        rx.recharts.bar(data_key="calls", fill=rx.color("indigo", 9), name="Calls", max_bar_size=48),
                         rx.recharts.x_axis(data_key="day"),
                         rx.recharts.y_axis(allow_decimals=False),
                         rx.recharts.graphing_tooltip(),
@@ -598,7 +598,7 @@ def _stats() -> rx.Component:
                 rx.card(
                     rx.text("How calls ended", size="2", weight="medium"),
                     rx.recharts.bar_chart(
-                        rx.recharts.bar(data_key="calls", fill=rx.color("teal", 9), name="Calls"),
+                        rx.recharts.bar(data_key="calls", fill=rx.color("teal", 9), name="Calls", max_bar_size=28),
                         rx.recharts.x_axis(type_="number", allow_decimals=False),
                         rx.recharts.y_axis(data_key="label", type_="category", width=140),
                         rx.recharts.graphing_tooltip(),
@@ -674,9 +674,9 @@ def _header_cell(key: str, label: str) -> rx.Component:
     return rx.cond(
         CallLogsState.columns.contains(key),
         rx.table.column_header_cell(
-            rx.button(label, arrow, variant="ghost", size="1", color_scheme="gray", high_contrast=True,
-                      on_click=CallLogsState.sort_by(sort_key), id=f"sort-{key}",
-                      aria_label=f"Sort by {label}"),
+            rx.button(label, arrow, variant="ghost", size="2", color_scheme="gray", high_contrast=True,
+                      on_click=CallLogsState.sort_by(sort_key), id=f"sort-{key}", font_weight="bold",
+                      aria_label=f"Sort by {label}", margin_x="-0.5em"),
             aria_sort=rx.cond(active, rx.cond(CallLogsState.desc, "descending", "ascending"), "none"),
         ),
     )
@@ -894,7 +894,7 @@ def _event_row(e: EventLine) -> rx.Component:
         rx.table.cell(rx.cond(AppState.is_operator,
                               rx.link(f"#{e.id}", href="/webhook-events?event=" + e.id.to_string()),
                               rx.text("#", e.id))),
-        rx.table.cell(rx.code(e.kind)),
+        rx.table.cell(rx.code(e.kind, white_space="nowrap")),
         rx.table.cell(rx.badge(e.status, color_scheme=rx.match(e.status, ("completed", "green"),
                                                                  ("dead_letter", "red"), "amber"))),
         rx.table.cell(rx.text(e.received_at, size="1", white_space="nowrap")),
@@ -1010,7 +1010,7 @@ def call_detail_page() -> rx.Component:
         rx.link(rx.icon("arrow-left", size=14), "Back to call logs", href=CallLogsState.last_list_url,
                 size="2", display="flex", align_items="center", gap="0.3em", id="back-to-list"),
         page_header(rx.cond(CallDetailState.found, "Call " + c.id.to_string(), "Call"),
-                    rx.cond(CallDetailState.found, c.vapi_call_id, "")),
+                    rx.cond(c.vapi_call_id != "", "Vapi call id " + c.vapi_call_id, "")),
         rx.cond(
             CallDetailState.error != "",
             rx.callout(CallDetailState.error, icon="search-x", color_scheme="amber", width="100%", id="call-error"),
