@@ -100,6 +100,9 @@ def test_operator_searches_filters_opens_call_and_exports(browser_page, e2e_db, 
     today = page.locator("#calls-today tbody tr").filter(has_text=HARBOR)
     expect(today).to_have_count(1)
     assert int(today.locator("td").nth(0).inner_text()) >= 3
+    today_date = datetime.now(UTC).date().isoformat()
+    assert today.get_by_role("link", name=HARBOR).get_attribute("href") == (
+        f"/calls?org={harbor}&from={today_date}&to={today_date}")
     page.shot("overview-calls-today")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Call logs").click()
@@ -255,6 +258,19 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     page.locator("#previous-page").click()
     expect(page.locator("#page-number")).to_have_text("Page 1")
     expect(first_link).to_have_attribute("href", first_href)
+    # Sort by duration (the address says so), then show the Test column: remembered after a reload.
+    page.locator("#sort-duration").click()
+    expect(page).to_have_url(re.compile(r"[?&]sort=duration\b"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Duration")
+    page.locator("#columns-button").click()
+    page.locator("#column-test").click()
+    page.keyboard.press("Escape")
+    expect(page.locator("#calls-table thead")).to_contain_text("Test")
+    page.reload()
+    expect(page.locator("#calls-table thead")).to_contain_text("Test")
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Duration")
+    assert scalar(e2e_db, "select value from staff_preferences where staff_id = :s", s=admin.id) is not None
+    page.shot("sorted-with-test-column")
     # The bar may come and go within a second: a MutationObserver notes that it was shown.
     page.evaluate("""() => { window.__sawProgress = false; new MutationObserver(() => {
         if (document.querySelector('#export-progress')) window.__sawProgress = true; })

@@ -206,8 +206,11 @@ class CallLogsState(AppState):
     def _load_agents(self) -> None:
         with db.read_only() as session:
             agents = agent_service.list_agents(session, org_id=int(self.f_org) if self.f_org.isdigit() else None)
-        self.agents = [{"id": str(a.id), "name": f"{a.name} ({a.role})" if self.f_org else
-                        f"{a.org_name}: {a.name} ({a.role})"} for a in agents]
+        def label(a) -> str:
+            name = a.name if a.role in a.name.lower() else f"{a.name} ({a.role})"
+            return name if self.f_org or a.org_name in name else f"{a.org_name}: {name}"
+
+        self.agents = [{"id": str(a.id), "name": label(a)} for a in agents]
 
     def _run(self, flt: logs.CallFilter, *, with_stats: bool) -> None:
         role = current_staff().role
@@ -647,7 +650,7 @@ def _status_badge(status) -> rx.Component:
 # Column key -> (how a cell shows the row, the sort key or "" when the column cannot be sorted).
 def _cell_content(key: str, r: CallRow):
     return {
-        "started": rx.text(r.started_at, white_space="nowrap", size="2"),
+        "started": rx.text(r.started_at, size="2", min_width="8em"),
         "org": r.org_name,
         "agent": r.agent_name,
         "direction": r.direction,
@@ -657,7 +660,7 @@ def _cell_content(key: str, r: CallRow):
         "duration": rx.text(r.duration, white_space="nowrap"),
         "cost": rx.text(r.cost, white_space="nowrap"),
         "test": rx.cond(r.is_test, rx.badge("test", color_scheme="amber"), ""),
-        "snippet": rx.text(r.snippet, size="1", color_scheme="gray", class_name="call-snippet", min_width="14em"),
+        "snippet": rx.text(r.snippet, size="1", color_scheme="gray", class_name="call-snippet", min_width="12em"),
     }.get(key, "")
 
 
@@ -699,11 +702,14 @@ def _table() -> rx.Component:
     return rx.cond(
         s.rows.length() > 0,
         rx.vstack(
-            rx.table.root(
-                rx.table.header(rx.table.row(*[_header_cell(k, label) for k, label in logs.ALL_COLUMNS],
-                                             rx.table.column_header_cell(""))),
-                rx.table.body(rx.foreach(s.rows, _row)),
-                width="100%", id="calls-table", size="1",
+            rx.box(
+                rx.table.root(
+                    rx.table.header(rx.table.row(*[_header_cell(k, label) for k, label in logs.ALL_COLUMNS],
+                                                 rx.table.column_header_cell(""))),
+                    rx.table.body(rx.foreach(s.rows, _row)),
+                    width="100%", id="calls-table", size="1",
+                ),
+                width="100%", overflow_x="auto",
             ),
             rx.hstack(
                 rx.button(rx.icon("chevron-left", size=16), "Previous", variant="soft",
