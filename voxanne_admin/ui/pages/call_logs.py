@@ -427,11 +427,18 @@ class CallLogsState(AppState):
         def start() -> tuple[int, str, str]:
             with db.transaction() as session:
                 total = logs.count_calls(session, flt=flt, role=staff.role)
+                if total == 0:
+                    return 0, "", ""
                 job = logs.start_export(session, flt=flt, staff_id=staff.id, role=staff.role)
                 return total, job.token, job.path
 
         try:
             total, token, path = await asyncio.to_thread(start)
+            if not token:
+                async with self:
+                    self.exporting = False
+                    self.export_error = "Nothing to export: no calls match this filter. Widen the filter."
+                return
             async with self:
                 self.export_total = total
             # The file is written in a worker thread (server-side cursor); this loop only reports its progress.
@@ -445,13 +452,13 @@ class CallLogsState(AppState):
             rows = task.result()
         except DomainError as exc:
             async with self:
-                self.exporting, self.export_error = False, str(exc)
+                self.exporting, self.export_error = False, f"Export refused: {exc}"
             return
         except Exception:
             log.exception("call export failed")
             async with self:
                 self.exporting = False
-                self.export_error = ("The export stopped because of a server error; nothing was downloaded. "
+                self.export_error = ("Export failed: a server error stopped it; nothing was downloaded. "
                                      "Try again; if it keeps failing, tell the on-call engineer.")
             return
         url = routes.export_url(token)
@@ -770,7 +777,7 @@ def _export_panel() -> rx.Component:
         ),
         rx.cond(
             s.export_error != "",
-            rx.callout(rx.text("Export failed: ", s.export_error, size="2", id="export-error"),
+            rx.callout(rx.text(s.export_error, size="2", id="export-error"),
                        icon="triangle-alert", color_scheme="red", width="100%"),
         ),
     )
