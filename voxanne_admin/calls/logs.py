@@ -763,26 +763,25 @@ def export_csv(*, flt: CallFilter, path: str | Path, progress: Callable[[int], N
     tmp = path.with_suffix(path.suffix + ".part")
     written = 0
     try:
-        with db.get_engine().connect() as conn, tmp.open("w", newline="", encoding="utf-8") as fh:
+        with db.get_engine().connect() as conn, tmp.open("w", newline="", encoding="utf-8") as fh, conn.begin():
+            conn.execute(sa.text("set transaction isolation level repeatable read, read only"))
+            writer = csv.writer(fh)
+            writer.writerow(EXPORT_HEADER)
             # A named (server-side) cursor: PostgreSQL sends EXPORT_BATCH rows at a time.
-            conn = conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH)
-            with conn.begin():
-                conn.execute(sa.text("set transaction isolation level repeatable read, read only"))
-                writer = csv.writer(fh)
-                writer.writerow(EXPORT_HEADER)
-                result = conn.execute(_export_stmt(flt))
-                for batch in result.partitions():
-                    for r in batch:
-                        writer.writerow([
-                            r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", r[5], r[6] or "",
-                            family_label(r[6]) if r[6] else "", mask_number(r[7]),
-                            r[8].astimezone(UTC).isoformat() if r[8] else "",
-                            r[9].astimezone(UTC).isoformat() if r[9] else "",
-                            f"{r[10]:.1f}" if r[10] is not None else "", str(r[11]) if r[11] is not None else "",
-                            "yes" if r[12] else "no", r[13] or "", _csv_safe(r[14] or "")])
-                    written += len(batch)
-                    if progress:
-                        progress(written)
+            result = conn.execute(_export_stmt(flt).execution_options(stream_results=True,
+                                                                      yield_per=EXPORT_BATCH))
+            for batch in result.partitions():
+                for r in batch:
+                    writer.writerow([
+                        r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", r[5], r[6] or "",
+                        family_label(r[6]) if r[6] else "", mask_number(r[7]),
+                        r[8].astimezone(UTC).isoformat() if r[8] else "",
+                        r[9].astimezone(UTC).isoformat() if r[9] else "",
+                        f"{r[10]:.1f}" if r[10] is not None else "", str(r[11]) if r[11] is not None else "",
+                        "yes" if r[12] else "no", r[13] or "", _csv_safe(r[14] or "")])
+                written += len(batch)
+                if progress:
+                    progress(written)
         tmp.replace(path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -837,3 +836,60 @@ def purge_exports(session: Session, *, older_than_hours: int = EXPORT_KEEP_HOURS
         session.delete(row)
     session.flush()
     return len(rows)
+
+
+# ------------------------------------------------------------------ retention
+
+
+def purge_closed_organizations(session: Session, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Delete the calls (and their inbox events and appointments) of organizations closed more than
+    PURGE_AFTER_DAYS ago, one audit event per organization with the row counts. Every DELETE is bound to one
+    closed organization's id, so no other organization's rows can be touched."""
+    from voxanne_admin.orgs.service import PURGE_AFTER_DAYS
+
+    cutoff = (now or utcnow()) - timedelta(days=PURGE_AFTER_DAYS)
+    orgs = session.execute(sa.select(Organization.id, Organization.slug).where(
+        Organization.status == "closed", Organization.closed_at < cutoff).order_by(Organization.id)).all()
+    done = []
+    for org_id, slug in orgs:
+        # Recheck inside the statement: an organization reopened meanwhile keeps its data.
+        still_closed = sa.exists(sa.select(1).where(Organization.id == org_id, Organization.status == "closed",
+                                                    Organization.closed_at < cutoff))
+        calls = session.execute(sa.delete(Call).where(Call.org_id == org_id, still_closed)).rowcount
+        events = session.execute(sa.delete(WebhookEvent).where(WebhookEvent.org_id == org_id, still_closed)).rowcount
+        appointments = session.execute(sa.delete(Appointment).where(Appointment.org_id == org_id,
+                                                                    still_closed)).rowcount
+        if calls or events or appointments:
+            counts = {"calls": calls, "webhook_events": events, "appointments": appointments}
+            audit.record(session, actor=Actor.system("retention"), action="organization_data_purged",
+                         target_type="organization", target_id=org_id, org_id=org_id,
+                         diff={"slug": slug, **counts, "closed_before": cutoff.isoformat()})
+            done.append({"org_id": org_id, **counts})
+    return done
+
+
+def clear_old_recordings(session: Session, *, days: int, now: datetime | None = None) -> int:
+    """Forget recording links of calls older than `days` (0 keeps them forever); audited when any were cleared."""
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    cleared = session.execute(
+        sa.update(Call).where(Call.listed_at < cutoff, sa.or_(Call.recording_url.is_not(None),
+                                                              Call.stereo_recording_url.is_not(None)))
+        .values(recording_url=None, stereo_recording_url=None)).rowcount
+    if cleared:
+        audit.record(session, actor=Actor.system("retention"), action="call_recordings_cleared", target_type="calls",
+                     target_id="recordings", diff={"calls": cleared, "older_than_days": days})
+    return cleared
+
+
+def retention(session: Session) -> str:
+    """The daily retention job: closed organizations' calls, old recording links, old export files."""
+    from voxanne_admin.settings import get_settings
+
+    purged = purge_closed_organizations(session)
+    recordings = clear_old_recordings(session, days=get_settings().recording_retention_days)
+    exports = purge_exports(session)
+    calls = sum(p["calls"] for p in purged)
+    return (f"{calls} calls of {len(purged)} closed organizations purged, {recordings} recording links cleared, "
+            f"{exports} old exports deleted")

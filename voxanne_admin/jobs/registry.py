@@ -52,6 +52,12 @@ def _purge_job_runs(session: Session) -> str:
     return f"{job_service.purge_runs(session, older_than_days=30)} job runs older than 30 days deleted"
 
 
+def _call_retention(session: Session) -> str:
+    from voxanne_admin.calls import logs
+
+    return logs.retention(session)
+
+
 def _sync_agents(session: Session) -> str:
     import asyncio
 
@@ -109,6 +115,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=4, minute=0, timezone="UTC"),
             period=timedelta(days=1),
             run=_purge_webhooks,
+        ),
+        JobSpec(
+            name="call_retention",
+            title="Call retention",
+            description="Deletes calls of organizations closed more than 30 days ago (audited per organization), "
+                        "clears recording links older than RECORDING_RETENTION_DAYS and old CSV exports.",
+            schedule="Daily at 04:15 UTC",
+            trigger=lambda: CronTrigger(hour=4, minute=15, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_call_retention,
         ),
     ]
 }
