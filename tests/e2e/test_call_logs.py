@@ -216,7 +216,7 @@ def test_operator_searches_filters_opens_call_and_exports(browser_page, e2e_db, 
     lines = [line for line in csv_text.splitlines() if line.strip()]
     assert len(lines) == 2 and lines[0].startswith("call_id,") and lines[1].startswith(f"{target},")
     assert "5550143" not in csv_text
-    expect(page.locator("#export-done")).to_contain_text("Export done: 1 calls")
+    expect(page.locator("#export-done")).to_contain_text("Export done: 1 call.")
     page.shot("exported")
     audit = rows(e2e_db, "select actor_id, diff from audit_events where action = 'calls_exported' "
                          "order by id desc limit 1")

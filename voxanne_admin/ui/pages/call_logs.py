@@ -529,7 +529,7 @@ def _filters() -> rx.Component:
                 field_error(CallLogsState.errors.get("f_q", "")),
                 rx.flex(
                     _select("Organization", "f_org", CallLogsState.f_org, org_items,
-                            rx.cond(AppState.is_admin, "All organizations", "Pick one"), "13em"),
+                            rx.cond(AppState.is_admin, "All organizations", "Pick an organization"), "13em"),
                     _select("Agent", "f_agent", CallLogsState.f_agent,
                             [rx.foreach(CallLogsState.agents, lambda a: rx.select.item(a["name"], value=a["id"]))],
                             "Any agent", "12em"),
@@ -764,7 +764,8 @@ def _export_panel() -> rx.Component:
             s.export_url != "",
             rx.callout(
                 rx.hstack(
-                    rx.text("Export done: ", s.export_rows, " calls. The download started; if it did not, ",
+                    rx.text("Export done: ", s.export_rows, rx.cond(s.export_rows == 1, " call", " calls"),
+                            ". The download started; if it did not, ",
                             rx.link("download the CSV", href=s.export_url, id="export-link"), ". The file is "
                             "deleted after a while: export again for fresh data.", size="2", id="export-done"),
                     rx.spacer(),
