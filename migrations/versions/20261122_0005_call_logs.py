@@ -84,9 +84,36 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('token'),
     )
     op.create_index('ix_call_exports_created_at', 'call_exports', ['created_at'])
+    op.create_table(
+        'call_stats_daily',
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('org_id', sa.Integer(), nullable=False),
+        sa.Column('agent_id', sa.Integer(), nullable=False),
+        sa.Column('direction', sa.String(length=16), nullable=False),
+        sa.Column('status', sa.String(length=32), nullable=False),
+        sa.Column('ended_family', sa.String(length=32), nullable=False),
+        sa.Column('is_test', sa.Boolean(), nullable=False),
+        sa.Column('calls', sa.Integer(), nullable=False),
+        sa.Column('answered', sa.Integer(), nullable=False),
+        sa.Column('missed', sa.Integer(), nullable=False),
+        sa.Column('duration_sum', sa.Float(), nullable=False),
+        sa.Column('cost_sum', sa.Numeric(16, 4), nullable=False),
+        sa.Column('booked', sa.Integer(), nullable=False),
+        sa.Column('hist', postgresql.ARRAY(sa.Integer()), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'org_id', 'agent_id', 'direction', 'status', 'ended_family', 'is_test'),
+    )
+    op.create_table(
+        'call_stats_state',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('complete_before', sa.Date(), nullable=True),
+        sa.Column('refreshed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('call_stats_state')
+    op.drop_table('call_stats_daily')
     op.drop_index('ix_call_exports_created_at', table_name='call_exports')
     op.drop_table('call_exports')
     op.drop_table('staff_preferences')

@@ -349,3 +349,34 @@ def test_stored_family_column_matches_family_of(session, world):
     got = dict(session.execute(sa.select(Call.ended_reason, Call.ended_family).where(
         Call.vapi_call_id.like("fam-%"))).all())
     assert got == {r: logs.family_of(r) for r in reasons}
+
+
+def test_stats_from_the_rollup_match_the_live_figures(session, world):
+    a = world.orgs[0]
+    filters = [CallFilter(), CallFilter(org_ids=[a.id], direction="inbound"), CallFilter(status="ended"),
+               CallFilter(ended_family="customer-ended", test_only=False),
+               CallFilter(date_from=(NOW - timedelta(days=5)).date().isoformat()),
+               CallFilter(agent_id=world.agents[2].id)]
+    live = [logs.stats(session, flt=f) for f in filters]
+    assert logs.refresh_stats(session, days_back=None) > 0
+    for flt, exact in zip(filters, live, strict=True):
+        rolled = logs.stats(session, flt=flt)
+        assert rolled.model_dump(exclude={"p90_duration"}) == exact.model_dump(exclude={"p90_duration"}), flt
+        # p90 is read from duration buckets: within one bucket (at most 30 s below 5 minutes) of exact
+        to_s = lambda t: sum(int(x) * 60 ** i for i, x in enumerate(reversed(t.split(":"))))  # noqa: E731
+        assert abs(to_s(rolled.p90_duration) - to_s(exact.p90_duration)) <= 60, (rolled, exact)
+    # a call arriving today is counted live on top of the rollup
+    session.add(Call(vapi_call_id="late", org_id=a.id, status="ended", ended_reason="customer-ended-call",
+                     started_at=datetime.now(UTC), duration_s=30, direction="inbound", cost=Decimal("1")))
+    session.flush()
+    assert logs.stats(session, flt=CallFilter()).total == live[0].total + 1
+    # the incremental refresh keeps the same figures
+    logs.refresh_stats(session, days_back=2)
+    assert logs.stats(session, flt=CallFilter()).total == live[0].total + 1
+
+
+def test_p90_from_histogram_interpolates():
+    hist = [0] * len(logs.DURATION_EDGES)
+    hist[9] = 10  # ten calls between 120 and 150 s
+    assert 120 <= logs._p90_from_hist(hist) <= 150
+    assert logs._p90_from_hist([0] * len(logs.DURATION_EDGES)) is None

@@ -276,7 +276,11 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
                 progress(written)
     finally:
         raw.close()
+    from voxanne_admin.calls.logs import refresh_stats
+
     with db.transaction() as session:
+        # Seeded calls are in the past: the statistics rollup must count them now, not at the nightly rebuild.
+        refresh_stats(session, days_back=None)
         audit.record(session, actor=Actor.system("seed-calls"), action="calls_seeded", target_type="calls",
                      target_id=org_slug or "all", diff={"rows": written, "organizations": len(org_info)})
     return written
