@@ -380,3 +380,11 @@ def test_p90_from_histogram_interpolates():
     hist[9] = 10  # ten calls between 120 and 150 s
     assert 120 <= logs._p90_from_hist(hist) <= 150
     assert logs._p90_from_hist([0] * len(logs.DURATION_EDGES)) is None
+
+
+def test_agent_options_in_scope(session, world):
+    a = world.orgs[0]
+    options = logs.agent_options(session, org_ids=[a.id])
+    assert [o.id for o in options] == [ag.id for ag in world.agents if ag.org_id == a.id]
+    assert options[0].label == "Alpha Dental: Alpha Dental inbound (inbound)"
+    assert len(logs.agent_options(session, org_ids=[])) >= 4

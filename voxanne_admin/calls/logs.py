@@ -31,6 +31,7 @@ from voxanne_admin.auth.roles import has_role, require_role
 from voxanne_admin.calls.models import (
     DURATION_EDGES,
     STATUS_RANK,
+    AgentOption,
     Call,
     CallDetail,
     CallExport,
@@ -830,6 +831,16 @@ def today_by_org(session: Session, *, org_ids: list[int] | None = None) -> list[
         stmt = stmt.where(Organization.id.in_(org_ids))
     return [OrgToday(org_id=i, org_name=n, calls=c, answered=a, missed=m, avg_duration=fmt_duration(d),
                      cost=fmt_cost(cost), booked=b) for i, n, c, a, m, d, cost, b in session.execute(stmt).all()]
+
+
+def agent_options(session: Session, *, org_ids: list[int]) -> list[AgentOption]:
+    """The agents of the organizations in scope (every organization when empty), for the agent filter."""
+    stmt = (sa.select(Agent.id, Agent.name, Agent.role, Organization.name).join(Organization,
+                                                                               Organization.id == Agent.org_id)
+            .order_by(Organization.name, Agent.role))
+    if org_ids:
+        stmt = stmt.where(Agent.org_id.in_(org_ids))
+    return [AgentOption(id=i, label=f"{org}: {name} ({role})") for i, name, role, org in session.execute(stmt).all()]
 
 
 # ------------------------------------------------------------------ column preferences

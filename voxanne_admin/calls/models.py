@@ -174,20 +174,20 @@ class CallStatsState(SQLModel, table=True):
 class CallRow(BaseModel):
     """One line of the call-logs table."""
 
-    id: int
-    org_id: int
-    org_name: str
-    agent_name: str
-    direction: str
-    status: str
-    ended_reason: str
-    ended_family_label: str
-    customer_masked: str
-    started_at: str
-    duration: str
-    cost: str
-    is_test: bool
-    snippet: str
+    id: int = 0
+    org_id: int = 0
+    org_name: str = ""
+    agent_name: str = ""
+    direction: str = ""
+    status: str = ""
+    ended_reason: str = ""
+    ended_family_label: str = ""
+    customer_masked: str = ""
+    started_at: str = ""
+    duration: str = ""
+    cost: str = ""
+    is_test: bool = False
+    snippet: str = ""
 
 
 class CallPage(BaseModel):
@@ -201,93 +201,100 @@ class CallPage(BaseModel):
 class CostLine(BaseModel):
     """One line of a call's cost breakdown."""
 
-    label: str
-    amount: str
+    label: str = ""
+    amount: str = ""
 
 
 class Turn(BaseModel):
     """One speaker turn (or inline tool call / result) of a transcript."""
 
-    role: str  # assistant | customer | system | tool
-    speaker: str
-    text: str
-    at: str  # m:ss from the start of the call
-    kind: str  # speech | tool
+    role: str = ""  # assistant | customer | system | tool
+    speaker: str = ""
+    text: str = ""
+    at: str = ""  # m:ss from the start of the call
+    kind: str = ""  # speech | tool
 
 
 class EventLine(BaseModel):
     """A webhook event that built the call record."""
 
-    id: int
-    kind: str
-    status: str
-    received_at: str
+    id: int = 0
+    kind: str = ""
+    status: str = ""
+    received_at: str = ""
 
 
 class CallDetail(BaseModel):
     """Everything the call detail view shows."""
 
-    id: int
-    vapi_call_id: str
-    org_id: int
-    org_name: str
-    agent_name: str
-    direction: str
-    status: str
-    ended_reason: str
-    ended_family_label: str
-    customer_masked: str
-    phone_number_masked: str
-    started_at: str
-    ended_at: str
-    duration: str
-    cost: str
-    is_test: bool
-    cost_breakdown: list[CostLine]
-    turns: list[Turn]
-    summary: str
-    analysis_json: str
-    recording_url: str
-    events: list[EventLine]
+    id: int = 0
+    vapi_call_id: str = ""
+    org_id: int = 0
+    org_name: str = ""
+    agent_name: str = ""
+    direction: str = ""
+    status: str = ""
+    ended_reason: str = ""
+    ended_family_label: str = ""
+    customer_masked: str = ""
+    phone_number_masked: str = ""
+    started_at: str = ""
+    ended_at: str = ""
+    duration: str = ""
+    cost: str = ""
+    is_test: bool = False
+    cost_breakdown: list[CostLine] = []
+    turns: list[Turn] = []
+    summary: str = ""
+    analysis_json: str = ""
+    recording_url: str = ""
+    events: list[EventLine] = []
 
 
 class DayCount(BaseModel):
     """Calls on one day (UTC), for the chart."""
 
-    day: str
-    calls: int
+    day: str = ""
+    calls: int = 0
 
 
 class ReasonCount(BaseModel):
     """Calls per ended-reason family, for the chart."""
 
-    label: str
-    calls: int
+    label: str = ""
+    calls: int = 0
 
 
 class CallStats(BaseModel):
     """The statistics panel over the current filter."""
 
-    total: int
-    answered: int
-    missed: int
-    avg_duration: str
-    p90_duration: str
-    total_cost: str
-    per_day: list[DayCount]
-    reasons: list[ReasonCount]
-    booked: int
-    booking_conversion: str
+    total: int = 0
+    answered: int = 0
+    missed: int = 0
+    avg_duration: str = ""
+    p90_duration: str = ""
+    total_cost: str = ""
+    per_day: list[DayCount] = []
+    reasons: list[ReasonCount] = []
+    booked: int = 0
+    booking_conversion: str = ""
+
+
+class AgentOption(BaseModel):
+    """An agent the filter can pick: its id and "Organization: agent name (inbound)"."""
+
+    id: int = 0
+    label: str = ""
 
 
 class OrgToday(BaseModel):
     """Today's figures (UTC) of one organization for the Overview page."""
 
-    org_id: int
-    org_name: str
-    calls: int
-    answered: int
-    missed: int
-    avg_duration: str
-    cost: str
-    booked: int
+    org_id: int = 0
+    org_name: str = ""
+    calls: int = 0
+    answered: int = 0
+    missed: int = 0
+    avg_duration: str = ""
+    cost: str = ""
+    booked: int = 0
