@@ -152,10 +152,20 @@ def test_operator_searches_filters_opens_call_and_exports(browser_page, e2e_db, 
     page.press("#filter-min-dur", "Enter")
     expect(page.get_by_text("Whole seconds, e.g. 30 (leave empty for no limit).")).to_have_count(0)
 
+    # A date range (UTC days, inclusive): yesterday to today keeps the call; the address carries it.
+    day_to = datetime.now(UTC).date()
+    day_from = day_to - timedelta(days=1)
+    page.fill("#filter-from", day_from.isoformat())
+    page.fill("#filter-to", day_to.isoformat())
+    page.locator("#apply-filters").click()
+    expect(page).to_have_url(re.compile(rf"[?&]from={day_from.isoformat()}&to={day_to.isoformat()}\b"))
+    expect(table_rows).to_have_count(1)
+
     # A reload (or a shared link) shows the same view.
     page.reload()
     expect(page.locator("#call-search")).to_have_value(word)
     expect(page.locator("#filter-direction")).to_have_text("Inbound")
+    expect(page.locator("#filter-from")).to_have_value(day_from.isoformat())
     expect(table_rows).to_have_count(1)
     expect(table_rows.first).to_contain_text(HARBOR)
     page.shot("reloaded")
@@ -283,3 +293,8 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     assert len(lines) == 5001
     expect(page.locator("#export-done")).to_contain_text("5000 calls")
     page.shot("export-done")
+
+    # A call that does not exist is explained, not shown as an empty page.
+    page.goto("/calls/99999999")
+    expect(page.locator("#call-error")).to_contain_text("Call 99999999 does not exist")
+    page.shot("missing-call")
