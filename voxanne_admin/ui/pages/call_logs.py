@@ -826,20 +826,10 @@ def call_logs_page() -> rx.Component:
 # ====================================================================== call detail
 
 
-def _empty_detail() -> CallDetail:
-    """A blank CallDetail (Reflex needs a value before a call is loaded)."""
-    blank = {list: [], int: 0, bool: False, str: ""}
-    values = {}
-    for name, info in CallDetail.model_fields.items():
-        origin = getattr(info.annotation, "__origin__", info.annotation)
-        values[name] = blank.get(origin, "")
-    return CallDetail(**values)
-
-
 class CallDetailState(AppState):
     """One call: header facts, cost breakdown, transcript turns, summary, analysis, recording, webhook events."""
 
-    call: CallDetail = _empty_detail()
+    call: CallDetail = CallDetail()
     found: bool = False
     error: str = ""
 
@@ -864,7 +854,7 @@ class CallDetailState(AppState):
                 self.call = logs.get_call(session, call_id=int(ref), org_ids=org_ids, role=staff.role)
         except DomainError as exc:
             self.error = str(exc)
-            self.call = _empty_detail()
+            self.call = CallDetail()
             return
         self.found = True
 
