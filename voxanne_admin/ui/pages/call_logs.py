@@ -584,7 +584,9 @@ def _stats() -> rx.Component:
         rx.flex(
             stat_card("Calls", s.total, "matching the filter"),
             stat_card("Answered", s.answered, s.missed.to_string() + " missed"),
-            stat_card("Average duration", s.avg_duration, "90% of calls were shorter than " + s.p90_duration),
+            stat_card("Average duration", rx.cond(s.avg_duration != "", s.avg_duration, "—"),
+                      rx.cond(s.p90_duration != "", "90% of answered calls were shorter than " + s.p90_duration,
+                              "No answered calls")),
             stat_card("Total cost", s.total_cost),
             stat_card("Bookings", s.booked, rx.cond(s.booking_conversion != "",
                                                     s.booking_conversion + " of answered calls booked an appointment",
@@ -735,8 +737,12 @@ def _table() -> rx.Component:
             s.loaded,
             rx.cond(
                 s.filtered,
-                empty_state("No calls match this filter. Widen the dates, clear a filter, or try other search "
-                            "words (search matches whole words in transcripts and summaries)."),
+                rx.vstack(
+                    empty_state("No calls match this filter. Widen the dates, clear a filter, or try other search "
+                                "words (search matches whole words in transcripts and summaries)."),
+                    rx.button("Clear filters", variant="soft", on_click=CallLogsState.clear_filters),
+                    align="center", width="100%", padding_bottom="1em",
+                ),
                 empty_state("No calls recorded for this organization yet. Calls appear here as Vapi reports them; "
                             "a test call from the Founder console shows up within seconds."),
             ),
