@@ -388,3 +388,25 @@ def test_agent_options_in_scope(session, world):
     assert [o.id for o in options] == [ag.id for ag in world.agents if ag.org_id == a.id]
     assert options[0].label == "Alpha Dental: Alpha Dental inbound (inbound)"
     assert len(logs.agent_options(session, org_ids=[])) >= 4
+
+
+@pytest.mark.parametrize("few", [1, 10_000])
+def test_search_gives_the_same_pages_through_either_plan(session, world, monkeypatch, few):
+    monkeypatch.setattr(logs, "FEW_MATCHES", few)  # 1: every search counts as common; 10,000: as rare
+    for q in ["refill", "appointment -cancel", '"billing question"', "refill invoice"]:
+        want = expected(world, lambda c, q=q: _matches(c, q))
+        assert all_ids(session, CallFilter(q=q), limit=6) == want, q
+        assert logs.count_calls(session, flt=CallFilter(q=q)) == len(want)
+    refills = expected(world, lambda c: _matches(c, "refill"))
+    assert logs.stats(session, flt=CallFilter(q="refill")).total == len(refills)
+
+
+def _matches(call, q: str) -> bool:
+    text = f"{call.summary} {call.transcript}".lower()
+    if q == "refill":
+        return "refill" in text
+    if q == "appointment -cancel":
+        return "appointment" in text and "cancel" not in text
+    if q == '"billing question"':
+        return "billing question" in text
+    return "refill" in text and "invoice" in text
