@@ -326,6 +326,33 @@ def test_call(
         raise typer.Exit(1)
 
 
+@app.command("seed-calls")
+def seed_calls(
+    count: Annotated[int, typer.Option(help="How many calls to add.", min=1)] = 1000,
+    org: Annotated[str, typer.Option(help="Only this organization (slug); default: every active one.")] = "",
+    seed: Annotated[int, typer.Option(help="Random seed, for repeatable data (-1: random).")] = -1,
+) -> None:
+    """Add realistic calls (agents, numbers, statuses, costs, redacted transcripts) over the last 90 days."""
+    from voxanne_admin import migrate
+    from voxanne_admin.calls import seed as call_seed
+    from voxanne_admin.errors import DomainError
+
+    migrate.upgrade(_database_url())
+    with typer.progressbar(length=count, label="Seeding calls") as bar:
+        done = [0]
+
+        def advance(written: int) -> None:
+            bar.update(written - done[0])
+            done[0] = written
+
+        try:
+            written = call_seed.seed_calls(count=count, org_slug=org, progress=advance,
+                                           seed=None if seed < 0 else seed)
+        except DomainError as exc:
+            typer.echo(f"\nNot seeded: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"Added {written} calls.")
+
 @app.command("build")
 def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing changed.")] = False) -> None:
     """Compile the frontend for production (serve does this when needed)."""

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     webhook_lease_seconds: int = Field(default=30, ge=1, le=3600, description="Claim lease before re-claim.")
     webhook_completed_retention_hours: int = Field(default=24, ge=1, description="Keep completed inbox events.")
     webhook_history_retention_days: int = Field(default=7, ge=1, description="Keep delivery attempt history.")
+    recording_retention_days: int = Field(
+        default=90, ge=0, le=3650, description="Recording links of older calls are cleared daily (0: keep forever).")
     sandbox_call_seconds: float = Field(default=6.0, ge=0.5, le=600, description="Length of a sandbox call.")
 
     @field_validator("database_url")

@@ -58,6 +58,24 @@ def _redact_phi_backfill(session: Session) -> str:
     return backfill.backfill(session)
 
 
+def _call_retention(session: Session) -> str:
+    from voxanne_admin.calls import logs
+
+    return logs.retention(session)
+
+
+def _refresh_call_stats(session: Session) -> str:
+    from voxanne_admin.calls import logs
+
+    return f"{logs.refresh_stats(session, days_back=2)} rollup rows rewritten for the last 2 days"
+
+
+def _rebuild_call_stats(session: Session) -> str:
+    from voxanne_admin.calls import logs
+
+    return f"{logs.refresh_stats(session, days_back=None)} rollup rows rebuilt"
+
+
 def _sync_agents(session: Session) -> str:
     import asyncio
 
@@ -125,6 +143,34 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(minute="*/5", timezone="UTC"),
             period=timedelta(minutes=5),
             run=_redact_phi_backfill,
+            name="call_retention",
+            title="Call retention",
+            description="Deletes calls of organizations closed more than 30 days ago (audited per organization), "
+                        "clears recording links older than RECORDING_RETENTION_DAYS and old CSV exports.",
+            schedule="Daily at 04:15 UTC",
+            trigger=lambda: CronTrigger(hour=4, minute=15, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_call_retention,
+        ),
+        JobSpec(
+            name="refresh_call_stats",
+            title="Refresh call statistics",
+            description="Re-totals the last two days of the call statistics rollup (late end-of-call reports, "
+                        "bookings) and moves it up to today; today itself is always counted live.",
+            schedule="Every 5 minutes",
+            trigger=lambda: CronTrigger(minute="*/5", timezone="UTC"),
+            period=timedelta(minutes=5),
+            run=_refresh_call_stats,
+        ),
+        JobSpec(
+            name="rebuild_call_stats",
+            title="Rebuild call statistics",
+            description="Rebuilds the whole call statistics rollup (catches cancelled appointments and any "
+                        "change to older calls).",
+            schedule="Daily at 03:15 UTC",
+            trigger=lambda: CronTrigger(hour=3, minute=15, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_rebuild_call_stats,
         ),
     ]
 }

@@ -13,7 +13,8 @@ MIN_ROLE = {route: role for _, route, _, role in routes.NAV}
 
 
 def _nav_item(label: str, route: str, icon: str) -> rx.Component:
-    active = rx.State.router.page.path == route
+    path = rx.State.router.page.path
+    active = (path == route) | path.startswith(route + "/")  # a call's detail page belongs to Call logs
     return rx.link(
         rx.hstack(rx.icon(icon, size=18), rx.text(label, size="3"), spacing="3", align="center"),
         href=route,

@@ -9,6 +9,8 @@ JOBS = "/jobs"
 WEBHOOKS = "/webhook-events"
 AGENTS = "/agents"
 CONSOLE = "/console"
+CALL_LOGS = "/calls"
+CALL_DETAIL = "/calls/[call_ref]"
 ACCOUNT = "/account"
 
 # (label, route, icon, minimum role)
@@ -16,6 +18,7 @@ NAV = [
     ("Overview", OVERVIEW, "layout-dashboard", "viewer"),
     ("Organizations", ORGANIZATIONS, "building-2", "viewer"),
     ("Agents", AGENTS, "bot", "viewer"),
+    ("Call logs", CALL_LOGS, "phone", "viewer"),
     ("Founder console", CONSOLE, "phone-outgoing", "admin"),
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
@@ -27,6 +30,16 @@ NAV = [
 def establish_url(ticket: str) -> str:
     """Where the browser exchanges a sign-in ticket for its session cookie."""
     return f"/api/auth/establish?ticket={ticket}"
+
+
+def call_url(call_id) -> str:
+    """The shareable address of one call's detail page."""
+    return f"/calls/{call_id}"
+
+
+def export_url(token: str) -> str:
+    """Where the browser downloads a finished CSV export (the route checks the staff session)."""
+    return f"/api/calls/exports/{token}"
 
 
 SIGNED_OUT_URL = "/api/auth/signed-out"

@@ -231,8 +231,10 @@ class AppState(rx.State):
     def select_org(self, value: str):
         """Change the organization scope every page uses."""
         self.selected_org = "" if value == "all" else value
-        # Every page scopes its data by the switcher: load the page again for the new scope.
-        return rx.call_script("window.location.reload()")
+        # Every page scopes its data by the switcher: load the page again for the new scope. A page whose address
+        # names an organization (a shared Call logs link) would override the switcher, so that part goes.
+        return rx.call_script("(() => { const u = new URL(window.location.href); u.searchParams.delete('org'); "
+                              "u.searchParams.delete('agent'); window.location.replace(u.toString()); })()")
 
     @rx.event
     @guarded("viewer")

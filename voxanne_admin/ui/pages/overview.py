@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import reflex as rx
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit_service
 from voxanne_admin.audit.models import AuditEventRead
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.calls import logs as call_logs
+from voxanne_admin.calls.models import OrgToday
 from voxanne_admin.orgs import service as org_service
+from voxanne_admin.timeutil import utcnow
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import empty_state, page_header, stat_card
 from voxanne_admin.ui.layout import page
@@ -23,6 +28,9 @@ class OverviewState(AppState):
     staff_total: int = 0
     staff_without_mfa: int = 0
     activity: list[AuditEventRead] = []
+    today: list[OrgToday] = []
+    today_links: dict[int, str] = {}
+    today_date: str = ""
     loaded: bool = False
 
     @rx.event
@@ -34,6 +42,14 @@ class OverviewState(AppState):
             staff = auth_service.list_staff(session)
             org_id = int(self.selected_org) if self.selected_org.isdigit() else None
             self.activity = audit_service.list_recent(session, limit=15, org_id=org_id)
+            self.today = call_logs.today_by_org(session, org_ids=[org_id] if org_id else None)
+        self.today_date = utcnow().date().isoformat()
+        # Each organization's row opens its calls of today on the Call logs page.
+        self.today_links = {
+            t.org_id: routes.CALL_LOGS + "?" + urlencode(call_logs.CallFilter(
+                org_ids=[t.org_id], date_from=self.today_date, date_to=self.today_date).to_query())
+            for t in self.today
+        }
         self.active_orgs = counts.get("active", 0)
         self.closed_orgs = counts.get("closed", 0)
         self.staff_total = len(staff)
@@ -48,6 +64,43 @@ def _activity_row(event: AuditEventRead) -> rx.Component:
         rx.table.cell(rx.code(event.action)),
         rx.table.cell(event.target),
         rx.table.cell(rx.text(event.summary, size="1", color_scheme="gray")),
+    )
+
+
+def _today_row(t: OrgToday) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(rx.link(t.org_name, href=OverviewState.today_links[t.org_id])),
+        rx.table.cell(t.calls, text_align="right"),
+        rx.table.cell(t.answered, text_align="right"),
+        rx.table.cell(rx.text(t.missed, color_scheme=rx.cond(t.missed > 0, "amber", "gray")), text_align="right"),
+        rx.table.cell(rx.cond(t.avg_duration != "", t.avg_duration, "—"), text_align="right"),
+        rx.table.cell(t.cost, text_align="right"),
+        rx.table.cell(t.booked, text_align="right"),
+    )
+
+
+def _today() -> rx.Component:
+    headers = ["Calls", "Answered", "Missed", "Avg. duration", "Cost", "Bookings"]
+    return rx.vstack(
+        rx.hstack(
+            rx.heading("Calls today", size="4"),
+            rx.text("(", OverviewState.today_date, ", UTC day; open an organization to see its calls)", size="2",
+                    color_scheme="gray"),
+            align="baseline", spacing="2",
+        ),
+        rx.cond(
+            OverviewState.today.length() > 0,
+            rx.table.root(
+                rx.table.header(rx.table.row(
+                    rx.table.column_header_cell("Organization"),
+                    *[rx.table.column_header_cell(h, text_align="right") for h in headers],
+                )),
+                rx.table.body(rx.foreach(OverviewState.today, _today_row)),
+                width="100%", id="calls-today",
+            ),
+            empty_state("No active organizations."),
+        ),
+        width="100%", spacing="2", padding_top="1em",
     )
 
 
@@ -66,6 +119,7 @@ def overview_page() -> rx.Component:
             width="100%",
             id="overview-stats",
         ),
+        _today(),
         rx.heading("Recent activity", size="4", padding_top="1em"),
         rx.cond(
             OverviewState.activity.length() > 0,

@@ -83,8 +83,11 @@ class WebhooksState(AppState):
     @rx.event
     @guarded("operator")
     def load(self):
-        """Load everything."""
+        """Load everything; `?event=<id>` (a link from a call's detail page) opens that event's payload."""
         self._refresh()
+        event = dict(self.router.url.query_parameters).get("event", "")
+        if event.isdigit():
+            self._open_payload(int(event))
 
     @rx.event
     @guarded("operator")
@@ -130,6 +133,9 @@ class WebhooksState(AppState):
     @guarded("operator")
     def show_payload(self, event_id: int):
         """Open the payload viewer (secrets and personal data masked)."""
+        self._open_payload(event_id)
+
+    def _open_payload(self, event_id: int) -> None:
         with db.read_only() as session:
             self.payload = inbox.masked_payload(session, event_id=event_id) or "(this event was purged)"
         self.payload_title = f"Event {event_id}"
