@@ -9,7 +9,18 @@ from voxanne_admin.api.app import mount
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
-from voxanne_admin.ui.pages import account, agents, auth, console, jobs, organizations, overview, staff, webhooks
+from voxanne_admin.ui.pages import (
+    account,
+    agents,
+    auth,
+    console,
+    jobs,
+    organizations,
+    overview,
+    staff,
+    telephony,
+    webhooks,
+)
 from voxanne_admin.ui.state import backend_exception_handler, ui_only
 from voxanne_admin.webhooks import worker as inbox_worker
 
@@ -25,6 +36,7 @@ PAGES = [
     agents.agents_page,
     console.console_page,
     webhooks.webhooks_page,
+    telephony.telephony_page,
     account.account_page,
 ]
 

@@ -10,12 +10,14 @@ WEBHOOKS = "/webhook-events"
 AGENTS = "/agents"
 CONSOLE = "/console"
 ACCOUNT = "/account"
+TELEPHONY = "/telephony"
 
 # (label, route, icon, minimum role)
 NAV = [
     ("Overview", OVERVIEW, "layout-dashboard", "viewer"),
     ("Organizations", ORGANIZATIONS, "building-2", "viewer"),
     ("Agents", AGENTS, "bot", "viewer"),
+    ("Telephony", TELEPHONY, "phone-forwarded", "viewer"),
     ("Founder console", CONSOLE, "phone-outgoing", "admin"),
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
