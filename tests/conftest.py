@@ -100,7 +100,8 @@ def session(database_url: str) -> Iterator[Session]:
 
 TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
           "organizations", "audit_events", "webhook_events", "webhook_attempts", "calls", "sms_messages",
-          "voice_legs", "sandbox_objects", "sandbox_faults"]
+          "voice_legs", "sandbox_objects", "sandbox_faults", "telephony_setups", "number_provisionings",
+          "phone_numbers"]
 
 
 @pytest.fixture
