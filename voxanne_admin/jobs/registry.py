@@ -61,6 +61,15 @@ def _sync_agents(session: Session) -> str:
     return f"{synced} agents synced to Vapi"
 
 
+def _reconcile_numbers(session: Session) -> str:
+    import asyncio
+
+    from voxanne_admin.telephony import provisioning
+
+    # The job's session stays unused: reconciliation makes provider calls and never holds a transaction across them.
+    return provisioning.summary(asyncio.run(provisioning.reconcile_numbers()))
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -109,6 +118,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=4, minute=0, timezone="UTC"),
             period=timedelta(days=1),
             run=_purge_webhooks,
+        ),
+        JobSpec(
+            name="reconcile_numbers",
+            title="Reconcile phone numbers",
+            description="Compares the numbers Twilio holds with our records: adopts a number a crash left unrecorded "
+                        "when its organization still needs it, releases every other orphan (audited).",
+            schedule="Every 15 minutes",
+            trigger=lambda: CronTrigger(minute="*/15", timezone="UTC"),
+            period=timedelta(minutes=15),
+            run=_reconcile_numbers,
         ),
     ]
 }
