@@ -164,14 +164,23 @@ class TelephonyState(AppState):
         return list(country.carriers) if country else []
 
     @rx.var
+    def current_step(self) -> int:
+        """The first step not done (6 when verified); steps 3 and 4 are saved together."""
+        s = self.setup
+        if not s.country:
+            return 1
+        if not s.number_e164:
+            return 2
+        if not s.clinic_number:
+            return 3
+        if not s.activate_code:
+            return 4
+        return 6 if s.status == "verified" else 5
+
+    @rx.var
     def has_org(self) -> bool:
         """An organization is in scope."""
         return self.selected_org.isdigit()
-
-    @rx.var
-    def verify_done(self) -> bool:
-        """The setup is verified."""
-        return self.setup.status == "verified"
 
     # ------------------------------------------------------------------ loading
 
@@ -206,8 +215,11 @@ class TelephonyState(AppState):
             self.number_type = types[0] if types else ""
 
     def _rule_note(self) -> None:
-        rule = next((r for r in self.rules if r.country == self.setup.country and r.carrier == self.setup.carrier),
-                    None)
+        rule = None
+        if self.setup.country and self.setup.carrier:
+            with db.read_only() as session:
+                rule = next((r for r in telephony.list_rules(session, country=self.setup.country)
+                             if r.carrier == self.setup.carrier), None)
         self.rule_confidence = rule.confidence if rule else ""
         self.rule_source = rule.source if rule else ""
 
@@ -219,9 +231,11 @@ class TelephonyState(AppState):
         self.countries = telephony.list_countries()
         with db.read_only() as session:
             self.overview = telephony.list_overview(session)
-            self.rules = telephony.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
             org_id = self._org_id()
             setup = telephony.get_setup(session, org_id=org_id) if org_id else _blank(SetupRead)
+        # The rules of the clinic's country matter here; the filter shows others on demand.
+        self.rule_filter = setup.country or "all"
+        self._load_rules()
         self._apply_setup(setup)
 
     @rx.event
@@ -245,11 +259,6 @@ class TelephonyState(AppState):
 
     # ------------------------------------------------------------------ step 1: country
 
-    def _rate(self, action: str) -> None:
-        check = getattr(telephony, "check_rate", None)
-        if check is not None:
-            check(action=action, ip=self.router.session.client_ip or "unknown", org_id=self._org_id())
-
     @rx.event
     @guarded("operator")
     def choose_country(self, value: str):
@@ -262,16 +271,19 @@ class TelephonyState(AppState):
         self.searching = False
         self.numbers, self.searched_for, self.search_error = [], "", ""
         try:
-            self._rate("country")
+            # The service applies the rate limits (per IP from the audit actor, per organization).
             with db.transaction() as session:
                 setup = telephony.set_country(session, org_id=self._org_id(), country=value,
-                                              actor=actor_for(self, staff), actor_role=staff.role)
+                                              actor=actor_for(self, staff), actor_role=staff.role,
+                                              ip=self.router.session.client_ip or "")
         except DomainError as exc:
             self.country_error = friendly(exc)
             self.country_choice = self.setup.country
             return rx.toast.error(self.country_error)
         self.number_country = ""
         self.caveats_ok = False
+        self.rule_filter = setup.country or "all"
+        self._load_rules()
         self._apply_setup(setup)
         self._refresh_overview()
         return self._start_search()
@@ -338,7 +350,7 @@ class TelephonyState(AppState):
         """Ask the provider for numbers; a result for an earlier request is dropped."""
         try:
             found = await telephony.search_numbers(org_id=org_id, country=country, number_type=number_type,
-                                                   area_code=area_code, contains=contains, limit=20)
+                                                   area_code=area_code, contains=contains, limit=10)
             error = ""
         except DomainError as exc:
             found, error = [], friendly(exc)
@@ -393,15 +405,10 @@ class TelephonyState(AppState):
         staff = current_staff()
         async with self:
             actor = actor_for(self, staff)
-            try:
-                self._rate("provision")
-            except DomainError as exc:
-                self.buying = False
-                self.buy_error = friendly(exc)
-                return rx.toast.error(self.buy_error)
+            ip = self.router.session.client_ip or ""
         try:
             setup = await telephony.provision_number(org_id=org_id, e164=e164, number_type=number_type, actor=actor,
-                                                     actor_role=staff.role)
+                                                     actor_role=staff.role, ip=ip)
         except DomainError as exc:
             async with self:
                 self.buying = False
@@ -702,10 +709,11 @@ def _confidence_badge(confidence) -> rx.Component:
     )
 
 
-def _step(n: int, title: str, body: rx.Component) -> rx.Component:
-    s = TelephonyState.setup
-    done = s.step > n
-    current = s.step == n
+def _step(n: int, title: str, body: rx.Component, opens_at: int = 0) -> rx.Component:
+    """One numbered step: done, next or waiting; its body shows once the steps before it allow."""
+    step = TelephonyState.current_step
+    done = step > n
+    current = step == n
     marker = rx.cond(
         done,
         rx.icon("circle-check", color=rx.color("green", 9), size=26),
@@ -720,7 +728,7 @@ def _step(n: int, title: str, body: rx.Component) -> rx.Component:
         rx.vstack(
             rx.hstack(marker, rx.heading(f"{n}. {title}", size="4", as_="h2"), state_text, align="center",
                       width="100%", spacing="3"),
-            rx.cond(s.step >= n, body,
+            rx.cond(step >= (opens_at or n), body,
                     rx.text("Finish the steps above first.", size="2", color_scheme="gray")),
             spacing="3", width="100%", align="stretch",
         ),
@@ -787,7 +795,8 @@ def _step_country() -> rx.Component:
 def _number_row(n: AvailableNumberRead) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(rx.text(n.display, weight="medium", white_space="nowrap")),
-        rx.table.cell(rx.cond(n.locality != "", n.locality + ", " + n.region, n.region)),
+        rx.table.cell(rx.cond(n.locality != "", n.locality + ", " + n.region,
+                              rx.cond(n.region != "", n.region, "—"))),
         rx.table.cell(rx.text(n.capabilities, size="1")),
         rx.table.cell(rx.cond(n.address_requirements != "", rx.text(n.address_requirements, size="1"),
                               rx.text("none", size="1", color_scheme="gray"))),
@@ -1031,7 +1040,8 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
         ),
         on_submit=TelephonyState.generate_codes, reset_on_submit=False, width="100%",
     )
-    return _step(3, "Clinic line and carrier", line_body), _step(4, "Forwarding and codes", form)
+    # Step 3 is saved together with step 4 (one audited change), so step 4 opens with step 3.
+    return _step(3, "Clinic line and carrier", line_body), _step(4, "Forwarding and codes", form, opens_at=3)
 
 
 def _code_box(label: str, code, hint: str, box_id: str) -> rx.Component:
@@ -1145,22 +1155,32 @@ def _overview() -> rx.Component:
     )
 
 
-def _rule_row(r: RuleRead) -> rx.Component:
-    def code(value):
-        return rx.cond(value != "", rx.code(value, size="1"), rx.text("—", color_scheme="gray"))
+def _rule_cell(activate, cancel, check) -> rx.Component:
+    return rx.table.cell(rx.cond(
+        activate != "",
+        rx.vstack(rx.code(activate, size="1", white_space="nowrap"),
+                  rx.text("cancel ", rx.code(cancel, size="1", variant="ghost"), size="1", color_scheme="gray",
+                          white_space="nowrap"),
+                  rx.cond(check != "", rx.text("check ", rx.code(check, size="1", variant="ghost"), size="1",
+                                               color_scheme="gray", white_space="nowrap")),
+                  spacing="1"),
+        rx.text("not offered", size="1", color_scheme="gray")))
 
+
+def _rule_row(r: RuleRead) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(rx.vstack(rx.text(r.carrier, weight="medium"),
                                            rx.text(r.country, " · ", r.line_type, size="1", color_scheme="gray"),
                                            spacing="0")),
-        rx.table.cell(code(r.unconditional)), rx.table.cell(code(r.busy)), rx.table.cell(code(r.no_answer)),
-        rx.table.cell(code(r.unreachable)),
-        rx.table.cell(rx.text(r.cancel_codes, size="1")), rx.table.cell(rx.text(r.check_codes, size="1")),
+        _rule_cell(r.unconditional, r.unconditional_cancel, r.unconditional_check),
+        _rule_cell(r.busy, r.busy_cancel, r.busy_check),
+        _rule_cell(r.no_answer, r.no_answer_cancel, r.no_answer_check),
+        _rule_cell(r.unreachable, r.unreachable_cancel, r.unreachable_check),
         rx.table.cell(rx.vstack(rx.text(r.number_format.replace("_", " "), size="1"),
                                 rx.cond(r.forwards_international, rx.badge("forwards abroad", color_scheme="green"),
                                         rx.badge("domestic only", color_scheme="amber")), spacing="1")),
         rx.table.cell(rx.vstack(_confidence_badge(r.confidence), rx.text(r.source, size="1", color_scheme="gray"),
-                                spacing="1")),
+                                spacing="1"), max_width="16em"),
         rx.table.cell(rx.vstack(rx.text(r.updated_at, size="1"), rx.text(r.updated_by, size="1", color_scheme="gray"),
                                 spacing="0")),
         rx.table.cell(rx.cond(AppState.is_admin,
@@ -1189,7 +1209,7 @@ def _rules() -> rx.Component:
         rx.cond(TelephonyState.rules.length() > 0,
                 rx.scroll_area(rx.table.root(
                     rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "Carrier", "All calls", "Busy", "No answer", "Unreachable", "Cancel", "Check", "Format",
+                        "Carrier", "All calls", "Busy", "No answer", "Unreachable", "Number format",
                         "Confidence / source", "Updated", "")])),
                     rx.table.body(rx.foreach(TelephonyState.rules, _rule_row)),
                     width="100%", size="1", id="rules-table"), scrollbars="horizontal", width="100%"),
