@@ -194,3 +194,42 @@ def test_changing_country_clears_the_clinic_line_and_codes(session, operator):
     setup = tel.set_country(session, org_id=org.id, country="GB", actor=actor_of(operator), actor_role="operator")
     assert (setup.clinic_number, setup.activate_code, setup.status) == ("", "", "not_started")
     assert setup.number_e164 == "+12015550123"  # the bought number stays the org's
+
+
+def test_verification_past_the_timeout_fails_when_polled(session, operator):
+    from datetime import timedelta
+
+    from voxanne_admin.timeutil import utcnow
+
+    org = _ready(session, operator)
+    tel.configure_forwarding(session, org_id=org.id, clinic_number="+12015550143", carrier="Verizon",
+                             forwarding_type="unconditional", ring_timer=0, actor=actor_of(operator),
+                             actor_role="operator")
+    row = tel._setup_for_update(session, org.id)
+    row.verification_started_at = utcnow() - timedelta(seconds=5)
+    session.add(row)
+    assert tel.verification_status(session, org_id=org.id).verifying
+    row.verification_started_at = utcnow() - timedelta(seconds=31)
+    session.add(row)
+    setup = tel.verification_status(session, org_id=org.id)
+    assert setup.status == "failed" and setup.status_reason.startswith("no forwarded call arrived")
+    assert audit_events(session, "telephony_verification_failed")
+
+
+def test_country_selection_is_rate_limited_per_ip_and_per_org(session, operator):
+    org = _org(session, operator)
+    for _ in range(100):
+        tel.set_country(session, org_id=org.id, country="US", actor=actor_of(operator), actor_role="operator",
+                        ip="192.0.2.1")
+    with pytest.raises(ratelimit.RateLimited, match=r"from this address.*\(HTTP 429\)$"):
+        tel.set_country(session, org_id=org.id, country="US", actor=actor_of(operator), actor_role="operator",
+                        ip="192.0.2.1")
+    other = _org(session, operator, slug="other")
+    for i in range(1000 - 100):
+        ratelimit.check_rate(action="country", ip="", org_id=other.id)
+    for i in range(100):
+        tel.set_country(session, org_id=other.id, country="US", actor=actor_of(operator), actor_role="operator",
+                        ip=f"198.51.100.{i % 50}")
+    with pytest.raises(ratelimit.RateLimited, match=r"for this organization.*\(HTTP 429\)$"):
+        tel.set_country(session, org_id=other.id, country="US", actor=actor_of(operator), actor_role="operator",
+                        ip="203.0.113.99")

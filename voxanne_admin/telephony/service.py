@@ -39,7 +39,7 @@ from voxanne_admin.telephony.models import (
     TelephonySetup,
     VoiceLeg,
 )
-from voxanne_admin.telephony.ratelimit import check_rate
+from voxanne_admin.telephony.ratelimit import RateLimited, check_rate  # noqa: F401
 from voxanne_admin.timeutil import utcnow
 
 EDIT_ROLE = "operator"  # setup changes
