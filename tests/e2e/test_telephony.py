@@ -71,7 +71,7 @@ def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, numbe
     page.shot("country-chosen")
 
     # 2. Number: searched in the country itself, or (NG/TR) in another one with the caveats shown BEFORE buying.
-    expect(page.locator("#tel-number-country")).to_have_text(number_country)
+    expect(page.locator("#tel-number-country")).to_have_text(f"{COUNTRY_NAME[number_country]} ({number_country})")
     if number_country != country:
         caveats = page.locator("#forwarding-caveats")
         expect(caveats).to_be_visible()
@@ -185,7 +185,7 @@ def test_rapid_country_changes_end_on_the_last_choice(browser_page, e2e_db, make
         page.get_by_role("option", name=COUNTRY_OPTION[iso], exact=True).click()
     expect(page.locator("#tel-country")).to_have_text(COUNTRY_OPTION["GB"])
     expect(page.locator("#country-guidance")).to_contain_text("United Kingdom")
-    expect(page.locator("#tel-number-country")).to_have_text("GB")
+    expect(page.locator("#tel-number-country")).to_have_text("United Kingdom (GB)")
     # The search result on screen is the one for the last choice, whatever order the searches finished in.
     expect(page.locator("#searching")).to_have_count(0, timeout=30_000)
     summary = page.locator("#search-summary")
@@ -216,3 +216,109 @@ def test_viewer_reads_telephony_without_controls(browser_page, e2e_db, make_acco
     expect(page.locator("#rules-table")).to_be_visible()
     expect(page.locator("#rules-table").get_by_role("button", name=re.compile("^Edit"))).to_have_count(0)
     page.shot("viewer")
+
+
+def test_admin_edits_a_carrier_rule_and_it_is_audited(browser_page, e2e_db, make_account):
+    page = browser_page
+    admin = make_account("admin", "tel-rules")
+    sign_in(page, e2e_db, admin)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Telephony").click()
+    expect(page.get_by_role("heading", name="Carrier forwarding rules")).to_be_visible()
+    _choose(page, "rule-filter", "Nigeria")
+    row = page.locator("#rules-table tbody tr").filter(has_text="Glo")
+    expect(row).to_have_count(1)
+    rule_id = scalar(e2e_db, "select id from carrier_forwarding_rules where country = 'NG' and carrier = 'Glo'")
+    since = last_audit_id(e2e_db)
+
+    row.get_by_role("button", name="Edit the rule for Glo").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name=re.compile("Edit rule: Glo"))).to_be_visible()
+    # A template without the number placeholder is refused inline; nothing is written.
+    page.fill("#rule-unconditional", "**21*#")
+    page.locator("#rule-save").click()
+    expect(dialog.get_by_role("alert").first).to_be_visible()
+    expect(page.locator("#rule-unconditional")).to_have_value("**21*#")  # what was typed stays
+    page.shot("rule-refused")
+    assert scalar(e2e_db, "select unconditional from carrier_forwarding_rules where id = :id", id=rule_id) != "**21*#"
+
+    page.fill("#rule-unconditional", "**21*{N}#")
+    page.fill("#rule-confidence", "confirmed")
+    page.fill("#rule-source", "Glo customer care, e2e check")
+    page.locator("#rule-source").press("Enter")  # Enter submits
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_text("Rule for Glo saved")).to_be_visible()
+    expect(row).to_contain_text("Glo customer care, e2e check")
+    expect(row).to_contain_text(admin.email)
+    page.shot("rule-saved")
+    saved = rows(e2e_db, "select confidence, source, updated_by from carrier_forwarding_rules where id = :id",
+                 id=rule_id)[0]
+    assert (saved.confidence, saved.source) == ("confirmed", "Glo customer care, e2e check")
+    events = [a for a in audit_actions(e2e_db, since_id=since) if a.action == "forwarding_rule_updated"]
+    assert len(events) == 1 and events[0].target_id == str(rule_id) and events[0].actor_id == str(admin.id)
+    assert "source" in events[0].diff and "confidence" in events[0].diff
+
+
+# ---------------------------------------------------------------- state level (no browser): stale results
+
+
+def _unwrapped(name: str):
+    from voxanne_admin.ui.pages.telephony import TelephonyState
+
+    fn = TelephonyState.event_handlers[name].fn
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
+
+
+class _FakeState:
+    """Just the fields run_search touches, and the `async with self` a background handler takes."""
+
+    def __init__(self, seq: int):
+        self.search_seq, self.searching, self.numbers, self.search_error, self.searched_for = seq, True, [], "", ""
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+def test_state_a_search_that_finishes_late_does_not_overwrite_the_newer_one(monkeypatch):
+    import asyncio
+
+    from voxanne_admin.telephony import service as telephony_service
+    from voxanne_admin.telephony.models import AvailableNumberRead
+
+    gates: dict[str, asyncio.Event] = {}
+
+    async def provider_search(*, org_id, country, number_type, area_code, contains, limit):
+        # The provider answers whenever the test opens the gate: the GB answer is made to arrive last.
+        await gates[country].wait()
+        return [AvailableNumberRead(e164="+15550000000", display=f"number in {country}", locality="", region="",
+                                    address_requirements="none", capabilities="voice")]
+
+    monkeypatch.setattr(telephony_service, "search_numbers", provider_search)
+    run_search = _unwrapped("run_search")
+    state = _FakeState(seq=2)  # the user chose GB (request 1), then US (request 2)
+
+    async def scenario():
+        gates.update(GB=asyncio.Event(), US=asyncio.Event())
+        older = asyncio.create_task(run_search(state, 7, "GB", "local", "", "", 1))
+        newer = asyncio.create_task(run_search(state, 7, "US", "local", "", "", 2))
+        gates["US"].set()
+        await newer
+        assert [n.display for n in state.numbers] == ["number in US"] and not state.searching
+        gates["GB"].set()
+        await older
+
+    asyncio.run(scenario())
+    assert [n.display for n in state.numbers] == ["number in US"]
+    assert state.searched_for == "local (geographic) numbers in US"
+
+
+def test_state_rate_limit_refusal_reads_as_plain_words():
+    from voxanne_admin.errors import RateLimited
+    from voxanne_admin.ui.pages.telephony import friendly
+
+    text = friendly(RateLimited("Too many country changes from this address: 100 in 15 minutes (HTTP 429)", retry_after_s=60))
+    assert text.startswith("Too many requests:") and "nothing was changed" in text

@@ -134,9 +134,11 @@ class TelephonyState(AppState):
         return next((c for c in self.countries if c.iso == self.number_country), _blank(CountryRead))
 
     @rx.var
-    def number_country_options(self) -> list[str]:
-        """Where this organization can get a number: its own country if self-serve, then the suggested ones."""
-        return self._number_options()
+    def number_country_options(self) -> list[dict[str, str]]:
+        """Where this organization can get a number (ISO and name): its own country if self-serve, then the
+        suggested ones."""
+        names = {c.iso: c.name for c in self.countries}
+        return [{"iso": iso, "label": f"{names.get(iso, iso)} ({iso})"} for iso in self._number_options()]
 
     def _number_options(self) -> list[str]:
         country = next((c for c in self.countries if c.iso == self.setup.country), None)
@@ -696,6 +698,17 @@ def status_badge(status, label) -> rx.Component:
     )
 
 
+def short_badge(status) -> rx.Component:
+    """Setup status in one or two words (the overview table)."""
+    return rx.match(
+        status,
+        ("verified", rx.badge(rx.icon("circle-check", size=14), "Verified", color_scheme="green")),
+        ("codes_issued", rx.badge(rx.icon("hash", size=14), "Codes issued", color_scheme="blue")),
+        ("failed", rx.badge(rx.icon("circle-x", size=14), "Failed", color_scheme="red")),
+        rx.badge(rx.icon("circle-dashed", size=14), "Not started", color_scheme="gray"),
+    )
+
+
 def _confidence_badge(confidence) -> rx.Component:
     return rx.match(
         confidence,
@@ -798,8 +811,9 @@ def _number_row(n: AvailableNumberRead) -> rx.Component:
         rx.table.cell(rx.cond(n.locality != "", n.locality + ", " + n.region,
                               rx.cond(n.region != "", n.region, "—"))),
         rx.table.cell(rx.text(n.capabilities, size="1")),
-        rx.table.cell(rx.cond(n.address_requirements != "", rx.text(n.address_requirements, size="1"),
-                              rx.text("none", size="1", color_scheme="gray"))),
+        rx.table.cell(rx.text(rx.match(n.address_requirements, ("", "none"), ("none", "none"),
+                                       ("any", "yes, any address"), ("local", "yes, a local address"),
+                                       ("foreign", "yes, a foreign address"), n.address_requirements), size="1")),
         rx.table.cell(rx.cond(AppState.is_operator,
                               rx.button("Buy", size="1", on_click=TelephonyState.ask_buy(n.e164),
                                         disabled=~TelephonyState.can_buy,
@@ -813,9 +827,8 @@ def _foreign_caveats() -> rx.Component:
         TelephonyState.foreign_number,
         rx.callout(
             rx.vstack(
-                rx.text("A number in ", TelephonyState.number_country, " for a clinic in ", c.name,
+                rx.text("A number in ", TelephonyState.number_country_info.name, " for a clinic in ", c.name,
                         ": read this with the clinic BEFORE buying.", weight="bold"),
-                rx.text(c.guidance),
                 rx.el.ul(*[rx.el.li(rx.text(line, size="2")) for line in FOREIGN_CAVEATS],
                          style={"padding_left": "1.2em", "margin": "0"}),
                 rx.cond(AppState.is_operator, rx.hstack(
@@ -823,6 +836,8 @@ def _foreign_caveats() -> rx.Component:
                                 id="caveats-ok"),
                     rx.text("The clinic knows the call is forwarded abroad and billed to its line.", as_="label",
                             html_for="caveats-ok", size="2", weight="medium"),
+                    rx.cond(~TelephonyState.caveats_ok,
+                            rx.text("(tick this to enable Buy)", size="1", color_scheme="gray")),
                     align="center", spacing="2")),
                 spacing="2", align="start",
             ),
@@ -839,7 +854,7 @@ def _step_number() -> rx.Component:
             labelled("Number in", rx.select.root(
                 rx.select.trigger(id="tel-number-country", width="100%"),
                 rx.select.content(rx.foreach(TelephonyState.number_country_options,
-                                             lambda iso: rx.select.item(iso, value=iso))),
+                                             lambda o: rx.select.item(o["label"], value=o["iso"]))),
                 value=TelephonyState.number_country, on_change=TelephonyState.set_number_country)),
             labelled("Type", rx.select.root(
                 rx.select.trigger(id="tel-number-type", width="100%"),
@@ -861,7 +876,7 @@ def _step_number() -> rx.Component:
             rx.text("Numbers in ", nc.name, " need ",
                     rx.cond(nc.needs_address & nc.needs_bundle, "an approved address and regulatory bundle",
                             rx.cond(nc.needs_address, "an approved address", "a regulatory bundle")),
-                    " on the Twilio account before they can be bought. ", nc.guidance),
+                    " on the Twilio account before they can be bought; without them the purchase is refused."),
             icon="file-text", color_scheme="amber", size="1", width="100%", id="number-requirements"),
     )
     have_number = rx.callout(
@@ -1127,7 +1142,12 @@ def _overview_row(r: OverviewRow) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(rx.text(r.org_name, weight="medium")),
         rx.table.cell(rx.cond(r.country != "", r.country, "—")),
-        rx.table.cell(status_badge(r.status, r.status_label)),
+        rx.table.cell(rx.vstack(
+            short_badge(r.status),
+            # The plain-words label adds something except for "verified" and a setup never touched.
+            rx.cond((r.status == "verified") | ((r.status == "not_started") & (r.country == "")), rx.fragment(),
+                    rx.text(r.status_label, size="1", color_scheme="gray")),
+            spacing="1"), max_width="18em"),
         rx.table.cell(rx.text(r.number_display, white_space="nowrap")),
         rx.table.cell(rx.text(r.clinic_display, white_space="nowrap")),
         rx.table.cell(r.carrier),
@@ -1136,7 +1156,7 @@ def _overview_row(r: OverviewRow) -> rx.Component:
             AppState.selected_org == r.org_id.to_string(),
             rx.badge("in scope", variant="soft"),
             rx.button("Open setup", size="1", variant="soft", on_click=AppState.select_org(r.org_id.to_string()),
-                      aria_label="Open the setup of " + r.org_name))),
+                      aria_label="Open the setup of " + r.org_name, white_space="nowrap"))),
     )
 
 
@@ -1149,7 +1169,7 @@ def _overview() -> rx.Component:
                         "Organization", "Country", "Status", "Our number", "Clinic line", "Carrier", "Updated",
                         "")])),
                     rx.table.body(rx.foreach(TelephonyState.overview, _overview_row)),
-                    width="100%", id="telephony-overview"),
+                    width="100%", size="1", id="telephony-overview"),
                 empty_state("No active organizations.")),
         width="100%", align="stretch",
     )
