@@ -13,6 +13,7 @@ from sqlmodel import select
 from tests.integration.test_telephony_provisioning import ACTOR, _actions, _org, _pick
 from voxanne_admin import db
 from voxanne_admin.errors import InvalidInput
+from voxanne_admin.orgs import service as org_service
 from voxanne_admin.sandbox import carrier
 from voxanne_admin.telephony import ratelimit, verification
 from voxanne_admin.telephony import service as tel
@@ -106,3 +107,30 @@ def test_unknown_code_is_refused_by_the_sandbox_network(tel_server):
         session.add(row)
     with pytest.raises(InvalidInput, match="invalid MMI code"):
         asyncio.run(tel.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
+
+
+def test_demo_setups_are_backed_by_sandbox_state_and_the_gb_one_verifies(tel_server):
+    from voxanne_admin import demo
+
+    with db.transaction() as session:
+        demo.seed(session)
+    with db.read_only() as session:
+        rows = {r.org_name: r for r in tel.list_overview(session)}
+        by_slug = {o.slug: o.id for o in org_service.list_organizations(session)}
+        us = tel.get_setup(session, org_id=by_slug["harbor-dental"])
+        gb = tel.get_setup(session, org_id=by_slug["camden-physio"])
+        ng = tel.get_setup(session, org_id=by_slug["lekki-family"])
+        tr = tel.get_setup(session, org_id=by_slug["moda-goz"])
+    assert (us.status, gb.status, ng.status, tr.status) == ("verified", "codes_issued", "not_started", "not_started")
+    assert (us.step, gb.step, ng.step, tr.step) == (5, 4, 3, 1)
+    assert ng.number_country == "US" and ng.country == "NG" and ng.suggested_number_countries == ["US", "GB"]
+    assert carrier.forward_target(us.clinic_number) == us.number_e164
+    assert carrier.forward_target(gb.clinic_number) == ""
+    assert len(rows) == 4
+    # Nothing is a dummy: the GB clinic dials its code on the sandbox network and the test call arrives.
+    asyncio.run(tel.sandbox_simulate_dialled(org_id=gb.org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(tel.start_verification(org_id=gb.org_id, actor=ACTOR, actor_role="operator"))
+    assert _wait(gb.org_id).status == "verified"
+    # And the US clinic's line, already forwarding, verifies again.
+    asyncio.run(tel.start_verification(org_id=us.org_id, actor=ACTOR, actor_role="operator"))
+    assert _wait(us.org_id).status == "verified"

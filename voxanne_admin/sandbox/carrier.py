@@ -45,12 +45,10 @@ def get_line(e164: str) -> dict[str, Any]:
     return store.get(line_id(e164), "carrier_line") or {"line": e164, "forwards": {}, "dialled": []}
 
 
-def dial(line: str, code: str) -> dict[str, Any]:
-    """Dial a code on a clinic line; returns the new state with the network's answer, or raises ValueError."""
-    parsed_line = phonenumbers.parse(line)
-    region = phonenumbers.region_code_for_number(parsed_line)
+def apply_code(state: dict[str, Any], line: str, code: str) -> tuple[dict[str, Any], str]:
+    """The line's new state and the network's answer after dialling `code` (ValueError when refused)."""
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(line))
     code = "".join(code.split())
-    state = get_line(line)
     forwards = dict(state.get("forwards") or {})
     for pattern in REGISTER:
         match = pattern.match(code)
@@ -81,7 +79,12 @@ def dial(line: str, code: str) -> dict[str, Any]:
                 answer = "Forwarding: " + (", ".join(f"{k} to {v}" for k, v in forwards.items()) or "none")
             else:
                 raise ValueError("Connection problem or invalid MMI code.")
-    state = {"line": line, "forwards": forwards, "dialled": [*state.get("dialled", [])[-9:], code]}
+    return {"line": line, "forwards": forwards, "dialled": [*state.get("dialled", [])[-9:], code]}, answer
+
+
+def dial(line: str, code: str) -> dict[str, Any]:
+    """Dial a code on a clinic line; returns the new state with the network's answer, or raises ValueError."""
+    state, answer = apply_code(get_line(line), line, code)
     store.put("carrier", "carrier_line", line_id(line), state)
     return {**state, "answer": answer}
 

@@ -254,7 +254,7 @@ async def create_call(account_sid: str, request: Request):
     sid = "CA" + secrets.token_hex(16)
     call = {"sid": sid, "account_sid": account_sid, "to": form["To"], "from": form["From"], "status": "queued",
             "direction": "outbound-api", "status_callback": form.get("StatusCallback") or ""}
-    await asyncio.to_thread(store.put, "twilio", "call", sid, call)
+    await asyncio.to_thread(store.put, "twilio", "voice_call", sid, call)
     task = asyncio.create_task(_run_call(call, owned, int(form.get("Timeout") or 30)))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
@@ -270,7 +270,7 @@ async def _run_call(call: dict[str, Any], owned: list[dict[str, Any]], ring_time
 
     async def outbound(status: str, **extra: str) -> None:
         call["status"] = status
-        await asyncio.to_thread(store.put, "twilio", "call", call["sid"], dict(call))
+        await asyncio.to_thread(store.put, "twilio", "voice_call", call["sid"], dict(call))
         if call["status_callback"]:
             params = {"CallSid": call["sid"], "AccountSid": call["account_sid"], "From": call["from"],
                       "To": call["to"], "Direction": "outbound-api", "CallStatus": status,
