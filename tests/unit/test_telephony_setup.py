@@ -233,3 +233,17 @@ def test_country_selection_is_rate_limited_per_ip_and_per_org(session, operator)
     with pytest.raises(ratelimit.RateLimited, match=r"for this organization.*\(HTTP 429\)$"):
         tel.set_country(session, org_id=other.id, country="US", actor=actor_of(operator), actor_role="operator",
                         ip="203.0.113.99")
+
+
+def test_a_clinic_line_already_used_by_another_org_is_refused(session, operator):
+    from voxanne_admin.errors import Conflict
+
+    first = _ready(session, operator, slug="first")
+    tel.configure_forwarding(session, org_id=first.id, clinic_number="+12015550143", carrier="Verizon",
+                             forwarding_type="unconditional", ring_timer=0, actor=actor_of(operator),
+                             actor_role="operator")
+    second = _ready(session, operator, number=("+12015550124", "US"), slug="second")
+    with pytest.raises(Conflict, match="already the clinic line of Clinic first"):
+        tel.configure_forwarding(session, org_id=second.id, clinic_number="201-555-0143", carrier="Verizon",
+                                 forwarding_type="unconditional", ring_timer=0, actor=actor_of(operator),
+                                 actor_role="operator")

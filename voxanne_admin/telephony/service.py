@@ -21,7 +21,7 @@ from voxanne_admin.agents.models import PhoneNumber
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
-from voxanne_admin.errors import InvalidInput, NotFound
+from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.settings import get_settings
 from voxanne_admin.telephony import countries, forwarding
@@ -397,6 +397,12 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
         raise InvalidInput("Provision a number first (step 2): the clinic forwards its line to that number.",
                            field="number")
     line = inspect_clinic_number(raw=clinic_number, country=row.country)
+    other = session.exec(select(Organization.name).join(TelephonySetup, TelephonySetup.org_id == Organization.id)
+                         .where(TelephonySetup.clinic_number == line.e164, TelephonySetup.org_id != org_id)).first()
+    if other is not None:
+        # Almost always a typo; and verification could not tell the two organizations' forwards apart.
+        raise Conflict(f"{line.display} is already the clinic line of {other}. Check the number with the clinic; if "
+                       f"the line moved, clear it from {other}'s setup first.")
     rule_row = get_rule(session, country=row.country, carrier=carrier)
     timer = ring_timer or None
     codes = forwarding.generate(rule_from_row(rule_row), forwarding_type, number.e164, timer)
