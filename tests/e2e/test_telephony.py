@@ -34,6 +34,16 @@ def _make_org(engine, *, country: str, label: str) -> tuple[int, str]:
         return org.id or 0, name
 
 
+def _clinic_line(region: str, prefix: str, digits: int) -> str:
+    """A valid clinic line no other organization uses (the sandbox carrier keeps forwarding state per line)."""
+    import phonenumbers
+
+    while True:
+        raw = prefix + "".join(secrets.choice("0123456789") for _ in range(digits))
+        if raw[len(prefix)] != "0" and phonenumbers.is_valid_number(phonenumbers.parse(raw, region)):
+            return raw
+
+
 def _choose(page: Page, trigger_id: str, option: str) -> None:
     page.locator(f"#{trigger_id}").click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -158,7 +168,8 @@ def test_us_organization_walks_to_verified_forwarding(browser_page, e2e_db, make
     org_id, name = _make_org(e2e_db, country="US", label="Maple Smiles")
     sign_in(page, e2e_db, operator)
     _walk(page, e2e_db, org_id=org_id, org_name=name, country="US", number_country="US",
-          clinic_raw="(201) 555-0143", clinic_display="201", carrier="Verizon", carrier_suggested=False,
+          clinic_raw=_clinic_line("US", "201", 7), clinic_display="+1 201-", carrier="Verizon",
+          carrier_suggested=False,
           area_code="415")
 
 
@@ -168,7 +179,7 @@ def test_nigerian_organization_gets_a_us_number_and_walks_to_verified(browser_pa
     org_id, name = _make_org(e2e_db, country="NG", label="Ikeja Dental")
     sign_in(page, e2e_db, operator)
     _walk(page, e2e_db, org_id=org_id, org_name=name, country="NG", number_country="US",
-          clinic_raw="0803 123 4567", clinic_display="803", carrier="MTN", carrier_suggested=True,
+          clinic_raw=_clinic_line("NG", "0803", 7), clinic_display="+234 803", carrier="MTN", carrier_suggested=True,
           area_code="212")
 
 
@@ -285,6 +296,7 @@ class _FakeState:
 
 def test_state_a_search_that_finishes_late_does_not_overwrite_the_newer_one(monkeypatch):
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from voxanne_admin.telephony import service as telephony_service
     from voxanne_admin.telephony.models import AvailableNumberRead
@@ -311,7 +323,9 @@ def test_state_a_search_that_finishes_late_does_not_overwrite_the_newer_one(monk
         gates["GB"].set()
         await older
 
-    asyncio.run(scenario())
+    # A thread of its own: Playwright's sync API keeps an event loop running in this one after browser tests.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(timeout=30)
     assert [n.display for n in state.numbers] == ["number in US"]
     assert state.searched_for == "local (geographic) numbers in US"
 
@@ -320,5 +334,6 @@ def test_state_rate_limit_refusal_reads_as_plain_words():
     from voxanne_admin.errors import RateLimited
     from voxanne_admin.ui.pages.telephony import friendly
 
-    text = friendly(RateLimited("Too many country changes from this address: 100 in 15 minutes (HTTP 429)", retry_after_s=60))
+    refusal = RateLimited("Too many country changes from this address: 100 in 15 minutes (HTTP 429)", retry_after_s=60)
+    text = friendly(refusal)
     assert text.startswith("Too many requests:") and "nothing was changed" in text

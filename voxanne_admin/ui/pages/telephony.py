@@ -1124,8 +1124,6 @@ def _setup_section() -> rx.Component:
                     color_scheme="gray"),
             align="center", width="100%", spacing="3", id="setup-status",
         ),
-        rx.cond((s.status == "failed") & (s.status_reason != ""),
-                rx.text("Reason: ", s.status_reason, color_scheme="red", size="2")),
         rx.cond(~AppState.is_operator,
                 rx.callout("You can read this setup; changing it needs the operator role.", icon="eye",
                            color_scheme="gray", size="1")),
