@@ -30,7 +30,7 @@ from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, 
 TYPE_LABELS = {key: f"{key.replace('_', ' ').capitalize()}: {text}" for key, text in forwarding.TYPES.items()}
 TIMER_OPTIONS = [str(t) for t in forwarding.TIMERS]
 NUMBER_TYPE_LABELS = {"local": "Local (geographic)", "mobile": "Mobile", "toll-free": "Toll-free"}
-FORMAT_LABELS = {"international": "International (+44...)", "national": "National with trunk 0 (07...)",
+FORMAT_LABELS = {"international": "International (+ and country code)", "national": "National with trunk 0 (07...)",
                  "national_digits": "National digits only (10 digits)"}
 RULE_TYPES = ("unconditional", "busy", "no_answer", "unreachable")
 RULE_TEXT_FIELDS = (*RULE_TYPES, *(f"{t}_cancel" for t in RULE_TYPES), *(f"{t}_check" for t in RULE_TYPES),
@@ -767,7 +767,7 @@ def _step_country() -> rx.Component:
         labelled(
             "Clinic's country",
             rx.select.root(
-                rx.select.trigger(placeholder="Choose the country of the clinic's phone line", id="tel-country",
+                rx.select.trigger(placeholder="Choose a country", id="tel-country",
                                   width="100%", max_width="24em"),
                 rx.select.content(rx.foreach(
                     TelephonyState.countries,
@@ -1143,7 +1143,7 @@ def _overview_row(r: OverviewRow) -> rx.Component:
         rx.table.cell(rx.vstack(
             short_badge(r.status),
             # The plain-words label adds something except for "verified" and a setup never touched.
-            rx.cond((r.status == "verified") | ((r.status == "not_started") & (r.country == "")), rx.fragment(),
+            rx.cond((r.status == "verified") | (r.status_label == "Not started"), rx.fragment(),
                     rx.text(r.status_label, size="1", color_scheme="gray")),
             spacing="1"), max_width="18em"),
         rx.table.cell(rx.text(r.number_display, white_space="nowrap")),
