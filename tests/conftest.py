@@ -101,7 +101,8 @@ def session(database_url: str) -> Iterator[Session]:
 TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
           "organizations", "audit_events", "webhook_events", "webhook_attempts", "calls", "sms_messages",
           "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
-          "appointments", "call_stats_daily", "call_stats_state"]
+          "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
+          "phone_numbers"]
 
 
 @pytest.fixture

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     recording_retention_days: int = Field(
         default=90, ge=0, le=3650, description="Recording links of older calls are cleared daily (0: keep forever).")
     sandbox_call_seconds: float = Field(default=6.0, ge=0.5, le=600, description="Length of a sandbox call.")
+    telephony_verify_timeout_seconds: int = Field(
+        default=30, ge=5, le=600, description="How long a forwarding verification waits for the forwarded call.")
+    telephony_ip_limit: int = Field(default=100, ge=1, description="Country changes / purchases per IP per 15 min.")
+    telephony_org_limit: int = Field(default=1000, ge=1, description="Country changes / purchases per org per hour.")
+    twilio_address_sid: str | None = Field(default=None, description="Twilio Address SID for regulated countries.")
+    twilio_bundle_sid: str | None = Field(default=None, description="Twilio regulatory Bundle SID (GB).")
 
     @field_validator("database_url")
     @classmethod

@@ -19,6 +19,7 @@ from voxanne_admin.ui.pages import (
     organizations,
     overview,
     staff,
+    telephony,
     webhooks,
 )
 from voxanne_admin.ui.state import backend_exception_handler, ui_only
@@ -38,6 +39,7 @@ PAGES = [
     call_logs.call_detail_page,
     console.console_page,
     webhooks.webhooks_page,
+    telephony.telephony_page,
     account.account_page,
 ]
 

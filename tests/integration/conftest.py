@@ -76,3 +76,22 @@ def api_server(clean_db, tmp_path):
     yield base
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(20)
+
+
+@pytest.fixture
+def tel_server(api_server):
+    """The API server, with this test process's settings pointing at it (provider clients, webhook URLs)."""
+    from voxanne_admin.settings import get_settings
+    from voxanne_admin.telephony import ratelimit
+
+    saved = os.environ.get("PORT")
+    os.environ["PORT"] = api_server.rsplit(":", 1)[1]
+    get_settings.cache_clear()
+    ratelimit._limiter.cache_clear()
+    yield api_server
+    if saved is None:
+        os.environ.pop("PORT", None)
+    else:
+        os.environ["PORT"] = saved
+    get_settings.cache_clear()
+    ratelimit._limiter.cache_clear()

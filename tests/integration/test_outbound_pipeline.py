@@ -107,18 +107,18 @@ def test_missing_outbound_agent_is_a_clear_message_not_an_error(api_server, demo
 
 
 def test_e164_phone_number_id_is_never_sent_to_vapi(api_server, demo_orgs):
-    org_id = demo_orgs["lekki-family"]  # no Vapi number anywhere
+    org_id = demo_orgs["moda-goz"]  # no Vapi number anywhere (the demo's NG clinic now has a US number)
     with db.transaction() as session:
         session.execute(
             sa.update(Agent)
             .where(Agent.org_id == org_id, Agent.role == "outbound")
-            .values(vapi_phone_number_id="+2348031234567")
+            .values(vapi_phone_number_id="+905321234567")
         )
-    result = asyncio.run(outbound.preflight(org_id=org_id, to="0803 123 4567", vapi=_vapi(api_server)))
+    result = asyncio.run(outbound.preflight(org_id=org_id, to="0532 123 45 67", vapi=_vapi(api_server)))
     number_check = next(c for c in result.checks if c.name == "Vapi phone number")
     assert not number_check.ok and result.phone_number_id is None
     with pytest.raises(outbound.CallFailed):
-        asyncio.run(_place(api_server, org_id, to="0803 123 4567"))
+        asyncio.run(_place(api_server, org_id, to="0532 123 45 67"))
     assert _sandbox_count("call") == 0
     assert not sync.is_vapi_uuid("+14155550100") and sync.is_vapi_uuid(str(uuid.uuid4()))
 
@@ -402,7 +402,7 @@ def test_cli_test_call_exit_codes(api_server, demo_orgs):
     ):
         assert expected in ok.stdout
     failed = subprocess.run(
-        [sys.executable, "-m", "voxanne_admin.cli", "test-call", "--org", "lekki-family", "--to", "0803 123 4567"],
+        [sys.executable, "-m", "voxanne_admin.cli", "test-call", "--org", "moda-goz", "--to", "0532 123 45 67"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -50,11 +50,13 @@ def build_api() -> FastAPI:
     api.include_router(calls.router)
     if get_settings().sandbox:
         # Only without real credentials: the sandbox signs webhooks with our own secret.
+        from voxanne_admin.sandbox import carrier as sandbox_carrier
         from voxanne_admin.sandbox import twilio as sandbox_twilio
         from voxanne_admin.sandbox import vapi as sandbox_vapi
 
         api.include_router(sandbox_vapi.router)
         api.include_router(sandbox_twilio.router)
+        api.include_router(sandbox_carrier.router)
     return api
 
 

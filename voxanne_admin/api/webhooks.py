@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
@@ -128,7 +128,12 @@ async def vapi(request: Request) -> JSONResponse:
     return JSONResponse({"received": True, "id": event_id, "duplicate": not inserted, "status": parsed.status})
 
 
-async def _twilio(request: Request, kind: str) -> JSONResponse:
+TWIML_VOICE = ('<?xml version="1.0" encoding="UTF-8"?><Response><Say>This number is connected to Voxanne. '
+               'Goodbye.</Say><Hangup/></Response>')
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def _twilio(request: Request, kind: str, *, twiml: str | None = None, store: bool = True) -> Response:
     settings = get_settings()
     try:
         body = await read_limited(request, settings.webhook_max_body_bytes)
@@ -158,6 +163,8 @@ async def _twilio(request: Request, kind: str) -> JSONResponse:
         if body and not params:
             return JSONResponse({"error": "malformed form body: no name=value pairs"}, status_code=400)
         form = {k: v[0] for k, v in params.items()}
+    if not store:
+        return Response(twiml or TWIML_EMPTY, media_type="application/xml")
     parsed = inbox.parse_twilio(kind, form)
     try:
         event_id, inserted = await asyncio.to_thread(_store, "twilio", parsed, form, _client_ip(request))
@@ -166,7 +173,24 @@ async def _twilio(request: Request, kind: str) -> JSONResponse:
         return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
     if inserted and parsed.status == "pending":
         worker.wake()
+    if twiml is not None:
+        return Response(twiml, media_type="application/xml")
     return JSONResponse({"received": True, "id": event_id, "duplicate": not inserted, "status": parsed.status})
+
+
+@router.post("/twilio/voice")
+async def twilio_voice(request: Request) -> Response:
+    """A call arriving on one of our numbers (VoiceUrl): stored like a voice status (forwarding verification reads
+    ForwardedFrom from it), answered with TwiML. Numbers imported into Vapi get Vapi's VoiceUrl instead; their
+    StatusCallback still points at /twilio/voice-status."""
+    return await _twilio(request, "voice-status", twiml=TWIML_VOICE)
+
+
+@router.post("/twilio/sms")
+async def twilio_sms(request: Request) -> Response:
+    """An SMS arriving on one of our numbers (SmsUrl): authenticated and acknowledged; inbound SMS is not handled
+    by the console."""
+    return await _twilio(request, "sms-inbound", twiml=TWIML_EMPTY, store=False)
 
 
 @router.post("/twilio/sms-status")

@@ -85,6 +85,15 @@ def _sync_agents(session: Session) -> str:
     return f"{synced} agents synced to Vapi"
 
 
+def _reconcile_numbers(session: Session) -> str:
+    import asyncio
+
+    from voxanne_admin.telephony import provisioning
+
+    # The job's session stays unused: reconciliation makes provider calls and never holds a transaction across them.
+    return provisioning.summary(asyncio.run(provisioning.reconcile_numbers()))
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -143,6 +152,8 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(minute="*/5", timezone="UTC"),
             period=timedelta(minutes=5),
             run=_redact_phi_backfill,
+        ),
+        JobSpec(
             name="call_retention",
             title="Call retention",
             description="Deletes calls of organizations closed more than 30 days ago (audited per organization), "
@@ -171,6 +182,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=3, minute=15, timezone="UTC"),
             period=timedelta(days=1),
             run=_rebuild_call_stats,
+        ),
+        JobSpec(
+            name="reconcile_numbers",
+            title="Reconcile phone numbers",
+            description="Compares the numbers Twilio holds with our records: adopts a number a crash left unrecorded "
+                        "when its organization still needs it, releases every other orphan (audited).",
+            schedule="Every 15 minutes",
+            trigger=lambda: CronTrigger(minute="*/15", timezone="UTC"),
+            period=timedelta(minutes=15),
+            run=_reconcile_numbers,
         ),
     ]
 }

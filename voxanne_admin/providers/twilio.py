@@ -120,6 +120,13 @@ class TwilioClient:
                                    params={"PageSize": 1000})
         return list((body or {}).get("incoming_phone_numbers") or [])
 
+    async def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
+                          timeout_s: int = 30) -> dict[str, Any]:
+        """Place a call (forwarding verification). Never retried: a retry could ring the clinic twice."""
+        return await self._request("POST", "Calls.json", operation="create_call", safe=False, data={
+            "To": to, "From": from_, "Url": url, "StatusCallback": status_callback, "Timeout": str(timeout_s),
+            "StatusCallbackEvent": "initiated ringing answered completed"})
+
     async def send_sms(self, *, to: str, from_: str, body: str, status_callback: str) -> dict[str, Any]:
         """Send an SMS (not retried: it could send twice)."""
         return await self._request("POST", "Messages.json", operation="send_sms", safe=False,

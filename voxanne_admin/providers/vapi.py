@@ -93,6 +93,11 @@ class VapiClient:
         """POST /phone-number (import a Twilio number; not retried)."""
         return await self._request("POST", "/phone-number", operation="import_phone_number", safe=False, json=body)
 
+    async def delete_phone_number(self, phone_number_id: str) -> None:
+        """DELETE /phone-number/{id} (idempotent: a 404 means it is already gone)."""
+        await self._request("DELETE", f"/phone-number/{phone_number_id}", operation="delete_phone_number",
+                            safe=True)
+
     async def create_call(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /call. Never retried: a retry could dial the customer twice."""
         return await self._request("POST", "/call", operation="create_call", safe=False, json=body)

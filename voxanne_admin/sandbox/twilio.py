@@ -226,3 +226,87 @@ async def _sms_callbacks(message: dict[str, Any], url: str) -> None:
             await post_signed(url, params)
         except httpx.HTTPError:
             log.warning("sandbox SMS callback failed")
+
+
+# ------------------------------------------------------------------ calls (forwarding verification)
+
+
+@router.post("/Calls.json")
+async def create_call(account_sid: str, request: Request):
+    """Place a call from one of our numbers to a line on the sandbox carrier; signed status callbacks follow. If
+    the line forwards (sandbox carrier state), the call arrives on the target number with ForwardedFrom."""
+    if (denied := await _gate(request, account_sid, "create_call")) is not None:
+        return denied
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        to = phonenumbers.parse(form.get("To", ""))
+        valid = phonenumbers.is_valid_number(to)
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not a valid phone number.")
+    owned = await asyncio.to_thread(store.list_kind, "twilio", "incoming_number")
+    if not any(n.get("phone_number") == form.get("From") for n in owned):
+        return _error(400, 21210, f"The source phone number provided, {form.get('From', '')}, is not yet verified "
+                                  "for your account.")
+    if not form.get("Url") and not form.get("Twiml"):
+        return _error(400, 21205, "Url parameter is required.")
+    sid = "CA" + secrets.token_hex(16)
+    call = {"sid": sid, "account_sid": account_sid, "to": form["To"], "from": form["From"], "status": "queued",
+            "direction": "outbound-api", "status_callback": form.get("StatusCallback") or ""}
+    await asyncio.to_thread(store.put, "twilio", "voice_call", sid, call)
+    task = asyncio.create_task(_run_call(call, owned, int(form.get("Timeout") or 30)))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return JSONResponse(call, status_code=201)
+
+
+async def _run_call(call: dict[str, Any], owned: list[dict[str, Any]], ring_timeout_s: int) -> None:
+    """initiated -> ringing -> (forwarded: the inbound leg on our number, then completed) | no-answer."""
+    from voxanne_admin.sandbox import carrier
+
+    seconds = get_settings().sandbox_call_seconds
+    sequence = iter(range(100))
+
+    async def outbound(status: str, **extra: str) -> None:
+        call["status"] = status
+        await asyncio.to_thread(store.put, "twilio", "voice_call", call["sid"], dict(call))
+        if call["status_callback"]:
+            params = {"CallSid": call["sid"], "AccountSid": call["account_sid"], "From": call["from"],
+                      "To": call["to"], "Direction": "outbound-api", "CallStatus": status,
+                      "SequenceNumber": str(next(sequence)), **extra}
+            await _deliver(call["status_callback"], params)
+
+    try:
+        await asyncio.sleep(min(0.2, seconds * 0.05))
+        await outbound("initiated")
+        await asyncio.sleep(seconds * 0.1)
+        await outbound("ringing")
+        target = await asyncio.to_thread(carrier.forward_target, call["to"])
+        number = next((n for n in owned if target and n.get("phone_number") == target), None)
+        if number is None:
+            # Nobody answers a sandbox line and nothing forwards it: it rings out.
+            await asyncio.sleep(seconds * 0.4)
+            await outbound("no-answer")
+            return
+        await asyncio.sleep(seconds * 0.1)
+        leg = "CA" + secrets.token_hex(16)
+        inbound = {"CallSid": leg, "AccountSid": call["account_sid"], "From": call["from"], "To": target,
+                   "ForwardedFrom": call["to"], "Direction": "inbound", "Caller": call["from"], "Called": target}
+        if number.get("voice_url"):
+            await _deliver(number["voice_url"], {**inbound, "CallStatus": "ringing"})
+        await outbound("in-progress")
+        await asyncio.sleep(seconds * 0.2)
+        if number.get("status_callback"):
+            await _deliver(number["status_callback"], {**inbound, "CallStatus": "completed", "CallDuration": "3",
+                                                       "SequenceNumber": "0"})
+        await outbound("completed", CallDuration="3")
+    except Exception:
+        log.exception("sandbox call failed")
+
+
+async def _deliver(url: str, params: dict[str, str]) -> None:
+    try:
+        await post_signed(url, params)
+    except httpx.HTTPError:
+        log.warning("sandbox voice callback failed")

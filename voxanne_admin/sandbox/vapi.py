@@ -194,6 +194,18 @@ async def import_phone_number(request: Request):
     return JSONResponse(number, status_code=201)
 
 
+@router.delete("/phone-number/{phone_number_id}")
+async def delete_phone_number(phone_number_id: str, request: Request):
+    """DELETE /phone-number/{id} -> the deleted number (404 when unknown)."""
+    if (denied := await _gate(request, "DELETE /phone-number")) is not None:
+        return denied
+    number = await asyncio.to_thread(store.get, phone_number_id, "phone_number")
+    if not number:
+        return _error(404, "Couldn't Find Phone Number.", "Not Found")
+    await asyncio.to_thread(store.delete, phone_number_id)
+    return number
+
+
 # ------------------------------------------------------------------ calls
 
 

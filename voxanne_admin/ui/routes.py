@@ -12,6 +12,7 @@ CONSOLE = "/console"
 CALL_LOGS = "/calls"
 CALL_DETAIL = "/calls/[call_ref]"
 ACCOUNT = "/account"
+TELEPHONY = "/telephony"
 
 # (label, route, icon, minimum role)
 NAV = [
@@ -19,6 +20,7 @@ NAV = [
     ("Organizations", ORGANIZATIONS, "building-2", "viewer"),
     ("Agents", AGENTS, "bot", "viewer"),
     ("Call logs", CALL_LOGS, "phone", "viewer"),
+    ("Telephony", TELEPHONY, "phone-forwarded", "viewer"),
     ("Founder console", CONSOLE, "phone-outgoing", "admin"),
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
