@@ -88,8 +88,6 @@ def redact(value: Any) -> Any:
 # Fields of messages we do not use (conversation-update, speech-update, partial transcripts ...) that carry the
 # whole conversation so far: dropped rather than redacted at ingest, which keeps the webhook route cheap.
 BULKY_UNUSED = ("messages", "messagesOpenAIFormatted", "conversation", "artifact", "transcript", "analysis")
-_REGION_CACHE: dict[int, tuple[float, str]] = {}
-REGION_CACHE_S = 300
 
 
 def redact_payload(payload: Any, *, region: str = "US") -> Any:
@@ -109,19 +107,17 @@ def _final_payload(payload: dict[str, Any], parsed: Parsed, region: str) -> Any:
 
 
 def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
-    """The organization's country when the message names it (assistant metadata), cached; else US."""
+    """The organization's country when the message names it (assistant metadata); else US.
+
+    Not cached: a primary-key lookup is cheap, and a cached country would redact with the wrong region for minutes
+    after an organization's country changes (or, in tests, after ids are reused)."""
     message = payload.get("message") if isinstance(payload, dict) else None
     org = call_service._metadata(message).get("org_id") if isinstance(message, dict) else None
     if not str(org or "").isdigit():
         return "US"
     org_id = int(org)
-    cached = _REGION_CACHE.get(org_id)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
     country = session.execute(sa.text("select country from organizations where id = :id"), {"id": org_id}).scalar()
-    region = str(country or "US").upper()
-    _REGION_CACHE[org_id] = (time.monotonic() + REGION_CACHE_S, region)
-    return region
+    return str(country or "US").upper()
 
 
 def _digest(*parts: Any) -> str:
