@@ -99,6 +99,9 @@ def get_engine() -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
+        # Statement parameters (call transcripts, webhook payloads) never appear in exception texts, which end up
+        # in logs and in the inbox's error columns.
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         connect_args={"application_name": "voxanne-admin"},

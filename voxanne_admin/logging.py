@@ -51,6 +51,10 @@ class ContextFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_info = None
+            # A traceback can quote stored text (PostgreSQL's "Failing row contains (...)"): PHI redacted too.
+            from voxanne_admin.calls.redaction import redact as redact_phi
+
+            record.exc_text = redact_phi(record.exc_text)
         for key, value in list(record.__dict__.items()):
             if isinstance(value, str) and key not in ("msg", "levelname", "name", "pathname", "filename",
                                                      "module", "funcName", "processName", "threadName",

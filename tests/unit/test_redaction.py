@@ -160,3 +160,31 @@ def test_ids_and_numbers_that_are_not_phi_are_kept():
                  "Confirmation code 5513 1373 5379 9075, please keep it.",
                  "Room 312 is on the third floor; the MR costs 3,200 TL."):
         assert redact(text, region="NG" if "Access" in text else "US") == text
+
+
+def test_logged_tracebacks_carry_no_phi():
+    import io
+    import logging
+
+    from voxanne_admin import logging as vx_logging
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    vx_logging.configure("INFO")
+    handler = next(h for h in root.handlers if getattr(h, "_voxanne", False))
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    try:
+        try:
+            raise ValueError('Failing row contains (7, "User: my SSN is 512-44-9081, I take metformin")')
+        except ValueError:
+            logging.getLogger("voxanne_admin.tests").exception("apply failed")
+    finally:
+        root.removeHandler(handler)
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
+    text = buffer.getvalue()
+    assert "ValueError" in text and "[SSN]" in text and "[MEDICATION]" in text
+    assert "512-44-9081" not in text and "metformin" not in text

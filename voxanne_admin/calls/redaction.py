@@ -17,6 +17,7 @@ after the words that introduce one. Diagnoses and medications come from the term
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterable
@@ -173,6 +174,7 @@ _SPOKEN = re.compile(
     r"(?:(?:double|triple)\s+)?(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|\d{1,4})"
     r"(?:(?:\s*[,.-]?\s+|-)(?:(?:double|triple)\s+)?(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
     r"\d{1,4})){3,}(?![\w])")
+_DIGIT = re.compile(r"\d")
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
 
 
@@ -324,7 +326,9 @@ def _phones(text: str, spans: list[Span], region: str) -> None:
     # that are only possible (a reserved or brand-new range) when the words before introduce a phone number.
     # One pass of the matcher (it is most of the cost): POSSIBLE finds both; validity is checked here.
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
-        if _GLUED_BEFORE.search(text, 0, match.start) or _NOT_PHONE_BEFORE.search(text, 0, match.start) \
+        # (searched in a short window before the match: these patterns are anchored at its start)
+        before = max(0, match.start - 60)
+        if _GLUED_BEFORE.search(text, before, match.start) or _NOT_PHONE_BEFORE.search(text, before, match.start) \
                 or _GLUED_AFTER.match(text, match.end):
             continue
         if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
@@ -452,13 +456,19 @@ def _resolve(spans: list[Span]) -> list[Span]:
             merged[-1] = Span(span.kind, last.start, max(last.end, span.end))
         else:
             merged.append(span)
+    starts: list[int] = []  # chosen spans, kept sorted by start (they never overlap each other)
     chosen: list[Span] = []
     for span in sorted(merged, key=lambda s: (PRIORITY[s.kind], -(s.end - s.start), s.start)):
         if span.end <= span.start:
             continue
-        if all(span.end <= c.start or span.start >= c.end for c in chosen):
-            chosen.append(span)
-    return sorted(chosen, key=lambda s: s.start)
+        at = bisect.bisect_left(starts, span.start)
+        if at > 0 and chosen[at - 1].end > span.start:
+            continue  # overlaps the chosen span that starts before it
+        if at < len(chosen) and chosen[at].start < span.end:
+            continue  # overlaps the chosen span that starts at or after it
+        starts.insert(at, span.start)
+        chosen.insert(at, span)
+    return chosen
 
 
 def _mask_placeholders(text: str) -> str:
@@ -493,7 +503,7 @@ def _find(text: str, region: str) -> list[Span]:
     if "@" in scan or " at " in scan.lower():
         for pattern in (_EMAIL, _SPOKEN_EMAIL):
             spans.extend(Span("EMAIL", m.start(), m.end()) for m in pattern.finditer(scan))
-    digit_count = sum(ch.isdigit() for ch in scan)
+    digit_count = len(_DIGIT.findall(scan))
     if digit_count >= 3:
         _ssns(scan, spans)
         _ids(scan, spans, region)

@@ -28,6 +28,8 @@ class WebhookEvent(SQLModel, table=True):
             "ix_webhook_events_due", "next_attempt_at", postgresql_where=sa.text("status in ('pending', 'processing')")
         ),
         sa.Index("ix_webhook_events_status_received", "status", "received_at"),
+        # Rows the PHI backfill still has to redact (migration 0006).
+        sa.Index("ix_webhook_events_redaction_todo", "id", postgresql_where=sa.text("redaction_version < 1")),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
@@ -46,12 +48,17 @@ class WebhookEvent(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     source_ip: str | None = Field(default=None, max_length=64)
     duplicates: int = Field(default=0)
+    # 0: stored before PHI redaction existed (the backfill job redacts it); 1: written by the redacting pipeline.
+    redaction_version: int = Field(default=1, sa_type=sa.SmallInteger, sa_column_kwargs={"server_default": "1"})
 
 
 class WebhookAttempt(SQLModel, table=True):
     """One processing attempt of an inbox event (the delivery history)."""
 
     __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        sa.Index("ix_webhook_attempts_redaction_todo", "id", postgresql_where=sa.text("redaction_version < 1")),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
     event_id: int = Field(sa_type=sa.BigInteger, index=True)
@@ -61,6 +68,7 @@ class WebhookAttempt(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     duration_ms: int = Field(default=0)
     worker: str = Field(default="", max_length=128)
+    redaction_version: int = Field(default=1, sa_type=sa.SmallInteger, sa_column_kwargs={"server_default": "1"})
 
 
 class WebhookEventRead(BaseModel):
