@@ -294,6 +294,14 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     expect(page.locator("#export-done")).to_contain_text("5000 calls")
     page.shot("export-done")
 
+    # A link with a bad value: that part is left out and explained at its field; the rest of the link applies.
+    page.goto(f"/calls?org={lekki}&q=bulk&dmin=abc")
+    expect(page.locator("#link-error")).to_contain_text("Duration 'abc' must be a whole number of seconds")
+    expect(page.locator("#call-filters")).to_contain_text("Duration 'abc' must be a whole number of seconds")
+    expect(page.locator("#call-search")).to_have_value("bulk")
+    expect(page.locator("#call-stats")).to_contain_text("5000")
+    page.shot("bad-link")
+
     # A call that does not exist is explained, not shown as an empty page.
     page.goto("/calls/99999999")
     expect(page.locator("#call-error")).to_contain_text("Call 99999999 does not exist")

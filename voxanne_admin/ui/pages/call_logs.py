@@ -258,15 +258,24 @@ class CallLogsState(AppState):
         self.errors, self.link_error, self.loaded = {}, "", False
         self.exporting, self.export_url, self.export_error = False, "", ""
         params = {k: v for k, v in dict(self.router.url.query_parameters).items() if v != ""}
-        try:
-            flt = logs.CallFilter.from_query(params)
-        except InvalidInput as exc:
-            field = PARAM_FORM.get(exc.field or "", "")
-            self.link_error = (f"This link's filter has a value the page cannot use: {exc} "
-                               "It is shown without that link's filter; set the filter again below.")
-            if field:
-                self.errors = {field: str(exc)}
-            flt = logs.CallFilter()
+        errors: dict[str, str] = {}
+        skipped: list[str] = []
+        while True:
+            try:
+                flt = logs.CallFilter.from_query(params)
+                break
+            except InvalidInput as exc:
+                # Drop only the bad part of a link and keep the rest of its filter.
+                errors[PARAM_FORM.get(exc.field or "", "form")] = str(exc)
+                skipped.append(str(exc))
+                if exc.field in params:
+                    params.pop(exc.field)
+                else:
+                    flt = logs.CallFilter()
+                    break
+        if skipped:
+            self.link_error = ("This link has a value the page cannot use, so that part of its filter is left out: "
+                               + " ".join(skipped))
         self._fill_form(flt)
         if flt.org_ids:
             # A shared link names its organization: the switcher follows it.
@@ -276,9 +285,8 @@ class CallLogsState(AppState):
         with db.read_only() as session:
             self.columns = logs.get_columns(session, staff_id=staff.id)
         self._load_agents()
-        errors = dict(self.errors)
         result = self._apply()
-        self.errors = {**errors, **self.errors}
+        self.errors = {**errors, **self.errors}  # the link's bad parts stay explained at their fields
         return result
 
     @rx.event
