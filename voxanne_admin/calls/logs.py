@@ -427,6 +427,7 @@ def list_calls(session: Session, *, flt: CallFilter, cursor: str = "", limit: in
     """One page of calls, newest first by default. Keyset pagination: the cursor holds the last row's sort value
     and id, so pages stay stable while new calls arrive (they sort before the first page)."""
     _check_scope(flt, role)
+    _check_search(session, flt)
     limit = max(1, min(int(limit), 500))
     stmt, org_name = _row_select(flt)
     keys = _sort_keys(flt.sort, org_name)
@@ -485,6 +486,16 @@ def _gin_only(session: Session) -> Iterator[None]:
         session.execute(sa.text("set local enable_indexonlyscan = on"))
 
 
+def _check_search(session: Session, flt: CallFilter) -> None:
+    """Refuse a search the index cannot answer (only excluded words: it would test every call one by one)."""
+    if not flt.q.strip():
+        return
+    tree = session.execute(sa.select(sa.func.querytree(_tsquery(flt.q)))).scalar()
+    if tree == "T":
+        raise InvalidInput("Add at least one word to find: a search made only of excluded words (-word) would read "
+                           "every call.", field="q")
+
+
 def _few_matches(session: Session, flt: CallFilter) -> bool:
     """True when the search matches fewer than FEW_MATCHES calls (counted through the GIN index, stopping there)."""
     cond = _conditions(flt)
@@ -516,6 +527,7 @@ def _snippets(session: Session, ids: list[int], q: str) -> dict[int, str]:
 def count_calls(session: Session, *, flt: CallFilter, role: str | None = None) -> int:
     """How many calls the filter matches (the export's total for its progress)."""
     _check_scope(flt, role)
+    _check_search(session, flt)
     stmt = sa.select(sa.func.count()).select_from(Call).where(*_conditions(flt))
     if flt.q.strip():
         with _gin_only(session):
@@ -780,6 +792,7 @@ def stats(session: Session, *, flt: CallFilter, role: str | None = None) -> Call
     buckets, within one bucket of exact); the days since the rollup's watermark are always read live. Without a
     rollup, or with a text/duration/cost filter, everything is computed from the calls (exact p90)."""
     _check_scope(flt, role)
+    _check_search(session, flt)
     before = session.execute(sa.select(CallStatsState.complete_before).where(CallStatsState.id == 1)).scalar()
     use_rollup = before is not None and _rollup_usable(flt)
     if use_rollup and flt.date_from and date.fromisoformat(flt.date_from) >= before:
