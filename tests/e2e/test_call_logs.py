@@ -257,7 +257,7 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     sign_in(page, e2e_db, admin)
     page.goto(f"/calls?org={lekki}&q=bulk")
     expect(page.locator("#calls-table tbody tr")).to_have_count(50)
-    expect(page.locator("#call-stats")).to_contain_text("5000")
+    expect(page.locator("#call-stats")).to_contain_text("5,000")
     # Keyset pages: next, then previous shows the same first row again.
     first_link = page.locator("#calls-table tbody tr").first.get_by_role("link", name="Open call")
     first_href = first_link.get_attribute("href")
@@ -291,7 +291,7 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     assert page.evaluate("window.__sawProgress === true"), "the progress bar never showed"
     lines = Path(download_info.value.path()).read_text(encoding="utf-8").splitlines()
     assert len(lines) == 5001
-    expect(page.locator("#export-done")).to_contain_text("5000 calls")
+    expect(page.locator("#export-done")).to_contain_text("5,000 calls")
     page.shot("export-done")
 
     # A link with a bad value: that part is left out and explained at its field; the rest of the link applies.
@@ -299,7 +299,7 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     expect(page.locator("#link-error")).to_contain_text("Duration 'abc' must be a whole number of seconds")
     expect(page.locator("#call-filters")).to_contain_text("Duration 'abc' must be a whole number of seconds")
     expect(page.locator("#call-search")).to_have_value("bulk")
-    expect(page.locator("#call-stats")).to_contain_text("5000")
+    expect(page.locator("#call-stats")).to_contain_text("5,000")
     page.shot("bad-link")
 
     # A call that does not exist is explained, not shown as an empty page.

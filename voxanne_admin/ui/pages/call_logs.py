@@ -109,6 +109,22 @@ class CallLogsState(AppState):
         return min(100, int(self.export_done * 100 / self.export_total))
 
     @rx.var
+    def figures(self) -> dict[str, str]:
+        """The statistics' counts with thousands separators."""
+        return {"total": f"{self.total:,}", "answered": f"{self.answered:,}", "missed": f"{self.missed:,}",
+                "booked": f"{self.booked:,}"}
+
+    @rx.var
+    def export_counts(self) -> dict[str, str]:
+        """Export progress and result counts with thousands separators."""
+        return {"done": f"{self.export_done:,}", "total": f"{self.export_total:,}", "rows": f"{self.export_rows:,}"}
+
+    @rx.var
+    def reasons_height(self) -> int:
+        """Tall enough for every ended-reason label."""
+        return max(200, 30 * len(self.reasons) + 40)
+
+    @rx.var
     def scope_label(self) -> str:
         """Which organization the page shows, in words."""
         for option in self.org_options:
@@ -590,13 +606,13 @@ def _stats() -> rx.Component:
     s = CallLogsState
     return rx.vstack(
         rx.flex(
-            stat_card("Calls", s.total, "matching the filter"),
-            stat_card("Answered", s.answered, s.missed.to_string() + " missed"),
+            stat_card("Calls", s.figures["total"], "matching the filter"),
+            stat_card("Answered", s.figures["answered"], s.figures["missed"] + " missed"),
             stat_card("Average duration", rx.cond(s.avg_duration != "", s.avg_duration, "—"),
                       rx.cond(s.p90_duration != "", "90% of answered calls were shorter than " + s.p90_duration,
                               "No answered calls")),
             stat_card("Total cost", s.total_cost),
-            stat_card("Bookings", s.booked, rx.cond(s.booking_conversion != "",
+            stat_card("Bookings", s.figures["booked"], rx.cond(s.booking_conversion != "",
                                                     s.booking_conversion + " of answered calls booked an appointment",
                                                     "No answered calls yet")),
             spacing="3", wrap="wrap", width="100%", id="call-stats",
@@ -611,7 +627,7 @@ def _stats() -> rx.Component:
                         rx.recharts.x_axis(data_key="day"),
                         rx.recharts.y_axis(allow_decimals=False),
                         rx.recharts.graphing_tooltip(),
-                        data=s.per_day, height=200, width="100%",
+                        data=s.per_day, height=s.reasons_height, width="100%",
                     ),
                     flex="3", min_width="20em", id="calls-per-day",
                 ),
@@ -620,9 +636,9 @@ def _stats() -> rx.Component:
                     rx.recharts.bar_chart(
                         rx.recharts.bar(data_key="calls", fill=rx.color("teal", 9), name="Calls", max_bar_size=28),
                         rx.recharts.x_axis(type_="number", allow_decimals=False),
-                        rx.recharts.y_axis(data_key="label", type_="category", width=140),
+                        rx.recharts.y_axis(data_key="label", type_="category", width=150, interval=0),
                         rx.recharts.graphing_tooltip(),
-                        data=s.reasons, layout="vertical", height=200, width="100%",
+                        data=s.reasons, layout="vertical", height=s.reasons_height, width="100%",
                     ),
                     flex="2", min_width="18em", id="ended-reasons",
                 ),
@@ -766,8 +782,8 @@ def _export_panel() -> rx.Component:
             s.exporting,
             rx.card(
                 rx.vstack(
-                    rx.text("Exporting: ", s.export_done, " of ", s.export_total, " calls written", size="2",
-                            id="export-progress-text"),
+                    rx.text("Exporting: ", s.export_counts["done"], " of ", s.export_counts["total"], " calls written",
+                            size="2", id="export-progress-text"),
                     rx.progress(value=s.export_percent, max=100, width="100%", id="export-progress"),
                     spacing="2", width="100%",
                 ),
@@ -778,7 +794,7 @@ def _export_panel() -> rx.Component:
             s.export_url != "",
             rx.callout(
                 rx.hstack(
-                    rx.text("Export done: ", s.export_rows, rx.cond(s.export_rows == 1, " call", " calls"),
+                    rx.text("Export done: ", s.export_counts["rows"], rx.cond(s.export_rows == 1, " call", " calls"),
                             ". The download started; if it did not, ",
                             rx.link("download the CSV", href=s.export_url, id="export-link"), ". The file is "
                             "deleted after a while: export again for fresh data.", size="2", id="export-done"),
