@@ -306,3 +306,40 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     page.goto("/calls/99999999")
     expect(page.locator("#call-error")).to_contain_text("Call 99999999 does not exist")
     page.shot("missing-call")
+
+
+def test_sandbox_test_call_shows_in_call_logs_with_its_webhook_events(browser_page, e2e_db, make_account):
+    """A real (sandbox) call through the webhook pipeline: found with "Test calls only", opened, and every part of
+    the record is there: turns, summary, cost, the recording, and the events that built it."""
+    page = browser_page
+    founder = make_account("founder", "calllogs-founder")
+    sign_in(page, e2e_db, founder)
+    page.goto("/console")
+    expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
+    _choose(page, page.locator("#console-org"), HARBOR)
+    page.fill("#console-number", "2015550188")
+    page.locator("#run-preflight").click()
+    expect(page.locator("#place-call")).to_be_enabled()
+    page.locator("#place-call").click()
+    expect(page.locator("#call-report")).to_contain_text("customer-ended-call", timeout=90_000)
+    call_id = scalar(e2e_db, "select id from calls where placed_by = :e", e=founder.email)
+
+    harbor = _org_id(e2e_db, HARBOR)
+    page.goto(f"/calls?org={harbor}")
+    page.locator("#filter-test-only").click()
+    expect(page).to_have_url(re.compile(r"[?&]test=1\b"))
+    row = page.locator("#calls-table tbody tr").filter(has=page.locator(f"a[href='/calls/{call_id}']"))
+    expect(row).to_have_count(1)
+    page.shot("test-calls-only")
+    row.get_by_role("link", name="Open call").click()
+    expect(page.get_by_role("heading", name=f"Call {call_id}")).to_be_visible()
+    expect(page.locator("#call-facts")).to_contain_text("outbound")
+    expect(page.locator("#call-facts")).to_contain_text("test call")
+    expect(page.locator("#call-facts")).not_to_contain_text("5550188")
+    expect(page.locator("#call-transcript .turn-speech").nth(2)).to_be_visible()
+    expect(page.locator("#call-summary")).not_to_be_empty()
+    assert "/sandbox/vapi/recordings/" in (page.locator("audio#call-recording").get_attribute("src") or "")
+    kinds = page.locator("#call-events tbody tr")
+    expect(kinds.filter(has_text="end-of-call-report")).to_have_count(1)
+    expect(kinds.filter(has_text="status-update").first).to_be_visible()
+    page.shot("sandbox-call-detail")

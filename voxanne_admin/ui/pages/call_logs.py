@@ -306,6 +306,12 @@ class CallLogsState(AppState):
         return result
 
     @rx.event
+    @guarded("viewer")
+    def refresh(self):
+        """Run the current filter again from the first page (new calls appear)."""
+        return self._apply()
+
+    @rx.event
     @ui_only
     def set_text(self, field: str, value: str):
         """Keep a text field as typed (the search runs on Enter or Apply)."""
@@ -824,8 +830,13 @@ def call_logs_page() -> rx.Component:
             "Every call the agents handled, newest first. Search what was said, narrow it down with the filters, "
             "and open a call to read its transcript and play its recording. Phone numbers are masked and "
             "personal details in transcripts are redacted.",
-            rx.button(rx.icon("download", size=16), "Export CSV", on_click=s.export, loading=s.exporting,
-                      disabled=s.needs_org, id="export-csv"),
+            rx.hstack(
+                rx.button(rx.icon("refresh-cw", size=16), "Refresh", variant="soft", on_click=s.refresh,
+                          disabled=s.needs_org, id="refresh-calls"),
+                rx.button(rx.icon("download", size=16), "Export CSV", on_click=s.export, loading=s.exporting,
+                          disabled=s.needs_org, id="export-csv"),
+                spacing="2",
+            ),
         ),
         rx.cond(s.link_error != "", rx.callout(s.link_error, icon="link-2-off", color_scheme="amber", width="100%",
                                                 id="link-error")),
@@ -931,7 +942,7 @@ def _event_row(e: EventLine) -> rx.Component:
         rx.table.cell(rx.code(e.kind, white_space="nowrap")),
         rx.table.cell(rx.badge(e.status, color_scheme=rx.match(e.status, ("completed", "green"),
                                                                  ("dead_letter", "red"), "amber"))),
-        rx.table.cell(rx.text(e.received_at, size="1", white_space="nowrap")),
+        rx.table.cell(rx.text(e.received_at, size="1")),
     )
 
 
@@ -1019,11 +1030,14 @@ def _detail_body() -> rx.Component:
                         size="1", color_scheme="gray"),
                 rx.cond(
                     c.events.length() > 0,
-                    rx.table.root(
-                        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
-                                                       for h in ("Event", "Type", "Status", "Received")])),
-                        rx.table.body(rx.foreach(c.events, _event_row)),
-                        size="1", width="100%", id="call-events",
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
+                                                           for h in ("Event", "Type", "Status", "Received")])),
+                            rx.table.body(rx.foreach(c.events, _event_row)),
+                            size="1", width="100%", id="call-events",
+                        ),
+                        width="100%", overflow_x="auto",
                     ),
                     rx.text("No webhook events stored for this call (events are purged after their retention).",
                             size="2", color_scheme="gray"),
@@ -1044,7 +1058,9 @@ def call_detail_page() -> rx.Component:
         rx.link(rx.icon("arrow-left", size=14), "Back to call logs", href=CallLogsState.last_list_url,
                 size="2", display="flex", align_items="center", gap="0.3em", id="back-to-list"),
         page_header(rx.cond(CallDetailState.found, "Call " + c.id.to_string(), "Call"),
-                    rx.cond(c.vapi_call_id != "", "Vapi call id " + c.vapi_call_id, "")),
+                    rx.cond(c.vapi_call_id != "", "Vapi call id " + c.vapi_call_id, ""),
+                    rx.button(rx.icon("refresh-cw", size=16), "Refresh", variant="soft",
+                              on_click=CallDetailState.load, id="refresh-call")),
         rx.cond(
             CallDetailState.error != "",
             rx.callout(CallDetailState.error, icon="search-x", color_scheme="amber", width="100%", id="call-error"),
