@@ -257,7 +257,7 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     sign_in(page, e2e_db, admin)
     page.goto(f"/calls?org={lekki}&q=bulk")
     expect(page.locator("#calls-table tbody tr")).to_have_count(50)
-    expect(page.locator("#call-stats")).to_contain_text("5000")
+    expect(page.locator("#call-stats")).to_contain_text("5,000")
     # Keyset pages: next, then previous shows the same first row again.
     first_link = page.locator("#calls-table tbody tr").first.get_by_role("link", name="Open call")
     first_href = first_link.get_attribute("href")
@@ -291,10 +291,55 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     assert page.evaluate("window.__sawProgress === true"), "the progress bar never showed"
     lines = Path(download_info.value.path()).read_text(encoding="utf-8").splitlines()
     assert len(lines) == 5001
-    expect(page.locator("#export-done")).to_contain_text("5000 calls")
+    expect(page.locator("#export-done")).to_contain_text("5,000 calls")
     page.shot("export-done")
+
+    # A link with a bad value: that part is left out and explained at its field; the rest of the link applies.
+    page.goto(f"/calls?org={lekki}&q=bulk&dmin=abc")
+    expect(page.locator("#link-error")).to_contain_text("Duration 'abc' must be a whole number of seconds")
+    expect(page.locator("#call-filters")).to_contain_text("Duration 'abc' must be a whole number of seconds")
+    expect(page.locator("#call-search")).to_have_value("bulk")
+    expect(page.locator("#call-stats")).to_contain_text("5,000")
+    page.shot("bad-link")
 
     # A call that does not exist is explained, not shown as an empty page.
     page.goto("/calls/99999999")
     expect(page.locator("#call-error")).to_contain_text("Call 99999999 does not exist")
     page.shot("missing-call")
+
+
+def test_sandbox_test_call_shows_in_call_logs_with_its_webhook_events(browser_page, e2e_db, make_account):
+    """A real (sandbox) call through the webhook pipeline: found with "Test calls only", opened, and every part of
+    the record is there: turns, summary, cost, the recording, and the events that built it."""
+    page = browser_page
+    founder = make_account("founder", "calllogs-founder")
+    sign_in(page, e2e_db, founder)
+    page.goto("/console")
+    expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
+    _choose(page, page.locator("#console-org"), HARBOR)
+    page.fill("#console-number", "2015550188")
+    page.locator("#run-preflight").click()
+    expect(page.locator("#place-call")).to_be_enabled()
+    page.locator("#place-call").click()
+    expect(page.locator("#call-report")).to_contain_text("customer-ended-call", timeout=90_000)
+    call_id = scalar(e2e_db, "select id from calls where placed_by = :e", e=founder.email)
+
+    harbor = _org_id(e2e_db, HARBOR)
+    page.goto(f"/calls?org={harbor}")
+    page.locator("#filter-test-only").click()
+    expect(page).to_have_url(re.compile(r"[?&]test=1\b"))
+    row = page.locator("#calls-table tbody tr").filter(has=page.locator(f"a[href='/calls/{call_id}']"))
+    expect(row).to_have_count(1)
+    page.shot("test-calls-only")
+    row.get_by_role("link", name="Open call").click()
+    expect(page.get_by_role("heading", name=f"Call {call_id}")).to_be_visible()
+    expect(page.locator("#call-facts")).to_contain_text("outbound")
+    expect(page.locator("#call-facts")).to_contain_text("test call")
+    expect(page.locator("#call-facts")).not_to_contain_text("5550188")
+    expect(page.locator("#call-transcript .turn-speech").nth(2)).to_be_visible()
+    expect(page.locator("#call-summary")).not_to_be_empty()
+    assert "/sandbox/vapi/recordings/" in (page.locator("audio#call-recording").get_attribute("src") or "")
+    kinds = page.locator("#call-events tbody tr")
+    expect(kinds.filter(has_text="end-of-call-report")).to_have_count(1)
+    expect(kinds.filter(has_text="status-update").first).to_be_visible()
+    page.shot("sandbox-call-detail")

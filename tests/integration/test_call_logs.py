@@ -410,3 +410,11 @@ def _matches(call, q: str) -> bool:
     if q == '"billing question"':
         return "billing question" in text
     return "refill" in text and "invoice" in text
+
+
+def test_search_of_only_excluded_words_is_refused(session, world):
+    with pytest.raises(InvalidInput) as err:
+        logs.list_calls(session, flt=CallFilter(q="-refill"))
+    assert err.value.field == "q"
+    # stop words only: nothing to find, answered at once
+    assert logs.list_calls(session, flt=CallFilter(q="the and")).rows == []

@@ -8,6 +8,7 @@ so no raw PHI ever reaches the database and a million rows take minutes, not hou
 from __future__ import annotations
 
 import json
+import logging
 import random
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput, NotFound
 
+log = logging.getLogger(__name__)
 POOL_SIZE = 3000
 BATCH = 20_000
 DAYS = 90
@@ -83,8 +85,9 @@ def _phone(r: random.Random, region: str) -> str:
     return f"({r.choice([212, 415, 617, 312, 646])}) {r.randint(200, 999)}-{r.randint(1000, 9999)}"
 
 
-def _conversation(r: random.Random, clinic: str, region: str) -> tuple[list[tuple[str, str]], str, str, bool]:
-    """Raw (unredacted) turns, summary, scenario and whether it booked."""
+def _conversation(r: random.Random, clinic: str, region: str
+                  ) -> tuple[list[tuple[str, str]], str, str, bool, dict[str, str]]:
+    """Raw (unredacted) turns, summary, scenario, whether it booked, and the PHI values put in (by kind)."""
     name = f"{r.choice(FIRST)} {r.choice(LAST)}"
     dob = f"{r.choice(['March', 'June', 'October', 'January'])} {r.randint(1, 28)}, {r.randint(1940, 2010)}"
     dob_numeric = f"{r.randint(1, 12):02d}/{r.randint(1, 28):02d}/{r.randint(1940, 2010)}"
@@ -94,6 +97,10 @@ def _conversation(r: random.Random, clinic: str, region: str) -> tuple[list[tupl
     member = f"{r.choice('ABCDEFGHJK')}{r.choice('ABCDEFGHJK')}{r.randint(100000000, 999999999)}"
     address = f"{r.randint(10, 9999)} {r.choice(STREETS)}"
     condition, medication = r.choice(CONDITIONS), r.choice(MEDICATIONS)
+    card, ssn = r.choice(TEST_CARDS), _ssn(r)
+    phi = {"DOB": dob, "DOB ": dob_numeric, "EMAIL": email, "PHONE": phone, "MRN": mrn.split()[1],
+           "INSURANCE_ID": member, "ADDRESS": address, "DIAGNOSIS": condition, "MEDICATION": medication,
+           "CARD": card, "SSN": ssn}
     scenario = r.choice(SCENARIOS)
     turns: list[tuple[str, str]] = [("bot", f"Thank you for calling {clinic}, this is the virtual receptionist. "
                                             "How can I help you today?")]
@@ -113,7 +120,7 @@ def _conversation(r: random.Random, clinic: str, region: str) -> tuple[list[tupl
                   ("user", f"My {mrn}, born {dob_numeric}."),
                   ("bot", "Thank you, the pharmacy team will call you back today.")]
     elif scenario == "billing":
-        turns += [("user", f"I was charged twice. The card was {r.choice(TEST_CARDS)}."),
+        turns += [("user", f"I was charged twice. The card was {card}."),
                   ("bot", "I'm sorry about that. I'll open a billing ticket; can I email you the reference?"),
                   ("user", f"Yes, {email}."),
                   ("bot", "Done, you'll get it within the hour. Order number 4417-2208 is attached.")]
@@ -126,7 +133,7 @@ def _conversation(r: random.Random, clinic: str, region: str) -> tuple[list[tupl
     elif scenario == "insurance":
         turns += [("user", f"Do you take {r.choice(INSURERS)}? My member ID is {member}."),
                   ("bot", "Yes, we are in network. I have noted your member ID."),
-                  ("user", f"And my social is {_ssn(r)} if you need it."),
+                  ("user", f"And my social is {ssn} if you need it."),
                   ("bot", "We don't need your social security number, please don't share it on calls.")]
     elif scenario == "results":
         turns += [("user", f"I'm calling about my blood test results for {condition}."),
@@ -150,18 +157,24 @@ def _conversation(r: random.Random, clinic: str, region: str) -> tuple[list[tupl
         "directions": f"Directions from {address}.",
         "hours": "Asked about Saturday opening hours.",
     }
-    return turns, summaries[scenario], scenario, booked
+    return turns, summaries[scenario], scenario, booked, phi
 
 
-def build_pool(clinics: list[tuple[str, str]], size: int = POOL_SIZE, seed: int = 6) -> list[Conversation]:
-    """`size` conversations for the given (clinic name, region) pairs, each redacted once."""
+def build_pool(clinics: list[tuple[str, str]], size: int = POOL_SIZE, seed: int = 6,
+               dropped: dict[str, int] | None = None) -> list[Conversation]:
+    """`size` conversations for the given (clinic name, region) pairs, each redacted once. A conversation in which
+    any detail we put in survives redaction is left out of the pool (counted by kind in `dropped`), so seeded data
+    never stores PHI in the clear even where the redaction still has gaps."""
     from voxanne_admin.calls.redaction import redact
 
     r = random.Random(seed)
-    pool = []
-    for i in range(size):
-        clinic, region = clinics[i % len(clinics)]
-        turns, summary, scenario, booked = _conversation(r, clinic, region)
+    pool: list[Conversation] = []
+    attempts = 0
+    while len(pool) < size and attempts < size * 4:
+        clinic, region = clinics[attempts % len(clinics)]
+        i = attempts
+        attempts += 1
+        turns, summary, scenario, booked, phi = _conversation(r, clinic, region)
         # Redact the whole conversation at once: context ("my phone number is") helps find what a lone line hides.
         spoken_turns = [(role, text) for role, text in turns if role != "tool"]
         raw = "\n".join(f"{'AI' if role == 'bot' else 'User'}: {text}" for role, text in spoken_turns)
@@ -188,6 +201,13 @@ def build_pool(clinics: list[tuple[str, str]], size: int = POOL_SIZE, seed: int 
         summary = redact(summary, region=region)
         analysis = {"summary": summary, "successEvaluation": "true" if scenario != "billing" else "false",
                     "structuredData": {"intent": scenario, "booked": booked}}
+        stored = "\n".join(lines) + "\n" + summary
+        leaked = [kind.strip() for kind, value in phi.items() if value in stored]
+        if leaked:
+            for kind in leaked:
+                if dropped is not None:
+                    dropped[kind] = dropped.get(kind, 0) + 1
+            continue
         pool.append(Conversation(transcript="\n".join(lines), messages_json=json.dumps(messages), summary=summary,
                                  analysis_json=json.dumps(analysis), booked=booked, length_s=at))
     return pool
@@ -247,7 +267,13 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
     org_info = [(o.id, o.name, o.country) for o in orgs]
     # One pool per organization: its name is in the greeting and its country decides how numbers are written.
     per_org = max(50, pool_size // len(org_info))
-    pools = {org_id: build_pool([(name, country)], size=per_org, seed=org_id) for org_id, name, country in org_info}
+    dropped: dict[str, int] = {}
+    pools = {org_id: build_pool([(name, country)], size=per_org, seed=org_id, dropped=dropped)
+             for org_id, name, country in org_info}
+    if dropped:
+        # Kinds only, never the values: these are gaps of the redaction module to fix.
+        log.warning("seed-calls left out conversations where redaction missed details: %s",
+                    ", ".join(f"{k} x{n}" for k, n in sorted(dropped.items())))
     r = random.Random(seed)
     now = datetime.now(UTC)
     written = 0
@@ -282,7 +308,8 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
         # Seeded calls are in the past: the statistics rollup must count them now, not at the nightly rebuild.
         refresh_stats(session, days_back=None)
         audit.record(session, actor=Actor.system("seed-calls"), action="calls_seeded", target_type="calls",
-                     target_id=org_slug or "all", diff={"rows": written, "organizations": len(org_info)})
+                     target_id=org_slug or "all", diff={"rows": written, "organizations": len(org_info),
+                                                        "left_out_by_kind": dropped})
     return written
 
 

@@ -109,6 +109,22 @@ class CallLogsState(AppState):
         return min(100, int(self.export_done * 100 / self.export_total))
 
     @rx.var
+    def figures(self) -> dict[str, str]:
+        """The statistics' counts with thousands separators."""
+        return {"total": f"{self.total:,}", "answered": f"{self.answered:,}", "missed": f"{self.missed:,}",
+                "booked": f"{self.booked:,}"}
+
+    @rx.var
+    def export_counts(self) -> dict[str, str]:
+        """Export progress and result counts with thousands separators."""
+        return {"done": f"{self.export_done:,}", "total": f"{self.export_total:,}", "rows": f"{self.export_rows:,}"}
+
+    @rx.var
+    def reasons_height(self) -> int:
+        """Tall enough for every ended-reason label."""
+        return max(200, 30 * len(self.reasons) + 40)
+
+    @rx.var
     def scope_label(self) -> str:
         """Which organization the page shows, in words."""
         for option in self.org_options:
@@ -258,15 +274,24 @@ class CallLogsState(AppState):
         self.errors, self.link_error, self.loaded = {}, "", False
         self.exporting, self.export_url, self.export_error = False, "", ""
         params = {k: v for k, v in dict(self.router.url.query_parameters).items() if v != ""}
-        try:
-            flt = logs.CallFilter.from_query(params)
-        except InvalidInput as exc:
-            field = PARAM_FORM.get(exc.field or "", "")
-            self.link_error = (f"This link's filter has a value the page cannot use: {exc} "
-                               "It is shown without that link's filter; set the filter again below.")
-            if field:
-                self.errors = {field: str(exc)}
-            flt = logs.CallFilter()
+        errors: dict[str, str] = {}
+        skipped: list[str] = []
+        while True:
+            try:
+                flt = logs.CallFilter.from_query(params)
+                break
+            except InvalidInput as exc:
+                # Drop only the bad part of a link and keep the rest of its filter.
+                errors[PARAM_FORM.get(exc.field or "", "form")] = str(exc)
+                skipped.append(str(exc))
+                if exc.field in params:
+                    params.pop(exc.field)
+                else:
+                    flt = logs.CallFilter()
+                    break
+        if skipped:
+            self.link_error = ("This link has a value the page cannot use, so that part of its filter is left out: "
+                               + " ".join(skipped))
         self._fill_form(flt)
         if flt.org_ids:
             # A shared link names its organization: the switcher follows it.
@@ -276,10 +301,15 @@ class CallLogsState(AppState):
         with db.read_only() as session:
             self.columns = logs.get_columns(session, staff_id=staff.id)
         self._load_agents()
-        errors = dict(self.errors)
         result = self._apply()
-        self.errors = {**errors, **self.errors}
+        self.errors = {**errors, **self.errors}  # the link's bad parts stay explained at their fields
         return result
+
+    @rx.event
+    @guarded("viewer")
+    def refresh(self):
+        """Run the current filter again from the first page (new calls appear)."""
+        return self._apply()
 
     @rx.event
     @ui_only
@@ -582,13 +612,13 @@ def _stats() -> rx.Component:
     s = CallLogsState
     return rx.vstack(
         rx.flex(
-            stat_card("Calls", s.total, "matching the filter"),
-            stat_card("Answered", s.answered, s.missed.to_string() + " missed"),
+            stat_card("Calls", s.figures["total"], "matching the filter"),
+            stat_card("Answered", s.figures["answered"], s.figures["missed"] + " missed"),
             stat_card("Average duration", rx.cond(s.avg_duration != "", s.avg_duration, "—"),
                       rx.cond(s.p90_duration != "", "90% of answered calls were shorter than " + s.p90_duration,
                               "No answered calls")),
             stat_card("Total cost", s.total_cost),
-            stat_card("Bookings", s.booked, rx.cond(s.booking_conversion != "",
+            stat_card("Bookings", s.figures["booked"], rx.cond(s.booking_conversion != "",
                                                     s.booking_conversion + " of answered calls booked an appointment",
                                                     "No answered calls yet")),
             spacing="3", wrap="wrap", width="100%", id="call-stats",
@@ -603,7 +633,7 @@ def _stats() -> rx.Component:
                         rx.recharts.x_axis(data_key="day"),
                         rx.recharts.y_axis(allow_decimals=False),
                         rx.recharts.graphing_tooltip(),
-                        data=s.per_day, height=200, width="100%",
+                        data=s.per_day, height=s.reasons_height, width="100%",
                     ),
                     flex="3", min_width="20em", id="calls-per-day",
                 ),
@@ -612,9 +642,9 @@ def _stats() -> rx.Component:
                     rx.recharts.bar_chart(
                         rx.recharts.bar(data_key="calls", fill=rx.color("teal", 9), name="Calls", max_bar_size=28),
                         rx.recharts.x_axis(type_="number", allow_decimals=False),
-                        rx.recharts.y_axis(data_key="label", type_="category", width=140),
+                        rx.recharts.y_axis(data_key="label", type_="category", width=150, interval=0),
                         rx.recharts.graphing_tooltip(),
-                        data=s.reasons, layout="vertical", height=200, width="100%",
+                        data=s.reasons, layout="vertical", height=s.reasons_height, width="100%",
                     ),
                     flex="2", min_width="18em", id="ended-reasons",
                 ),
@@ -758,8 +788,8 @@ def _export_panel() -> rx.Component:
             s.exporting,
             rx.card(
                 rx.vstack(
-                    rx.text("Exporting: ", s.export_done, " of ", s.export_total, " calls written", size="2",
-                            id="export-progress-text"),
+                    rx.text("Exporting: ", s.export_counts["done"], " of ", s.export_counts["total"], " calls written",
+                            size="2", id="export-progress-text"),
                     rx.progress(value=s.export_percent, max=100, width="100%", id="export-progress"),
                     spacing="2", width="100%",
                 ),
@@ -770,7 +800,7 @@ def _export_panel() -> rx.Component:
             s.export_url != "",
             rx.callout(
                 rx.hstack(
-                    rx.text("Export done: ", s.export_rows, rx.cond(s.export_rows == 1, " call", " calls"),
+                    rx.text("Export done: ", s.export_counts["rows"], rx.cond(s.export_rows == 1, " call", " calls"),
                             ". The download started; if it did not, ",
                             rx.link("download the CSV", href=s.export_url, id="export-link"), ". The file is "
                             "deleted after a while: export again for fresh data.", size="2", id="export-done"),
@@ -800,8 +830,13 @@ def call_logs_page() -> rx.Component:
             "Every call the agents handled, newest first. Search what was said, narrow it down with the filters, "
             "and open a call to read its transcript and play its recording. Phone numbers are masked and "
             "personal details in transcripts are redacted.",
-            rx.button(rx.icon("download", size=16), "Export CSV", on_click=s.export, loading=s.exporting,
-                      disabled=s.needs_org, id="export-csv"),
+            rx.hstack(
+                rx.button(rx.icon("refresh-cw", size=16), "Refresh", variant="soft", on_click=s.refresh,
+                          disabled=s.needs_org, id="refresh-calls"),
+                rx.button(rx.icon("download", size=16), "Export CSV", on_click=s.export, loading=s.exporting,
+                          disabled=s.needs_org, id="export-csv"),
+                spacing="2",
+            ),
         ),
         rx.cond(s.link_error != "", rx.callout(s.link_error, icon="link-2-off", color_scheme="amber", width="100%",
                                                 id="link-error")),
@@ -907,7 +942,7 @@ def _event_row(e: EventLine) -> rx.Component:
         rx.table.cell(rx.code(e.kind, white_space="nowrap")),
         rx.table.cell(rx.badge(e.status, color_scheme=rx.match(e.status, ("completed", "green"),
                                                                  ("dead_letter", "red"), "amber"))),
-        rx.table.cell(rx.text(e.received_at, size="1", white_space="nowrap")),
+        rx.table.cell(rx.text(e.received_at, size="1")),
     )
 
 
@@ -995,11 +1030,14 @@ def _detail_body() -> rx.Component:
                         size="1", color_scheme="gray"),
                 rx.cond(
                     c.events.length() > 0,
-                    rx.table.root(
-                        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
-                                                       for h in ("Event", "Type", "Status", "Received")])),
-                        rx.table.body(rx.foreach(c.events, _event_row)),
-                        size="1", width="100%", id="call-events",
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
+                                                           for h in ("Event", "Type", "Status", "Received")])),
+                            rx.table.body(rx.foreach(c.events, _event_row)),
+                            size="1", width="100%", id="call-events",
+                        ),
+                        width="100%", overflow_x="auto",
                     ),
                     rx.text("No webhook events stored for this call (events are purged after their retention).",
                             size="2", color_scheme="gray"),
@@ -1020,7 +1058,9 @@ def call_detail_page() -> rx.Component:
         rx.link(rx.icon("arrow-left", size=14), "Back to call logs", href=CallLogsState.last_list_url,
                 size="2", display="flex", align_items="center", gap="0.3em", id="back-to-list"),
         page_header(rx.cond(CallDetailState.found, "Call " + c.id.to_string(), "Call"),
-                    rx.cond(c.vapi_call_id != "", "Vapi call id " + c.vapi_call_id, "")),
+                    rx.cond(c.vapi_call_id != "", "Vapi call id " + c.vapi_call_id, ""),
+                    rx.button(rx.icon("refresh-cw", size=16), "Refresh", variant="soft",
+                              on_click=CallDetailState.load, id="refresh-call")),
         rx.cond(
             CallDetailState.error != "",
             rx.callout(CallDetailState.error, icon="search-x", color_scheme="amber", width="100%", id="call-error"),

@@ -84,8 +84,9 @@ def _today() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.heading("Calls today", size="4"),
-            rx.text("(", OverviewState.today_date, ", UTC day; open an organization to see its calls)", size="2",
-                    color_scheme="gray"),
+            rx.cond(OverviewState.today_date != "",
+                    rx.text("(", OverviewState.today_date, ", UTC day; open an organization to see its calls)",
+                            size="2", color_scheme="gray")),
             align="baseline", spacing="2",
         ),
         rx.cond(
@@ -98,7 +99,8 @@ def _today() -> rx.Component:
                 rx.table.body(rx.foreach(OverviewState.today, _today_row)),
                 width="100%", id="calls-today",
             ),
-            empty_state("No active organizations."),
+            rx.cond(OverviewState.loaded, empty_state("No active organizations."),
+                    rx.center(rx.spinner(size="2"), padding="1em", width="100%")),
         ),
         width="100%", spacing="2", padding_top="1em",
     )
