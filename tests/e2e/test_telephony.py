@@ -172,6 +172,22 @@ def test_us_organization_walks_to_verified_forwarding(browser_page, e2e_db, make
           carrier_suggested=False,
           area_code="415")
 
+    # Changing the country of a configured setup asks first (it would clear the line and codes); keeping it
+    # changes nothing.
+    since = last_audit_id(e2e_db)
+    page.locator("#tel-country").click()
+    page.get_by_role("option", name=COUNTRY_OPTION["GB"], exact=True).click()
+    confirm = page.get_by_role("alertdialog")
+    expect(confirm.get_by_role("heading", name="Change the country?")).to_be_visible()
+    page.shot("change-country-confirmation")
+    confirm.get_by_role("button", name="Keep the current country").click()
+    expect(confirm).to_have_count(0)
+    expect(page.locator("#tel-country")).to_have_text(COUNTRY_OPTION["US"])
+    expect(page.locator("#setup-status")).to_contain_text("Verified")
+    row = _setup_row(e2e_db, org_id)
+    assert (row.country, row.status) == ("US", "verified")
+    assert [a.action for a in audit_actions(e2e_db, since_id=since) if a.action.startswith("telephony")] == []
+
 
 def test_nigerian_organization_gets_a_us_number_and_walks_to_verified(browser_page, e2e_db, make_account):
     page = browser_page

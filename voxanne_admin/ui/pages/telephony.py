@@ -80,6 +80,7 @@ class TelephonyState(AppState):
     # Step 1
     country_choice: str = ""
     country_error: str = ""
+    pending_country: str = ""
     # Step 2 (the request sequence number drops stale search results: only the newest request may write)
     number_country: str = ""
     number_type: str = ""
@@ -264,6 +265,28 @@ class TelephonyState(AppState):
     @rx.event
     @guarded("operator")
     def choose_country(self, value: str):
+        """Set the clinic's country; once codes exist, ask first (a new country clears the line and codes)."""
+        if self.setup.activate_code and value != self.setup.country:
+            self.pending_country = value
+            self.country_choice = self.setup.country
+            return None
+        return self._set_country(value)
+
+    @rx.event
+    @guarded("operator")
+    def confirm_country(self):
+        """Change the country after confirmation."""
+        value, self.pending_country = self.pending_country, ""
+        return self._set_country(value) if value else None
+
+    @rx.event
+    @ui_only
+    def keep_country(self):
+        """Keep the current country (the confirmation was dismissed)."""
+        self.pending_country = ""
+        self.country_choice = self.setup.country
+
+    def _set_country(self, value: str):
         """Set the clinic's country (audited); the number search that follows shows the LAST choice only."""
         staff = current_staff()
         self.country_error = ""
@@ -1063,7 +1086,13 @@ def _code_box(label: str, code, hint: str, box_id: str) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray"),
-            rx.cond(code != "", rx.code(code, size="6", weight="bold", id=box_id),
+            rx.cond(code != "",
+                    rx.hstack(rx.code(code, size="6", weight="bold", id=box_id),
+                              rx.icon_button(rx.icon("copy", size=14), size="1", variant="ghost", type="button",
+                                             aria_label=f"Copy the {label.lower()} code",
+                                             on_click=[rx.set_clipboard(code),
+                                                       rx.toast.info(f"{label} code copied.")]),
+                              align="center", spacing="2"),
                     rx.text("not offered by this carrier", size="2", color_scheme="gray", id=box_id)),
             rx.text(hint, size="1", color_scheme="gray"),
             spacing="1",
@@ -1236,6 +1265,26 @@ def _rules() -> rx.Component:
     )
 
 
+def _country_confirm() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Change the country?"),
+            rx.alert_dialog.description(
+                "The clinic line, carrier and codes belong to the current country and are cleared; the setup must "
+                "be configured and verified again. If the clinic already dialled the activation code, give it the "
+                "cancel code first. Our number is kept."),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep the current country", variant="soft", color_scheme="gray",
+                                                 on_click=TelephonyState.keep_country)),
+                rx.alert_dialog.action(rx.button("Change the country", color_scheme="red",
+                                                 on_click=TelephonyState.confirm_country, id="confirm-country")),
+                justify="end", spacing="3", padding_top="1em",
+            ),
+        ),
+        open=TelephonyState.pending_country != "",
+    )
+
+
 def _rule_input(key: str, label: str, placeholder: str = "") -> rx.Component:
     return labelled(label, rx.input(name=key, id=f"rule-{key}", default_value=TelephonyState.rule_form.get(key, ""),
                                     key=TelephonyState.rule_id.to_string() + key, placeholder=placeholder,
@@ -1312,6 +1361,7 @@ def telephony_page() -> rx.Component:
         _overview(),
         _rules(),
         _buy_confirm(),
+        _country_confirm(),
         _rule_dialog(),
         width="100%", align="stretch",
     )
