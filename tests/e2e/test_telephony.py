@@ -199,6 +199,45 @@ def test_nigerian_organization_gets_a_us_number_and_walks_to_verified(browser_pa
           area_code="212")
 
 
+def test_verification_without_the_code_dialled_fails_with_the_reason_then_succeeds(browser_page, e2e_db,
+                                                                                   make_account):
+    """The demo GB clinic has codes issued but never dialled them: the test call is not forwarded."""
+    page = browser_page
+    operator = make_account("operator", "tel-fail")
+    org_id, name = scalar(e2e_db, "select o.id from organizations o join telephony_setups s on s.org_id = o.id "
+                                  "where o.country = 'GB' and s.status = 'codes_issued' limit 1"), ""
+    assert org_id, "the demo data has a GB organization with codes issued"
+    name = scalar(e2e_db, "select name from organizations where id = :id", id=org_id)
+    sign_in(page, e2e_db, operator)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Telephony").click()
+    page.locator("#telephony-overview tbody tr").filter(has_text=name).get_by_role("button",
+                                                                                    name=re.compile("^Open")).click()
+    expect(page.get_by_role("heading", name=f"Setup for {name}")).to_be_visible()
+    expect(page.locator("#setup-status")).to_contain_text("Codes issued")
+    since = last_audit_id(e2e_db)
+
+    page.locator("#tel-verify").click()
+    failed = page.locator("#verify-failed")
+    expect(failed).to_be_visible(timeout=60_000)
+    row = _setup_row(e2e_db, org_id)
+    assert row.status == "failed" and row.status_reason
+    expect(failed).to_contain_text(row.status_reason)
+    expect(page.locator("#setup-status")).to_contain_text("Failed")
+    expect(page.locator("#telephony-overview tbody tr").filter(has_text=name)).to_contain_text("Failed")
+    page.shot("failed-with-reason")
+
+    # The clinic dials the code (sandbox), and the next test call verifies.
+    page.locator("#tel-simulate").click()
+    expect(page.get_by_text("Sandbox: the clinic's line now forwards")).to_be_visible(timeout=20_000)
+    page.locator("#tel-verify").click()
+    expect(page.locator("#verify-ok")).to_be_visible(timeout=60_000)
+    expect(page.locator("#verify-failed")).to_have_count(0)
+    assert _setup_row(e2e_db, org_id).status == "verified"
+    actions = [a.action for a in audit_actions(e2e_db, since_id=since) if "verif" in a.action]
+    assert len(actions) >= 2, actions
+    page.shot("verified-after-dialling")
+
+
 def test_rapid_country_changes_end_on_the_last_choice(browser_page, e2e_db, make_account):
     page = browser_page
     operator = make_account("operator", "tel-rapid")

@@ -11,7 +11,7 @@ import reflex as rx
 from pydantic import BaseModel
 
 from voxanne_admin import db
-from voxanne_admin.errors import DomainError, InvalidInput
+from voxanne_admin.errors import Conflict, DomainError, InvalidInput
 from voxanne_admin.telephony import forwarding
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.models import (
@@ -523,6 +523,9 @@ class TelephonyState(AppState):
         except InvalidInput as exc:
             field = exc.field if exc.field in ("clinic_number", "carrier", "forwarding_type", "ring_timer") else "form"
             self.codes_errors = {field: str(exc)}
+            return None
+        except Conflict as exc:  # the line is another organization's clinic line
+            self.codes_errors = {"clinic_number": str(exc)}
             return None
         except DomainError as exc:
             self.codes_errors = {"form": friendly(exc)}
