@@ -713,19 +713,8 @@ class TelephonyState(AppState):
 # ---------------------------------------------------------------------------------------------------- components
 
 
-def status_badge(status, label) -> rx.Component:
-    """Setup status as a coloured badge with the plain-words label."""
-    return rx.match(
-        status,
-        ("verified", rx.badge(rx.icon("circle-check", size=14), label, color_scheme="green", size="2")),
-        ("codes_issued", rx.badge(rx.icon("hash", size=14), label, color_scheme="blue", size="2")),
-        ("failed", rx.badge(rx.icon("circle-x", size=14), label, color_scheme="red", size="2")),
-        rx.badge(rx.icon("circle-dashed", size=14), label, color_scheme="gray", size="2"),
-    )
-
-
 def short_badge(status) -> rx.Component:
-    """Setup status in one or two words (the overview table)."""
+    """Setup status in one or two words: not started, codes issued, verified, failed."""
     return rx.match(
         status,
         ("verified", rx.badge(rx.icon("circle-check", size=14), "Verified", color_scheme="green")),
@@ -1112,7 +1101,9 @@ def _step_verify() -> rx.Component:
                 "verified. Have the clinic dial the activation code first.", size="2"),
         rx.hstack(
             rx.text("Status:", size="2", weight="medium"),
-            status_badge(s.status, s.status_label),
+            short_badge(s.status),
+            rx.cond(s.verifying | TelephonyState.verifying, rx.fragment(),
+                    rx.cond(s.status == "codes_issued", rx.text("not verified yet", size="2", color_scheme="gray"))),
             rx.cond(TelephonyState.verifying, rx.hstack(rx.spinner(size="2"), rx.text(
                 "Test call in progress: waiting for it to arrive on our number…", size="2"), id="verify-progress")),
             align="center", spacing="3", id="verify-status",
@@ -1148,13 +1139,17 @@ def _setup_section() -> rx.Component:
     s = TelephonyState.setup
     line, codes = _step_line_and_codes()
     return rx.vstack(
-        rx.hstack(
-            rx.heading("Setup for ", s.org_name, size="5", as_="h2"),
-            status_badge(s.status, s.status_label),
-            rx.spacer(),
-            rx.text("Last change ", rx.cond(s.updated_at != "", s.updated_at, "never"), size="1",
-                    color_scheme="gray"),
-            align="center", width="100%", spacing="3", id="setup-status",
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Setup for ", s.org_name, size="5", as_="h2"),
+                short_badge(s.status),
+                rx.spacer(),
+                rx.text("Last change ", rx.cond(s.updated_at != "", s.updated_at, "never"), size="1",
+                        color_scheme="gray", white_space="nowrap"),
+                align="center", width="100%", spacing="3",
+            ),
+            rx.text(s.status_label, size="2", color_scheme=rx.cond(s.status == "failed", "red", "gray")),
+            spacing="1", width="100%", id="setup-status",
         ),
         rx.cond(~AppState.is_operator,
                 rx.callout("You can read this setup; changing it needs the operator role.", icon="eye",
