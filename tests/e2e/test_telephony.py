@@ -88,7 +88,7 @@ def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, numbe
         expect(caveats).to_contain_text("BEFORE buying")
         expect(caveats).to_contain_text("billed to the clinic's line")
     expect(page.locator("#numbers-table tbody tr").first).to_be_visible(timeout=30_000)
-    page.fill("#tel-area-code", area_code)
+    page.get_by_label("Area code").fill(area_code)  # labels are tied to their fields
     page.locator("#tel-area-code").press("Enter")  # Enter submits the search
     expect(page.locator("#search-summary")).to_contain_text(f"with area code {area_code}", timeout=30_000)
     first = page.locator("#numbers-table tbody tr").first
@@ -114,7 +114,7 @@ def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, numbe
                   id=org_id) == 1
 
     # 3. Clinic line, checked as typed; the carrier is suggested where the numbering plan knows it.
-    page.fill("#tel-clinic", clinic_raw)
+    page.get_by_label("Clinic's existing number").fill(clinic_raw)
     check = page.locator("#clinic-check")
     expect(check).to_contain_text(clinic_display)
     if carrier_suggested:

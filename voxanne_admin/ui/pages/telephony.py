@@ -794,6 +794,7 @@ def _step_country() -> rx.Component:
             TelephonyState.country_error,
             hint="Supported: United States, United Kingdom, Nigeria, Türkiye. The organization is registered in "
                  "its own country; pick where the clinic's existing line is.",
+            html_for="tel-country",
         ),
         rx.cond(
             s.country != "",
@@ -870,15 +871,19 @@ def _step_number() -> rx.Component:
                 rx.select.trigger(id="tel-number-country", width="100%"),
                 rx.select.content(rx.foreach(TelephonyState.number_country_options,
                                              lambda o: rx.select.item(o["label"], value=o["iso"]))),
-                value=TelephonyState.number_country, on_change=TelephonyState.set_number_country)),
+                value=TelephonyState.number_country, on_change=TelephonyState.set_number_country),
+                     html_for="tel-number-country"),
             labelled("Type", rx.select.root(
                 rx.select.trigger(id="tel-number-type", width="100%"),
                 rx.select.content(rx.foreach(nc.number_types, lambda t: rx.select.item(t, value=t))),
-                value=TelephonyState.number_type, on_change=TelephonyState.set_number_type)),
+                value=TelephonyState.number_type, on_change=TelephonyState.set_number_type),
+                     html_for="tel-number-type"),
             labelled("Area code", rx.input(name="area_code", id="tel-area-code", default_value=TelephonyState.area_code,
-                                           placeholder="e.g. 201", max_length=6, input_mode="numeric")),
+                                           placeholder="e.g. 201", max_length=6, input_mode="numeric"),
+                     html_for="tel-area-code"),
             labelled("Contains", rx.input(name="contains", id="tel-contains", default_value=TelephonyState.contains,
-                                          placeholder="digits, e.g. 555", max_length=10, input_mode="numeric")),
+                                          placeholder="digits, e.g. 555", max_length=10, input_mode="numeric"),
+                     html_for="tel-contains"),
             rx.button(rx.icon("search", size=16), "Search numbers", type="submit", id="tel-search",
                       loading=TelephonyState.searching, flex_shrink="0"),
             align="end", spacing="3", width="100%",
@@ -994,7 +999,7 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                           id="tel-clinic", placeholder="the number patients call today, e.g. (201) 555-0199",
                           max_length=32, disabled=~operator, input_mode="tel", auto_complete="off"),
                  rx.cond(err.contains("clinic_number"), err["clinic_number"], TelephonyState.clinic_error),
-                 hint="National or international format; it is checked as you type."),
+                 hint="National or international format; it is checked as you type.", html_for="tel-clinic"),
         _clinic_check(),
         labelled("Clinic's carrier",
                  rx.select.root(
@@ -1004,7 +1009,7 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                                                   lambda c: rx.select.item(c, value=c))),
                      value=TelephonyState.carrier, on_change=TelephonyState.set_carrier, disabled=~operator),
                  err.get("carrier", ""),
-                 hint="Suggested from the number where possible; ask the clinic if unsure."),
+                 hint="Suggested from the number where possible; ask the clinic if unsure.", html_for="tel-carrier"),
         spacing="3", width="100%", align="stretch",
     )
     codes_shown = rx.cond(
@@ -1018,11 +1023,12 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                 _code_box("Cancel", s.cancel_code, "Turns forwarding off again.", "code-cancel"),
                 columns="3", spacing="3", width="100%",
             ),
-            rx.text("Forwards ", s.forwarding_type.replace("_", " "),
-                    rx.cond(s.forwarding_type == "no_answer", " after " + s.ring_timer.to_string() + " s of ringing",
+            rx.text("Forwards ", rx.match(s.forwarding_type, *[(k, v) for k, v in forwarding.TYPES.items()],
+                                          s.forwarding_type),
+                    rx.cond(s.forwarding_type == "no_answer", " (after " + s.ring_timer.to_string() + " s of ringing)",
                             ""),
                     " to ", rx.code(s.target_as_dialled), " (our number, written the way ", s.carrier, " expects).",
-                    size="2"),
+                    size="2", id="codes-summary"),
             rx.foreach(s.warnings, lambda w: rx.callout(w, icon="triangle-alert", color_scheme="amber", size="1",
                                                          width="100%")),
             rx.hstack(
@@ -1045,7 +1051,8 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                              value=TelephonyState.forwarding_type, on_change=TelephonyState.set_forwarding_type,
                              disabled=~operator),
                          err.get("forwarding_type", ""),
-                         hint="“No answer” is usual: the clinic answers first and the agent takes what it misses."),
+                         hint="“No answer” is usual: the clinic answers first and the agent takes what it misses.",
+                         html_for="tel-forwarding-type"),
                 rx.cond(TelephonyState.forwarding_type == "no_answer",
                         rx.box(labelled("Ring for (seconds)",
                                         rx.select.root(
@@ -1055,7 +1062,8 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                                             value=TelephonyState.ring_timer, on_change=TelephonyState.set_ring_timer,
                                             disabled=~operator),
                                         err.get("ring_timer", ""),
-                                        hint="5 to 30 s, in steps of 5."), min_width="12em")),
+                                        hint="5 to 30 s, in steps of 5.", html_for="tel-ring-timer"),
+                               min_width="12em")),
                 align="start", spacing="4", width="100%",
             ),
             _error_callout(err.get("form", "")),
@@ -1287,7 +1295,7 @@ def _rule_input(key: str, label: str, placeholder: str = "") -> rx.Component:
     return labelled(label, rx.input(name=key, id=f"rule-{key}", default_value=TelephonyState.rule_form.get(key, ""),
                                     key=TelephonyState.rule_id.to_string() + key, placeholder=placeholder,
                                     max_length=300 if key in ("source", "domestic_only_reason") else 64),
-                    TelephonyState.rule_errors.get(key, ""))
+                    TelephonyState.rule_errors.get(key, ""), html_for=f"rule-{key}")
 
 
 def _rule_dialog() -> rx.Component:
@@ -1316,7 +1324,7 @@ def _rule_dialog() -> rx.Component:
                             rx.select.trigger(id="rule-number-format", width="100%"),
                             rx.select.content(*[rx.select.item(v, value=k) for k, v in FORMAT_LABELS.items()]),
                             value=TelephonyState.rule_format, on_change=TelephonyState.set_rule_format),
-                                 err.get("number_format", "")),
+                                 err.get("number_format", ""), html_for="rule-number-format"),
                         rx.text(rx.flex(rx.checkbox(checked=TelephonyState.rule_intl,
                                                     on_change=TelephonyState.set_rule_intl),
                                         "Forwards to numbers abroad", spacing="2", align="center"),
