@@ -235,6 +235,23 @@ def sandbox_clear() -> None:
     typer.echo(f"{store.clear_faults()} faults removed.")
 
 
+@sandbox_app.command("dial")
+def sandbox_dial(
+    line: Annotated[str, typer.Argument(help="The clinic's line in international form, e.g. +12015550143.")],
+    code: Annotated[str, typer.Argument(help="What the clinic dials, e.g. '*722015550123' or '##21#'.")],
+) -> None:
+    """Dial a code on a clinic line of the sandbox carrier (forwarding on/off/status), as the clinic would."""
+    from voxanne_admin.sandbox import carrier
+
+    _database_url()
+    try:
+        state = carrier.dial(line, code)
+    except Exception as exc:  # the network's refusal, or a line that is not a number
+        typer.echo(f"Refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(state["answer"])
+
+
 FAILED_REASON_PREFIXES = ("call.start.error", "pipeline-error", "twilio-failed", "call.in-progress.error",
                           "assistant-error", "vonage-failed", "phone-call-provider", "call.ringing.error")
 

@@ -88,7 +88,7 @@ def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, numbe
         expect(caveats).to_contain_text("BEFORE buying")
         expect(caveats).to_contain_text("billed to the clinic's line")
     expect(page.locator("#numbers-table tbody tr").first).to_be_visible(timeout=30_000)
-    page.fill("#tel-area-code", area_code)
+    page.get_by_label("Area code").fill(area_code)  # labels are tied to their fields
     page.locator("#tel-area-code").press("Enter")  # Enter submits the search
     expect(page.locator("#search-summary")).to_contain_text(f"with area code {area_code}", timeout=30_000)
     first = page.locator("#numbers-table tbody tr").first
@@ -114,7 +114,7 @@ def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, numbe
                   id=org_id) == 1
 
     # 3. Clinic line, checked as typed; the carrier is suggested where the numbering plan knows it.
-    page.fill("#tel-clinic", clinic_raw)
+    page.get_by_label("Clinic's existing number").fill(clinic_raw)
     check = page.locator("#clinic-check")
     expect(check).to_contain_text(clinic_display)
     if carrier_suggested:
@@ -172,6 +172,22 @@ def test_us_organization_walks_to_verified_forwarding(browser_page, e2e_db, make
           carrier_suggested=False,
           area_code="415")
 
+    # Changing the country of a configured setup asks first (it would clear the line and codes); keeping it
+    # changes nothing.
+    since = last_audit_id(e2e_db)
+    page.locator("#tel-country").click()
+    page.get_by_role("option", name=COUNTRY_OPTION["GB"], exact=True).click()
+    confirm = page.get_by_role("alertdialog")
+    expect(confirm.get_by_role("heading", name="Change the country?")).to_be_visible()
+    page.shot("change-country-confirmation")
+    confirm.get_by_role("button", name="Keep the current country").click()
+    expect(confirm).to_have_count(0)
+    expect(page.locator("#tel-country")).to_have_text(COUNTRY_OPTION["US"])
+    expect(page.locator("#setup-status")).to_contain_text("Verified")
+    row = _setup_row(e2e_db, org_id)
+    assert (row.country, row.status) == ("US", "verified")
+    assert [a.action for a in audit_actions(e2e_db, since_id=since) if a.action.startswith("telephony")] == []
+
 
 def test_nigerian_organization_gets_a_us_number_and_walks_to_verified(browser_page, e2e_db, make_account):
     page = browser_page
@@ -181,6 +197,45 @@ def test_nigerian_organization_gets_a_us_number_and_walks_to_verified(browser_pa
     _walk(page, e2e_db, org_id=org_id, org_name=name, country="NG", number_country="US",
           clinic_raw=_clinic_line("NG", "0803", 7), clinic_display="+234 803", carrier="MTN", carrier_suggested=True,
           area_code="212")
+
+
+def test_verification_without_the_code_dialled_fails_with_the_reason_then_succeeds(browser_page, e2e_db,
+                                                                                   make_account):
+    """The demo GB clinic has codes issued but never dialled them: the test call is not forwarded."""
+    page = browser_page
+    operator = make_account("operator", "tel-fail")
+    org_id, name = scalar(e2e_db, "select o.id from organizations o join telephony_setups s on s.org_id = o.id "
+                                  "where o.country = 'GB' and s.status = 'codes_issued' limit 1"), ""
+    assert org_id, "the demo data has a GB organization with codes issued"
+    name = scalar(e2e_db, "select name from organizations where id = :id", id=org_id)
+    sign_in(page, e2e_db, operator)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Telephony").click()
+    page.locator("#telephony-overview tbody tr").filter(has_text=name).get_by_role("button",
+                                                                                    name=re.compile("^Open")).click()
+    expect(page.get_by_role("heading", name=f"Setup for {name}")).to_be_visible()
+    expect(page.locator("#setup-status")).to_contain_text("Codes issued")
+    since = last_audit_id(e2e_db)
+
+    page.locator("#tel-verify").click()
+    failed = page.locator("#verify-failed")
+    expect(failed).to_be_visible(timeout=60_000)
+    row = _setup_row(e2e_db, org_id)
+    assert row.status == "failed" and row.status_reason
+    expect(failed).to_contain_text(row.status_reason)
+    expect(page.locator("#setup-status")).to_contain_text("Failed")
+    expect(page.locator("#telephony-overview tbody tr").filter(has_text=name)).to_contain_text("Failed")
+    page.shot("failed-with-reason")
+
+    # The clinic dials the code (sandbox), and the next test call verifies.
+    page.locator("#tel-simulate").click()
+    expect(page.get_by_text("Sandbox: the clinic's line now forwards")).to_be_visible(timeout=20_000)
+    page.locator("#tel-verify").click()
+    expect(page.locator("#verify-ok")).to_be_visible(timeout=60_000)
+    expect(page.locator("#verify-failed")).to_have_count(0)
+    assert _setup_row(e2e_db, org_id).status == "verified"
+    actions = [a.action for a in audit_actions(e2e_db, since_id=since) if "verif" in a.action]
+    assert len(actions) >= 2, actions
+    page.shot("verified-after-dialling")
 
 
 def test_rapid_country_changes_end_on_the_last_choice(browser_page, e2e_db, make_account):

@@ -134,3 +134,25 @@ def test_demo_setups_are_backed_by_sandbox_state_and_the_gb_one_verifies(tel_ser
     # And the US clinic's line, already forwarding, verifies again.
     asyncio.run(tel.start_verification(org_id=us.org_id, actor=ACTOR, actor_role="operator"))
     assert _wait(us.org_id).status == "verified"
+
+
+def test_cli_dials_codes_on_the_sandbox_carrier(clean_db):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def cli(*args):
+        env = {**os.environ}
+        env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+        return subprocess.run([sys.executable, "-m", "voxanne_admin.cli", "sandbox", "dial", *args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    on = cli("+447400123456", "**21*+12015550123#")
+    assert on.returncode == 0 and "to +12015550123 activated" in on.stdout
+    assert carrier.forward_target("+447400123456") == "+12015550123"
+    bad = cli("+447400123456", "*99#")
+    assert bad.returncode == 1 and "invalid MMI code" in bad.stderr
+    off = cli("+447400123456", "##21#")
+    assert off.returncode == 0 and carrier.forward_target("+447400123456") == ""

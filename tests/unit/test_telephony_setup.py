@@ -247,3 +247,20 @@ def test_a_clinic_line_already_used_by_another_org_is_refused(session, operator)
         tel.configure_forwarding(session, org_id=second.id, clinic_number="201-555-0143", carrier="Verizon",
                                  forwarding_type="unconditional", ring_timer=0, actor=actor_of(operator),
                                  actor_role="operator")
+
+
+def test_unwatched_verifications_past_the_timeout_are_expired_by_the_job_step(session, operator):
+    from datetime import timedelta
+
+    from voxanne_admin.timeutil import utcnow
+
+    org = _ready(session, operator)
+    tel.configure_forwarding(session, org_id=org.id, clinic_number="+12015550143", carrier="Verizon",
+                             forwarding_type="unconditional", ring_timer=0, actor=actor_of(operator),
+                             actor_role="operator")
+    row = tel._setup_for_update(session, org.id)
+    row.verification_started_at = utcnow() - timedelta(minutes=5)
+    session.add(row)
+    session.flush()
+    assert tel.expire_verifications(session) == 1
+    assert tel.get_setup(session, org_id=org.id).status == "failed"

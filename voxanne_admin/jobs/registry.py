@@ -89,9 +89,12 @@ def _reconcile_numbers(session: Session) -> str:
     import asyncio
 
     from voxanne_admin.telephony import provisioning
+    from voxanne_admin.telephony import service as telephony_service
 
-    # The job's session stays unused: reconciliation makes provider calls and never holds a transaction across them.
-    return provisioning.summary(asyncio.run(provisioning.reconcile_numbers()))
+    # Reconciliation makes provider calls in its own short transactions; the job's session is used only after.
+    summary = provisioning.summary(asyncio.run(provisioning.reconcile_numbers()))
+    expired = telephony_service.expire_verifications(session)
+    return f"{summary}; {expired} forwarding verifications timed out"
 
 
 JOBS: dict[str, JobSpec] = {
@@ -187,7 +190,8 @@ JOBS: dict[str, JobSpec] = {
             name="reconcile_numbers",
             title="Reconcile phone numbers",
             description="Compares the numbers Twilio holds with our records: adopts a number a crash left unrecorded "
-                        "when its organization still needs it, releases every other orphan (audited).",
+                        "when its organization still needs it, releases every other orphan (audited); fails "
+                        "forwarding verifications nobody watched past their timeout.",
             schedule="Every 15 minutes",
             trigger=lambda: CronTrigger(minute="*/15", timezone="UTC"),
             period=timedelta(minutes=15),

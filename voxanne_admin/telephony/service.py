@@ -595,6 +595,16 @@ def expire_verification(session: Session, row: TelephonySetup) -> bool:
     return True
 
 
+def expire_verifications(session: Session) -> int:
+    """Fail every verification that waited past the timeout (nobody may be polling); returns how many."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().telephony_verify_timeout_seconds)
+    rows = session.exec(select(TelephonySetup).where(
+        TelephonySetup.status == "codes_issued",
+        TelephonySetup.verification_started_at < cutoff,  # type: ignore[operator]
+    ).with_for_update(skip_locked=True)).all()
+    return sum(expire_verification(session, row) for row in rows)
+
+
 def verification_status(session: Session, *, org_id: int) -> SetupRead:
     """The setup while a verification runs (the UI polls this); a verification past its timeout is failed here."""
     org = _org(session, org_id)

@@ -41,9 +41,10 @@ def field_error(message) -> rx.Component:
     return rx.cond(message != "", rx.text(message, color_scheme="red", size="1", role="alert"))
 
 
-def labelled(label: str, control: rx.Component, error=None, hint: str = "") -> rx.Component:
-    """Label above, control, optional hint and inline error below."""
-    children = [rx.text(label, as_="label", size="2", weight="medium"), control]
+def labelled(label: str, control: rx.Component, error=None, hint: str = "", html_for: str = "") -> rx.Component:
+    """Label above (tied to the control's id when `html_for` is given), control, optional hint and inline error."""
+    extra = {"html_for": html_for} if html_for else {}
+    children = [rx.text(label, as_="label", size="2", weight="medium", **extra), control]
     if hint:
         children.append(rx.text(hint, size="1", color_scheme="gray"))
     if error is not None:

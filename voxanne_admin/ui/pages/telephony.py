@@ -11,7 +11,7 @@ import reflex as rx
 from pydantic import BaseModel
 
 from voxanne_admin import db
-from voxanne_admin.errors import DomainError, InvalidInput
+from voxanne_admin.errors import Conflict, DomainError, InvalidInput
 from voxanne_admin.telephony import forwarding
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.models import (
@@ -80,6 +80,7 @@ class TelephonyState(AppState):
     # Step 1
     country_choice: str = ""
     country_error: str = ""
+    pending_country: str = ""
     # Step 2 (the request sequence number drops stale search results: only the newest request may write)
     number_country: str = ""
     number_type: str = ""
@@ -264,6 +265,28 @@ class TelephonyState(AppState):
     @rx.event
     @guarded("operator")
     def choose_country(self, value: str):
+        """Set the clinic's country; once codes exist, ask first (a new country clears the line and codes)."""
+        if self.setup.activate_code and value != self.setup.country:
+            self.pending_country = value
+            self.country_choice = self.setup.country
+            return None
+        return self._set_country(value)
+
+    @rx.event
+    @guarded("operator")
+    def confirm_country(self):
+        """Change the country after confirmation."""
+        value, self.pending_country = self.pending_country, ""
+        return self._set_country(value) if value else None
+
+    @rx.event
+    @ui_only
+    def keep_country(self):
+        """Keep the current country (the confirmation was dismissed)."""
+        self.pending_country = ""
+        self.country_choice = self.setup.country
+
+    def _set_country(self, value: str):
         """Set the clinic's country (audited); the number search that follows shows the LAST choice only."""
         staff = current_staff()
         self.country_error = ""
@@ -501,6 +524,9 @@ class TelephonyState(AppState):
             field = exc.field if exc.field in ("clinic_number", "carrier", "forwarding_type", "ring_timer") else "form"
             self.codes_errors = {field: str(exc)}
             return None
+        except Conflict as exc:  # the line is another organization's clinic line
+            self.codes_errors = {"clinic_number": str(exc)}
+            return None
         except DomainError as exc:
             self.codes_errors = {"form": friendly(exc)}
             return None
@@ -687,19 +713,8 @@ class TelephonyState(AppState):
 # ---------------------------------------------------------------------------------------------------- components
 
 
-def status_badge(status, label) -> rx.Component:
-    """Setup status as a coloured badge with the plain-words label."""
-    return rx.match(
-        status,
-        ("verified", rx.badge(rx.icon("circle-check", size=14), label, color_scheme="green", size="2")),
-        ("codes_issued", rx.badge(rx.icon("hash", size=14), label, color_scheme="blue", size="2")),
-        ("failed", rx.badge(rx.icon("circle-x", size=14), label, color_scheme="red", size="2")),
-        rx.badge(rx.icon("circle-dashed", size=14), label, color_scheme="gray", size="2"),
-    )
-
-
 def short_badge(status) -> rx.Component:
-    """Setup status in one or two words (the overview table)."""
+    """Setup status in one or two words: not started, codes issued, verified, failed."""
     return rx.match(
         status,
         ("verified", rx.badge(rx.icon("circle-check", size=14), "Verified", color_scheme="green")),
@@ -779,6 +794,7 @@ def _step_country() -> rx.Component:
             TelephonyState.country_error,
             hint="Supported: United States, United Kingdom, Nigeria, Türkiye. The organization is registered in "
                  "its own country; pick where the clinic's existing line is.",
+            html_for="tel-country",
         ),
         rx.cond(
             s.country != "",
@@ -855,15 +871,19 @@ def _step_number() -> rx.Component:
                 rx.select.trigger(id="tel-number-country", width="100%"),
                 rx.select.content(rx.foreach(TelephonyState.number_country_options,
                                              lambda o: rx.select.item(o["label"], value=o["iso"]))),
-                value=TelephonyState.number_country, on_change=TelephonyState.set_number_country)),
+                value=TelephonyState.number_country, on_change=TelephonyState.set_number_country),
+                     html_for="tel-number-country"),
             labelled("Type", rx.select.root(
                 rx.select.trigger(id="tel-number-type", width="100%"),
                 rx.select.content(rx.foreach(nc.number_types, lambda t: rx.select.item(t, value=t))),
-                value=TelephonyState.number_type, on_change=TelephonyState.set_number_type)),
+                value=TelephonyState.number_type, on_change=TelephonyState.set_number_type),
+                     html_for="tel-number-type"),
             labelled("Area code", rx.input(name="area_code", id="tel-area-code", default_value=TelephonyState.area_code,
-                                           placeholder="e.g. 201", max_length=6, input_mode="numeric")),
+                                           placeholder="e.g. 201", max_length=6, input_mode="numeric"),
+                     html_for="tel-area-code"),
             labelled("Contains", rx.input(name="contains", id="tel-contains", default_value=TelephonyState.contains,
-                                          placeholder="digits, e.g. 555", max_length=10, input_mode="numeric")),
+                                          placeholder="digits, e.g. 555", max_length=10, input_mode="numeric"),
+                     html_for="tel-contains"),
             rx.button(rx.icon("search", size=16), "Search numbers", type="submit", id="tel-search",
                       loading=TelephonyState.searching, flex_shrink="0"),
             align="end", spacing="3", width="100%",
@@ -979,7 +999,7 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                           id="tel-clinic", placeholder="the number patients call today, e.g. (201) 555-0199",
                           max_length=32, disabled=~operator, input_mode="tel", auto_complete="off"),
                  rx.cond(err.contains("clinic_number"), err["clinic_number"], TelephonyState.clinic_error),
-                 hint="National or international format; it is checked as you type."),
+                 hint="National or international format; it is checked as you type.", html_for="tel-clinic"),
         _clinic_check(),
         labelled("Clinic's carrier",
                  rx.select.root(
@@ -989,7 +1009,7 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                                                   lambda c: rx.select.item(c, value=c))),
                      value=TelephonyState.carrier, on_change=TelephonyState.set_carrier, disabled=~operator),
                  err.get("carrier", ""),
-                 hint="Suggested from the number where possible; ask the clinic if unsure."),
+                 hint="Suggested from the number where possible; ask the clinic if unsure.", html_for="tel-carrier"),
         spacing="3", width="100%", align="stretch",
     )
     codes_shown = rx.cond(
@@ -1003,11 +1023,12 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                 _code_box("Cancel", s.cancel_code, "Turns forwarding off again.", "code-cancel"),
                 columns="3", spacing="3", width="100%",
             ),
-            rx.text("Forwards ", s.forwarding_type.replace("_", " "),
-                    rx.cond(s.forwarding_type == "no_answer", " after " + s.ring_timer.to_string() + " s of ringing",
+            rx.text("Forwards ", rx.match(s.forwarding_type, *[(k, v) for k, v in forwarding.TYPES.items()],
+                                          s.forwarding_type),
+                    rx.cond(s.forwarding_type == "no_answer", " (after " + s.ring_timer.to_string() + " s of ringing)",
                             ""),
                     " to ", rx.code(s.target_as_dialled), " (our number, written the way ", s.carrier, " expects).",
-                    size="2"),
+                    size="2", id="codes-summary"),
             rx.foreach(s.warnings, lambda w: rx.callout(w, icon="triangle-alert", color_scheme="amber", size="1",
                                                          width="100%")),
             rx.hstack(
@@ -1030,7 +1051,8 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                              value=TelephonyState.forwarding_type, on_change=TelephonyState.set_forwarding_type,
                              disabled=~operator),
                          err.get("forwarding_type", ""),
-                         hint="“No answer” is usual: the clinic answers first and the agent takes what it misses."),
+                         hint="“No answer” is usual: the clinic answers first and the agent takes what it misses.",
+                         html_for="tel-forwarding-type"),
                 rx.cond(TelephonyState.forwarding_type == "no_answer",
                         rx.box(labelled("Ring for (seconds)",
                                         rx.select.root(
@@ -1040,7 +1062,8 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
                                             value=TelephonyState.ring_timer, on_change=TelephonyState.set_ring_timer,
                                             disabled=~operator),
                                         err.get("ring_timer", ""),
-                                        hint="5 to 30 s, in steps of 5."), min_width="12em")),
+                                        hint="5 to 30 s, in steps of 5.", html_for="tel-ring-timer"),
+                               min_width="12em")),
                 align="start", spacing="4", width="100%",
             ),
             _error_callout(err.get("form", "")),
@@ -1063,7 +1086,13 @@ def _code_box(label: str, code, hint: str, box_id: str) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray"),
-            rx.cond(code != "", rx.code(code, size="6", weight="bold", id=box_id),
+            rx.cond(code != "",
+                    rx.hstack(rx.code(code, size="6", weight="bold", id=box_id),
+                              rx.icon_button(rx.icon("copy", size=14), size="1", variant="ghost", type="button",
+                                             aria_label=f"Copy the {label.lower()} code",
+                                             on_click=[rx.set_clipboard(code),
+                                                       rx.toast.info(f"{label} code copied.")]),
+                              align="center", spacing="2"),
                     rx.text("not offered by this carrier", size="2", color_scheme="gray", id=box_id)),
             rx.text(hint, size="1", color_scheme="gray"),
             spacing="1",
@@ -1080,7 +1109,9 @@ def _step_verify() -> rx.Component:
                 "verified. Have the clinic dial the activation code first.", size="2"),
         rx.hstack(
             rx.text("Status:", size="2", weight="medium"),
-            status_badge(s.status, s.status_label),
+            short_badge(s.status),
+            rx.cond(s.verifying | TelephonyState.verifying, rx.fragment(),
+                    rx.cond(s.status == "codes_issued", rx.text("not verified yet", size="2", color_scheme="gray"))),
             rx.cond(TelephonyState.verifying, rx.hstack(rx.spinner(size="2"), rx.text(
                 "Test call in progress: waiting for it to arrive on our number…", size="2"), id="verify-progress")),
             align="center", spacing="3", id="verify-status",
@@ -1116,13 +1147,17 @@ def _setup_section() -> rx.Component:
     s = TelephonyState.setup
     line, codes = _step_line_and_codes()
     return rx.vstack(
-        rx.hstack(
-            rx.heading("Setup for ", s.org_name, size="5", as_="h2"),
-            status_badge(s.status, s.status_label),
-            rx.spacer(),
-            rx.text("Last change ", rx.cond(s.updated_at != "", s.updated_at, "never"), size="1",
-                    color_scheme="gray"),
-            align="center", width="100%", spacing="3", id="setup-status",
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Setup for ", s.org_name, size="5", as_="h2"),
+                short_badge(s.status),
+                rx.spacer(),
+                rx.text("Last change ", rx.cond(s.updated_at != "", s.updated_at, "never"), size="1",
+                        color_scheme="gray", white_space="nowrap"),
+                align="center", width="100%", spacing="3",
+            ),
+            rx.text(s.status_label, size="2", color_scheme=rx.cond(s.status == "failed", "red", "gray")),
+            spacing="1", width="100%", id="setup-status",
         ),
         rx.cond(~AppState.is_operator,
                 rx.callout("You can read this setup; changing it needs the operator role.", icon="eye",
@@ -1236,11 +1271,31 @@ def _rules() -> rx.Component:
     )
 
 
+def _country_confirm() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Change the country?"),
+            rx.alert_dialog.description(
+                "The clinic line, carrier and codes belong to the current country and are cleared; the setup must "
+                "be configured and verified again. If the clinic already dialled the activation code, give it the "
+                "cancel code first. Our number is kept."),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep the current country", variant="soft", color_scheme="gray",
+                                                 on_click=TelephonyState.keep_country)),
+                rx.alert_dialog.action(rx.button("Change the country", color_scheme="red",
+                                                 on_click=TelephonyState.confirm_country, id="confirm-country")),
+                justify="end", spacing="3", padding_top="1em",
+            ),
+        ),
+        open=TelephonyState.pending_country != "",
+    )
+
+
 def _rule_input(key: str, label: str, placeholder: str = "") -> rx.Component:
     return labelled(label, rx.input(name=key, id=f"rule-{key}", default_value=TelephonyState.rule_form.get(key, ""),
                                     key=TelephonyState.rule_id.to_string() + key, placeholder=placeholder,
                                     max_length=300 if key in ("source", "domestic_only_reason") else 64),
-                    TelephonyState.rule_errors.get(key, ""))
+                    TelephonyState.rule_errors.get(key, ""), html_for=f"rule-{key}")
 
 
 def _rule_dialog() -> rx.Component:
@@ -1269,7 +1324,7 @@ def _rule_dialog() -> rx.Component:
                             rx.select.trigger(id="rule-number-format", width="100%"),
                             rx.select.content(*[rx.select.item(v, value=k) for k, v in FORMAT_LABELS.items()]),
                             value=TelephonyState.rule_format, on_change=TelephonyState.set_rule_format),
-                                 err.get("number_format", "")),
+                                 err.get("number_format", ""), html_for="rule-number-format"),
                         rx.text(rx.flex(rx.checkbox(checked=TelephonyState.rule_intl,
                                                     on_change=TelephonyState.set_rule_intl),
                                         "Forwards to numbers abroad", spacing="2", align="center"),
@@ -1312,6 +1367,7 @@ def telephony_page() -> rx.Component:
         _overview(),
         _rules(),
         _buy_confirm(),
+        _country_confirm(),
         _rule_dialog(),
         width="100%", align="stretch",
     )
