@@ -66,7 +66,7 @@ def upgrade() -> None:
         'staff_preferences',
         sa.Column('staff_id', sa.Integer(), sa.ForeignKey('staff_users.id', ondelete='CASCADE'), nullable=False),
         sa.Column('key', sa.String(length=64), nullable=False),
-        sa.Column('value', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column('value', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('staff_id', 'key'),
     )

@@ -19,6 +19,8 @@ class Appointment(SQLModel, table=True):
         sa.Index("uq_appointments_org_slot", "org_id", "starts_at", unique=True,
                  postgresql_where=sa.text("status = 'booked'")),
         sa.CheckConstraint("ends_at > starts_at", name="ck_appointments_range"),
+        # Booking conversion in the call statistics joins appointments to the call that booked them (0005).
+        sa.Index("ix_appointments_vapi_call_id", "vapi_call_id", postgresql_where=sa.text("vapi_call_id is not null")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

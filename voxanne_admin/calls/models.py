@@ -61,6 +61,8 @@ class Call(SQLModel, table=True):
         sa.Index("ix_calls_status_listed", "status", "listed_at", "id"),
         sa.Index("ix_calls_test_listed", "listed_at", "id", postgresql_where=sa.text("is_test")),
         sa.Index("ix_calls_search", "search", postgresql_using="gin"),
+        # Rows stored before PHI redaction existed (the backfill job's work list; migration 0006).
+        sa.Index("ix_calls_redaction_todo", "id", postgresql_where=sa.text("redaction_version < 1")),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
@@ -94,6 +96,8 @@ class Call(SQLModel, table=True):
     stereo_recording_url: str | None = Field(default=None, max_length=2000)
     live_transcript: list[Any] | None = Field(default=None, sa_type=JSONB)
     report_received: bool = Field(default=False)
+    # 1 = written by the redacting pipeline; 0 = stored before redaction existed (redact_phi_backfill rewrites it).
+    redaction_version: int = Field(default=1, sa_type=sa.SmallInteger, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     listed_at: datetime | None = Field(default=None, sa_column=sa.Column(
