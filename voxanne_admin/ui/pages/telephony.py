@@ -452,6 +452,7 @@ class TelephonyState(AppState):
 
     def _inspect(self) -> None:
         raw = self.clinic_raw.strip()
+        before = self.clinic.e164
         self.clinic, self.clinic_error = _blank(ClinicLineRead), ""
         if not raw:
             return
@@ -460,8 +461,10 @@ class TelephonyState(AppState):
         except InvalidInput as exc:
             self.clinic_error = str(exc)
             return
-        if self.carrier not in self.clinic.carrier_choices:
-            self.carrier = self.clinic.carrier_hint if self.clinic.carrier_hint in self.clinic.carrier_choices else ""
+        hint = self.clinic.carrier_hint if self.clinic.carrier_hint in self.clinic.carrier_choices else ""
+        # Another line: its own suggestion replaces the carrier picked for the previous one (still confirmable).
+        if (hint and self.clinic.e164 != before) or self.carrier not in self.clinic.carrier_choices:
+            self.carrier = hint or (self.carrier if self.carrier in self.clinic.carrier_choices else "")
 
     @rx.event
     @guarded("operator")
