@@ -67,7 +67,8 @@ def _setup_row(engine, org_id: int):
 
 
 def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, number_country: str, clinic_raw: str,
-          clinic_display: str, carrier: str, carrier_suggested: bool, area_code: str) -> None:
+          clinic_display: str, carrier: str, carrier_suggested: bool, area_code: str,
+          refused: tuple[str, str] | None = None) -> None:
     """The five steps in the browser, checking the page and the database after each."""
     since = last_audit_id(engine)
     _open_setup(page, org_name)
@@ -112,6 +113,19 @@ def _walk(page: Page, engine, *, org_id: int, org_name: str, country: str, numbe
     assert len(number) == 1 and number[0].org_id == org_id and number[0].vapi_phone_number_id, number
     assert scalar(engine, "select count(*) from number_provisionings where org_id = :id and state = 'recorded'",
                   id=org_id) == 1
+
+    if refused is not None:
+        # A carrier that cannot forward abroad: the codes are refused with the reason and an alternative, and
+        # nothing is saved.
+        refused_line, refused_carrier = refused
+        page.get_by_label("Clinic's existing number").fill(refused_line)
+        expect(page.locator("#tel-carrier")).to_have_text(refused_carrier)
+        page.locator("#tel-generate").click()
+        refusal = page.locator("#step-4").get_by_role("alert")
+        expect(refusal).to_contain_text(refused_carrier)
+        page.shot("carrier-refused")
+        assert (_setup_row(engine, org_id).activate_code or "") == ""
+        expect(page.locator("#code-activate")).to_have_count(0)
 
     # 3. Clinic line, checked as typed; the carrier is suggested where the numbering plan knows it.
     page.get_by_label("Clinic's existing number").fill(clinic_raw)
@@ -236,6 +250,22 @@ def test_verification_without_the_code_dialled_fails_with_the_reason_then_succee
     actions = [a.action for a in audit_actions(e2e_db, since_id=since) if "verif" in a.action]
     assert len(actions) >= 2, actions
     page.shot("verified-after-dialling")
+
+
+def test_demo_turkish_clinic_walks_to_verified_after_a_refused_carrier(browser_page, e2e_db, make_account):
+    """The issue's "done when" on the fresh demo install: its Turkish organization, from country choice to a
+    verified forwarding setup; a Turkcell line is refused first (domestic-only carrier, number abroad)."""
+    page = browser_page
+    operator = make_account("operator", "tel-tr")
+    org_id = scalar(e2e_db, "select o.id from organizations o left join telephony_setups s on s.org_id = o.id "
+                            "where o.country = 'TR' and coalesce(s.status, 'not_started') = 'not_started' "
+                            "and s.number_id is null order by o.id limit 1")
+    assert org_id, "the demo data has a Turkish organization whose telephony is not started"
+    name = scalar(e2e_db, "select name from organizations where id = :id", id=org_id)
+    sign_in(page, e2e_db, operator)
+    _walk(page, e2e_db, org_id=org_id, org_name=name, country="TR", number_country="US",
+          clinic_raw=_clinic_line("TR", "0542", 7), clinic_display="+90 542", carrier="Vodafone TR",
+          carrier_suggested=True, area_code="646", refused=(_clinic_line("TR", "0532", 7), "Turkcell"))
 
 
 def test_rapid_country_changes_end_on_the_last_choice(browser_page, e2e_db, make_account):

@@ -210,3 +210,16 @@ def test_provisioning_is_rate_limited_per_ip_with_a_429_message(tel_server, monk
                                          actor_role="operator", ip="192.0.2.44"))
     with db.read_only() as session:
         assert session.exec(select(NumberProvisioning)).all() == []
+
+
+def test_reconcile_sees_every_page_of_provider_numbers(tel_server):
+    bought = set()
+    for index in range(5):
+        e164 = _pick()
+        sid = f"PN{index:032d}"
+        store.put("twilio", "incoming_number", sid, {"sid": sid, "phone_number": e164})
+        bought.add(e164)
+    listed = asyncio.run(provisioning.twilio_client().list_numbers(page_size=2))
+    assert {n["phone_number"] for n in listed} == bought and len(listed) == 5
+    # Not bought by this console (no journal, no marker): counted, never released.
+    assert asyncio.run(provisioning.reconcile_numbers(grace=timedelta(0)))["unmanaged"] == 5

@@ -128,14 +128,15 @@ def test_configure_forwarding_issues_codes_from_the_rules_table_and_audits(sessi
     assert event.diff["activate"]["after"] == "**61*2015550123**15#"
 
 
-def test_configure_forwarding_refuses_with_alternative_for_ng_clinic_on_domestic_only_rule(session, operator):
+def test_configure_forwarding_refuses_with_alternative_for_tr_clinic_on_domestic_only_rule(session, operator):
     org = _ready(session, operator, country="TR", number=("+12015550123", "US"), slug="moda")
     with pytest.raises(ForwardingRefused) as refused:
         tel.configure_forwarding(session, org_id=org.id, clinic_number="+905321234567", carrier="Turkcell",
                                  forwarding_type="unconditional", ring_timer=0, actor=actor_of(operator),
                                  actor_role="operator")
-    assert "cannot forward to a number in US" in str(refused.value)
-    assert "Provision a TR number" in refused.value.alternative
+    assert "take the national 05xxxxxxxxx format. Ask the clinic" in str(refused.value)
+    assert refused.value.alternative == ("Ask the clinic whether another of its lines can forward abroad, or use a "
+                                         "carrier that does (Türk Telekom, Vodafone TR).")
 
 
 def test_configure_forwarding_abroad_warns_about_international_billing(session, operator):

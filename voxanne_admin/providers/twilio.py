@@ -114,11 +114,23 @@ class TwilioClient:
         await self._request("DELETE", f"IncomingPhoneNumbers/{number_sid}.json", operation="release_number",
                             safe=True)
 
-    async def list_numbers(self) -> list[dict[str, Any]]:
-        """Numbers the account owns (reconciliation)."""
+    async def list_numbers(self, page_size: int = 1000, max_pages: int = 100) -> list[dict[str, Any]]:
+        """Every number the account owns (reconciliation), following Twilio's next_page_uri."""
         body = await self._request("GET", "IncomingPhoneNumbers.json", operation="list_numbers", safe=True,
-                                   params={"PageSize": 1000})
-        return list((body or {}).get("incoming_phone_numbers") or [])
+                                   params={"PageSize": page_size})
+        numbers = list((body or {}).get("incoming_phone_numbers") or [])
+        next_uri = (body or {}).get("next_page_uri")
+        for _ in range(max_pages - 1):
+            if not next_uri:
+                break
+            # next_page_uri is a path on the API host, query string included: send it exactly as given.
+            client = client_for(self.base_url, auth=self._auth)
+            response = await send(client, "GET", str(next_uri), provider=PROVIDER, operation="list_numbers",
+                                  safe=True, error_mapper=map_error, waits=self.waits)
+            body = response.json()
+            numbers.extend(body.get("incoming_phone_numbers") or [])
+            next_uri = body.get("next_page_uri")
+        return numbers
 
     async def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
                           timeout_s: int = 30) -> dict[str, Any]:

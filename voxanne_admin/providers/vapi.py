@@ -80,9 +80,11 @@ class VapiClient:
         """DELETE /assistant/{id}."""
         await self._request("DELETE", f"/assistant/{assistant_id}", operation="delete_assistant", safe=True)
 
-    async def list_phone_numbers(self) -> list[dict[str, Any]]:
-        """GET /phone-number (Twilio credentials inside are never logged or shown)."""
-        return await self._request("GET", "/phone-number", operation="list_phone_numbers", safe=True)
+    async def list_phone_numbers(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """GET /phone-number, up to `limit` (Vapi's default page is 100; Twilio credentials inside are never logged
+        or shown)."""
+        return await self._request("GET", "/phone-number", operation="list_phone_numbers", safe=True,
+                                   params={"limit": limit})
 
     async def get_phone_number(self, phone_number_id: str) -> dict[str, Any]:
         """GET /phone-number/{id}."""

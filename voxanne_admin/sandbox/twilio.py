@@ -163,11 +163,18 @@ async def buy(account_sid: str, request: Request):
 
 
 @router.get("/IncomingPhoneNumbers.json")
-async def list_numbers(account_sid: str, request: Request):
-    """Numbers the account owns."""
+async def list_numbers(account_sid: str, request: Request, PageSize: int = 50, Page: int = 0):  # noqa: N803
+    """Numbers the account owns, paged like Twilio (next_page_uri, null on the last page)."""
     if (denied := await _gate(request, account_sid, "list_numbers")) is not None:
         return denied
-    return {"incoming_phone_numbers": await asyncio.to_thread(store.list_kind, "twilio", "incoming_number")}
+    size, page = min(max(PageSize, 1), 1000), max(Page, 0)
+    owned = await asyncio.to_thread(store.list_kind, "twilio", "incoming_number", 100000)
+    owned.sort(key=lambda n: str(n.get("sid")))
+    items = owned[page * size:(page + 1) * size]
+    path = f"/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers.json"
+    more = (page + 1) * size < len(owned)
+    return {"incoming_phone_numbers": items, "page": page, "page_size": size,
+            "next_page_uri": f"{path}?PageSize={size}&Page={page + 1}" if more else None}
 
 
 @router.delete("/IncomingPhoneNumbers/{sid}.json")

@@ -71,8 +71,23 @@ def format_target(rule: Rule, target: phonenumbers.PhoneNumber) -> str:
     return digits  # national with the trunk prefix, e.g. Turkcell 05xxxxxxxxx, UK 07xxxxxxxxx
 
 
-def generate(rule: Rule, forwarding_type: str, target_e164: str, timer: int | None = None) -> Codes:
-    """Codes to activate, check and cancel forwarding on the clinic's line."""
+def _domestic_alternative(rule: Rule, abroad_carriers: tuple[str, ...]) -> str:
+    from voxanne_admin.telephony import countries
+
+    country = countries.COUNTRIES.get(rule.country)
+    if country is not None and not country.self_serve:
+        # No number can be bought in this country: the clinic needs a line that forwards abroad.
+        others = [c for c in abroad_carriers if c != rule.carrier]
+        return ("Ask the clinic whether another of its lines can forward abroad"
+                + (f", or use a carrier that does ({', '.join(others)})." if others else "."))
+    return (f"Provision a {rule.country} number for this clinic and forward to it, or ask the clinic whether "
+            "another line (for example a landline) can forward abroad.")
+
+
+def generate(rule: Rule, forwarding_type: str, target_e164: str, timer: int | None = None,
+             abroad_carriers: tuple[str, ...] = ()) -> Codes:
+    """Codes to activate, check and cancel forwarding on the clinic's line (`abroad_carriers`: the country's
+    carriers that forward abroad, named in a refusal's alternative)."""
     if forwarding_type not in TYPES:
         raise InvalidInput(f"Choose a forwarding type: {', '.join(TYPES)}.", field="forwarding_type")
     try:
@@ -84,11 +99,11 @@ def generate(rule: Rule, forwarding_type: str, target_e164: str, timer: int | No
     target_country = phonenumbers.region_code_for_number(target)
     abroad = target_country != rule.country
     if abroad and not rule.forwards_international:
+        reason = rule.domestic_only_reason.rstrip(".")
         raise ForwardingRefused(
             f"{rule.carrier} {rule.line_type} lines in {rule.country} cannot forward to a number in "
-            f"{target_country}{': ' + rule.domestic_only_reason if rule.domestic_only_reason else '.'}",
-            f"Provision a {rule.country} number for this clinic and forward to it, or ask the clinic whether "
-            "another line (for example a landline) can forward abroad.",
+            f"{target_country}{': ' + reason + '.' if reason else '.'}",
+            _domestic_alternative(rule, abroad_carriers),
         )
     if abroad and rule.number_format != "international":
         raise ForwardingRefused(

@@ -405,7 +405,10 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
                        f"the line moved, clear it from {other}'s setup first.")
     rule_row = get_rule(session, country=row.country, carrier=carrier)
     timer = ring_timer or None
-    codes = forwarding.generate(rule_from_row(rule_row), forwarding_type, number.e164, timer)
+    abroad = tuple(session.exec(select(CarrierForwardingRule.carrier).where(
+        CarrierForwardingRule.country == row.country, CarrierForwardingRule.forwards_international.is_(True))  # type: ignore[attr-defined]
+        .order_by(CarrierForwardingRule.carrier)).all())
+    codes = forwarding.generate(rule_from_row(rule_row), forwarding_type, number.e164, timer, abroad)
     warnings = list(codes.warnings)
     if line.warning:
         warnings.insert(0, line.warning)

@@ -65,7 +65,8 @@ def sidebar() -> rx.Component:
 def org_switcher() -> rx.Component:
     """The organization scope every page uses."""
     return rx.hstack(
-        rx.text("Organization", size="2", color_scheme="gray", as_="label", html_for="org-switcher"),
+        rx.text("Organization", size="2", color_scheme="gray", as_="label",
+                custom_attrs={"htmlFor": "org-switcher"}),
         rx.select.root(
             rx.select.trigger(placeholder="All organizations", id="org-switcher", min_width="14em"),
             rx.select.content(

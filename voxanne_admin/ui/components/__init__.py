@@ -43,7 +43,8 @@ def field_error(message) -> rx.Component:
 
 def labelled(label: str, control: rx.Component, error=None, hint: str = "", html_for: str = "") -> rx.Component:
     """Label above (tied to the control's id when `html_for` is given), control, optional hint and inline error."""
-    extra = {"html_for": html_for} if html_for else {}
+    # rx.text turns html_for into a CSS property; the attribute must be passed as is.
+    extra = {"custom_attrs": {"htmlFor": html_for}} if html_for else {}
     children = [rx.text(label, as_="label", size="2", weight="medium", **extra), control]
     if hint:
         children.append(rx.text(hint, size="1", color_scheme="gray"))

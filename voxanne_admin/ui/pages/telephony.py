@@ -88,6 +88,7 @@ class TelephonyState(AppState):
     contains: str = ""
     numbers: list[AvailableNumberRead] = []
     searched_for: str = ""
+    searched_type: str = ""
     searching: bool = False
     search_error: str = ""
     search_seq: int = 0
@@ -385,6 +386,7 @@ class TelephonyState(AppState):
             self.searching = False
             self.numbers = found
             self.search_error = error
+            self.searched_type = number_type  # what a Buy in this list buys, whatever the Type field says now
             parts = [NUMBER_TYPE_LABELS.get(number_type, number_type).lower(), f"numbers in {country}"]
             if area_code:
                 parts.append(f"with area code {area_code}")
@@ -421,7 +423,7 @@ class TelephonyState(AppState):
         e164, self.buy_e164 = self.buy_e164, ""
         self.buying = True
         self.buy_error = ""
-        return TelephonyState.run_buy(self._org_id(), e164, self.number_type)
+        return TelephonyState.run_buy(self._org_id(), e164, self.searched_type or self.number_type)
 
     @rx.event(background=True)
     @guarded("operator")
@@ -452,6 +454,7 @@ class TelephonyState(AppState):
 
     def _inspect(self) -> None:
         raw = self.clinic_raw.strip()
+        before = self.clinic.e164
         self.clinic, self.clinic_error = _blank(ClinicLineRead), ""
         if not raw:
             return
@@ -460,8 +463,10 @@ class TelephonyState(AppState):
         except InvalidInput as exc:
             self.clinic_error = str(exc)
             return
-        if self.carrier not in self.clinic.carrier_choices:
-            self.carrier = self.clinic.carrier_hint if self.clinic.carrier_hint in self.clinic.carrier_choices else ""
+        hint = self.clinic.carrier_hint if self.clinic.carrier_hint in self.clinic.carrier_choices else ""
+        # Another line: its own suggestion replaces the carrier picked for the previous one (still confirmable).
+        if (hint and self.clinic.e164 != before) or self.carrier not in self.clinic.carrier_choices:
+            self.carrier = hint or (self.carrier if self.carrier in self.clinic.carrier_choices else "")
 
     @rx.event
     @guarded("operator")
