@@ -259,7 +259,13 @@ class CallLogsState(AppState):
         if flt is None:
             return None
         self._cursors = [""]
-        self._run(flt, with_stats=with_stats)
+        try:
+            self._run(flt, with_stats=with_stats)
+        except InvalidInput as exc:
+            # The service refused the query itself (e.g. a search of only excluded words): say so at the field.
+            self.errors = {PARAM_FORM.get(exc.field or "", "form"): str(exc)}
+            self.rows, self.has_more, self.loaded = [], False, True
+            return None
         self.loaded = True
         url = self._list_url(flt)
         self.last_list_url = url
