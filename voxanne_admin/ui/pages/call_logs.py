@@ -66,6 +66,7 @@ class CallLogsState(AppState):
     desc: bool = True
     errors: dict[str, str] = {}
     link_error: str = ""
+    refused: bool = False
     needs_org: bool = False
     loaded: bool = False
     loading: bool = False
@@ -259,12 +260,16 @@ class CallLogsState(AppState):
         if flt is None:
             return None
         self._cursors = [""]
+        self.link_error, self.refused = "", False
         try:
             self._run(flt, with_stats=with_stats)
         except InvalidInput as exc:
             # The service refused the query itself (e.g. a search of only excluded words): say so at the field.
             self.errors = {PARAM_FORM.get(exc.field or "", "form"): str(exc)}
-            self.rows, self.has_more, self.loaded = [], False, True
+            self.rows, self.has_more, self.loaded, self.refused = [], False, True, True
+            self.total = self.answered = self.missed = self.booked = 0
+            self.avg_duration = self.p90_duration = self.total_cost = self.booking_conversion = ""
+            self.per_day, self.reasons = [], []
             return None
         self.loaded = True
         url = self._list_url(flt)
@@ -295,9 +300,6 @@ class CallLogsState(AppState):
                 else:
                     flt = logs.CallFilter()
                     break
-        if skipped:
-            self.link_error = ("This link has a value the page cannot use, so that part of its filter is left out: "
-                               + " ".join(skipped))
         self._fill_form(flt)
         if flt.org_ids:
             # A shared link names its organization: the switcher follows it.
@@ -309,6 +311,9 @@ class CallLogsState(AppState):
         self._load_agents()
         result = self._apply()
         self.errors = {**errors, **self.errors}  # the link's bad parts stay explained at their fields
+        if skipped:
+            self.link_error = ("This link has a value the page cannot use, so that part of its filter is left out: "
+                               + " ".join(skipped))
         return result
 
     @rx.event
@@ -772,15 +777,19 @@ def _table() -> rx.Component:
         rx.cond(
             s.loaded,
             rx.cond(
-                s.filtered,
-                rx.vstack(
-                    empty_state("No calls match this filter. Widen the dates, clear a filter, or try other search "
-                                "words (search matches whole words in transcripts and summaries)."),
-                    rx.button("Clear filters", variant="soft", on_click=CallLogsState.clear_filters),
-                    align="center", width="100%", padding_bottom="1em",
+                s.refused,
+                empty_state("Nothing searched: fix the highlighted field above, then search again."),
+                rx.cond(
+                    s.filtered,
+                    rx.vstack(
+                        empty_state("No calls match this filter. Widen the dates, clear a filter, or try other "
+                                    "search words (search matches whole words in transcripts and summaries)."),
+                        rx.button("Clear filters", variant="soft", on_click=CallLogsState.clear_filters),
+                        align="center", width="100%", padding_bottom="1em",
+                    ),
+                    empty_state("No calls recorded for this organization yet. Calls appear here as Vapi reports "
+                                "them; a test call from the Founder console shows up within seconds."),
                 ),
-                empty_state("No calls recorded for this organization yet. Calls appear here as Vapi reports them; "
-                            "a test call from the Founder console shows up within seconds."),
             ),
             rx.center(rx.spinner(size="3"), padding="2em", width="100%"),
         ),
