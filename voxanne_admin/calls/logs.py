@@ -795,31 +795,36 @@ def _live_figures(session: Session, flt: CallFilter, since: datetime | None, exa
         cond.append(Call.listed_at >= since)
     answered = _answered_sql()
     ended = Call.status.in_(("ended", "failed"))
-    bucket = sa.func.width_bucket(Call.duration_s, sa.literal_column(_edges_sql()))
-    total, n_answered, missed, dsum, cost, booked, p90 = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.count().filter(answered),
-            sa.func.count().filter(sa.and_(ended, sa.not_(answered))),
-            sa.func.coalesce(sa.func.sum(Call.duration_s).filter(answered), 0),
-            sa.func.coalesce(sa.func.sum(Call.cost), 0),
-            sa.func.count().filter(sa.and_(Call.vapi_call_id.is_not(None), _booked_sql())),
-            sa.func.percentile_cont(0.9).within_group(Call.duration_s).filter(answered) if exact_p90
-            else sa.literal(None),
-        ).select_from(Call).where(*cond)
-    ).one()
-    hist = [0] * len(DURATION_EDGES)
-    if not exact_p90 and n_answered:
-        for k, n in session.execute(sa.select(bucket, sa.func.count()).where(*cond, answered)
-                                    .group_by(sa.text("1"))).all():
-            hist[max(1, min(k, len(DURATION_EDGES))) - 1] += n
-    day = sa.func.date_trunc("day", sa.func.timezone("UTC", Call.listed_at))
-    per_day = {d.date(): n for d, n in session.execute(
-        sa.select(day, sa.func.count()).where(*cond).group_by(sa.text("1"))).all()}
-    reasons = dict(session.execute(sa.select(Call.ended_family, sa.func.count()).where(*cond)
-                                   .group_by(sa.text("1"))).all())
-    return {"total": total, "answered": n_answered, "missed": missed, "duration_sum": dsum, "cost": cost,
-            "booked": booked, "p90": p90, "hist": hist, "per_day": per_day, "reasons": reasons}
+    inner = sa.select(
+        sa.func.date_trunc("day", sa.func.timezone("UTC", Call.listed_at)).label("day"),
+        Call.ended_family.label("fam"),
+        sa.case((answered, sa.func.width_bucket(Call.duration_s, sa.literal_column(_edges_sql()))),
+                else_=None).label("wb"),
+        answered.label("ans"), sa.and_(ended, sa.not_(answered)).label("mis"), Call.duration_s.label("dur"),
+        Call.cost.label("cost"), sa.and_(Call.vapi_call_id.is_not(None), _booked_sql()).label("bk"),
+    ).where(*cond).subquery()
+    c = inner.c
+    # One scan, four groupings: totals, per day, per family, per duration bucket (answered calls only).
+    rows = session.execute(sa.select(
+        sa.func.grouping(c.day), sa.func.grouping(c.fam), sa.func.grouping(c.wb), c.day, c.fam, c.wb,
+        sa.func.count(), sa.func.count().filter(c.ans), sa.func.count().filter(c.mis),
+        sa.func.coalesce(sa.func.sum(c.dur).filter(c.ans), 0), sa.func.coalesce(sa.func.sum(c.cost), 0),
+        sa.func.count().filter(c.bk),
+    ).group_by(sa.text("grouping sets ((), (day), (fam), (wb))"))).all()
+    out: dict[str, Any] = {"per_day": {}, "reasons": {}, "hist": [0] * len(DURATION_EDGES), "p90": None}
+    for g_day, g_fam, g_wb, day, fam, wb, total, n_answered, missed, dsum, cost, booked in rows:
+        if g_day and g_fam and g_wb:
+            out.update(total=total, answered=n_answered, missed=missed, duration_sum=dsum, cost=cost, booked=booked)
+        elif not g_day:
+            out["per_day"][day.date()] = total
+        elif not g_fam:
+            out["reasons"][fam] = total
+        elif wb is not None:
+            out["hist"][max(1, min(wb, len(DURATION_EDGES))) - 1] += total
+    if exact_p90 and out["answered"]:
+        out["p90"] = session.execute(sa.select(sa.func.percentile_cont(0.9).within_group(Call.duration_s))
+                                     .where(*cond, answered)).scalar()
+    return out
 
 
 def stats(session: Session, *, flt: CallFilter, role: str | None = None) -> CallStats:
