@@ -47,7 +47,7 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _time(fn, runs: int, warmup: int = 3) -> list[float]:
+def _time(fn, runs: int, warmup: int = 10) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
@@ -65,7 +65,7 @@ def _log(msg: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--keep", default="")
     args = parser.parse_args()
 
@@ -162,12 +162,12 @@ def run(engine, runs: int, work: Path) -> dict:
     per_query: dict[str, list[float]] = {}
     for q in searches:
         per_query[q] = _time(with_session(lambda s, q=q: logs.list_calls(s, flt=CallFilter(q=q), limit=50)),
-                             max(5, runs // len(searches)), warmup=1)
+                             max(10, runs // 3), warmup=2)
     search = [ms for samples in per_query.values() for ms in samples]
     _log("stats")
-    stats_all = _time(with_session(lambda s: logs.stats(s, flt=CallFilter())), max(5, runs // 3), warmup=1)
+    stats_all = _time(with_session(lambda s: logs.stats(s, flt=CallFilter())), runs, warmup=3)
     stats_org = _time(with_session(lambda s: logs.stats(s, flt=CallFilter(org_ids=[org_id], date_from=since))),
-                      max(5, runs // 3), warmup=1)
+                      runs, warmup=3)
 
     _log("naive first page (OFFSET deep, SELECT *)")
 

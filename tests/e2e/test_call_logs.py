@@ -302,6 +302,14 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
     expect(page.locator("#call-stats")).to_contain_text("5,000")
     page.shot("bad-link")
 
+    # A search the index cannot answer is refused at the search box.
+    page.fill("#call-search", "-bulk")
+    page.press("#call-search", "Enter")
+    expect(page.locator("#call-filters")).to_contain_text("Add at least one word to find")
+    expect(page.get_by_text("Nothing searched: fix the highlighted field above")).to_be_visible()
+    expect(page.locator("#link-error")).to_have_count(0)  # the link's note went with the new search
+    page.shot("search-refused")
+
     # A call that does not exist is explained, not shown as an empty page.
     page.goto("/calls/99999999")
     expect(page.locator("#call-error")).to_contain_text("Call 99999999 does not exist")

@@ -390,9 +390,11 @@ def test_agent_options_in_scope(session, world):
     assert len(logs.agent_options(session, org_ids=[])) >= 4
 
 
-@pytest.mark.parametrize("few", [1, 10_000])
-def test_search_gives_the_same_pages_through_either_plan(session, world, monkeypatch, few):
-    monkeypatch.setattr(logs, "FEW_MATCHES", few)  # 1: every search counts as common; 10,000: as rare
+@pytest.mark.parametrize(("few", "budget"), [(1, 1), (10_000, 1), (1, 10_000), (1, 40)])
+def test_search_gives_the_same_pages_through_every_plan(session, world, monkeypatch, few, budget):
+    # budget 10,000: the newest calls hold every match; budget 1: the GIN probe decides (few 1: common; 10,000: rare)
+    monkeypatch.setattr(logs, "FEW_MATCHES", few)
+    monkeypatch.setattr(logs, "RECENT_BUDGET", budget)
     for q in ["refill", "appointment -cancel", '"billing question"', "refill invoice"]:
         want = expected(world, lambda c, q=q: _matches(c, q))
         assert all_ids(session, CallFilter(q=q), limit=6) == want, q

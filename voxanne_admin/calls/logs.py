@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -404,21 +405,30 @@ def _decode_cursor(flt: CallFilter, cursor: str, width: int) -> tuple[list[Any],
     return values, row_id
 
 
-def _row_select(flt: CallFilter) -> tuple[sa.Select, Any]:
-    org = sa.orm.aliased(Organization)
-    agent_by_id = sa.orm.aliased(Agent)
-    agent_by_assistant = sa.orm.aliased(Agent)
-    stmt = (
-        sa.select(Call.id, Call.org_id, org.name.label("org_name"),
-                  sa.func.coalesce(agent_by_id.name, agent_by_assistant.name).label("agent_name"),
-                  Call.direction, Call.status, Call.ended_reason, Call.customer_number, Call.listed_at,
-                  Call.duration_s, Call.cost, Call.is_test, Call.summary)
+@functools.cache
+def _aliases() -> tuple[Any, Any, Any]:
+    """The organization and the two agent aliases, built once (creating ORM aliases per request costs ~7 ms)."""
+    return sa.orm.aliased(Organization), sa.orm.aliased(Agent), sa.orm.aliased(Agent)
+
+
+def _joined(*columns: Any) -> sa.Select:
+    org, agent_by_id, agent_by_assistant = _aliases()
+    return (
+        sa.select(*columns)
         .select_from(Call)
         .outerjoin(org, org.id == Call.org_id)
         .outerjoin(agent_by_id, agent_by_id.id == Call.agent_id)
         .outerjoin(agent_by_assistant, sa.and_(Call.agent_id.is_(None),
                                                agent_by_assistant.vapi_assistant_id == Call.assistant_id))
     )
+
+
+def _row_select(flt: CallFilter) -> tuple[sa.Select, Any]:
+    org, agent_by_id, agent_by_assistant = _aliases()
+    stmt = _joined(Call.id, Call.org_id, org.name.label("org_name"),
+                   sa.func.coalesce(agent_by_id.name, agent_by_assistant.name).label("agent_name"),
+                   Call.direction, Call.status, Call.ended_reason, Call.customer_number, Call.listed_at,
+                   Call.duration_s, Call.cost, Call.is_test, Call.summary)
     return stmt, sa.func.coalesce(org.name, "")
 
 
@@ -440,8 +450,14 @@ def list_calls(session: Session, *, flt: CallFilter, cursor: str = "", limit: in
         stmt = stmt.where(left < right if flt.desc else left > right)
     sort_values = [k.label(f"_k{i}") for i, k in enumerate(keys)]
     stmt = stmt.add_columns(*sort_values)
-    if flt.q.strip() and _few_matches(session, flt):
-        with _gin_only(session):
+    if flt.q.strip():
+        recent = _recent_hits(session, flt, cursor, limit) if flt.sort == "started" else None
+        if recent is not None:
+            rows = session.execute(stmt.where(Call.id.in_(recent))).all() if recent else []
+        elif _few_matches(session, flt):
+            with _gin_only(session):
+                rows = session.execute(stmt).all()
+        else:
             rows = session.execute(stmt).all()
     else:
         rows = session.execute(stmt).all()
@@ -484,6 +500,28 @@ def _gin_only(session: Session) -> Iterator[None]:
         session.execute(sa.text("set local enable_seqscan = on"))
         session.execute(sa.text("set local enable_indexscan = on"))
         session.execute(sa.text("set local enable_indexonlyscan = on"))
+
+
+# A search first tests the newest RECENT_BUDGET calls of the filter: a common word fills the page from them.
+RECENT_BUDGET = 3000
+
+
+def _recent_hits(session: Session, flt: CallFilter, cursor: str, limit: int) -> list[int] | None:
+    """The ids of the page when the newest RECENT_BUDGET calls (after the cursor) hold enough matches (or are all
+    there is); None when the search is rarer than that and needs the GIN index."""
+    cond = _conditions(flt.model_copy(update={"q": ""}))
+    if cursor:
+        (value,), row_id = _decode_cursor(flt, cursor, 1)
+        left, right = sa.tuple_(Call.listed_at, Call.id), sa.tuple_(sa.literal(value), sa.literal(row_id))
+        cond.append(left < right if flt.desc else left > right)
+    order = [Call.listed_at.desc(), Call.id.desc()] if flt.desc else [Call.listed_at.asc(), Call.id.asc()]
+    # @@ in the select list is evaluated only for the rows the index scan returns, never for the whole table.
+    rows = session.execute(sa.select(Call.id, Call.search.op("@@")(_tsquery(flt.q))).where(*cond)
+                           .order_by(*order).limit(RECENT_BUDGET)).all()
+    hits = [row_id for row_id, hit in rows if hit]
+    if len(hits) > limit or len(rows) < RECENT_BUDGET:
+        return hits[: limit + 1]
+    return None
 
 
 def _check_search(session: Session, flt: CallFilter) -> None:
@@ -757,31 +795,36 @@ def _live_figures(session: Session, flt: CallFilter, since: datetime | None, exa
         cond.append(Call.listed_at >= since)
     answered = _answered_sql()
     ended = Call.status.in_(("ended", "failed"))
-    bucket = sa.func.width_bucket(Call.duration_s, sa.literal_column(_edges_sql()))
-    total, n_answered, missed, dsum, cost, booked, p90 = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.count().filter(answered),
-            sa.func.count().filter(sa.and_(ended, sa.not_(answered))),
-            sa.func.coalesce(sa.func.sum(Call.duration_s).filter(answered), 0),
-            sa.func.coalesce(sa.func.sum(Call.cost), 0),
-            sa.func.count().filter(sa.and_(Call.vapi_call_id.is_not(None), _booked_sql())),
-            sa.func.percentile_cont(0.9).within_group(Call.duration_s).filter(answered) if exact_p90
-            else sa.literal(None),
-        ).select_from(Call).where(*cond)
-    ).one()
-    hist = [0] * len(DURATION_EDGES)
-    if not exact_p90 and n_answered:
-        for k, n in session.execute(sa.select(bucket, sa.func.count()).where(*cond, answered)
-                                    .group_by(sa.text("1"))).all():
-            hist[max(1, min(k, len(DURATION_EDGES))) - 1] += n
-    day = sa.func.date_trunc("day", sa.func.timezone("UTC", Call.listed_at))
-    per_day = {d.date(): n for d, n in session.execute(
-        sa.select(day, sa.func.count()).where(*cond).group_by(sa.text("1"))).all()}
-    reasons = dict(session.execute(sa.select(Call.ended_family, sa.func.count()).where(*cond)
-                                   .group_by(sa.text("1"))).all())
-    return {"total": total, "answered": n_answered, "missed": missed, "duration_sum": dsum, "cost": cost,
-            "booked": booked, "p90": p90, "hist": hist, "per_day": per_day, "reasons": reasons}
+    inner = sa.select(
+        sa.func.date_trunc("day", sa.func.timezone("UTC", Call.listed_at)).label("day"),
+        Call.ended_family.label("fam"),
+        sa.case((answered, sa.func.width_bucket(Call.duration_s, sa.literal_column(_edges_sql()))),
+                else_=None).label("wb"),
+        answered.label("ans"), sa.and_(ended, sa.not_(answered)).label("mis"), Call.duration_s.label("dur"),
+        Call.cost.label("cost"), sa.and_(Call.vapi_call_id.is_not(None), _booked_sql()).label("bk"),
+    ).where(*cond).subquery()
+    c = inner.c
+    # One scan, four groupings: totals, per day, per family, per duration bucket (answered calls only).
+    rows = session.execute(sa.select(
+        sa.func.grouping(c.day), sa.func.grouping(c.fam), sa.func.grouping(c.wb), c.day, c.fam, c.wb,
+        sa.func.count(), sa.func.count().filter(c.ans), sa.func.count().filter(c.mis),
+        sa.func.coalesce(sa.func.sum(c.dur).filter(c.ans), 0), sa.func.coalesce(sa.func.sum(c.cost), 0),
+        sa.func.count().filter(c.bk),
+    ).group_by(sa.text("grouping sets ((), (day), (fam), (wb))"))).all()
+    out: dict[str, Any] = {"per_day": {}, "reasons": {}, "hist": [0] * len(DURATION_EDGES), "p90": None}
+    for g_day, g_fam, g_wb, day, fam, wb, total, n_answered, missed, dsum, cost, booked in rows:
+        if g_day and g_fam and g_wb:
+            out.update(total=total, answered=n_answered, missed=missed, duration_sum=dsum, cost=cost, booked=booked)
+        elif not g_day:
+            out["per_day"][day.date()] = total
+        elif not g_fam:
+            out["reasons"][fam] = total
+        elif wb is not None:
+            out["hist"][max(1, min(wb, len(DURATION_EDGES))) - 1] += total
+    if exact_p90 and out["answered"]:
+        out["p90"] = session.execute(sa.select(sa.func.percentile_cont(0.9).within_group(Call.duration_s))
+                                     .where(*cond, answered)).scalar()
+    return out
 
 
 def stats(session: Session, *, flt: CallFilter, role: str | None = None) -> CallStats:
@@ -980,18 +1023,11 @@ def start_export(session: Session, *, flt: CallFilter, staff_id: int | None, rol
 
 
 def _export_stmt(flt: CallFilter) -> sa.Select:
-    org = sa.orm.aliased(Organization)
-    agent_by_id = sa.orm.aliased(Agent)
-    agent_by_assistant = sa.orm.aliased(Agent)
+    org, agent_by_id, agent_by_assistant = _aliases()
     return (
-        sa.select(Call.id, Call.vapi_call_id, org.name, sa.func.coalesce(agent_by_id.name, agent_by_assistant.name),
-                  Call.direction, Call.status, Call.ended_reason, Call.customer_number, Call.listed_at,
-                  Call.ended_at, Call.duration_s, Call.cost, Call.is_test, Call.recording_url, Call.summary)
-        .select_from(Call)
-        .outerjoin(org, org.id == Call.org_id)
-        .outerjoin(agent_by_id, agent_by_id.id == Call.agent_id)
-        .outerjoin(agent_by_assistant, sa.and_(Call.agent_id.is_(None),
-                                               agent_by_assistant.vapi_assistant_id == Call.assistant_id))
+        _joined(Call.id, Call.vapi_call_id, org.name, sa.func.coalesce(agent_by_id.name, agent_by_assistant.name),
+                Call.direction, Call.status, Call.ended_reason, Call.customer_number, Call.listed_at,
+                Call.ended_at, Call.duration_s, Call.cost, Call.is_test, Call.recording_url, Call.summary)
         .where(*_conditions(flt))
         .order_by(Call.listed_at.desc(), Call.id.desc())
     )

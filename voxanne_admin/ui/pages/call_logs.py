@@ -66,6 +66,7 @@ class CallLogsState(AppState):
     desc: bool = True
     errors: dict[str, str] = {}
     link_error: str = ""
+    refused: bool = False
     needs_org: bool = False
     loaded: bool = False
     loading: bool = False
@@ -259,7 +260,17 @@ class CallLogsState(AppState):
         if flt is None:
             return None
         self._cursors = [""]
-        self._run(flt, with_stats=with_stats)
+        self.link_error, self.refused = "", False
+        try:
+            self._run(flt, with_stats=with_stats)
+        except InvalidInput as exc:
+            # The service refused the query itself (e.g. a search of only excluded words): say so at the field.
+            self.errors = {PARAM_FORM.get(exc.field or "", "form"): str(exc)}
+            self.rows, self.has_more, self.loaded, self.refused = [], False, True, True
+            self.total = self.answered = self.missed = self.booked = 0
+            self.avg_duration = self.p90_duration = self.total_cost = self.booking_conversion = ""
+            self.per_day, self.reasons = [], []
+            return None
         self.loaded = True
         url = self._list_url(flt)
         self.last_list_url = url
@@ -289,9 +300,6 @@ class CallLogsState(AppState):
                 else:
                     flt = logs.CallFilter()
                     break
-        if skipped:
-            self.link_error = ("This link has a value the page cannot use, so that part of its filter is left out: "
-                               + " ".join(skipped))
         self._fill_form(flt)
         if flt.org_ids:
             # A shared link names its organization: the switcher follows it.
@@ -303,6 +311,9 @@ class CallLogsState(AppState):
         self._load_agents()
         result = self._apply()
         self.errors = {**errors, **self.errors}  # the link's bad parts stay explained at their fields
+        if skipped:
+            self.link_error = ("This link has a value the page cannot use, so that part of its filter is left out: "
+                               + " ".join(skipped))
         return result
 
     @rx.event
@@ -617,7 +628,7 @@ def _stats() -> rx.Component:
             stat_card("Average duration", rx.cond(s.avg_duration != "", s.avg_duration, "—"),
                       rx.cond(s.p90_duration != "", "90% of answered calls were shorter than " + s.p90_duration,
                               "No answered calls")),
-            stat_card("Total cost", s.total_cost),
+            stat_card("Total cost", rx.cond(s.total_cost != "", s.total_cost, "—")),
             stat_card("Bookings", s.figures["booked"], rx.cond(s.booking_conversion != "",
                                                     s.booking_conversion + " of answered calls booked an appointment",
                                                     "No answered calls yet")),
@@ -766,15 +777,19 @@ def _table() -> rx.Component:
         rx.cond(
             s.loaded,
             rx.cond(
-                s.filtered,
-                rx.vstack(
-                    empty_state("No calls match this filter. Widen the dates, clear a filter, or try other search "
-                                "words (search matches whole words in transcripts and summaries)."),
-                    rx.button("Clear filters", variant="soft", on_click=CallLogsState.clear_filters),
-                    align="center", width="100%", padding_bottom="1em",
+                s.refused,
+                empty_state("Nothing searched: fix the highlighted field above, then search again."),
+                rx.cond(
+                    s.filtered,
+                    rx.vstack(
+                        empty_state("No calls match this filter. Widen the dates, clear a filter, or try other "
+                                    "search words (search matches whole words in transcripts and summaries)."),
+                        rx.button("Clear filters", variant="soft", on_click=CallLogsState.clear_filters),
+                        align="center", width="100%", padding_bottom="1em",
+                    ),
+                    empty_state("No calls recorded for this organization yet. Calls appear here as Vapi reports "
+                                "them; a test call from the Founder console shows up within seconds."),
                 ),
-                empty_state("No calls recorded for this organization yet. Calls appear here as Vapi reports them; "
-                            "a test call from the Founder console shows up within seconds."),
             ),
             rx.center(rx.spinner(size="3"), padding="2em", width="100%"),
         ),
@@ -835,7 +850,7 @@ def call_logs_page() -> rx.Component:
                           disabled=s.needs_org, id="refresh-calls"),
                 rx.button(rx.icon("download", size=16), "Export CSV", on_click=s.export, loading=s.exporting,
                           disabled=s.needs_org, id="export-csv"),
-                spacing="2",
+                spacing="2", flex_shrink="0",
             ),
         ),
         rx.cond(s.link_error != "", rx.callout(s.link_error, icon="link-2-off", color_scheme="amber", width="100%",
