@@ -188,3 +188,27 @@ def test_logged_tracebacks_carry_no_phi():
     text = buffer.getvalue()
     assert "ValueError" in text and "[SSN]" in text and "[MEDICATION]" in text
     assert "512-44-9081" not in text and "metformin" not in text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Insurance check (AE247586067); caller volunteered an SSN, advised not to share it.",
+     "Insurance check ([INSURANCE_ID]); caller volunteered an SSN, advised not to share it."),
+    ("My insurance is Aetna, ID: XJH-448-123-991.", "My insurance is Aetna, ID: [INSURANCE_ID]."),
+    ("Can you check my coverage? It's ab7731904.", "Can you check my coverage? It's [INSURANCE_ID]."),
+    ('{"insurance": "Cigna", "id": "ZQ55102938"}', '{"insurance": "Cigna", "id": "[INSURANCE_ID]"}'),
+    ("Policy number: pol-88123-44a", "Policy number: [INSURANCE_ID]"),
+])
+def test_id_shaped_codes_near_insurance_words_are_member_ids(text, expected):
+    assert redact(text) == expected
+
+
+def test_codes_named_as_orders_references_or_claims_are_kept_near_insurance_words():
+    for text in ("Insurance verified; your order number is AE247586067.",
+                 "The prior authorization reference for your insurance is PA-2026-118274.",
+                 "Your insurance claim reference is CLM-2026-44812.",
+                 "Insurance approved it, confirmation code ZX81-44219.",
+                 "Your insurance copay is $35.00, visit on 12/03/2026 at 10:30 in room 204."):
+        assert redact(text) == text
+    # an SSN said near the word insurance stays an SSN
+    assert redact("His SSN is 401227719, he's the primary on the insurance.") == \
+        "His SSN is [SSN], he's the primary on the insurance."

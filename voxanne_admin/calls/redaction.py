@@ -102,6 +102,69 @@ _INSURANCE = re.compile(rf"(?i:\b(?:{_INSURANCE_WORDS}))\b{_FILLER}{_ID}")
 # Medicare Beneficiary Identifier (1EG4-TE5-MK73): distinctive enough to need no context.
 _MBI_L = "AC-HJKMNP-RT-Y"
 _MBI = re.compile(rf"\b[1-9][{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}]{{2}}\d{{2}}\b")
+# An id-shaped token (letters and at least five digits mixed, "AE247586067", "XJH-448-123-991", or a bare run of
+# 8-15 digits) is an insurance member id when the words around it are about insurance ("Insurance check
+# (AE247586067)", "Aetna, ID: ...", "my Cigna card says ..."), unless words naming another kind of code sit right
+# before it ("order", "reference", "confirmation", "claim" ...).
+_ID_SHAPED = re.compile(
+    r"(?<![\w'’+$£€₦₺#/.:-])((?:[A-Za-z]{1,6}-?)?\d[A-Za-z0-9]*(?:-[A-Za-z0-9]+){0,4})(?![\w-]|[.:/]\w)")
+_INSURANCE_HINT = re.compile(
+    r"(?i)\b(?:insurance|insurer|insured|coverage|covered|in[- ]network|out[- ]of[- ]network|member(?:ship)?|"
+    r"polic(?:y|ies)|subscriber|beneficiary|enrol(?:l)?ee|payer|medicaid|medicare|tricare|hmo|nhis|nhia|sgk|"
+    r"sigorta|cigna|aetna|humana|anthem|kaiser|unitedhealthcare|united\s+healthcare|uhc|blue\s+cross|"
+    r"blue\s+shield|bcbs|oscar|molina|centene|ambetter|bupa|axa|vitality|aviva|allianz|hygeia|leadway|"
+    r"avon\s+hmo|reliance\s+hmo|acıbadem|anadolu)\b")
+_OTHER_CODE = re.compile(
+    r"(?i)\b(?:order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|claim|"
+    r"authori[sz]ation|pre-?authori[sz]ation|prior\s+auth|ticket|case|account|acct|routing|serial|voucher|"
+    r"coupon|promo|appointment|room|session|request|job|batch|lot|model|version)\b")
+_INSURANCE_ID_WORD = re.compile(r"(?i)\b(?:member(?:ship)?|policy|subscriber|group|beneficiary|enrol(?:l)?ee)\b")
+_PHONE_WORDS = re.compile(r"(?i)\b(?:phone|mobile|cell|landline|whatsapp|telephone|fax|numaram|tel)\b")
+_UUID_LIKE = re.compile(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-|[0-9a-f]{12,}")
+
+
+def _id_shaped(value: str) -> bool:
+    digits = sum(c.isdigit() for c in value)
+    letters = sum(c.isalpha() for c in value)
+    if letters:
+        return digits >= 5 and letters <= 6 and not _UUID_LIKE.match(value)
+    return "-" not in value and 8 <= digits <= 15
+
+
+def _contextual_insurance_ids(text: str, spans: list[Span], region: str) -> None:
+    if not _INSURANCE_HINT.search(text):
+        return
+    for m in _ID_SHAPED.finditer(text):
+        value = m.group(1)
+        if not _id_shaped(value):
+            continue
+        start, end = m.start(1), m.end(1)
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        if not (_INSURANCE_HINT.search(text, max(line_start, start - 80), start)
+                or _INSURANCE_HINT.search(text, end, min(line_end, end + 40))):
+            continue
+        window = max(line_start, start - 50)
+        codes = list(_OTHER_CODE.finditer(text, window, start))
+        if codes and not _INSURANCE_ID_WORD.search(text, codes[-1].end(), start):
+            continue
+        # introduced as another identifier ("His SSN is 401227719, ... the insurance"): that detector judges it
+        if any(p.search(text, max(line_start, start - 30), start)
+               for p in (_SSN_CONTEXT, _NATIONAL_ID_CONTEXT, _MRN_CONTEXT, _PHONE_WORDS)):
+            continue
+        if value.isdigit() and _is_valid_phone(value, region):
+            continue  # the payer's phone line: the phone detector takes it
+        spans.append(Span("INSURANCE_ID", start, end))
+
+
+def _is_valid_phone(digits: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(digits, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 _NHS_CANDIDATE = re.compile(r"(?<![\w-])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\w-])")
 
 # Dates.
@@ -301,6 +364,7 @@ def _ids(text: str, spans: list[Span], region: str) -> None:
             value = m.group(1)
             if sum(c.isdigit() for c in value) >= 3:
                 spans.append(Span(kind, m.start(1), m.end(1)))
+    _contextual_insurance_ids(text, spans, region)
     for m in _MBI.finditer(text):
         spans.append(Span("INSURANCE_ID", m.start(), m.end()))
     if region == "GB":
