@@ -212,3 +212,23 @@ def test_codes_named_as_orders_references_or_claims_are_kept_near_insurance_word
     # an SSN said near the word insurance stays an SSN
     assert redact("His SSN is 401227719, he's the primary on the insurance.") == \
         "His SSN is [SSN], he's the primary on the insurance."
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I take it for gingivitis.", "I take it for [DIAGNOSIS]."),
+    ("It's periodontitis and a tooth abscess.", "It's [DIAGNOSIS] and a [DIAGNOSIS]."),
+    ("I've got TMJ disorder and bruxism.", "I've got [DIAGNOSIS] and [DIAGNOSIS]."),
+    ("My son has croup and glue ear.", "My son has [DIAGNOSIS] and [DIAGNOSIS]."),
+    ("The physio said tennis elbow.", "The physio said [DIAGNOSIS]."),
+    ("Seborrheic dermatitis, so ketoconazole shampoo.", "[DIAGNOSIS], so [MEDICATION] shampoo."),
+    ("An ovarian cyst; they gave me tranexamic acid.", "An [DIAGNOSIS]; they gave me [MEDICATION]."),
+])
+def test_dental_physio_skin_children_and_womens_health_terms(text, expected):
+    assert redact(text) == expected
+
+
+def test_ambiguous_everyday_words_are_not_diagnoses():
+    for text in ("She has a cavity in her back tooth, can we book a filling?",
+                 "There's a crack in the wall cavity; the fracture clinic is next door.",
+                 "My phone is broken, and how much is a deep clean?"):
+        assert redact(text) == text
