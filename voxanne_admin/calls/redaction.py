@@ -380,7 +380,9 @@ _PHONE_CONTEXT = re.compile(r"(?i)\b(?:phone|mobile|cell|number|call|ring|text|r
 # Part of a longer code ("PA-2026-118274", "REF/4155552671"): not a phone number.
 _NOT_PHONE_BEFORE = re.compile(
     r"(?i)\b(?:account|acct|order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|"
-    r"claim|routing|sort\s+code|iban|serial)\b[^\d\n]{0,25}$")
+    r"claim|routing|sort\s+code|iban|serial|ticket|case|voucher|coupon|npi|isbn|lot|batch|"
+    r"prior\s+auth(?:ori[sz]ation)?|teller|rrr|remita|fatura|sipariş|siparis|referans|dekont|makbuz|hesap|"
+    r"iban|takip|randevu\s+(?:no|numaras[ıi]))\b[^\d\n]{0,25}$")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
 _GLUED_AFTER = re.compile(r"[A-Za-z]|[-/][A-Za-z0-9]")
 
@@ -397,6 +399,65 @@ def _phones(text: str, spans: list[Span], region: str) -> None:
             continue
         if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
             spans.append(Span("PHONE", match.start, match.end))
+
+
+# A digit group shaped like a phone number of any supported country, found without the words "phone", "number":
+# "Sure, it's 07619 391312." (a GB mobile range phonenumbers does not know yet), "0803 123 4567" in a US clinic's
+# call. Shape: 10 digits in the NANP layout (area and exchange codes start 2-9), or 11 digits with a trunk 0 (GB, NG,
+# TR) or a leading 1, or "+" and 11-15 digits; groups of 2-8 digits joined by one space, dash or dot (the first
+# may be in parentheses). It must also be a possible number for one of the supported regions. Kept: codes named as
+# order / reference / confirmation / account ... numbers, amounts (currency before or after) and longer digit runs.
+SUPPORTED_REGIONS = ("US", "GB", "NG", "TR")
+_PHONE_SHAPED = re.compile(
+    r"(?<![\w$£€₦₺#/.,:+-])(\+\s?)?(\(?\d{1,15}\)?(?:(?:[ .-]|(?<=\))\s)\(?\d{2,8}\)?){0,5})(?![\w%]|[.,:/-]\d)")
+_AMOUNT_AFTER = re.compile(r"\s*(?i:tl|try|lira|liras|naira|ngn|usd|gbp|dollars?|pounds?|kuruş|kobo|cents?|pence|"
+                           r"mg|ml|units?|steps|calories|km|miles)\b")
+
+
+def _phone_shaped(text: str, spans: list[Span], region: str) -> None:
+    for m in _PHONE_SHAPED.finditer(text):
+        raw = m.group(2)
+        digits = re.sub(r"\D", "", raw)
+        plus = bool(m.group(1))
+        n = len(digits)
+        if plus:
+            if not 11 <= n <= 15:
+                continue
+        elif n == 10:
+            if digits[0] in "01" or digits[3] in "01":
+                continue  # not the NANP layout
+        elif n == 11:
+            if digits[0] not in "01":
+                continue
+        else:
+            continue
+        groups = re.findall(r"\d+", raw)
+        if len(groups) > 1 and min(len(g) for g in groups[1:]) < 2:
+            continue
+        if raw.count("(") != raw.count(")"):
+            continue
+        start, end = m.start(), m.end(2)
+        before = max(0, start - 60)
+        if _NOT_PHONE_BEFORE.search(text, before, start) or _AMOUNT_AFTER.match(text, end):
+            continue
+        number_text = ("+" if plus else "") + digits
+        regions = (region,) + tuple(r for r in SUPPORTED_REGIONS if r != region)
+        if any(_is_possible_phone(number_text, r) for r in regions):
+            spans.append(Span("PHONE", start, end))
+
+
+def _is_possible_phone(number_text: str, region: str) -> bool:
+    try:
+        number = phonenumbers.parse(number_text, region)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_possible_number(number):
+        return False
+    # a trunk 0 is only read in a region that dials one (US numbers never start with 0 or 1)
+    national = phonenumbers.national_significant_number(number)
+    if not number_text.startswith("+") and len(number_text) == 11 and number_text[0] == "1":
+        return number.country_code == 1 and len(national) == 10
+    return number.country_code != 1 or (len(national) == 10 and national[0] not in "01")
 
 
 def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
@@ -470,6 +531,10 @@ def _dates(text: str, spans: list[Span]) -> None:
         value = m.group(0)
         if m.group("my") and not re.search(r"(?i)\d{4}|nineteen", value):
             continue
+        if m.group("num"):
+            first, second = (int(x) for x in re.findall(r"\d+", value)[:2])
+            if not (1 <= first <= 31 and 1 <= second <= 31 and min(first, second) <= 12):
+                continue  # not a calendar date ("sort code 12-34-56")
         # the birth context is before the date (or just after: "03/14/1972, that's my date of birth")
         line_start = text.rfind("\n", 0, max(0, start - 1))
         window_start = max(0, start - 70, line_start - 60 if line_start >= 0 else 0)
@@ -574,6 +639,7 @@ def _find(text: str, region: str) -> list[Span]:
     if digit_count >= 7:
         _cards(scan, spans)
         _phones(scan, spans, region)
+        _phone_shaped(scan, spans, region)
     _spoken_digits(scan, spans, region)
     _dates(scan, spans)
     if _BIRTH.search(scan):
