@@ -258,3 +258,23 @@ def test_ambiguous_everyday_words_are_not_diagnoses():
                  "There's a crack in the wall cavity; the fracture clinic is next door.",
                  "My phone is broken, and how much is a deep clean?"):
         assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I live on Church Road.", "I live on [ADDRESS]."),
+    ("Directions from Cedar Lane.", "Directions from [ADDRESS]."),
+    ("my address is maple street", "my address is [ADDRESS]"),
+    ("How do I get to you from 2366 Park Avenue?", "How do I get to you from [ADDRESS]?"),
+    ("I live at 15 Elm Crescent.", "I live at [ADDRESS]."),
+    ("I live at 221 Cedar Drive.", "I live at [ADDRESS]."),
+])
+def test_streets_with_or_without_a_house_number_where_the_caller_lives(text, expected):
+    assert redact(text) == expected
+
+
+def test_the_clinics_own_street_and_everyday_phrases_are_kept():
+    for text in ("The clinic is on Main Street, park on Church Road behind the building.",
+                 "I'm coming from work on 5th Avenue.",
+                 "I'm on my way, I'm on hold with the pharmacy.",
+                 "Coming from Dr Patel's office, I'm at St Mary's now."):
+        assert redact(text) == text

@@ -219,6 +219,15 @@ _ADDRESS = re.compile(
     rf"(?:,?\s+(?i:apt|apartment|unit|suite|ste|flat|#)\.?\s*[A-Za-z0-9-]+)?"
     rf"(?:,\s*[A-Z][a-z][A-Za-z']*(?:\s+[A-Z][a-z][A-Za-z']*)?){{0,2}}"
     rf"(?:,?\s+(?:[A-Z]{{1,2}}\d[A-Z\d]?\s*\d[A-Z]{{2}}\b|[A-Z]{{2}}(?:\s+\d{{5}}(?:-\d{{4}})?)?\b))?")
+# A street named without a house number right after words that say where the caller lives or comes from:
+# "I live on Church Road", "directions from Cedar Lane". (The clinic's own street, "we're on Main Street", "park on
+# Church Road", is not the caller's address and is kept.)
+_LIVING_ADDRESS = re.compile(
+    rf"(?i:\b(?:i|we|he|she|they|mum|mom|dad|my\s+\w+)\s+(?:live|lives|lived|living|stay|stays|staying|reside|"
+    rf"resides)\s+(?:at|on|in|off)|\bmy\s+(?:home\s+|postal\s+|new\s+)?address\s+is|\baddress\s*:|"
+    rf"\b(?:i'm|i\s+am)\s+(?:at|on|off)|\bmoved\s+to|\bdirections\s+from|\bget\s+to\s+you\s+from|"
+    rf"\bcoming\s+from|\bpick\s+(?:me|him|her|us)\s+up\s+(?:at|from))\s+"
+    rf"((?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b)")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
 _UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s*\d[ABD-HJLNP-UW-Z]{2}\b")
@@ -576,6 +585,14 @@ def _addresses(text: str, spans: list[Span]) -> None:
             spans.append(Span("ADDRESS", m.start(), m.end()))
 
 
+def _living_addresses(text: str, spans: list[Span]) -> None:
+    for m in _LIVING_ADDRESS.finditer(text):
+        street = m.group(1)
+        if re.fullmatch(r"(?i).*\b(?:dr|st)", street) and re.match(r"\.?\s+[A-Z][a-z]", text[m.end(1):]):
+            continue  # "I'm at St Mary's", "coming from Dr Patel": a title, not a street
+        spans.append(Span("ADDRESS", m.start(1), m.end(1)))
+
+
 def _resolve(spans: list[Span]) -> list[Span]:
     """Non-overlapping findings: higher-priority kinds first, then longer spans."""
     merged: list[Span] = []
@@ -644,6 +661,7 @@ def _find(text: str, region: str) -> list[Span]:
     _dates(scan, spans)
     if _BIRTH.search(scan):
         _spoken_dates(scan, spans)
+    _living_addresses(scan, spans)
     if digit_count:
         _addresses(scan, spans)
     elif "Cad" in scan or "Sok" in scan or "Mah" in scan or "Bulv" in scan:
