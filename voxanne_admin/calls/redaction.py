@@ -228,6 +228,7 @@ _LIVING_ADDRESS = re.compile(
     rf"\b(?:i'm|i\s+am)\s+(?:at|on|off)|\bmoved\s+to|\bdirections\s+from|\bget\s+to\s+you\s+from|"
     rf"\bcoming\s+from|\bpick\s+(?:me|him|her|us)\s+up\s+(?:at|from))\s+"
     rf"((?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b)")
+_ABBREVIATED_SUFFIX = re.compile(r"(?i)\b(?:st|ave|rd|blvd|ln|dr|ct|pl|cir|pkwy|hwy|cres|sq|trl)\.$")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
 _UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s*\d[ABD-HJLNP-UW-Z]{2}\b")
@@ -579,7 +580,10 @@ def _addresses(text: str, spans: list[Span]) -> None:
         last = suffix[-1]
         if re.fullmatch(r"(?i)dr|st", last.group(0)) and re.match(r"\.?\s+[A-Z][a-z]", text[m.start() + last.end():]):
             continue
-        spans.append(Span("ADDRESS", m.start(), m.end()))
+        end = m.end()
+        if value.endswith(".") and not _ABBREVIATED_SUFFIX.search(value):
+            end -= 1  # the full stop ends the sentence ("I live at 15 Elm Crescent."), not an abbreviation
+        spans.append(Span("ADDRESS", m.start(), end))
     for pattern in (_PO_BOX, _UK_POSTCODE, _TR_ADDRESS):
         for m in pattern.finditer(text):
             spans.append(Span("ADDRESS", m.start(), m.end()))
