@@ -278,3 +278,22 @@ def test_the_clinics_own_street_and_everyday_phrases_are_kept():
                  "I'm on my way, I'm on hold with the pharmacy.",
                  "Coming from Dr Patel's office, I'm at St Mary's now."):
         assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("DOB 3/4/85", "DOB [DOB]"),
+    ("born on the 4th of March 1985", "born on [DOB]"),
+    ("date of birth: 1985-03-04", "date of birth: [DOB]"),
+    ("date of birth 1985/03/04", "date of birth [DOB]"),
+    ("My DOB is 04-Mar-1985.", "My DOB is [DOB]."),
+    ("I was born 4 March 85.", "I was born [DOB]."),
+    ("DOB 19850304", "DOB [DOB]"),
+])
+def test_dates_of_birth_in_many_formats(text, expected):
+    assert redact(text) == expected
+
+
+def test_dates_that_are_not_birth_dates_are_kept():
+    for text in ("Your appointment is on the 4th of March at 10.", "The invoice from March 4, 2025 is paid.",
+                 "He was born in 1985.", "Sort code 12-34-56."):
+        assert redact(text) == text

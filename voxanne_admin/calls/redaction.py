@@ -195,7 +195,8 @@ _YEAR = (rf"(?:\d{{4}}|'\d{{2}}|nineteen[- ](?:(?:oh[- ])?(?:{_NUM_WORDS})(?:[- 
 _DATE = re.compile(
     rf"(?i)\b(?:"
     rf"(?P<num>\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}}))(?![\d/.-]\d)|"
-    rf"(?P<iso>(?:19|20)\d{{2}}-\d{{2}}-\d{{2}})(?![\dT:])|"
+    rf"(?P<iso>(?:19|20)\d{{2}}(?P<isep>[-/.])[01]?\d(?P=isep)[0-3]?\d)(?![\dT:])|"
+    rf"(?P<dmon>\d{{1,2}}[-/ ](?:{_MONTHS})\.?[-/ ](?:\d{{4}}|\d{{2}}))(?![\d:])|"
     rf"(?P<mdy>(?:{_MONTHS})\.?\s+(?:the\s+)?{_DAY}(?:,?\s*(?:of\s+)?{_YEAR})?)|"
     rf"(?P<dmy>(?:the\s+)?{_DAY}\s+(?:of\s+)?(?:{_MONTHS})\.?(?:,?\s*{_YEAR})?)|"
     rf"(?P<my>(?:{_MONTHS})\.?,?\s+(?:of\s+)?(?:\d{{4}}|nineteen[- ][a-z]+(?:[- ][a-z]+)?))"
@@ -214,6 +215,8 @@ _NOT_BIRTH = re.compile(r"(?i)\b(?:appointment|appt|visit|seen|surgery|procedure
                         r"admitted|discharged|started|since|until|expires?|expiry|expiration|valid|dated|"
                         r"invoice|bill|statement|paid|payment|service|booked|book|reschedul\w*|on\s+the|"
                         r"refill|prescri\w*|last\s+period|due|deadline|moved|starting|from|effective)\b")
+_SHORT_YEAR_AFTER = re.compile(r",?\s+'?\d{2}(?![\d:])(?!\s*(?i:am|pm|a\.m|p\.m|mg|ml|years?|minutes?))")
+_COMPACT_DATE = re.compile(r"(?<![\w-])(?:(?:19|20)\d{2}[01]\d[0-3]\d|[0-3]\d[0-3]\d(?:19|20)\d{2})(?![\w-])")
 _YEAR_IN = re.compile(r"(\d{4})|'(\d{2})\b|(\d{1,2})[/.-]\d{1,2}[/.-](\d{2})\b")
 
 # Street addresses (US, GB, NG styles; Turkish ones below).
@@ -566,6 +569,10 @@ def _dates(text: str, spans: list[Span]) -> None:
             # "born" words far back count only when nothing else (an appointment, a visit) sits between
             last_birth = max((b.end() for b in _BIRTH.finditer(before)), default=-1)
             if last_birth < 0 or not _NOT_BIRTH.search(before[last_birth:]):
+                if _year_of(value) is None:
+                    # "born 4 March 85": a bare two-digit year after a birth date is its year
+                    year = _SHORT_YEAR_AFTER.match(text, end)
+                    end = year.end() if year else end
                 spans.append(Span("DOB", start, end))
                 continue
         full = m.group("num") or m.group("iso") or (
@@ -574,6 +581,13 @@ def _dates(text: str, spans: list[Span]) -> None:
         if full and year is not None and 1900 <= year < OLDEST_APPOINTMENT_YEAR \
                 and not _NOT_BIRTH.search(text, max(0, start - 40), start):
             spans.append(Span("DOB", start, end))
+
+
+def _compact_birth_dates(text: str, spans: list[Span]) -> None:
+    """"DOB 19850304": eight digits (YYYYMMDD or DDMMYYYY / MMDDYYYY) right after a birth word."""
+    for m in _COMPACT_DATE.finditer(text):
+        if _BIRTH.search(text, max(0, m.start() - 30), m.start()):
+            spans.append(Span("DOB", m.start(), m.end()))
 
 
 def _spoken_dates(text: str, spans: list[Span]) -> None:
@@ -677,6 +691,8 @@ def _find(text: str, region: str) -> list[Span]:
     _dates(scan, spans)
     if _BIRTH.search(scan):
         _spoken_dates(scan, spans)
+        if digit_count >= 8:
+            _compact_birth_dates(scan, spans)
     _living_addresses(scan, spans)
     if digit_count:
         _addresses(scan, spans)
