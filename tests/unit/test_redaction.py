@@ -223,6 +223,8 @@ def test_logged_tracebacks_carry_no_phi():
     ("Can you check my coverage? It's ab7731904.", "Can you check my coverage? It's [INSURANCE_ID]."),
     ('{"insurance": "Cigna", "id": "ZQ55102938"}', '{"insurance": "Cigna", "id": "[INSURANCE_ID]"}'),
     ("Policy number: pol-88123-44a", "Policy number: [INSURANCE_ID]"),
+    ("My policy is POL/2026/44812.", "My policy is [INSURANCE_ID]."),
+    ('{"memberId": "xq4481029"}', '{"memberId": "[INSURANCE_ID]"}'),
 ])
 def test_id_shaped_codes_near_insurance_words_are_member_ids(text, expected):
     assert redact(text) == expected
@@ -233,7 +235,8 @@ def test_codes_named_as_orders_references_or_claims_are_kept_near_insurance_word
                  "The prior authorization reference for your insurance is PA-2026-118274.",
                  "Your insurance claim reference is CLM-2026-44812.",
                  "Insurance approved it, confirmation code ZX81-44219.",
-                 "Your insurance copay is $35.00, visit on 12/03/2026 at 10:30 in room 204."):
+                 "Your insurance copay is $35.00, visit on 12/03/2026 at 10:30 in room 204.",
+                 "Does my insurance cover D1110 and the CPT 99213 visit?"):
         assert redact(text) == text
     # an SSN said near the word insurance stays an SSN
     assert redact("His SSN is 401227719, he's the primary on the insurance.") == \

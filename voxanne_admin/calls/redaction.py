@@ -107,7 +107,7 @@ _MBI = re.compile(rf"\b[1-9][{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}][{_MBI_L}0-9]\d
 # (AE247586067)", "Aetna, ID: ...", "my Cigna card says ..."), unless words naming another kind of code sit right
 # before it ("order", "reference", "confirmation", "claim" ...).
 _ID_SHAPED = re.compile(
-    r"(?<![\w'’+$£€₦₺#/.:-])((?:[A-Za-z]{1,6}-?)?\d[A-Za-z0-9]*(?:-[A-Za-z0-9]+){0,4})(?![\w-]|[.:/]\w)")
+    r"(?<![\w'’+$£€₦₺#/.:-])((?:[A-Za-z]{1,6}[-/]){0,3}(?:[A-Za-z]{1,6})?\d[A-Za-z0-9]*(?:[-/][A-Za-z0-9]+){0,4})(?![\w-]|[.:/]\w)")
 # (a set of words, not one big alternation: this runs on every text with an id-shaped token, and a regex of 40
 # alternatives scans ten times slower)
 _INSURANCE_HINT_WORDS = frozenset((
@@ -115,7 +115,10 @@ _INSURANCE_HINT_WORDS = frozenset((
     "policies", "subscriber", "beneficiary", "enrollee", "enrolee", "payer", "medicaid", "medicare", "tricare",
     "hmo", "nhis", "nhia", "sgk", "sigorta", "sigortam", "cigna", "aetna", "humana", "anthem", "kaiser",
     "unitedhealthcare", "healthcare", "uhc", "bcbs", "oscar", "molina", "centene", "ambetter", "bupa", "axa",
-    "vitality", "aviva", "allianz", "hygeia", "leadway", "acıbadem", "anadolu"))
+    "vitality", "aviva", "allianz", "hygeia", "leadway", "acıbadem", "anadolu",
+    # JSON keys as they come in structured data ("memberId", "policy_number", "insuranceId")
+    "memberid", "membernumber", "policyid", "policynumber", "policyno", "groupid", "groupnumber",
+    "insuranceid", "insurancenumber", "subscriberid", "subscribernumber", "payerid"))
 _HINT_PHRASES = ("blue cross", "blue shield", "network")
 _LOWER_WORD = re.compile(r"[a-zçğıöşü]+")
 
@@ -140,8 +143,8 @@ def _id_shaped(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
     letters = sum(c.isalpha() for c in value)
     if letters:
-        return digits >= 5 and letters <= 6 and not _UUID_LIKE.match(value)
-    return "-" not in value and 8 <= digits <= 15
+        return digits >= 5 and letters <= 10 and not _UUID_LIKE.match(value)
+    return value.isdigit() and 8 <= digits <= 15
 
 
 def _contextual_insurance_ids(text: str, spans: list[Span], region: str) -> None:
