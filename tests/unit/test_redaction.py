@@ -300,3 +300,12 @@ def test_dates_that_are_not_birth_dates_are_kept():
     for text in ("Your appointment is on the 4th of March at 10.", "The invoice from March 4, 2025 is paid.",
                  "He was born in 1985.", "Sort code 12-34-56."):
         assert redact(text) == text
+
+
+def test_a_parent_key_naming_phi_is_context_for_its_children():
+    value = {"insurance": {"payer": "Cigna", "id": "AE247586067", "copay": 35},
+             "patient": {"id": "PT-44812", "visits": 3},
+             "call": {"id": "c8e1f7a2-44b1-4c1e-9a55-1f4d3e2b7a10", "cost": 0.1234}}
+    assert redact_value(value) == {"insurance": {"payer": "Cigna", "id": "[INSURANCE_ID]", "copay": 35},
+                                   "patient": {"id": "[MRN]", "visits": 3},
+                                   "call": value["call"]}

@@ -757,7 +757,9 @@ def redact_value(value: Any, *, region: str = "US", _key: str = "") -> Any:
     if isinstance(value, str):
         return _redact_string(value, _key, region)
     if isinstance(value, dict):
-        return {key: redact_value(item, region=region, _key=str(key)) for key, item in value.items()}
+        # a parent key that names PHI is context for its children: {"insurance": {"id": "AE247586067"}}
+        parent = f"{_key} " if _key and _PHI_KEY.search(_key) else ""
+        return {key: redact_value(item, region=region, _key=f"{parent}{key}") for key, item in value.items()}
     if isinstance(value, list):
         return [redact_value(item, region=region, _key=_key) for item in value]
     if isinstance(value, int | float) and not isinstance(value, bool) and _key and _PHI_KEY.search(_key) \
