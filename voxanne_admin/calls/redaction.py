@@ -410,7 +410,9 @@ _NOT_PHONE_BEFORE = re.compile(
     r"(?i)\b(?:account|acct|order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|"
     r"claim|routing|sort\s+code|iban|serial|ticket|case|voucher|coupon|npi|isbn|lot|batch|"
     r"prior\s+auth(?:ori[sz]ation)?|teller|rrr|remita|fatura|sipariş|siparis|referans|dekont|makbuz|hesap|"
-    r"iban|takip|randevu\s+(?:no|numaras[ıi]))\b[^\d\n]{0,25}$")
+    r"iban|takip|randevu\s+(?:no|numaras[ıi])|"
+    r"(?:appointment|appt|visit|encounter|session|request)\s+(?:id|number|no\.?|#|ref(?:erence)?|code))"
+    r"\b[^\d\n]{0,25}$")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
 _GLUED_AFTER = re.compile(r"[A-Za-z]|[-/][A-Za-z0-9]")
 
