@@ -218,7 +218,9 @@ _NOT_BIRTH = re.compile(r"(?i)\b(?:appointment|appt|visit|seen|surgery|procedure
                         r"admitted|discharged|started|since|until|expires?|expiry|expiration|valid|dated|"
                         r"invoice|bill|statement|paid|payment|service|booked|book|reschedul\w*|on\s+the|"
                         r"refill|prescri\w*|last\s+period|due|deadline|moved|starting|from|effective)\b")
-_SHORT_YEAR_AFTER = re.compile(r",?\s+'?\d{2}(?![\d:])(?!\s*(?i:am|pm|a\.m|p\.m|mg|ml|years?|minutes?))")
+_SHORT_YEAR_AFTER = re.compile(
+    rf"(?i),?\s+(?:'?\d{{2}}(?![\d:])|(?:nineteen[- ])?(?:{_TENS})(?:[- ](?:{_SMALL}))?\b|oh[- ](?:{_SMALL})\b)"
+    rf"(?!\s*(?:am|pm|a\.m|p\.m|mg|ml|years?|minutes?|o'clock)\b)")
 _COMPACT_DATE = re.compile(r"(?<![\w-])(?:(?:19|20)\d{2}[01]\d[0-3]\d|[0-3]\d[0-3]\d(?:19|20)\d{2})(?![\w-])")
 _YEAR_IN = re.compile(r"(\d{4})|'(\d{2})\b|(\d{1,2})[/.-]\d{1,2}[/.-](\d{2})\b")
 
@@ -516,7 +518,8 @@ def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
             spans.append(Span("CARD", start, end))
         elif len(digits) == 9 and _near(_SSN_CONTEXT, text, start):
             spans.append(Span("SSN", start, end))
-        elif _near(_INSURANCE_CONTEXT, text, start, 60):
+        elif _near(_INSURANCE_CONTEXT, text, start, 60) or (
+                _insurance_hint(text, max(0, start - 60), start) and not _near(_PHONE_WORDS, text, start, 30)):
             spans.append(Span("INSURANCE_ID", _spelled_prefix(text, start), end))
         elif _near(_MRN_CONTEXT, text, start, 60):
             spans.append(Span("MRN", _spelled_prefix(text, start), end))
