@@ -236,18 +236,23 @@ _ADDRESS = re.compile(
     rf"(?:\b(?i:flat|apt|apartment|unit)\.?\s*\w+,?\s+)?"
     rf"(?:\b(?i:plot|block|no\.?)\s*)?(?<![\w$£€₦₺.:/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?"
     rf"(?:\s+{_WORD}){{1,4}}\s+(?i:{_SUFFIX})\b\.?"
+    rf"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
     rf"(?:,?\s+(?i:apt|apartment|unit|suite|ste|flat|#)\.?\s*[A-Za-z0-9-]+)?"
     rf"(?:,\s*[A-Z][a-z][A-Za-z']*(?:\s+[A-Z][a-z][A-Za-z']*)?){{0,2}}"
     rf"(?:,?\s+(?:[A-Z]{{1,2}}\d[A-Z\d]?\s*\d[A-Z]{{2}}\b|[A-Z]{{2}}(?:\s+\d{{5}}(?:-\d{{4}})?)?\b))?")
 # A street named without a house number right after words that say where the caller lives or comes from:
 # "I live on Church Road", "directions from Cedar Lane". (The clinic's own street, "we're on Main Street", "park on
 # Church Road", is not the caller's address and is kept.)
+_LIVING_INTRO = (
+    r"(?i:\b(?:i|we|he|she|they|mum|mom|dad|my\s+\w+)\s+(?:live|lives|lived|living|stay|stays|staying|reside|"
+    r"resides)\s+(?:at|on|in|off)|\bmy\s+(?:home\s+|postal\s+|new\s+)?address\s+is|\baddress\s*:|"
+    r"\b(?:i'm|i\s+am)\s+(?:at|on|off)|\bmoved\s+to|\bdirections\s+from|\bget\s+to\s+you\s+from|"
+    r"\bcoming\s+from|\bpick\s+(?:me|him|her|us)\s+up\s+(?:at|from))")
 _LIVING_ADDRESS = re.compile(
-    rf"(?i:\b(?:i|we|he|she|they|mum|mom|dad|my\s+\w+)\s+(?:live|lives|lived|living|stay|stays|staying|reside|"
-    rf"resides)\s+(?:at|on|in|off)|\bmy\s+(?:home\s+|postal\s+|new\s+)?address\s+is|\baddress\s*:|"
-    rf"\b(?:i'm|i\s+am)\s+(?:at|on|off)|\bmoved\s+to|\bdirections\s+from|\bget\s+to\s+you\s+from|"
-    rf"\bcoming\s+from|\bpick\s+(?:me|him|her|us)\s+up\s+(?:at|from))\s+"
-    rf"((?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b)")
+    rf"{_LIVING_INTRO}\s+(?i:the\s+corner\s+of\s+)?((?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b"
+    rf"(?:\s+(?i:and|&)\s+(?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b)?)")
+# the intro right before a numbered address: "I live at 5 Cedar Dr. Smith ..." is a street, not Dr. Smith
+_LIVING_INTRO_BEFORE = re.compile(rf"{_LIVING_INTRO}\s+(?i:number\s+|no\.?\s*)?$")
 _ABBREVIATED_SUFFIX = re.compile(r"(?i)\b(?:st|ave|rd|blvd|ln|dr|ct|pl|cir|pkwy|hwy|cres|sq|trl)\.$")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
@@ -612,7 +617,8 @@ def _addresses(text: str, spans: list[Span]) -> None:
         if not suffix:
             continue
         last = suffix[-1]
-        if re.fullmatch(r"(?i)dr|st", last.group(0)) and re.match(r"\.?\s+[A-Z][a-z]", text[m.start() + last.end():]):
+        if re.fullmatch(r"(?i)dr|st", last.group(0)) and re.match(r"\.?\s+[A-Z][a-z]", text[m.start() + last.end():]) \
+                and not _LIVING_INTRO_BEFORE.search(text, max(0, m.start() - 40), m.start()):
             continue
         end = m.end()
         if value.endswith(".") and not _ABBREVIATED_SUFFIX.search(value):
