@@ -305,6 +305,10 @@ def _build_terms() -> dict[str, list[tuple[tuple[str, ...], str]]]:
 _TERMS = _build_terms()
 
 
+# Terms that are idioms when these words follow them.
+_TERM_IDIOMS = {"stroke": re.compile(r"(?i)\s+of\s+(?:luck|genius|midnight|the\s+pen|fate)\b")}
+
+
 def _variants(token: str) -> tuple[str, ...]:
     """The token and its singular / non-possessive forms."""
     out = [token]
@@ -339,6 +343,8 @@ def _find_terms(text: str) -> list[Span]:
                     if gap.strip(" -"):
                         ok = False
                         break
+                if ok and words[-1] in _TERM_IDIOMS and _TERM_IDIOMS[words[-1]].match(text, tokens[i + n - 1].end()):
+                    ok = False  # "a stroke of luck"
                 if ok:
                     spans.append(Span(kind, tokens[i].start(), tokens[i + n - 1].end()))
                     matched = n
