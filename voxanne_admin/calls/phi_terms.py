@@ -33,7 +33,7 @@ DIAGNOSES: tuple[str, ...] = (
     "bacterial vaginosis", "conjunctivitis", "pink eye", "mrsa", "c diff", "h pylori", "helicobacter pylori",
     "brucellosis", "sickle cell", "sickle cell disease", "sickle cell anaemia", "sickle cell anemia",
     # digestive / renal / liver
-    "gerd", "acid reflux", "reflux disease", "irritable bowel syndrome", "ibs", "crohn's disease", "crohn's",
+    "gerd", "acid reflux", "reflux disease", "reflux", "irritable bowel syndrome", "ibs", "crohn's disease", "crohn's",
     "ulcerative colitis", "colitis", "celiac disease", "coeliac disease", "diverticulitis", "gallstones",
     "peptic ulcer", "stomach ulcer", "ulcer", "hemorrhoids", "haemorrhoids", "fatty liver", "cirrhosis",
     "pancreatitis", "appendicitis", "hernia", "kidney stones", "kidney stone", "chronic kidney disease", "ckd",
