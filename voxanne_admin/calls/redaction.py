@@ -390,7 +390,9 @@ def _ssns(text: str, spans: list[Span]) -> None:
     for m in _DIGITS_RUN.finditer(text):
         digits = re.sub(r"\D", "", m.group(0))
         us = len(digits) == 9 and us_ssn.is_valid(digits) and _near(_SSN_CONTEXT, text, m.start())
-        national = len(digits) == 11 and (tckimlik.is_valid(digits) or _near(_NATIONAL_ID_CONTEXT, text, m.start()))
+        national = len(digits) == 11 and (
+            _near(_NATIONAL_ID_CONTEXT, text, m.start())
+            or (tckimlik.is_valid(digits) and not _NOT_PHONE_BEFORE.search(text, max(0, m.start() - 60), m.start())))
         if us or national:
             spans.append(Span("SSN", m.start(), m.end()))
     for m in _LAST_FOUR_SSN.finditer(text):
@@ -410,7 +412,9 @@ def _ids(text: str, spans: list[Span], region: str) -> None:
         spans.append(Span("INSURANCE_ID", m.start(), m.end()))
     if region == "GB":
         for m in _NHS_CANDIDATE.finditer(text):
-            if nhs.is_valid(re.sub(r"\D", "", m.group(0))):
+            if nhs.is_valid(re.sub(r"\D", "", m.group(0))) and (
+                    _near(_MRN_CONTEXT, text, m.start())
+                    or not _NOT_PHONE_BEFORE.search(text, max(0, m.start() - 60), m.start())):
                 spans.append(Span("MRN", m.start(), m.end()))
 
 
@@ -423,10 +427,12 @@ _NOT_PHONE_BEFORE = re.compile(
     r"(?i)\b(?:account|acct|order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|"
     r"claim|routing|sort\s+code|iban|serial|ticket|case|voucher|coupon|npi|isbn|lot|batch|"
     r"prior\s+auth(?:ori[sz]ation)?|teller|rrr|remita|fatura|sipariş|siparis|referans|dekont|makbuz|hesap|"
-    r"iban|takip|randevu\s+(?:no|numaras[ıi])|"
+    r"quote|quoting|iban|takip|randevu\s+(?:no|numaras[ıi])|"
     r"(?:appointment|appt|visit|encounter|session|request)\s+(?:id|number|no\.?|#|ref(?:erence)?|code))"
     r"\b[^\d\n]{0,25}$")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
+_DIGITS_BEFORE = re.compile(r"\d[ .-]?$")
+_DIGITS_AFTER = re.compile(r"[ .-]?\d")
 _GLUED_AFTER = re.compile(r"[A-Za-z]|[-/][A-Za-z0-9]")
 
 
@@ -438,8 +444,9 @@ def _phones(text: str, spans: list[Span], region: str) -> None:
         # (searched in a short window before the match: these patterns are anchored at its start)
         before = max(0, match.start - 60)
         if _GLUED_BEFORE.search(text, before, match.start) or _NOT_PHONE_BEFORE.search(text, before, match.start) \
-                or _GLUED_AFTER.match(text, match.end):
-            continue
+                or _GLUED_AFTER.match(text, match.end) or _DIGITS_BEFORE.search(text, before, match.start) \
+                or _DIGITS_AFTER.match(text, match.end):
+            continue  # the tail or head of a longer code ("Account number 9749 4577 9677")
         if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
             spans.append(Span("PHONE", match.start, match.end))
 
