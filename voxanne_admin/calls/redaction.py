@@ -253,6 +253,12 @@ _LIVING_ADDRESS = re.compile(
     rf"(?:\s+(?i:and|&)\s+(?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b)?)")
 # the intro right before a numbered address: "I live at 5 Cedar Dr. Smith ..." is a street, not Dr. Smith
 _LIVING_INTRO_BEFORE = re.compile(rf"{_LIVING_INTRO}\s+(?i:number\s+|no\.?\s*)?$")
+# Streets named in one word or with "The" and no other name ("970 Kingsway", "3 The Mews", "I live on Broadway").
+_ONE_WORD_STREETS = (r"(?:The\s+(?:Mews|Green|Crescent|Avenue|Drive|Close|Grove|Parade|Mall|Strand|Square|Ridgeway|"
+                     r"Broadway|Causeway|Walk|Rise|Paddock|Spinney|Glebe|Maltings|Chase)|Broadway|Kingsway|Queensway|"
+                     r"Ridgeway|Strand|Causeway|Headrow|Fairway|Highway|Parkway)\b")
+_ONE_WORD_ADDRESS = re.compile(
+    rf"(?<![\w$£€₦₺.:/-])(\d{{1,5}}[A-Za-z]?,?\s+{_ONE_WORD_STREETS})|{_LIVING_INTRO}\s+({_ONE_WORD_STREETS})")
 _ABBREVIATED_SUFFIX = re.compile(r"(?i)\b(?:st|ave|rd|blvd|ln|dr|ct|pl|cir|pkwy|hwy|cres|sq|trl)\.$")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
@@ -643,6 +649,9 @@ def _addresses(text: str, spans: list[Span]) -> None:
 
 
 def _living_addresses(text: str, spans: list[Span]) -> None:
+    for m in _ONE_WORD_ADDRESS.finditer(text):
+        group = 1 if m.group(1) else 2
+        spans.append(Span("ADDRESS", m.start(group), m.end(group)))
     for m in _LIVING_ADDRESS.finditer(text):
         street = m.group(1)
         if re.fullmatch(r"(?i).*\b(?:dr|st)", street) and re.match(r"\.?\s+[A-Z][a-z]", text[m.end(1):]):
