@@ -256,7 +256,7 @@ _LIVING_INTRO_BEFORE = re.compile(rf"{_LIVING_INTRO}\s+(?i:number\s+|no\.?\s*)?$
 # Streets named in one word or with "The" and no other name ("970 Kingsway", "3 The Mews", "I live on Broadway").
 _ONE_WORD_STREETS = (r"(?:The\s+(?:Mews|Green|Crescent|Avenue|Drive|Close|Grove|Parade|Mall|Strand|Square|Ridgeway|"
                      r"Broadway|Causeway|Walk|Rise|Paddock|Spinney|Glebe|Maltings|Chase)|Broadway|Kingsway|Queensway|"
-                     r"Ridgeway|Strand|Causeway|Headrow|Fairway|Highway|Parkway)\b")
+                     r"Ridgeway|Strand|Causeway|Headrow|Fairway)\b")
 _ONE_WORD_ADDRESS = re.compile(
     rf"(?<![\w$£€₦₺.:/-])(\d{{1,5}}[A-Za-z]?,?\s+{_ONE_WORD_STREETS})|{_LIVING_INTRO}\s+({_ONE_WORD_STREETS})")
 _ABBREVIATED_SUFFIX = re.compile(r"(?i)\b(?:st|ave|rd|blvd|ln|dr|ct|pl|cir|pkwy|hwy|cres|sq|trl)\.$")
