@@ -111,7 +111,10 @@ def test_digit_groups_named_as_codes_or_amounts_are_not_phones():
                          ("US", "Invoice 2026-1122-0042 is paid, lot 20261122, NPI 1234567893."),
                          ("GB", "Sort code 12-34-56, account 12345678."),
                          ("US", "Appointment 2026-12-01 10:30, room 12, 1200 dollars, years 1998 2001 2005."),
-                         ("US", '"time": 1763820000, "secondsFromStart": 12.5')):
+                         ("US", '"time": 1763820000, "secondsFromStart": 12.5'),
+                         ("GB", "Account number 9749 4577 9677, for the refund."),
+                         ("TR", "Please quote 2413837176 when you pay."),
+                         ("US", "Your appointment ID is 5512884122.")):
         assert redact(text, region=region) == text
 
 
@@ -270,6 +273,9 @@ def test_ambiguous_everyday_words_are_not_diagnoses():
     ("How do I get to you from 2366 Park Avenue?", "How do I get to you from [ADDRESS]?"),
     ("I live at 15 Elm Crescent.", "I live at [ADDRESS]."),
     ("I live at 221 Cedar Drive.", "I live at [ADDRESS]."),
+    ("I live at 5 Cedar Dr. Smith is my landlord.", "I live at [ADDRESS] Smith is my landlord."),
+    ("How do I get to you from 970 Kingsway?", "How do I get to you from [ADDRESS]?"),
+    ("I live on Broadway.", "I live on [ADDRESS]."),
 ])
 def test_streets_with_or_without_a_house_number_where_the_caller_lives(text, expected):
     assert redact(text) == expected
