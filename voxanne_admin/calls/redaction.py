@@ -148,8 +148,12 @@ def _id_shaped(value: str) -> bool:
 
 
 def _contextual_insurance_ids(text: str, spans: list[Span], region: str) -> None:
+    # cheap gates first (C-speed substring tests): most texts name no insurer at all
+    low = text.lower()
+    if not any(word in low for word in _INSURANCE_HINT_WORDS) and not any(p in low for p in _HINT_PHRASES):
+        return
     candidates = [m for m in _ID_SHAPED.finditer(text) if _id_shaped(m.group(1))]
-    if not candidates or not _insurance_hint(text, 0, len(text)):
+    if not candidates:
         return
     for m in candidates:
         value = m.group(1)
@@ -257,8 +261,10 @@ _LIVING_INTRO_BEFORE = re.compile(rf"{_LIVING_INTRO}\s+(?i:number\s+|no\.?\s*)?$
 _ONE_WORD_STREETS = (r"(?:The\s+(?:Mews|Green|Crescent|Avenue|Drive|Close|Grove|Parade|Mall|Strand|Square|Ridgeway|"
                      r"Broadway|Causeway|Walk|Rise|Paddock|Spinney|Glebe|Maltings|Chase)|Broadway|Kingsway|Queensway|"
                      r"Ridgeway|Strand|Causeway|Headrow|Fairway)\b")
-_ONE_WORD_ADDRESS = re.compile(
-    rf"(?<![\w$£€₦₺.:/-])(\d{{1,5}}[A-Za-z]?,?\s+{_ONE_WORD_STREETS})|{_LIVING_INTRO}\s+({_ONE_WORD_STREETS})")
+_NUMBERED_ONE_WORD_ADDRESS = re.compile(rf"(?<![\w$£€₦₺.:/-])\d{{1,5}}[A-Za-z]?,?\s+{_ONE_WORD_STREETS}")
+_LIVING_ONE_WORD_ADDRESS = re.compile(rf"{_LIVING_INTRO}\s+({_ONE_WORD_STREETS})")
+_LIVING_HINTS = ("live", "living", "stay", "resid", "address", "i'm", "i am", "moved", "directions", "get to you",
+                 "coming from", "pick")
 _ABBREVIATED_SUFFIX = re.compile(r"(?i)\b(?:st|ave|rd|blvd|ln|dr|ct|pl|cir|pkwy|hwy|cres|sq|trl)\.$")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
@@ -648,10 +654,16 @@ def _addresses(text: str, spans: list[Span]) -> None:
             spans.append(Span("ADDRESS", m.start(), m.end()))
 
 
-def _living_addresses(text: str, spans: list[Span]) -> None:
-    for m in _ONE_WORD_ADDRESS.finditer(text):
-        group = 1 if m.group(1) else 2
-        spans.append(Span("ADDRESS", m.start(group), m.end(group)))
+def _living_addresses(text: str, spans: list[Span], has_digits: bool) -> None:
+    low = text.lower()
+    intro = any(word in low for word in _LIVING_HINTS)
+    if has_digits:
+        for m in _NUMBERED_ONE_WORD_ADDRESS.finditer(text):
+            spans.append(Span("ADDRESS", m.start(), m.end()))
+    if not intro:
+        return  # the patterns below start with these words: no need to scan
+    for m in _LIVING_ONE_WORD_ADDRESS.finditer(text):
+        spans.append(Span("ADDRESS", m.start(1), m.end(1)))
     for m in _LIVING_ADDRESS.finditer(text):
         street = m.group(1)
         if re.fullmatch(r"(?i).*\b(?:dr|st)", street) and re.match(r"\.?\s+[A-Z][a-z]", text[m.end(1):]):
@@ -722,14 +734,15 @@ def _find(text: str, region: str) -> list[Span]:
     if digit_count >= 7:
         _cards(scan, spans)
         _phones(scan, spans, region)
-        _phone_shaped(scan, spans, region)
+        if digit_count >= 10:  # the shortest phone-shaped group has ten digits
+            _phone_shaped(scan, spans, region)
     _spoken_digits(scan, spans, region)
     _dates(scan, spans)
     if _BIRTH.search(scan):
         _spoken_dates(scan, spans)
         if digit_count >= 8:
             _compact_birth_dates(scan, spans)
-    _living_addresses(scan, spans)
+    _living_addresses(scan, spans, digit_count > 0)
     if digit_count:
         _addresses(scan, spans)
     elif "Cad" in scan or "Sok" in scan or "Mah" in scan or "Bulv" in scan:
