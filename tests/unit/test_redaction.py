@@ -315,3 +315,10 @@ def test_a_parent_key_naming_phi_is_context_for_its_children():
     assert redact_value(value) == {"insurance": {"payer": "Cigna", "id": "[INSURANCE_ID]", "copay": 35},
                                    "patient": {"id": "[MRN]", "visits": 3},
                                    "call": value["call"]}
+
+
+def test_an_id_answering_the_previous_lines_insurance_question_is_a_member_id():
+    assert redact("AI: What's the member ID on your card?\nUser: AE247586067.") == \
+        "AI: What's the member ID on your card?\nUser: [INSURANCE_ID]."
+    kept = "AI: Is your insurance still Aetna?\nUser: Yes. Order AB4417220 came today."
+    assert redact(kept) == kept

@@ -161,10 +161,14 @@ def _contextual_insurance_ids(text: str, spans: list[Span], region: str) -> None
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         line_end = len(text) if line_end < 0 else line_end
-        if not (_insurance_hint(text, max(line_start, start - 80), start)
+        context_start = max(line_start, start - 80)
+        if line_start and start - line_start <= 40:
+            # an answer at the start of its turn: the question is the previous line ("AI: What's your member ID?")
+            context_start = max(text.rfind("\n", 0, line_start - 1) + 1, start - 160)
+        if not (_insurance_hint(text, context_start, start)
                 or _insurance_hint(text, end, min(line_end, end + 40))):
             continue
-        window = max(line_start, start - 50)
+        window = max(context_start, start - 50) if context_start >= line_start else context_start
         codes = list(_OTHER_CODE.finditer(text, window, start))
         if codes and not _INSURANCE_ID_WORD.search(text, codes[-1].end(), start):
             continue
