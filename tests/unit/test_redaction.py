@@ -82,11 +82,40 @@ def test_phone_numbers_are_found_for_the_organizations_region(region, text, numb
     assert [(s.kind, text[s.start:s.end]) for s in spans] == [("PHONE", number)]
 
 
-def test_a_national_number_of_another_region_is_not_taken_for_a_phone():
-    # 0532 ... is a Turkish mobile; for a US clinic it is just digits (no placeholder without reason).
-    assert [s.kind for s in find("Numaram 0532 123 45 67.", region="US")] == []
+def test_a_national_number_of_another_supported_region_is_a_phone():
+    # callers give numbers from home: a Turkish mobile heard by a US clinic, a UK mobile by a Nigerian one
+    assert [s.kind for s in find("Numaram 0532 123 45 67.", region="US")] == ["PHONE"]
+    assert [s.kind for s in find("My UK mobile is 07619 391312.", region="NG")] == ["PHONE"]
     # international format is found whatever the region
     assert [s.kind for s in find("Call +90 532 123 45 67.", region="US")] == ["PHONE"]
+
+
+@pytest.mark.parametrize(("region", "text", "expected"), [
+    ("GB", "Sure, it's 07619 391312.", "Sure, it's [PHONE]."),  # a possible (not yet valid) GB mobile, no phone word
+    ("GB", "07700 900123", "[PHONE]"),
+    ("NG", "Sure, it's 0803 123 4567.", "Sure, it's [PHONE]."),
+    ("NG", "08031234567 is fine.", "[PHONE] is fine."),
+    ("TR", "Tabii, (0532) 123 45 67.", "Tabii, [PHONE]."),
+    ("US", "Sure, 415.555.2671.", "Sure, [PHONE]."),
+    ("US", "Sure, it's 07619 391312.", "Sure, it's [PHONE]."),
+])
+def test_digit_groups_shaped_like_a_phone_number_need_no_phone_word(region, text, expected):
+    assert redact(text, region=region) == expected
+
+
+def test_digit_groups_named_as_codes_or_amounts_are_not_phones():
+    for region, text in (("US", "Your confirmation number is 5512884122."),
+                         ("US", "Ticket 4155552671 has been closed."),
+                         ("NG", "My account is 0123456789, please refund 25000 naira."),
+                         ("TR", "Fiyat 1.250.000 TL, fatura 12.500,00 TL."),
+                         ("US", "Invoice 2026-1122-0042 is paid, lot 20261122, NPI 1234567893."),
+                         ("GB", "Sort code 12-34-56, account 12345678."),
+                         ("US", "Appointment 2026-12-01 10:30, room 12, 1200 dollars, years 1998 2001 2005."),
+                         ("US", '"time": 1763820000, "secondsFromStart": 12.5'),
+                         ("GB", "Account number 9749 4577 9677, for the refund."),
+                         ("TR", "Please quote 2413837176 when you pay."),
+                         ("US", "Your appointment ID is 5512884122.")):
+        assert redact(text, region=region) == text
 
 
 def test_appointment_dates_times_prices_and_dosages_are_kept():
@@ -188,3 +217,108 @@ def test_logged_tracebacks_carry_no_phi():
     text = buffer.getvalue()
     assert "ValueError" in text and "[SSN]" in text and "[MEDICATION]" in text
     assert "512-44-9081" not in text and "metformin" not in text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Insurance check (AE247586067); caller volunteered an SSN, advised not to share it.",
+     "Insurance check ([INSURANCE_ID]); caller volunteered an SSN, advised not to share it."),
+    ("My insurance is Aetna, ID: XJH-448-123-991.", "My insurance is Aetna, ID: [INSURANCE_ID]."),
+    ("Can you check my coverage? It's ab7731904.", "Can you check my coverage? It's [INSURANCE_ID]."),
+    ('{"insurance": "Cigna", "id": "ZQ55102938"}', '{"insurance": "Cigna", "id": "[INSURANCE_ID]"}'),
+    ("Policy number: pol-88123-44a", "Policy number: [INSURANCE_ID]"),
+    ("My policy is POL/2026/44812.", "My policy is [INSURANCE_ID]."),
+    ('{"memberId": "xq4481029"}', '{"memberId": "[INSURANCE_ID]"}'),
+])
+def test_id_shaped_codes_near_insurance_words_are_member_ids(text, expected):
+    assert redact(text) == expected
+
+
+def test_codes_named_as_orders_references_or_claims_are_kept_near_insurance_words():
+    for text in ("Insurance verified; your order number is AE247586067.",
+                 "The prior authorization reference for your insurance is PA-2026-118274.",
+                 "Your insurance claim reference is CLM-2026-44812.",
+                 "Insurance approved it, confirmation code ZX81-44219.",
+                 "Your insurance copay is $35.00, visit on 12/03/2026 at 10:30 in room 204.",
+                 "Does my insurance cover D1110 and the CPT 99213 visit?"):
+        assert redact(text) == text
+    # an SSN said near the word insurance stays an SSN
+    assert redact("His SSN is 401227719, he's the primary on the insurance.") == \
+        "His SSN is [SSN], he's the primary on the insurance."
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I take it for gingivitis.", "I take it for [DIAGNOSIS]."),
+    ("It's periodontitis and a tooth abscess.", "It's [DIAGNOSIS] and a [DIAGNOSIS]."),
+    ("I've got TMJ disorder and bruxism.", "I've got [DIAGNOSIS] and [DIAGNOSIS]."),
+    ("My son has croup and glue ear.", "My son has [DIAGNOSIS] and [DIAGNOSIS]."),
+    ("The physio said tennis elbow.", "The physio said [DIAGNOSIS]."),
+    ("Seborrheic dermatitis, so ketoconazole shampoo.", "[DIAGNOSIS], so [MEDICATION] shampoo."),
+    ("An ovarian cyst; they gave me tranexamic acid.", "An [DIAGNOSIS]; they gave me [MEDICATION]."),
+])
+def test_dental_physio_skin_children_and_womens_health_terms(text, expected):
+    assert redact(text) == expected
+
+
+def test_ambiguous_everyday_words_are_not_diagnoses():
+    for text in ("She has a cavity in her back tooth, can we book a filling?",
+                 "There's a crack in the wall cavity; the fracture clinic is next door.",
+                 "My phone is broken, and how much is a deep clean?"):
+        assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I live on Church Road.", "I live on [ADDRESS]."),
+    ("Directions from Cedar Lane.", "Directions from [ADDRESS]."),
+    ("my address is maple street", "my address is [ADDRESS]"),
+    ("How do I get to you from 2366 Park Avenue?", "How do I get to you from [ADDRESS]?"),
+    ("I live at 15 Elm Crescent.", "I live at [ADDRESS]."),
+    ("I live at 221 Cedar Drive.", "I live at [ADDRESS]."),
+    ("I live at 5 Cedar Dr. Smith is my landlord.", "I live at [ADDRESS] Smith is my landlord."),
+    ("How do I get to you from 970 Kingsway?", "How do I get to you from [ADDRESS]?"),
+    ("I live on Broadway.", "I live on [ADDRESS]."),
+])
+def test_streets_with_or_without_a_house_number_where_the_caller_lives(text, expected):
+    assert redact(text) == expected
+
+
+def test_the_clinics_own_street_and_everyday_phrases_are_kept():
+    for text in ("The clinic is on Main Street, park on Church Road behind the building.",
+                 "I'm coming from work on 5th Avenue.",
+                 "I'm on my way, I'm on hold with the pharmacy.",
+                 "Coming from Dr Patel's office, I'm at St Mary's now."):
+        assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("DOB 3/4/85", "DOB [DOB]"),
+    ("born on the 4th of March 1985", "born on [DOB]"),
+    ("date of birth: 1985-03-04", "date of birth: [DOB]"),
+    ("date of birth 1985/03/04", "date of birth [DOB]"),
+    ("My DOB is 04-Mar-1985.", "My DOB is [DOB]."),
+    ("I was born 4 March 85.", "I was born [DOB]."),
+    ("DOB 19850304", "DOB [DOB]"),
+])
+def test_dates_of_birth_in_many_formats(text, expected):
+    assert redact(text) == expected
+
+
+def test_dates_that_are_not_birth_dates_are_kept():
+    for text in ("Your appointment is on the 4th of March at 10.", "The invoice from March 4, 2025 is paid.",
+                 "He was born in 1985.", "Sort code 12-34-56."):
+        assert redact(text) == text
+
+
+def test_a_parent_key_naming_phi_is_context_for_its_children():
+    value = {"insurance": {"payer": "Cigna", "id": "AE247586067", "copay": 35},
+             "patient": {"id": "PT-44812", "visits": 3},
+             "call": {"id": "c8e1f7a2-44b1-4c1e-9a55-1f4d3e2b7a10", "cost": 0.1234}}
+    assert redact_value(value) == {"insurance": {"payer": "Cigna", "id": "[INSURANCE_ID]", "copay": 35},
+                                   "patient": {"id": "[MRN]", "visits": 3},
+                                   "call": value["call"]}
+
+
+def test_an_id_answering_the_previous_lines_insurance_question_is_a_member_id():
+    assert redact("AI: What's the member ID on your card?\nUser: AE247586067.") == \
+        "AI: What's the member ID on your card?\nUser: [INSURANCE_ID]."
+    kept = "AI: Is your insurance still Aetna?\nUser: Yes. Order AB4417220 came today."
+    assert redact(kept) == kept

@@ -33,7 +33,7 @@ DIAGNOSES: tuple[str, ...] = (
     "bacterial vaginosis", "conjunctivitis", "pink eye", "mrsa", "c diff", "h pylori", "helicobacter pylori",
     "brucellosis", "sickle cell", "sickle cell disease", "sickle cell anaemia", "sickle cell anemia",
     # digestive / renal / liver
-    "gerd", "acid reflux", "reflux disease", "irritable bowel syndrome", "ibs", "crohn's disease", "crohn's",
+    "gerd", "acid reflux", "reflux disease", "reflux", "irritable bowel syndrome", "ibs", "crohn's disease", "crohn's",
     "ulcerative colitis", "colitis", "celiac disease", "coeliac disease", "diverticulitis", "gallstones",
     "peptic ulcer", "stomach ulcer", "ulcer", "hemorrhoids", "haemorrhoids", "fatty liver", "cirrhosis",
     "pancreatitis", "appendicitis", "hernia", "kidney stones", "kidney stone", "chronic kidney disease", "ckd",
@@ -69,6 +69,55 @@ DIAGNOSES: tuple[str, ...] = (
     # allergy / immune
     "hypertensive", "asthmatic", "epileptic", "anemic", "anaemic", "arthritic", "hypothyroid", "hyperthyroid",
     "peanut allergy", "penicillin allergy", "anaphylaxis", "celiac", "coeliac",
+    # dental / oral ("cavity" and "cavities" stay out: also a wall cavity; bare "fracture" too: "fracture clinic")
+    "gingivitis", "periodontitis", "periodontal disease", "gum disease", "abscess", "dental abscess",
+    "tooth abscess", "abscessed tooth", "dental caries", "caries", "tooth decay", "pulpitis", "dry socket",
+    "tmj", "tmj disorder", "tmd", "temporomandibular joint disorder", "temporomandibular disorder", "bruxism",
+    "malocclusion", "impacted wisdom tooth", "impacted wisdom teeth", "pericoronitis", "peri-implantitis",
+    "cracked tooth syndrome", "dentine hypersensitivity", "dentin hypersensitivity", "halitosis", "oral cancer",
+    "mouth cancer", "oral thrush", "leukoplakia", "canker sore", "canker sores", "cold sore", "cold sores",
+    "mouth ulcers", "enamel erosion", "dental fluorosis",
+    # physio / orthopaedic
+    "tennis elbow", "golfer's elbow", "shin splints", "whiplash", "acl tear", "torn acl", "torn ligament",
+    "torn rotator cuff", "rotator cuff injury", "achilles tendinitis", "achilles tendonitis",
+    "achilles tendinopathy", "patellar tendinopathy", "tendinopathy", "spondylosis", "cervical spondylosis",
+    "spinal stenosis", "degenerative disc disease", "bulging disc", "disc prolapse", "lumbago",
+    "stress fracture", "hip fracture", "fractured hip", "fractured arm", "fractured leg",
+    "fractured wrist", "fractured ankle", "broken wrist",
+    "broken ankle", "broken arm", "broken leg", "broken hip", "broken collarbone", "sprained ankle",
+    "osteomyelitis", "polymyalgia rheumatica", "costochondritis", "trigger finger", "de quervain's",
+    "dupuytren's contracture", "hypermobility syndrome", "ehlers-danlos syndrome",
+    # skin
+    "atopic dermatitis", "contact dermatitis", "seborrheic dermatitis", "seborrhoeic dermatitis",
+    "actinic keratosis", "basal cell carcinoma", "squamous cell carcinoma", "alopecia", "alopecia areata",
+    "verruca", "verrucas", "plantar wart", "plantar warts", "genital warts", "molluscum contagiosum",
+    "athlete's foot", "tinea", "fungal nail infection", "onychomycosis", "hyperhidrosis", "keloid", "melasma",
+    "urticaria", "folliculitis", "hidradenitis suppurativa", "cystic acne", "lichen planus", "lichen sclerosus",
+    # children
+    "croup", "bronchiolitis", "rsv", "hand foot and mouth disease", "hand foot and mouth", "scarlet fever",
+    "fifth disease", "slapped cheek syndrome", "roseola", "colic", "nappy rash", "diaper rash", "head lice",
+    "threadworms", "pinworms", "neonatal jaundice", "jaundice", "febrile seizure", "febrile convulsion",
+    "glue ear", "tongue tie", "developmental delay", "failure to thrive", "rubella", "german measles",
+    "kawasaki disease", "laryngitis", "pharyngitis", "otitis externa", "swimmer's ear", "enlarged adenoids",
+    "reflux in babies", "cow's milk allergy", "dyslexia", "dyspraxia", "cerebral palsy", "down syndrome",
+    # women's health and pregnancy
+    "pelvic inflammatory disease", "ovarian cyst", "ovarian cysts", "adenomyosis", "menorrhagia",
+    "amenorrhea", "amenorrhoea", "dysmenorrhea", "dysmenorrhoea", "pmdd", "premenstrual dysphoric disorder",
+    "mastitis", "hyperemesis gravidarum", "hyperemesis", "placenta previa", "placenta praevia",
+    "gestational hypertension", "cervical dysplasia", "cin3", "uterine prolapse", "pelvic organ prolapse",
+    "prolapse", "perimenopause", "recurrent miscarriage", "trichomoniasis", "vaginismus", "vaginal thrush",
+    "postpartum hemorrhage", "postpartum haemorrhage", "postnatal depression", "breech pregnancy",
+    "high-risk pregnancy", "stillbirth", "chorioamnionitis", "obstetric cholestasis",
+    # primary care
+    "chest infection", "sinus infection", "upper respiratory infection", "respiratory tract infection",
+    "hypoglycemia", "hypoglycaemia", "hyperglycemia", "hyperglycaemia", "prediabetic", "pre-diabetic",
+    "mononucleosis", "glandular fever", "lyme disease", "norovirus", "food poisoning", "labyrinthitis",
+    "meniere's disease", "trigeminal neuralgia", "cluster headaches", "pleurisy", "pyelonephritis",
+    "sjogren's syndrome", "sjögren's syndrome", "raynaud's", "raynaud's disease", "chronic fatigue syndrome",
+    "social anxiety disorder", "agoraphobia", "borderline personality disorder", "self-harm", "self harm",
+    "kidney disease", "liver disease", "heart disease", "thyroid disease", "hyperparathyroidism",
+    "addison's disease", "cushing's syndrome", "hemochromatosis", "haemochromatosis", "deviated septum",
+    "nasal polyps", "tonsil stones", "blepharitis", "stye", "chalazion", "dry eye syndrome",
 )
 
 MEDICATIONS: tuple[str, ...] = (
@@ -157,4 +206,23 @@ MEDICATIONS: tuple[str, ...] = (
     "parol", "majezik", "arveles", "apranax", "augmentin bid", "glifor", "beloc", "coraspin", "emcolor",
     "lustral", "cipralex", "emodium", "emzor paracetamol", "septrin", "camosunate",
     "lonart", "amatem", "p-alaxin",
+    # dental
+    "chlorhexidine", "corsodyl", "peridex", "lidocaine", "lignocaine", "articaine", "novocaine", "benzocaine",
+    "orajel", "duraphat", "phenoxymethylpenicillin", "penicillin v",
+    # skin
+    "betamethasone", "mometasone", "elocon", "benzoyl peroxide", "adapalene", "differin", "minoxidil",
+    "rogaine", "ketoconazole", "nizoral", "clotrimazole", "canesten", "miconazole", "daktarin", "lamisil",
+    "protopic", "pimecrolimus", "elidel", "calcipotriol", "dovonex", "azelaic acid", "finacea", "metrogel",
+    "imiquimod", "aldara", "efudix", "fluorouracil", "fusidic acid", "fucidin", "epiduo", "duac",
+    # children
+    "dioralyte", "pedialyte", "infacol", "mebendazole", "vermox", "albendazole", "malathion",
+    # women's health
+    "tranexamic acid", "mefenamic acid", "ponstan", "cerazette", "desogestrel", "rigevidon", "loestrin",
+    "nuvaring", "ulipristal", "ellaone", "utrogestan", "evorel", "hormone replacement therapy", "hrt",
+    "vagifem", "oestrogel", "cyclizine", "prochlorperazine", "buccastem", "diclegis", "methyldopa",
+    # physio / pain / primary care
+    "voltarol", "ibuleve", "dihydrocodeine", "cortisone injection", "steroid injection", "etoricoxib",
+    "arcoxia", "co-dydramol", "hydroxocobalamin", "ferrous fumarate", "colecalciferol", "cholecalciferol",
+    "fultium", "adcal", "beconase", "nasonex", "chloramphenicol", "otomize", "sofradex", "fucithalmic",
+    "nitrofurantoin macrocrystals", "pivmecillinam", "fosfomycin", "monurol",
 )

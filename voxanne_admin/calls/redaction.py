@@ -102,6 +102,92 @@ _INSURANCE = re.compile(rf"(?i:\b(?:{_INSURANCE_WORDS}))\b{_FILLER}{_ID}")
 # Medicare Beneficiary Identifier (1EG4-TE5-MK73): distinctive enough to need no context.
 _MBI_L = "AC-HJKMNP-RT-Y"
 _MBI = re.compile(rf"\b[1-9][{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}][{_MBI_L}0-9]\d-?[{_MBI_L}]{{2}}\d{{2}}\b")
+# An id-shaped token (letters and at least five digits mixed, "AE247586067", "XJH-448-123-991", or a bare run of
+# 8-15 digits) is an insurance member id when the words around it are about insurance ("Insurance check
+# (AE247586067)", "Aetna, ID: ...", "my Cigna card says ..."), unless words naming another kind of code sit right
+# before it ("order", "reference", "confirmation", "claim" ...).
+_ID_SHAPED = re.compile(
+    r"(?<![\w'’+$£€₦₺#/.:-])((?:[A-Za-z]{1,6}[-/]){0,3}(?:[A-Za-z]{1,6})?\d[A-Za-z0-9]*(?:[-/][A-Za-z0-9]+){0,4})(?![\w-]|[.:/]\w)")
+# (a set of words, not one big alternation: this runs on every text with an id-shaped token, and a regex of 40
+# alternatives scans ten times slower)
+_INSURANCE_HINT_WORDS = frozenset((
+    "insurance", "insurer", "insured", "coverage", "covered", "member", "members", "membership", "policy",
+    "policies", "subscriber", "beneficiary", "enrollee", "enrolee", "payer", "medicaid", "medicare", "tricare",
+    "hmo", "nhis", "nhia", "sgk", "sigorta", "sigortam", "cigna", "aetna", "humana", "anthem", "kaiser",
+    "unitedhealthcare", "healthcare", "uhc", "bcbs", "oscar", "molina", "centene", "ambetter", "bupa", "axa",
+    "vitality", "aviva", "allianz", "hygeia", "leadway", "acıbadem", "anadolu",
+    # JSON keys as they come in structured data ("memberId", "policy_number", "insuranceId")
+    "memberid", "membernumber", "policyid", "policynumber", "policyno", "groupid", "groupnumber",
+    "insuranceid", "insurancenumber", "subscriberid", "subscribernumber", "payerid"))
+_HINT_PHRASES = ("blue cross", "blue shield", "network")
+_LOWER_WORD = re.compile(r"[a-zçğıöşü]+")
+
+
+def _insurance_hint(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] has a word about insurance (a payer's name, coverage, policy, member ...)."""
+    window = text[start:end].lower()
+    return not _INSURANCE_HINT_WORDS.isdisjoint(_LOWER_WORD.findall(window)) \
+        or any(phrase in window for phrase in _HINT_PHRASES)
+
+
+_OTHER_CODE = re.compile(
+    r"(?i)\b(?:order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|claim|"
+    r"authori[sz]ation|pre-?authori[sz]ation|prior\s+auth|ticket|case|account|acct|routing|serial|voucher|"
+    r"coupon|promo|appointment|room|session|request|job|batch|lot|model|version)\b")
+_INSURANCE_ID_WORD = re.compile(r"(?i)\b(?:member(?:ship)?|policy|subscriber|group|beneficiary|enrol(?:l)?ee)\b")
+_PHONE_WORDS = re.compile(r"(?i)\b(?:phone|mobile|cell|landline|whatsapp|telephone|fax|numaram|tel)\b")
+_UUID_LIKE = re.compile(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-|[0-9a-f]{12,}")
+
+
+def _id_shaped(value: str) -> bool:
+    digits = sum(c.isdigit() for c in value)
+    letters = sum(c.isalpha() for c in value)
+    if letters:
+        return digits >= 5 and letters <= 10 and not _UUID_LIKE.match(value)
+    return value.isdigit() and 8 <= digits <= 15
+
+
+def _contextual_insurance_ids(text: str, spans: list[Span], region: str) -> None:
+    # cheap gates first (C-speed substring tests): most texts name no insurer at all
+    low = text.lower()
+    if not any(word in low for word in _INSURANCE_HINT_WORDS) and not any(p in low for p in _HINT_PHRASES):
+        return
+    candidates = [m for m in _ID_SHAPED.finditer(text) if _id_shaped(m.group(1))]
+    if not candidates:
+        return
+    for m in candidates:
+        value = m.group(1)
+        start, end = m.start(1), m.end(1)
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        context_start = max(line_start, start - 80)
+        if line_start and start - line_start <= 40:
+            # an answer at the start of its turn: the question is the previous line ("AI: What's your member ID?")
+            context_start = max(text.rfind("\n", 0, line_start - 1) + 1, start - 160)
+        if not (_insurance_hint(text, context_start, start)
+                or _insurance_hint(text, end, min(line_end, end + 40))):
+            continue
+        window = max(context_start, start - 50) if context_start >= line_start else context_start
+        codes = list(_OTHER_CODE.finditer(text, window, start))
+        if codes and not _INSURANCE_ID_WORD.search(text, codes[-1].end(), start):
+            continue
+        # introduced as another identifier ("His SSN is 401227719, ... the insurance"): that detector judges it
+        if any(p.search(text, max(line_start, start - 30), start)
+               for p in (_SSN_CONTEXT, _NATIONAL_ID_CONTEXT, _MRN_CONTEXT, _PHONE_WORDS)):
+            continue
+        if value.isdigit() and _is_valid_phone(value, region):
+            continue  # the payer's phone line: the phone detector takes it
+        spans.append(Span("INSURANCE_ID", start, end))
+
+
+def _is_valid_phone(digits: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(digits, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 _NHS_CANDIDATE = re.compile(r"(?<![\w-])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\w-])")
 
 # Dates.
@@ -120,7 +206,8 @@ _YEAR = (rf"(?:\d{{4}}|'\d{{2}}|nineteen[- ](?:(?:oh[- ])?(?:{_NUM_WORDS})(?:[- 
 _DATE = re.compile(
     rf"(?i)\b(?:"
     rf"(?P<num>\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}}))(?![\d/.-]\d)|"
-    rf"(?P<iso>(?:19|20)\d{{2}}-\d{{2}}-\d{{2}})(?![\dT:])|"
+    rf"(?P<iso>(?:19|20)\d{{2}}(?P<isep>[-/.])[01]?\d(?P=isep)[0-3]?\d)(?![\dT:])|"
+    rf"(?P<dmon>\d{{1,2}}[-/ ](?:{_MONTHS})\.?[-/ ](?:\d{{4}}|\d{{2}}))(?![\d:])|"
     rf"(?P<mdy>(?:{_MONTHS})\.?\s+(?:the\s+)?{_DAY}(?:,?\s*(?:of\s+)?{_YEAR})?)|"
     rf"(?P<dmy>(?:the\s+)?{_DAY}\s+(?:of\s+)?(?:{_MONTHS})\.?(?:,?\s*{_YEAR})?)|"
     rf"(?P<my>(?:{_MONTHS})\.?,?\s+(?:of\s+)?(?:\d{{4}}|nineteen[- ][a-z]+(?:[- ][a-z]+)?))"
@@ -139,6 +226,10 @@ _NOT_BIRTH = re.compile(r"(?i)\b(?:appointment|appt|visit|seen|surgery|procedure
                         r"admitted|discharged|started|since|until|expires?|expiry|expiration|valid|dated|"
                         r"invoice|bill|statement|paid|payment|service|booked|book|reschedul\w*|on\s+the|"
                         r"refill|prescri\w*|last\s+period|due|deadline|moved|starting|from|effective)\b")
+_SHORT_YEAR_AFTER = re.compile(
+    rf"(?i),?\s+(?:'?\d{{2}}(?![\d:])|(?:nineteen[- ])?(?:{_TENS})(?:[- ](?:{_SMALL}))?\b|oh[- ](?:{_SMALL})\b)"
+    rf"(?!\s*(?:am|pm|a\.m|p\.m|mg|ml|years?|minutes?|o'clock)\b)")
+_COMPACT_DATE = re.compile(r"(?<![\w-])(?:(?:19|20)\d{2}[01]\d[0-3]\d|[0-3]\d[0-3]\d(?:19|20)\d{2})(?![\w-])")
 _YEAR_IN = re.compile(r"(\d{4})|'(\d{2})\b|(\d{1,2})[/.-]\d{1,2}[/.-](\d{2})\b")
 
 # Street addresses (US, GB, NG styles; Turkish ones below).
@@ -153,9 +244,32 @@ _ADDRESS = re.compile(
     rf"(?:\b(?i:flat|apt|apartment|unit)\.?\s*\w+,?\s+)?"
     rf"(?:\b(?i:plot|block|no\.?)\s*)?(?<![\w$£€₦₺.:/-])\d{{1,6}}[A-Za-z]?(?:[-/]\d{{1,4}})?,?"
     rf"(?:\s+{_WORD}){{1,4}}\s+(?i:{_SUFFIX})\b\.?"
+    rf"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
     rf"(?:,?\s+(?i:apt|apartment|unit|suite|ste|flat|#)\.?\s*[A-Za-z0-9-]+)?"
     rf"(?:,\s*[A-Z][a-z][A-Za-z']*(?:\s+[A-Z][a-z][A-Za-z']*)?){{0,2}}"
     rf"(?:,?\s+(?:[A-Z]{{1,2}}\d[A-Z\d]?\s*\d[A-Z]{{2}}\b|[A-Z]{{2}}(?:\s+\d{{5}}(?:-\d{{4}})?)?\b))?")
+# A street named without a house number right after words that say where the caller lives or comes from:
+# "I live on Church Road", "directions from Cedar Lane". (The clinic's own street, "we're on Main Street", "park on
+# Church Road", is not the caller's address and is kept.)
+_LIVING_INTRO = (
+    r"(?i:\b(?:i|we|he|she|they|mum|mom|dad|my\s+\w+)\s+(?:live|lives|lived|living|stay|stays|staying|reside|"
+    r"resides)\s+(?:at|on|in|off)|\bmy\s+(?:home\s+|postal\s+|new\s+)?address\s+is|\baddress\s*:|"
+    r"\b(?:i'm|i\s+am)\s+(?:at|on|off)|\bmoved\s+to|\bdirections\s+from|\bget\s+to\s+you\s+from|"
+    r"\bcoming\s+from|\bpick\s+(?:me|him|her|us)\s+up\s+(?:at|from))")
+_LIVING_ADDRESS = re.compile(
+    rf"{_LIVING_INTRO}\s+(?i:the\s+corner\s+of\s+)?((?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b"
+    rf"(?:\s+(?i:and|&)\s+(?:{_WORD}\s+){{1,3}}(?i:{_SUFFIX})\b)?)")
+# the intro right before a numbered address: "I live at 5 Cedar Dr. Smith ..." is a street, not Dr. Smith
+_LIVING_INTRO_BEFORE = re.compile(rf"{_LIVING_INTRO}\s+(?i:number\s+|no\.?\s*)?$")
+# Streets named in one word or with "The" and no other name ("970 Kingsway", "3 The Mews", "I live on Broadway").
+_ONE_WORD_STREETS = (r"(?:The\s+(?:Mews|Green|Crescent|Avenue|Drive|Close|Grove|Parade|Mall|Strand|Square|Ridgeway|"
+                     r"Broadway|Causeway|Walk|Rise|Paddock|Spinney|Glebe|Maltings|Chase)|Broadway|Kingsway|Queensway|"
+                     r"Ridgeway|Strand|Causeway|Headrow|Fairway)\b")
+_NUMBERED_ONE_WORD_ADDRESS = re.compile(rf"(?<![\w$£€₦₺.:/-])\d{{1,5}}[A-Za-z]?,?\s+{_ONE_WORD_STREETS}")
+_LIVING_ONE_WORD_ADDRESS = re.compile(rf"{_LIVING_INTRO}\s+({_ONE_WORD_STREETS})")
+_LIVING_HINTS = ("live", "living", "stay", "resid", "address", "i'm", "i am", "moved", "directions", "get to you",
+                 "coming from", "pick")
+_ABBREVIATED_SUFFIX = re.compile(r"(?i)\b(?:st|ave|rd|blvd|ln|dr|ct|pl|cir|pkwy|hwy|cres|sq|trl)\.$")
 _ADDRESS_CASE = re.compile(rf"(?:{_SUFFIX})\b", re.I)
 _PO_BOX = re.compile(r"(?i)\bP\.?\s?O\.?\s+Box\s+\d+\b")
 _UK_POSTCODE = re.compile(r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?)\s*\d[ABD-HJLNP-UW-Z]{2}\b")
@@ -207,6 +321,10 @@ def _build_terms() -> dict[str, list[tuple[tuple[str, ...], str]]]:
 _TERMS = _build_terms()
 
 
+# Terms that are idioms when these words follow them.
+_TERM_IDIOMS = {"stroke": re.compile(r"(?i)\s+of\s+(?:luck|genius|midnight|the\s+pen|fate)\b")}
+
+
 def _variants(token: str) -> tuple[str, ...]:
     """The token and its singular / non-possessive forms."""
     out = [token]
@@ -241,6 +359,8 @@ def _find_terms(text: str) -> list[Span]:
                     if gap.strip(" -"):
                         ok = False
                         break
+                if ok and words[-1] in _TERM_IDIOMS and _TERM_IDIOMS[words[-1]].match(text, tokens[i + n - 1].end()):
+                    ok = False  # "a stroke of luck"
                 if ok:
                     spans.append(Span(kind, tokens[i].start(), tokens[i + n - 1].end()))
                     matched = n
@@ -286,7 +406,9 @@ def _ssns(text: str, spans: list[Span]) -> None:
     for m in _DIGITS_RUN.finditer(text):
         digits = re.sub(r"\D", "", m.group(0))
         us = len(digits) == 9 and us_ssn.is_valid(digits) and _near(_SSN_CONTEXT, text, m.start())
-        national = len(digits) == 11 and (tckimlik.is_valid(digits) or _near(_NATIONAL_ID_CONTEXT, text, m.start()))
+        national = len(digits) == 11 and (
+            _near(_NATIONAL_ID_CONTEXT, text, m.start())
+            or (tckimlik.is_valid(digits) and not _NOT_PHONE_BEFORE.search(text, max(0, m.start() - 60), m.start())))
         if us or national:
             spans.append(Span("SSN", m.start(), m.end()))
     for m in _LAST_FOUR_SSN.finditer(text):
@@ -301,11 +423,14 @@ def _ids(text: str, spans: list[Span], region: str) -> None:
             value = m.group(1)
             if sum(c.isdigit() for c in value) >= 3:
                 spans.append(Span(kind, m.start(1), m.end(1)))
+    _contextual_insurance_ids(text, spans, region)
     for m in _MBI.finditer(text):
         spans.append(Span("INSURANCE_ID", m.start(), m.end()))
     if region == "GB":
         for m in _NHS_CANDIDATE.finditer(text):
-            if nhs.is_valid(re.sub(r"\D", "", m.group(0))):
+            if nhs.is_valid(re.sub(r"\D", "", m.group(0))) and (
+                    _near(_MRN_CONTEXT, text, m.start())
+                    or not _NOT_PHONE_BEFORE.search(text, max(0, m.start() - 60), m.start())):
                 spans.append(Span("MRN", m.start(), m.end()))
 
 
@@ -316,8 +441,14 @@ _PHONE_CONTEXT = re.compile(r"(?i)\b(?:phone|mobile|cell|number|call|ring|text|r
 # Part of a longer code ("PA-2026-118274", "REF/4155552671"): not a phone number.
 _NOT_PHONE_BEFORE = re.compile(
     r"(?i)\b(?:account|acct|order|reference|ref|confirmation|invoice|tracking|transaction|booking|receipt|"
-    r"claim|routing|sort\s+code|iban|serial)\b[^\d\n]{0,25}$")
+    r"claim|routing|sort\s+code|iban|serial|ticket|case|voucher|coupon|npi|isbn|lot|batch|"
+    r"prior\s+auth(?:ori[sz]ation)?|teller|rrr|remita|fatura|sipariş|siparis|referans|dekont|makbuz|hesap|"
+    r"quote|quoting|iban|takip|randevu\s+(?:no|numaras[ıi])|"
+    r"(?:appointment|appt|visit|encounter|session|request)\s+(?:id|number|no\.?|#|ref(?:erence)?|code))"
+    r"\b[^\d\n]{0,25}$")
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9][-/]|[A-Za-z#])$")
+_DIGITS_BEFORE = re.compile(r"\d[ .-]?$")
+_DIGITS_AFTER = re.compile(r"[ .-]?\d")
 _GLUED_AFTER = re.compile(r"[A-Za-z]|[-/][A-Za-z0-9]")
 
 
@@ -329,10 +460,70 @@ def _phones(text: str, spans: list[Span], region: str) -> None:
         # (searched in a short window before the match: these patterns are anchored at its start)
         before = max(0, match.start - 60)
         if _GLUED_BEFORE.search(text, before, match.start) or _NOT_PHONE_BEFORE.search(text, before, match.start) \
-                or _GLUED_AFTER.match(text, match.end):
-            continue
+                or _GLUED_AFTER.match(text, match.end) or _DIGITS_BEFORE.search(text, before, match.start) \
+                or _DIGITS_AFTER.match(text, match.end):
+            continue  # the tail or head of a longer code ("Account number 9749 4577 9677")
         if phonenumbers.is_valid_number(match.number) or _near(_PHONE_CONTEXT, text, match.start, 40):
             spans.append(Span("PHONE", match.start, match.end))
+
+
+# A digit group shaped like a phone number of any supported country, found without the words "phone", "number":
+# "Sure, it's 07619 391312." (a GB mobile range phonenumbers does not know yet), "0803 123 4567" in a US clinic's
+# call. Shape: 10 digits in the NANP layout (area and exchange codes start 2-9), or 11 digits with a trunk 0 (GB, NG,
+# TR) or a leading 1, or "+" and 11-15 digits; groups of 2-8 digits joined by one space, dash or dot (the first
+# may be in parentheses). It must also be a possible number for one of the supported regions. Kept: codes named as
+# order / reference / confirmation / account ... numbers, amounts (currency before or after) and longer digit runs.
+SUPPORTED_REGIONS = ("US", "GB", "NG", "TR")
+_PHONE_SHAPED = re.compile(
+    r"(?<![\w$£€₦₺#/.,:+-])(\+\s?)?(\(?\d{1,15}\)?(?:(?:[ .-]|(?<=\))\s)\(?\d{2,8}\)?){0,5})(?![\w%]|[.,:/-]\d)")
+_AMOUNT_AFTER = re.compile(r"\s*(?i:tl|try|lira|liras|naira|ngn|usd|gbp|dollars?|pounds?|kuruş|kobo|cents?|pence|"
+                           r"mg|ml|units?|steps|calories|km|miles)\b")
+
+
+def _phone_shaped(text: str, spans: list[Span], region: str) -> None:
+    for m in _PHONE_SHAPED.finditer(text):
+        raw = m.group(2)
+        digits = re.sub(r"\D", "", raw)
+        plus = bool(m.group(1))
+        n = len(digits)
+        if plus:
+            if not 11 <= n <= 15:
+                continue
+        elif n == 10:
+            if digits[0] in "01" or digits[3] in "01":
+                continue  # not the NANP layout
+        elif n == 11:
+            if digits[0] not in "01":
+                continue
+        else:
+            continue
+        groups = re.findall(r"\d+", raw)
+        if len(groups) > 1 and min(len(g) for g in groups[1:]) < 2:
+            continue
+        if raw.count("(") != raw.count(")"):
+            continue
+        start, end = m.start(), m.end(2)
+        before = max(0, start - 60)
+        if _NOT_PHONE_BEFORE.search(text, before, start) or _AMOUNT_AFTER.match(text, end):
+            continue
+        number_text = ("+" if plus else "") + digits
+        regions = (region,) + tuple(r for r in SUPPORTED_REGIONS if r != region)
+        if any(_is_possible_phone(number_text, r) for r in regions):
+            spans.append(Span("PHONE", start, end))
+
+
+def _is_possible_phone(number_text: str, region: str) -> bool:
+    try:
+        number = phonenumbers.parse(number_text, region)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_possible_number(number):
+        return False
+    # a trunk 0 is only read in a region that dials one (US numbers never start with 0 or 1)
+    national = phonenumbers.national_significant_number(number)
+    if not number_text.startswith("+") and len(number_text) == 11 and number_text[0] == "1":
+        return number.country_code == 1 and len(national) == 10
+    return number.country_code != 1 or (len(national) == 10 and national[0] not in "01")
 
 
 def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
@@ -361,7 +552,8 @@ def _spoken_digits(text: str, spans: list[Span], region: str) -> None:
             spans.append(Span("CARD", start, end))
         elif len(digits) == 9 and _near(_SSN_CONTEXT, text, start):
             spans.append(Span("SSN", start, end))
-        elif _near(_INSURANCE_CONTEXT, text, start, 60):
+        elif _near(_INSURANCE_CONTEXT, text, start, 60) or (
+                _insurance_hint(text, max(0, start - 60), start) and not _near(_PHONE_WORDS, text, start, 30)):
             spans.append(Span("INSURANCE_ID", _spelled_prefix(text, start), end))
         elif _near(_MRN_CONTEXT, text, start, 60):
             spans.append(Span("MRN", _spelled_prefix(text, start), end))
@@ -406,6 +598,10 @@ def _dates(text: str, spans: list[Span]) -> None:
         value = m.group(0)
         if m.group("my") and not re.search(r"(?i)\d{4}|nineteen", value):
             continue
+        if m.group("num"):
+            first, second = (int(x) for x in re.findall(r"\d+", value)[:2])
+            if not (1 <= first <= 31 and 1 <= second <= 31 and min(first, second) <= 12):
+                continue  # not a calendar date ("sort code 12-34-56")
         # the birth context is before the date (or just after: "03/14/1972, that's my date of birth")
         line_start = text.rfind("\n", 0, max(0, start - 1))
         window_start = max(0, start - 70, line_start - 60 if line_start >= 0 else 0)
@@ -415,6 +611,10 @@ def _dates(text: str, spans: list[Span]) -> None:
             # "born" words far back count only when nothing else (an appointment, a visit) sits between
             last_birth = max((b.end() for b in _BIRTH.finditer(before)), default=-1)
             if last_birth < 0 or not _NOT_BIRTH.search(before[last_birth:]):
+                if _year_of(value) is None:
+                    # "born 4 March 85": a bare two-digit year after a birth date is its year
+                    year = _SHORT_YEAR_AFTER.match(text, end)
+                    end = year.end() if year else end
                 spans.append(Span("DOB", start, end))
                 continue
         full = m.group("num") or m.group("iso") or (
@@ -423,6 +623,13 @@ def _dates(text: str, spans: list[Span]) -> None:
         if full and year is not None and 1900 <= year < OLDEST_APPOINTMENT_YEAR \
                 and not _NOT_BIRTH.search(text, max(0, start - 40), start):
             spans.append(Span("DOB", start, end))
+
+
+def _compact_birth_dates(text: str, spans: list[Span]) -> None:
+    """"DOB 19850304": eight digits (YYYYMMDD or DDMMYYYY / MMDDYYYY) right after a birth word."""
+    for m in _COMPACT_DATE.finditer(text):
+        if _BIRTH.search(text, max(0, m.start() - 30), m.start()):
+            spans.append(Span("DOB", m.start(), m.end()))
 
 
 def _spoken_dates(text: str, spans: list[Span]) -> None:
@@ -439,12 +646,33 @@ def _addresses(text: str, spans: list[Span]) -> None:
         if not suffix:
             continue
         last = suffix[-1]
-        if re.fullmatch(r"(?i)dr|st", last.group(0)) and re.match(r"\.?\s+[A-Z][a-z]", text[m.start() + last.end():]):
+        if re.fullmatch(r"(?i)dr|st", last.group(0)) and re.match(r"\.?\s+[A-Z][a-z]", text[m.start() + last.end():]) \
+                and not _LIVING_INTRO_BEFORE.search(text, max(0, m.start() - 40), m.start()):
             continue
-        spans.append(Span("ADDRESS", m.start(), m.end()))
+        end = m.end()
+        if value.endswith(".") and not _ABBREVIATED_SUFFIX.search(value):
+            end -= 1  # the full stop ends the sentence ("I live at 15 Elm Crescent."), not an abbreviation
+        spans.append(Span("ADDRESS", m.start(), end))
     for pattern in (_PO_BOX, _UK_POSTCODE, _TR_ADDRESS):
         for m in pattern.finditer(text):
             spans.append(Span("ADDRESS", m.start(), m.end()))
+
+
+def _living_addresses(text: str, spans: list[Span], has_digits: bool) -> None:
+    low = text.lower()
+    intro = any(word in low for word in _LIVING_HINTS)
+    if has_digits:
+        for m in _NUMBERED_ONE_WORD_ADDRESS.finditer(text):
+            spans.append(Span("ADDRESS", m.start(), m.end()))
+    if not intro:
+        return  # the patterns below start with these words: no need to scan
+    for m in _LIVING_ONE_WORD_ADDRESS.finditer(text):
+        spans.append(Span("ADDRESS", m.start(1), m.end(1)))
+    for m in _LIVING_ADDRESS.finditer(text):
+        street = m.group(1)
+        if re.fullmatch(r"(?i).*\b(?:dr|st)", street) and re.match(r"\.?\s+[A-Z][a-z]", text[m.end(1):]):
+            continue  # "I'm at St Mary's", "coming from Dr Patel": a title, not a street
+        spans.append(Span("ADDRESS", m.start(1), m.end(1)))
 
 
 def _resolve(spans: list[Span]) -> list[Span]:
@@ -510,10 +738,15 @@ def _find(text: str, region: str) -> list[Span]:
     if digit_count >= 7:
         _cards(scan, spans)
         _phones(scan, spans, region)
+        if digit_count >= 10:  # the shortest phone-shaped group has ten digits
+            _phone_shaped(scan, spans, region)
     _spoken_digits(scan, spans, region)
     _dates(scan, spans)
     if _BIRTH.search(scan):
         _spoken_dates(scan, spans)
+        if digit_count >= 8:
+            _compact_birth_dates(scan, spans)
+    _living_addresses(scan, spans, digit_count > 0)
     if digit_count:
         _addresses(scan, spans)
     elif "Cad" in scan or "Sok" in scan or "Mah" in scan or "Bulv" in scan:
@@ -574,7 +807,9 @@ def redact_value(value: Any, *, region: str = "US", _key: str = "") -> Any:
     if isinstance(value, str):
         return _redact_string(value, _key, region)
     if isinstance(value, dict):
-        return {key: redact_value(item, region=region, _key=str(key)) for key, item in value.items()}
+        # a parent key that names PHI is context for its children: {"insurance": {"id": "AE247586067"}}
+        parent = f"{_key} " if _key and _PHI_KEY.search(_key) else ""
+        return {key: redact_value(item, region=region, _key=f"{parent}{key}") for key, item in value.items()}
     if isinstance(value, list):
         return [redact_value(item, region=region, _key=_key) for item in value]
     if isinstance(value, int | float) and not isinstance(value, bool) and _key and _PHI_KEY.search(_key) \
