@@ -80,3 +80,11 @@ def test_countries_allow_list():
     for country in countries.COUNTRIES.values():
         for carrier in country.carriers:
             assert (country.iso, carrier) in RULES, (country.iso, carrier)
+
+
+def test_ring_timer_is_kept_only_when_the_code_carries_it():
+    with_timer = generate(RULES[("US", "T-Mobile")], "no_answer", "+12015550143", 15)
+    assert with_timer.ring_timer == 15 and not any("ring-time" in w for w in with_timer.warnings)
+    without = generate(RULES[("US", "US landline")], "no_answer", "+12015550143", 15)
+    assert without.activate == "*922015550143" and without.ring_timer == 0
+    assert any("no ring-time setting" in w for w in without.warnings)

@@ -49,6 +49,7 @@ class Codes:
     target_as_dialled: str
     description: str
     warnings: tuple[str, ...] = ()
+    ring_timer: int = 0  # seconds written into the activation code; 0 when the code carries no ring time
 
 
 class ForwardingRefused(InvalidInput):
@@ -128,6 +129,10 @@ def generate(rule: Rule, forwarding_type: str, target_e164: str, timer: int | No
     if "{T}" in activate_template and forwarding_type != "no_answer":
         raise InvalidInput("Only no-answer forwarding takes a ring timer.", field="timer")
     warnings = []
+    carries_timer = forwarding_type == "no_answer" and "{T}" in activate_template
+    if forwarding_type == "no_answer" and not carries_timer:
+        warnings.append(f"{rule.carrier}'s code has no ring-time setting: the line rings for the carrier's own "
+                        "default time before the call is forwarded.")
     if abroad:
         warnings.append(
             f"Calls forwarded to {target_country} are billed to the clinic's line at international "
@@ -145,6 +150,7 @@ def generate(rule: Rule, forwarding_type: str, target_e164: str, timer: int | No
         target_as_dialled=number,
         description=f"Forward {TYPES[forwarding_type]} to {number}",
         warnings=tuple(warnings),
+        ring_timer=(timer or 0) if carries_timer else 0,
     )
 
 

@@ -422,7 +422,7 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
     before = _snapshot(row)
     row.clinic_number, row.clinic_line_type, row.carrier, row.rule_id = line.e164, line.line_type, carrier, rule_row.id
     row.forwarding_type = forwarding_type
-    row.ring_timer = (timer or forwarding.DEFAULT_TIMER) if forwarding_type == "no_answer" else 0
+    row.ring_timer = codes.ring_timer  # 0 when the carrier's code takes no ring time (e.g. Verizon *71)
     row.activate_code, row.check_code, row.cancel_code = codes.activate, codes.check or "", codes.cancel
     row.target_as_dialled, row.warnings = codes.target_as_dialled, warnings
     row.status, row.status_reason = "codes_issued", ""

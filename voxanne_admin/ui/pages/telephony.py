@@ -1030,7 +1030,7 @@ def _step_line_and_codes() -> tuple[rx.Component, rx.Component]:
             ),
             rx.text("Forwards ", rx.match(s.forwarding_type, *[(k, v) for k, v in forwarding.TYPES.items()],
                                           s.forwarding_type),
-                    rx.cond(s.forwarding_type == "no_answer", " (after " + s.ring_timer.to_string() + " s of ringing)",
+                    rx.cond(s.ring_timer > 0, " (after " + s.ring_timer.to_string() + " s of ringing)",
                             ""),
                     " to ", rx.code(s.target_as_dialled), " (our number, written the way ", s.carrier, " expects).",
                     size="2", id="codes-summary"),
