@@ -187,19 +187,25 @@ async def release(account_sid: str, sid: str, request: Request):
     return Response(status_code=204)
 
 
+def _invalid_to(form: dict[str, str]) -> JSONResponse | None:
+    """Twilio's 21211 when the 'To' number is not a valid phone number (SMS and calls)."""
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(form.get("To", "")))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if valid:
+        return None
+    return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not a valid phone number.")
+
+
 @router.post("/Messages.json")
 async def send_message(account_sid: str, request: Request):
     """Queue an SMS; signed status callbacks follow (queued, sent, delivered)."""
     if (denied := await _gate(request, account_sid, "send_sms")) is not None:
         return denied
     form = {k: str(v) for k, v in (await request.form()).items()}
-    try:
-        to = phonenumbers.parse(form.get("To", ""))
-        valid = phonenumbers.is_valid_number(to)
-    except phonenumbers.NumberParseException:
-        valid = False
-    if not valid:
-        return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not a valid phone number.")
+    if (invalid := _invalid_to(form)) is not None:
+        return invalid
     sid = "SM" + secrets.token_hex(16)
     message = {"sid": sid, "account_sid": account_sid, "to": form["To"], "from": form.get("From"),
                "body": form.get("Body", ""), "status": "queued"}
@@ -245,13 +251,8 @@ async def create_call(account_sid: str, request: Request):
     if (denied := await _gate(request, account_sid, "create_call")) is not None:
         return denied
     form = {k: str(v) for k, v in (await request.form()).items()}
-    try:
-        to = phonenumbers.parse(form.get("To", ""))
-        valid = phonenumbers.is_valid_number(to)
-    except phonenumbers.NumberParseException:
-        valid = False
-    if not valid:
-        return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not a valid phone number.")
+    if (invalid := _invalid_to(form)) is not None:
+        return invalid
     owned = await asyncio.to_thread(store.list_kind, "twilio", "incoming_number")
     if not any(n.get("phone_number") == form.get("From") for n in owned):
         return _error(400, 21210, f"The source phone number provided, {form.get('From', '')}, is not yet verified "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -250,6 +250,15 @@ async def provision_number(*, org_id: int, e164: str, number_type: str, actor: A
         raise await _roll_back(journal_id, e164, sid, vapi_id, exc, actor) from exc
 
 
+async def _gone(operation: Awaitable[Any]) -> None:
+    """Run a provider delete or release; "not found" means it is already gone, which is what we wanted."""
+    try:
+        await operation
+    except ProviderError as exc:
+        if exc.status != 404:
+            raise
+
+
 async def _roll_back(journal_id: int, e164: str, sid: str, vapi_id: str, cause: Exception,
                      actor: Actor) -> ProvisioningFailed:
     """Undo a purchase whose follow-up failed: delete the Vapi import, release the number, say what happened."""
@@ -404,17 +413,9 @@ async def reconcile_numbers(*, grace: timedelta = RECONCILE_GRACE) -> dict[str, 
             except Exception:
                 log.exception("adopting an orphaned number failed; releasing it instead")
         for vapi_id in stale_imports:
-            try:
-                await vapi.delete_phone_number(vapi_id)
-                stats["vapi_deleted"] += 1
-            except ProviderError as exc:
-                if exc.status != 404:
-                    raise
-        try:
-            await twilio.release_number(sid)
-        except ProviderError as exc:
-            if exc.status != 404:
-                raise
+            await _gone(vapi.delete_phone_number(vapi_id))
+            stats["vapi_deleted"] += 1
+        await _gone(twilio.release_number(sid))
         reason = "its organization already has a number or is closed" if journal else "no record of it"
         await asyncio.to_thread(_audit_released, e164, sid, stale_imports, journal.id if journal else None, reason,
                                 actor)
@@ -425,12 +426,8 @@ async def reconcile_numbers(*, grace: timedelta = RECONCILE_GRACE) -> dict[str, 
         if journal is None or e164 in live:
             continue
         for vapi_id in ids:
-            try:
-                await vapi.delete_phone_number(vapi_id)
-                stats["vapi_deleted"] += 1
-            except ProviderError as exc:
-                if exc.status != 404:
-                    raise
+            await _gone(vapi.delete_phone_number(vapi_id))
+            stats["vapi_deleted"] += 1
     stats["journals_closed"] = await asyncio.to_thread(_close_stale_journals, live, grace)
     return stats
 
