@@ -19,7 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voxanne_admin.calls import redaction  # noqa: E402
+from voxanne_admin.privacy import redaction  # noqa: E402
+from voxanne_admin.privacy.spans import KINDS  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "redaction_corpus.jsonl"
 
@@ -44,7 +45,7 @@ def load(path: Path = CORPUS) -> list[dict[str, Any]]:
 
 def score(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-kind and overall support, TP, FP, FN, precision and recall, plus the misses for reading."""
-    kinds = {k: {"support": 0, "tp": 0, "fp": 0, "fn": 0, "pred": 0, "pred_hit": 0} for k in redaction.KINDS}
+    kinds = {k: {"support": 0, "tp": 0, "fp": 0, "fn": 0, "pred": 0, "pred_hit": 0} for k in KINDS}
     errors: list[str] = []
     for item in items:
         predicted = redaction.find(item["text"], region=item["region"])
@@ -170,7 +171,7 @@ def main() -> None:
     def whole_apply() -> None:
         clear()
         stored_fields()
-        inbox.redact_payload(report, region="US")
+        redaction.redact_payload(report, region="US")
 
     report_ms = _time(cold_fields, 20) * 1000
     tool = _tool_call_payload()

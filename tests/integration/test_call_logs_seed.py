@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from voxanne_admin import db
-from voxanne_admin.calls.redaction import find
+from voxanne_admin.privacy.redaction import find
 from voxanne_admin.cli import app
 
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from voxanne_admin import logging as vx_logging
-from voxanne_admin.logging import mask
+from voxanne_admin.privacy.masking import mask
 
 EMAIL = "ana.silva@harbor-dental.example"
 PHONE = "+44 20 7946 0958"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from voxanne_admin.calls.redaction import KINDS, Span, find, redact, redact_value
+from voxanne_admin.privacy.redaction import find, redact, redact_value
+from voxanne_admin.privacy.spans import KINDS, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 

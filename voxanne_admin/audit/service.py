@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from voxanne_admin.audit.models import AuditEvent, AuditEventRead
+from voxanne_admin.privacy import secrets
 from voxanne_admin.timeutil import utcnow
 
 AUDIT_CHAIN_LOCK = 0x7A0D17  # advisory lock key for the audit chain
 GENESIS_HASH = "0" * 64
-SECRET_KEYS = ("password", "secret", "token", "hash", "totp", "code")
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,8 @@ def _plain(value: Any) -> Any:
 
 
 def _redact(diff: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in diff.items():
-        if any(word in key.lower() for word in SECRET_KEYS):
-            out[key] = "[redacted]"
-        elif isinstance(value, dict):
-            out[key] = _redact(value)
-        else:
-            out[key] = value
-    return out
+    # credentials, and what only an audit diff carries: password hashes, TOTP secrets, one-time codes
+    return secrets.scrub(diff, extra_parts=secrets.AUDIT_KEY_PARTS)
 
 
 def make_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:

@@ -19,8 +19,7 @@ from sqlmodel import Session
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.calls import redaction
-from voxanne_admin.webhooks.service import redact_payload
+from voxanne_admin.privacy import redaction
 
 REDACTION_VERSION = 1
 FINAL_EVENT_STATUSES = ("completed", "ignored", "rejected")
@@ -79,7 +78,7 @@ def redact_events_batch(limit: int = 500) -> int:
         for row in rows:
             region = _region(conn, cache, row.org_id)
             conn.execute(_EVENT_UPDATE, {"id": row.id, "version": REDACTION_VERSION,
-                                         "payload": redact_payload(row.payload, region=region),
+                                         "payload": redaction.redact_payload(row.payload, region=region),
                                          "error": _text(row.last_error, region)})
     return len(rows)
 

@@ -24,8 +24,8 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, ProviderError
-from voxanne_admin.logging import mask
 from voxanne_admin.orgs.models import COUNTRIES, Organization
+from voxanne_admin.privacy.masking import mask
 from voxanne_admin.providers.vapi import VapiClient
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow

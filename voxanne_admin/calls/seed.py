@@ -165,7 +165,7 @@ def build_pool(clinics: list[tuple[str, str]], size: int = POOL_SIZE, seed: int 
     """`size` conversations for the given (clinic name, region) pairs, each redacted once. A conversation in which
     any detail we put in survives redaction is left out of the pool (counted by kind in `dropped`), so seeded data
     never stores PHI in the clear even where the redaction still has gaps."""
-    from voxanne_admin.calls.redaction import redact
+    from voxanne_admin.privacy.redaction import redact
 
     r = random.Random(seed)
     pool: list[Conversation] = []

@@ -1,6 +1,6 @@
 """Apply Vapi server messages to the `calls` table. Idempotent, and statuses never move backwards.
 
-What callers said is redacted (voxanne_admin.calls.redaction) BEFORE it is stored: transcripts, summaries,
+What callers said is redacted (voxanne_admin.privacy.redaction) BEFORE it is stored: transcripts, summaries,
 messages, analysis and live transcript lines never reach the database with PHI in the clear."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
-from voxanne_admin.calls import redaction
 from voxanne_admin.calls.models import STATUS_RANK, Call
 from voxanne_admin.orgs.models import Organization
+from voxanne_admin.privacy import redaction
 from voxanne_admin.timeutil import utcnow
 
 

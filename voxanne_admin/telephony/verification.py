@@ -22,7 +22,7 @@ from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import InvalidInput, ProviderError
-from voxanne_admin.logging import mask
+from voxanne_admin.privacy.masking import mask
 from voxanne_admin.settings import get_settings
 from voxanne_admin.telephony import service as tel
 from voxanne_admin.telephony.models import SetupRead, TelephonySetup, VoiceLeg

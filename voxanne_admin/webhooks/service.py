@@ -6,7 +6,7 @@ At-least-once delivery (providers retry, duplicates arrive, workers die) gives e
     expires, after which another worker claims it again;
   * the apply handlers are idempotent and never move a status backwards.
 
-PHI never stays in the inbox: an applied event's payload is rewritten redacted (voxanne_admin.calls.redaction) in
+PHI never stays in the inbox: an applied event's payload is rewritten redacted (voxanne_admin.privacy.redaction) in
 the same transaction as the apply, and events stored already final at ingest (ignored, rejected, answered) are
 redacted before they are stored. Only events still waiting to be applied (pending, failed, dead letters) hold the
 raw payload, because applying needs it.
@@ -34,11 +34,12 @@ from voxanne_admin import db
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
-from voxanne_admin.calls import redaction as phi
 from voxanne_admin.calls import service as call_service
 from voxanne_admin.errors import InvalidInput
-from voxanne_admin.logging import mask
 from voxanne_admin.messaging import service as sms_service
+from voxanne_admin.privacy import redaction as phi
+from voxanne_admin.privacy import secrets
+from voxanne_admin.privacy.masking import mask
 from voxanne_admin.settings import get_settings
 from voxanne_admin.telephony import service as voice_service
 from voxanne_admin.timeutil import utcnow
@@ -50,7 +51,6 @@ RETRY_BASE_S = 2  # 2 s, 4 s, 8 s ...
 PARALLEL = 4  # groups of a claimed batch applied in parallel transactions
 PROCESSED_VAPI = {"status-update", "end-of-call-report", "transcript"}
 ANSWERED_VAPI = {"tool-calls", "assistant-request"}
-SECRET_KEY_PARTS = ("token", "secret", "password", "authorization", "credential", "apikey", "api_key")
 FINAL_TRANSCRIPT = 'transcript[transcriptType="final"]'
 
 
@@ -69,30 +69,9 @@ class Parsed:
     org_id: int | None = None
 
 
-def redact(value: Any) -> Any:
-    """Provider credentials (e.g. phoneNumber.twilioAuthToken) are never stored or logged."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            lowered = str(key).lower().replace("-", "_")
-            if any(part in lowered for part in SECRET_KEY_PARTS) or lowered.endswith("accountsid"):
-                out[key] = "[redacted]"
-            else:
-                out[key] = redact(item)
-        return out
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
-
-
 # Fields of messages we do not use (conversation-update, speech-update, partial transcripts ...) that carry the
 # whole conversation so far: dropped rather than redacted at ingest, which keeps the webhook route cheap.
 BULKY_UNUSED = ("messages", "messagesOpenAIFormatted", "conversation", "artifact", "transcript", "analysis")
-
-
-def redact_payload(payload: Any, *, region: str = "US") -> Any:
-    """Credentials scrubbed and PHI replaced by typed placeholders (what the inbox keeps once an event is final)."""
-    return phi.redact_value(redact(payload), region=region)
 
 
 def _final_payload(payload: dict[str, Any], parsed: Parsed, region: str) -> Any:
@@ -103,7 +82,7 @@ def _final_payload(payload: dict[str, Any], parsed: Parsed, region: str) -> Any:
         if dropped:
             slim["_dropped"] = f"{', '.join(dropped)} not stored: this message type is not used"
         payload = {**payload, "message": slim}
-    return redact_payload(payload, region=region)
+    return phi.redact_payload(payload, region=region)
 
 
 def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
@@ -249,7 +228,7 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
     now = utcnow()
     table = WebhookEvent.__table__
     if parsed.status == "pending":
-        stored = redact(payload)  # applied later from this payload, then rewritten redacted
+        stored = secrets.scrub(payload)  # applied later from this payload, then rewritten redacted
     else:
         stored = _final_payload(payload, parsed, _ingest_region(session, payload))
     stmt = sa.dialects.postgresql.insert(table).values(
@@ -317,7 +296,7 @@ def apply_event(session: Session, event: WebhookEvent) -> None:
         elif event.kind == "transcript":
             row = call_service.apply_transcript(session, vapi_call_id=call_id, message=message)
         org_id = row.org_id if row is not None else event.org_id
-        event.payload = redact_payload(payload, region=call_service.region_of(session, org_id))
+        event.payload = phi.redact_payload(payload, region=call_service.region_of(session, org_id))
     elif event.provider == "twilio":
         form = {k: str(v) for k, v in payload.items()}
         if form.get("_poison"):
@@ -326,7 +305,7 @@ def apply_event(session: Session, event: WebhookEvent) -> None:
             sms_service.apply_sms_status(session, form=form)
         elif event.kind == "voice-status":
             voice_service.apply_voice_status(session, form=form)
-        event.payload = redact_payload(payload, region=call_service.region_of(session, event.org_id))
+        event.payload = phi.redact_payload(payload, region=call_service.region_of(session, event.org_id))
 
 
 AFTER_APPLY: list[Callable[[WebhookEvent], None]] = []  # e.g. live pushes to the Founder console
@@ -524,7 +503,7 @@ def masked_payload(session: Session, *, event_id: int) -> str:
     event = session.get(WebhookEvent, event_id)
     if event is None:
         return ""
-    shown = redact_payload(event.payload, region=call_service.region_of(session, event.org_id))
+    shown = phi.redact_payload(event.payload, region=call_service.region_of(session, event.org_id))
     return mask(json.dumps(shown, indent=2, ensure_ascii=False, default=str))[:20000]
 
 
