@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from voxanne_admin import db
-from voxanne_admin.privacy.redaction import find
 from voxanne_admin.cli import app
+from voxanne_admin.privacy.redaction import find
 
 
 def test_seed_calls_writes_n_rows_without_phi(clean_db):

@@ -27,8 +27,8 @@ from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import DomainError, InvalidInput, NotFound, ProviderError
-from voxanne_admin.privacy.masking import mask
 from voxanne_admin.orgs.models import Organization
+from voxanne_admin.privacy.masking import mask
 from voxanne_admin.providers.twilio import TwilioClient, capability
 from voxanne_admin.providers.vapi import VapiClient
 from voxanne_admin.settings import get_settings
