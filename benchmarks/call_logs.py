@@ -26,19 +26,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-# Runs in a fresh interpreter so ru_maxrss is the export's own peak (not the benchmark's earlier phases).
+# Runs in a fresh interpreter and reads its own VmHWM (the high-water RSS of this process's memory since exec).
+# Not ru_maxrss: Linux carries a process's maximum RSS across exec, so a child forked from this benchmark would
+# report the benchmark's own peak (its naive phase streams SELECT * in 5,000-row batches) as the export's.
 EXPORT_PROBE = """
-import json, resource, sys, time
-from voxanne_admin.calls import logs
-from voxanne_admin.calls.logs import CallFilter
+import json, sys, time
+from voxanne_admin.calls import export_flow
+from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin import db
+
+def hwm_mb(key="VmHWM"):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(key + ":")) / 1024
+
 db.get_engine().connect().close()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = hwm_mb()
 t = time.perf_counter()
-rows = logs.export_csv(flt=CallFilter(), path=sys.argv[1], progress=lambda n: None)
+rows = export_flow.export_csv(flt=CallFilter(), path=sys.argv[1], progress=lambda n: None)
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak, "base_rss_mb": base}))
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": hwm_mb(), "base_rss_mb": base}))
 """
 
 
@@ -129,8 +135,9 @@ def run(engine, runs: int, work: Path) -> dict:
     import sqlalchemy as sa
 
     from voxanne_admin import db
-    from voxanne_admin.calls import logs
-    from voxanne_admin.calls.logs import CallFilter
+    from voxanne_admin.calls import families, listing
+    from voxanne_admin.calls import stats as call_stats
+    from voxanne_admin.calls.filters import CallFilter
 
     with engine.connect() as conn:
         org_id = conn.execute(sa.text("select org_id from calls group by 1 order by count(*) desc limit 1")).scalar()
@@ -149,24 +156,24 @@ def run(engine, runs: int, work: Path) -> dict:
 
     rows_out: list[tuple[str, list[float], float]] = []
     _log("first page")
-    first = _time(with_session(lambda s: logs.list_calls(s, flt=CallFilter(), limit=50)), runs)
-    page = with_session(lambda s: logs.list_calls(s, flt=CallFilter(), limit=50))()
+    first = _time(with_session(lambda s: listing.list_calls(s, flt=CallFilter(), limit=50)), runs)
+    page = with_session(lambda s: listing.list_calls(s, flt=CallFilter(), limit=50))()
     deep_cursor = page.next_cursor
     for _ in range(200):  # walk 200 pages down to show keyset depth does not matter
-        deep_cursor = with_session(lambda s, c=deep_cursor: logs.list_calls(s, flt=CallFilter(), cursor=c,
+        deep_cursor = with_session(lambda s, c=deep_cursor: listing.list_calls(s, flt=CallFilter(), cursor=c,
                                                                             limit=50))().next_cursor
-    deep = _time(with_session(lambda s: logs.list_calls(s, flt=CallFilter(), cursor=deep_cursor, limit=50)), runs)
+    deep = _time(with_session(lambda s: listing.list_calls(s, flt=CallFilter(), cursor=deep_cursor, limit=50)), runs)
     _log("filtered page")
-    filt = _time(with_session(lambda s: logs.list_calls(s, flt=filtered, limit=50)), runs)
+    filt = _time(with_session(lambda s: listing.list_calls(s, flt=filtered, limit=50)), runs)
     _log("search")
     per_query: dict[str, list[float]] = {}
     for q in searches:
-        per_query[q] = _time(with_session(lambda s, q=q: logs.list_calls(s, flt=CallFilter(q=q), limit=50)),
+        per_query[q] = _time(with_session(lambda s, q=q: listing.list_calls(s, flt=CallFilter(q=q), limit=50)),
                              max(10, runs // 3), warmup=2)
     search = [ms for samples in per_query.values() for ms in samples]
     _log("stats")
-    stats_all = _time(with_session(lambda s: logs.stats(s, flt=CallFilter())), runs, warmup=3)
-    stats_org = _time(with_session(lambda s: logs.stats(s, flt=CallFilter(org_ids=[org_id], date_from=since))),
+    stats_all = _time(with_session(lambda s: call_stats.stats(s, flt=CallFilter())), runs, warmup=3)
+    stats_org = _time(with_session(lambda s: call_stats.stats(s, flt=CallFilter(org_ids=[org_id], date_from=since))),
                       runs, warmup=3)
 
     _log("naive first page (OFFSET deep, SELECT *)")
@@ -194,8 +201,8 @@ def run(engine, runs: int, work: Path) -> dict:
                 sa.text("select * from calls where org_id = :o and listed_at >= :d"), {"o": org_id, "d": since})
             for r in result.mappings():
                 total += 1
-                fam = logs.family_of(r["ended_reason"])
-                if r["status"] == "ended" and (r["duration_s"] or 0) > 0 and fam not in logs.MISSED_FAMILIES:
+                fam = families.family_of(r["ended_reason"])
+                if r["status"] == "ended" and (r["duration_s"] or 0) > 0 and fam not in families.MISSED_FAMILIES:
                     answered += 1
                     durations.append(r["duration_s"])
                 cost += r["cost"] or 0
@@ -209,7 +216,7 @@ def run(engine, runs: int, work: Path) -> dict:
     _log("export of every row (in a fresh process: its peak RSS is the export's whole memory)")
     path = work / "export.csv"
     with db.read_only() as session:
-        total = logs.count_calls(session, flt=CallFilter())
+        total = listing.count_calls(session, flt=CallFilter())
     probe = subprocess.run([sys.executable, "-c", EXPORT_PROBE, str(path)], check=True, capture_output=True,
                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     measured = json.loads(probe.stdout.strip().splitlines()[-1])
@@ -231,7 +238,7 @@ def run(engine, runs: int, work: Path) -> dict:
         print(f"{name:48} {_pct(samples, .5):9.1f} {_pct(samples, .95):9.1f} "
               f"{('< ' + str(target)) if target else '':>8}")
     print(f"\nCSV export: {written:,} rows, {file_mb:.0f} MB file in {export_s:.0f} s; peak RSS of the exporting "
-          f"process {export_mb:.0f} MB (target < 200; ru_maxrss of a fresh process, interpreter and libraries "
+          f"process {export_mb:.0f} MB (target < 200; VmHWM of a fresh process, interpreter and libraries "
           f"included: {base_mb:.0f} MB before the export started)")
     p95_stats = max(_pct(stats_all, .95), _pct(stats_org, .95))
     return {"rows": 0, "first_page_p95_ms": round(_pct(first, .95), 1), "filtered_p95_ms": round(_pct(filt, .95), 1),

@@ -13,7 +13,6 @@ from voxanne_admin.ui.pages import (
     account,
     agents,
     auth,
-    call_logs,
     console,
     jobs,
     organizations,
@@ -22,6 +21,8 @@ from voxanne_admin.ui.pages import (
     telephony,
     webhooks,
 )
+from voxanne_admin.ui.pages.call_logs import detail_page as call_detail
+from voxanne_admin.ui.pages.call_logs import list_page as call_logs
 from voxanne_admin.ui.state import backend_exception_handler, ui_only
 from voxanne_admin.webhooks import worker as inbox_worker
 
@@ -36,7 +37,7 @@ PAGES = [
     jobs.jobs_page,
     agents.agents_page,
     call_logs.call_logs_page,
-    call_logs.call_detail_page,
+    call_detail.call_detail_page,
     console.console_page,
     webhooks.webhooks_page,
     telephony.telephony_page,

@@ -16,8 +16,10 @@ from sqlmodel import Session
 
 from voxanne_admin.agents.models import Agent
 from voxanne_admin.appointments.models import Appointment
-from voxanne_admin.calls import logs
-from voxanne_admin.calls.logs import CallFilter
+from voxanne_admin.calls import detail as call_detail
+from voxanne_admin.calls import families, formatting, listing
+from voxanne_admin.calls import stats as call_stats
+from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import InvalidInput, NotFound, PermissionDenied
 from voxanne_admin.orgs.models import Organization
@@ -97,7 +99,7 @@ def all_ids(session: Session, flt: CallFilter, limit: int = 7) -> list[int]:
     """Walk every page of the filter."""
     ids, cursor = [], ""
     while True:
-        page = logs.list_calls(session, flt=flt, cursor=cursor, limit=limit)
+        page = listing.list_calls(session, flt=flt, cursor=cursor, limit=limit)
         ids += [r.id for r in page.rows]
         if not page.has_more:
             assert page.next_cursor == ""
@@ -143,11 +145,11 @@ def test_each_filter_returns_exactly_the_right_rows(session, world, name):
     want = expected(world, pred)
     assert want, "the fixture must exercise this filter"
     assert all_ids(session, flt) == want
-    assert logs.count_calls(session, flt=flt) == len(want)
+    assert listing.count_calls(session, flt=flt) == len(want)
 
 
 def test_full_text_search_matches_stems_and_highlights(session, world):
-    page = logs.list_calls(session, flt=CallFilter(q="prescriptions refill"), limit=200)
+    page = listing.list_calls(session, flt=CallFilter(q="prescriptions refill"), limit=200)
     want = expected(world, lambda c: "prescription" in (c.summary or ""))
     assert [r.id for r in page.rows] == want
     assert all("«" in r.snippet and "»" in r.snippet for r in page.rows)
@@ -178,7 +180,7 @@ def test_pagination_is_stable_while_new_calls_arrive(session, world):
     flt = CallFilter()
     seen, cursor, n = [], "", 0
     while True:
-        page = logs.list_calls(session, flt=flt, cursor=cursor, limit=10)
+        page = listing.list_calls(session, flt=flt, cursor=cursor, limit=10)
         seen += [r.id for r in page.rows]
         # new calls keep arriving between page loads (newer than everything listed)
         for _ in range(3):
@@ -194,32 +196,32 @@ def test_pagination_is_stable_while_new_calls_arrive(session, world):
 
 
 def test_tampered_or_foreign_cursor_is_refused_cleanly(session, world):
-    page = logs.list_calls(session, flt=CallFilter(), limit=5)
+    page = listing.list_calls(session, flt=CallFilter(), limit=5)
     for bad in ["garbage!", "eyJ4IjoxfQ", base64.urlsafe_b64encode(b'{"f":"x","v":[1],"id":"1; drop"}').decode()]:
         with pytest.raises(InvalidInput) as err:
-            logs.list_calls(session, flt=CallFilter(), cursor=bad)
+            listing.list_calls(session, flt=CallFilter(), cursor=bad)
         assert err.value.field == "cursor"
     with pytest.raises(InvalidInput, match="filter changed"):
-        logs.list_calls(session, flt=CallFilter(status="ended"), cursor=page.next_cursor)
+        listing.list_calls(session, flt=CallFilter(status="ended"), cursor=page.next_cursor)
     raw = json.loads(base64.urlsafe_b64decode(page.next_cursor + "=="))
     raw["v"] = [{"t": "not a time"}]
     forged = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode()
     with pytest.raises(InvalidInput):
-        logs.list_calls(session, flt=CallFilter(), cursor=forged)
+        listing.list_calls(session, flt=CallFilter(), cursor=forged)
 
 
 def test_scope_refusals(session, world):
     a, b = world.orgs
     other = next(c for c in world.calls if c.org_id == b.id)
     with pytest.raises(NotFound):
-        logs.get_call(session, call_id=other.id, org_ids=[a.id])
-    assert logs.get_call(session, call_id=other.id, org_ids=[b.id]).id == other.id
+        call_detail.get_call(session, call_id=other.id, org_ids=[a.id])
+    assert call_detail.get_call(session, call_id=other.id, org_ids=[b.id]).id == other.id
     with pytest.raises(PermissionDenied):
-        logs.list_calls(session, flt=CallFilter(), role="operator")
+        listing.list_calls(session, flt=CallFilter(), role="operator")
     with pytest.raises(PermissionDenied):
-        logs.get_call(session, call_id=other.id, org_ids=[], role="viewer")
-    assert logs.list_calls(session, flt=CallFilter(), role="admin").rows
-    assert {r.org_id for r in logs.list_calls(session, flt=CallFilter(org_ids=[a.id]), role="viewer",
+        call_detail.get_call(session, call_id=other.id, org_ids=[], role="viewer")
+    assert listing.list_calls(session, flt=CallFilter(), role="admin").rows
+    assert {r.org_id for r in listing.list_calls(session, flt=CallFilter(org_ids=[a.id]), role="viewer",
                                               limit=500).rows} == {a.id}
 
 
@@ -241,7 +243,7 @@ def test_call_detail_turns_costs_events_and_masking(session, world):
     session.add(WebhookEvent(provider="vapi", kind="end-of-call-report", dedupe_key="d1", call_id=call.vapi_call_id,
                              payload={}, status="completed"))
     session.flush()
-    detail = logs.get_call(session, call_id=call.id, org_ids=[call.org_id])
+    detail = call_detail.get_call(session, call_id=call.id, org_ids=[call.org_id])
     assert [(t.role, t.kind, t.at) for t in detail.turns] == [
         ("assistant", "speech", "0:00"), ("customer", "speech", "0:04"), ("tool", "tool", "0:09"),
         ("tool", "tool", "0:10"), ("assistant", "speech", "1:11")]
@@ -257,19 +259,20 @@ def test_stats_equal_a_python_recomputation(session, world):
     for flt, pred in [(CallFilter(), lambda c: True), (CallFilter(org_ids=[a.id], direction="inbound"),
                                                        lambda c: c.org_id == a.id and c.direction == "inbound")]:
         rows = [c for c in world.calls if pred(c)]
-        missed_f = set(logs.MISSED_FAMILIES)
+        missed_f = set(families.MISSED_FAMILIES)
         answered = [c for c in rows if c.status == "ended" and (c.duration_s or 0) > 0
-                    and logs.family_of(c.ended_reason) not in missed_f]
+                    and families.family_of(c.ended_reason) not in missed_f]
         ended = [c for c in rows if c.status in ("ended", "failed")]
         booked_ids = set(session.exec(sa.select(Appointment.vapi_call_id)).scalars().all())
         durations = sorted(c.duration_s for c in answered)
-        got = logs.stats(session, flt=flt)
+        got = call_stats.stats(session, flt=flt)
         assert got.total == len(rows)
         assert got.answered == len(answered)
         assert got.missed == len(ended) - len(answered)
-        assert got.avg_duration == logs.fmt_duration(statistics.fmean(durations))
-        assert got.p90_duration == logs.fmt_duration(statistics.quantiles(durations, n=10, method="inclusive")[-1])
-        assert got.total_cost == logs.fmt_cost(sum((c.cost or 0) for c in rows))
+        assert got.avg_duration == formatting.fmt_duration(statistics.fmean(durations))
+        p90 = statistics.quantiles(durations, n=10, method="inclusive")[-1]
+        assert got.p90_duration == formatting.fmt_duration(p90)
+        assert got.total_cost == formatting.fmt_cost(sum((c.cost or 0) for c in rows))
         per_day: dict[str, int] = {}
         for c in rows:
             d = c.listed_at.astimezone(UTC).date().isoformat()
@@ -277,7 +280,7 @@ def test_stats_equal_a_python_recomputation(session, world):
         assert {d.day: d.calls for d in got.per_day} == per_day
         fams: dict[str, int] = {}
         for c in rows:
-            label = logs.family_label(c.ended_reason)
+            label = families.family_label(c.ended_reason)
             fams[label] = fams.get(label, 0) + 1
         assert {r.label: r.calls for r in got.reasons} == fams
         booked = [c for c in rows if c.vapi_call_id in booked_ids]
@@ -287,7 +290,7 @@ def test_stats_equal_a_python_recomputation(session, world):
 
 def test_today_by_org(session, world):
     today = [c for c in world.calls if c.listed_at.astimezone(UTC).date() == datetime.now(UTC).date()]
-    got = {o.org_id: o for o in logs.today_by_org(session)}
+    got = {o.org_id: o for o in call_stats.today_by_org(session)}
     for org in world.orgs:
         assert got[org.id].calls == len([c for c in today if c.org_id == org.id])
 
@@ -311,24 +314,24 @@ def test_filter_query_round_trip_and_validation(world):
 
 
 def test_family_of_is_an_open_set():
-    assert logs.family_of("customer-ended-call") == "customer-ended"
-    assert logs.family_of("call.start.error-get-assistant") == "start-error"
-    assert logs.family_of("pipeline-error-deepgram-transcriber-failed") == "pipeline-error"
-    assert logs.family_of("something-vapi-adds-next-year") == "other"
-    assert logs.family_of(None) == ""
+    assert families.family_of("customer-ended-call") == "customer-ended"
+    assert families.family_of("call.start.error-get-assistant") == "start-error"
+    assert families.family_of("pipeline-error-deepgram-transcriber-failed") == "pipeline-error"
+    assert families.family_of("something-vapi-adds-next-year") == "other"
+    assert families.family_of(None) == ""
 
 
 def test_column_preferences(session):
     from tests.unit.factories import make_staff
 
     staff = make_staff(session)
-    assert logs.get_columns(session, staff_id=staff.id) == logs.DEFAULT_COLUMNS
-    assert logs.set_columns(session, staff_id=staff.id, columns=["cost", "started"]) == ["started", "cost"]
-    assert logs.get_columns(session, staff_id=staff.id) == ["started", "cost"]
+    assert listing.get_columns(session, staff_id=staff.id) == listing.DEFAULT_COLUMNS
+    assert listing.set_columns(session, staff_id=staff.id, columns=["cost", "started"]) == ["started", "cost"]
+    assert listing.get_columns(session, staff_id=staff.id) == ["started", "cost"]
     with pytest.raises(InvalidInput):
-        logs.set_columns(session, staff_id=staff.id, columns=[])
+        listing.set_columns(session, staff_id=staff.id, columns=[])
     with pytest.raises(InvalidInput):
-        logs.set_columns(session, staff_id=staff.id, columns=["password"])
+        listing.set_columns(session, staff_id=staff.id, columns=["password"])
 
 
 def test_stored_family_column_matches_family_of(session, world):
@@ -339,7 +342,7 @@ def test_stored_family_column_matches_family_of(session, world):
     migration = Path(__file__).resolve().parents[2] / "migrations/versions/20261122_0005_call_logs.py"
     namespace: dict = {}
     exec(compile(migration.read_text(), str(migration), "exec"), namespace)  # noqa: S102
-    assert namespace["ENDED_FAMILY_SQL"] == models.ENDED_FAMILY_SQL == logs.family_case_sql()
+    assert namespace["ENDED_FAMILY_SQL"] == models.ENDED_FAMILY_SQL == families.family_case_sql()
     reasons = [None, "customer-ended-call", "call.start.error-x", "twilio-failed-to-connect-call", "twilio-foo",
                "call.in-progress.error-sip-outbound", "call.in-progress.error-other", "pipeline-error-x",
                "assistant-request-returned-nothing", "voicemail", "new-thing"]
@@ -348,7 +351,7 @@ def test_stored_family_column_matches_family_of(session, world):
     session.flush()
     got = dict(session.execute(sa.select(Call.ended_reason, Call.ended_family).where(
         Call.vapi_call_id.like("fam-%"))).all())
-    assert got == {r: logs.family_of(r) for r in reasons}
+    assert got == {r: families.family_of(r) for r in reasons}
 
 
 def test_stats_from_the_rollup_match_the_live_figures(session, world):
@@ -357,10 +360,10 @@ def test_stats_from_the_rollup_match_the_live_figures(session, world):
                CallFilter(ended_family="customer-ended", test_only=False),
                CallFilter(date_from=(NOW - timedelta(days=5)).date().isoformat()),
                CallFilter(agent_id=world.agents[2].id)]
-    live = [logs.stats(session, flt=f) for f in filters]
-    assert logs.refresh_stats(session, days_back=None) > 0
+    live = [call_stats.stats(session, flt=f) for f in filters]
+    assert call_stats.refresh_stats(session, days_back=None) > 0
     for flt, exact in zip(filters, live, strict=True):
-        rolled = logs.stats(session, flt=flt)
+        rolled = call_stats.stats(session, flt=flt)
         assert rolled.model_dump(exclude={"p90_duration"}) == exact.model_dump(exclude={"p90_duration"}), flt
         # p90 is read from duration buckets: within one bucket (at most 30 s below 5 minutes) of exact
         to_s = lambda t: sum(int(x) * 60 ** i for i, x in enumerate(reversed(t.split(":"))))  # noqa: E731
@@ -369,38 +372,38 @@ def test_stats_from_the_rollup_match_the_live_figures(session, world):
     session.add(Call(vapi_call_id="late", org_id=a.id, status="ended", ended_reason="customer-ended-call",
                      started_at=datetime.now(UTC), duration_s=30, direction="inbound", cost=Decimal("1")))
     session.flush()
-    assert logs.stats(session, flt=CallFilter()).total == live[0].total + 1
+    assert call_stats.stats(session, flt=CallFilter()).total == live[0].total + 1
     # the incremental refresh keeps the same figures
-    logs.refresh_stats(session, days_back=2)
-    assert logs.stats(session, flt=CallFilter()).total == live[0].total + 1
+    call_stats.refresh_stats(session, days_back=2)
+    assert call_stats.stats(session, flt=CallFilter()).total == live[0].total + 1
 
 
 def test_p90_from_histogram_interpolates():
-    hist = [0] * len(logs.DURATION_EDGES)
+    hist = [0] * len(call_stats.DURATION_EDGES)
     hist[9] = 10  # ten calls between 120 and 150 s
-    assert 120 <= logs._p90_from_hist(hist) <= 150
-    assert logs._p90_from_hist([0] * len(logs.DURATION_EDGES)) is None
+    assert 120 <= call_stats._p90_from_hist(hist) <= 150
+    assert call_stats._p90_from_hist([0] * len(call_stats.DURATION_EDGES)) is None
 
 
 def test_agent_options_in_scope(session, world):
     a = world.orgs[0]
-    options = logs.agent_options(session, org_ids=[a.id])
+    options = listing.agent_options(session, org_ids=[a.id])
     assert [o.id for o in options] == [ag.id for ag in world.agents if ag.org_id == a.id]
     assert options[0].label == "Alpha Dental: Alpha Dental inbound (inbound)"
-    assert len(logs.agent_options(session, org_ids=[])) >= 4
+    assert len(listing.agent_options(session, org_ids=[])) >= 4
 
 
 @pytest.mark.parametrize(("few", "budget"), [(1, 1), (10_000, 1), (1, 10_000), (1, 40)])
 def test_search_gives_the_same_pages_through_every_plan(session, world, monkeypatch, few, budget):
     # budget 10,000: the newest calls hold every match; budget 1: the GIN probe decides (few 1: common; 10,000: rare)
-    monkeypatch.setattr(logs, "FEW_MATCHES", few)
-    monkeypatch.setattr(logs, "RECENT_BUDGET", budget)
+    monkeypatch.setattr(listing, "FEW_MATCHES", few)
+    monkeypatch.setattr(listing, "RECENT_BUDGET", budget)
     for q in ["refill", "appointment -cancel", '"billing question"', "refill invoice"]:
         want = expected(world, lambda c, q=q: _matches(c, q))
         assert all_ids(session, CallFilter(q=q), limit=6) == want, q
-        assert logs.count_calls(session, flt=CallFilter(q=q)) == len(want)
+        assert listing.count_calls(session, flt=CallFilter(q=q)) == len(want)
     refills = expected(world, lambda c: _matches(c, "refill"))
-    assert logs.stats(session, flt=CallFilter(q="refill")).total == len(refills)
+    assert call_stats.stats(session, flt=CallFilter(q="refill")).total == len(refills)
 
 
 def _matches(call, q: str) -> bool:
@@ -416,7 +419,7 @@ def _matches(call, q: str) -> bool:
 
 def test_search_of_only_excluded_words_is_refused(session, world):
     with pytest.raises(InvalidInput) as err:
-        logs.list_calls(session, flt=CallFilter(q="-refill"))
+        listing.list_calls(session, flt=CallFilter(q="-refill"))
     assert err.value.field == "q"
     # stop words only: nothing to find, answered at once
-    assert logs.list_calls(session, flt=CallFilter(q="the and")).rows == []
+    assert listing.list_calls(session, flt=CallFilter(q="the and")).rows == []

@@ -17,8 +17,8 @@ from voxanne_admin.api.app import build_api
 from voxanne_admin.appointments.models import Appointment
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.calls import logs
-from voxanne_admin.calls.logs import CallFilter
+from voxanne_admin.calls import export_flow, exports, retention
+from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import PermissionDenied
 from voxanne_admin.orgs.models import Organization
@@ -63,10 +63,10 @@ def test_export_streams_with_bounded_memory_masks_and_audits(loaded, tmp_path):
     flt = CallFilter(org_ids=[big])
     with db.transaction() as session:
         staff = make_staff(session, role="viewer")
-        export = logs.start_export(session, flt=flt, staff_id=staff.id, role="viewer")
+        export = exports.start_export(session, flt=flt, staff_id=staff.id, role="viewer")
     seen: list[int] = []
     tracemalloc.start()
-    written = logs.export_csv(flt=flt, path=export.path, progress=seen.append, token=export.token,
+    written = export_flow.export_csv(flt=flt, path=export.path, progress=seen.append, token=export.token,
                               actor=Actor(type="staff", id=str(staff.id), email=staff.email), role="viewer")
     _cur, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -76,7 +76,7 @@ def test_export_streams_with_bounded_memory_masks_and_audits(loaded, tmp_path):
     assert seen == sorted(seen) and seen[-1] == 50_000 and len(seen) == 25
     with open(export.path, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == logs.EXPORT_HEADER
+    assert rows[0] == export_flow.EXPORT_HEADER
     assert len(rows) == 50_001
     body = {k: v for k, v in zip(rows[0], rows[1], strict=True)}
     assert body["organization"] == "Big Clinic"
@@ -86,12 +86,12 @@ def test_export_streams_with_bounded_memory_masks_and_audits(loaded, tmp_path):
         event = session.execute(sa.select(AuditEvent).where(AuditEvent.action == "calls_exported")).scalar_one()
         assert event.diff["rows"] == 50_000 and event.diff["filter"] == {"org": str(big)}
         assert event.actor_id == str(staff.id)
-        assert logs.get_export(session, token=export.token).status == "completed"
+        assert exports.get_export(session, token=export.token).status == "completed"
 
 
 def test_export_refuses_all_organizations_below_admin(loaded):
     with db.transaction() as session, pytest.raises(PermissionDenied):
-        logs.start_export(session, flt=CallFilter(), staff_id=None, role="operator")
+        exports.start_export(session, flt=CallFilter(), staff_id=None, role="operator")
 
 
 def test_download_route_checks_session_owner_and_role(loaded):
@@ -102,9 +102,9 @@ def test_download_route_checks_session_owner_and_role(loaded):
         other_viewer = make_staff(session, role="viewer")
         admin = make_staff(session, role="admin")
         tokens = {u.id: open_session(session, u) for u in (owner, other_viewer, admin)}
-        export = logs.start_export(session, flt=flt, staff_id=owner.id, role="viewer")
-        running = logs.start_export(session, flt=flt, staff_id=owner.id, role="viewer")
-    logs.export_csv(flt=flt, path=export.path, token=export.token)
+        export = exports.start_export(session, flt=flt, staff_id=owner.id, role="viewer")
+        running = exports.start_export(session, flt=flt, staff_id=owner.id, role="viewer")
+    export_flow.export_csv(flt=flt, path=export.path, token=export.token)
     url = f"/api/calls/exports/{export.token}"
     with TestClient(build_api()) as client:
         assert client.get(url).status_code == 401
@@ -125,12 +125,12 @@ def test_download_route_checks_session_owner_and_role(loaded):
 
 def test_old_exports_are_deleted(loaded):
     with db.transaction() as session:
-        export = logs.start_export(session, flt=CallFilter(org_ids=[loaded[1]]), staff_id=None)
-    logs.export_csv(flt=CallFilter(org_ids=[loaded[1]]), path=export.path, token=export.token)
+        export = exports.start_export(session, flt=CallFilter(org_ids=[loaded[1]]), staff_id=None)
+    export_flow.export_csv(flt=CallFilter(org_ids=[loaded[1]]), path=export.path, token=export.token)
     with db.transaction() as session:
-        assert logs.purge_exports(session) == 0
+        assert exports.purge_exports(session) == 0
         session.execute(sa.text("update call_exports set created_at = now() - interval '25 hours'"))
-        assert logs.purge_exports(session) == 1
+        assert exports.purge_exports(session) == 1
     from pathlib import Path
 
     assert not Path(export.path).exists()
@@ -149,7 +149,7 @@ def test_retention_purges_only_long_closed_organizations(clean_db):
             conn.execute(sa.insert(Appointment).values(org_id=org_id, starts_at=NOW, ends_at=NOW + timedelta(
                 minutes=30), contact_name="Pat", contact_phone="+15550100000", status="booked", created_at=NOW))
     with db.transaction() as session:
-        result = logs.purge_closed_organizations(session)
+        result = retention.purge_closed_organizations(session)
     assert result == [{"org_id": gone, "calls": 120, "webhook_events": 1, "appointments": 1}]
     with db.get_engine().connect() as conn:
         per_org = dict(conn.execute(sa.text("select org_id, count(*) from calls group by 1")).all())
@@ -160,7 +160,7 @@ def test_retention_purges_only_long_closed_organizations(clean_db):
             "select org_id, diff from audit_events where action = 'organization_data_purged'")).all()
         assert [(e.org_id, e.diff["calls"]) for e in events] == [(gone, 120)]
     with db.transaction() as session:
-        assert logs.purge_closed_organizations(session) == []  # nothing left: no second audit event
+        assert retention.purge_closed_organizations(session) == []  # nothing left: no second audit event
 
 
 def test_recording_links_cleared_after_retention_days(clean_db):
@@ -169,8 +169,8 @@ def test_recording_links_cleared_after_retention_days(clean_db):
         _bulk_calls(conn, org, 30, "old-", recording_age_days=100)
         _bulk_calls(conn, org, 20, "new-", recording_age_days=10)
     with db.transaction() as session:
-        assert logs.clear_old_recordings(session, days=90) == 30
-        assert logs.clear_old_recordings(session, days=0) == 0
+        assert retention.clear_old_recordings(session, days=90) == 30
+        assert retention.clear_old_recordings(session, days=0) == 0
     with db.get_engine().connect() as conn:
         left = conn.execute(sa.text("select count(*) from calls where recording_url is not null")).scalar()
         assert left == 20

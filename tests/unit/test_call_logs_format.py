@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from voxanne_admin.calls import logs
-from voxanne_admin.logging import mask
+from voxanne_admin.calls import detail, families, formatting
+from voxanne_admin.privacy import masking
 
 
 def test_mask_number_equals_the_log_masking():
@@ -13,26 +13,26 @@ def test_mask_number_equals_the_log_masking():
     numbers = [f"+{rnd.randint(1, 999)}{rnd.randint(10**6, 10**11)}" for _ in range(500)]
     numbers += ["", "12345", "+1 555 010 0123", "(415) 555-0100", "anonymous"]
     for n in numbers:
-        assert logs.mask_number(n) == (mask(n) if n else ""), n
+        assert masking.mask_number(n) == (masking.mask(n) if n else ""), n
 
 
 def test_formatting():
-    assert logs.fmt_duration(None) == ""
-    assert logs.fmt_duration(65.4) == "1:05"
-    assert logs.fmt_duration(3723) == "1:02:03"
-    assert logs.fmt_cost(None) == ""
-    assert logs.fmt_cost(0.004) == "$0.0040"
-    assert logs.fmt_cost(12.345) == "$12.35" or logs.fmt_cost(12.345) == "$12.34"
+    assert formatting.fmt_duration(None) == ""
+    assert formatting.fmt_duration(65.4) == "1:05"
+    assert formatting.fmt_duration(3723) == "1:02:03"
+    assert formatting.fmt_cost(None) == ""
+    assert formatting.fmt_cost(0.004) == "$0.0040"
+    assert formatting.fmt_cost(12.345) == "$12.35" or formatting.fmt_cost(12.345) == "$12.34"
 
 
 def test_turns_from_plain_transcript_when_no_messages():
-    turns = logs.parse_turns(None, "AI: Hello.\nUser: Hi, I need a refill.\nnoise")
+    turns = detail.parse_turns(None, "AI: Hello.\nUser: Hi, I need a refill.\nnoise")
     assert [(t.role, t.speaker, t.text) for t in turns] == [
         ("assistant", "Agent", "Hello."), ("customer", "Caller", "Hi, I need a refill."), ("system", "", "noise")]
 
 
 def test_turns_skip_system_prompt_and_show_tool_calls_inline():
-    turns = logs.parse_turns([
+    turns = detail.parse_turns([
         {"role": "system", "message": "secret prompt", "secondsFromStart": 0},
         {"role": "tool_calls", "toolCalls": [{"name": "check_availability", "arguments": {"date": "2026-12-01"}}],
          "secondsFromStart": 3.9},
@@ -44,6 +44,6 @@ def test_turns_skip_system_prompt_and_show_tool_calls_inline():
 
 
 def test_unknown_ended_reasons_are_other_and_labelled():
-    assert logs.family_label("never-seen-before") == "Other"
-    assert logs.family_label("voicemail") == "Voicemail"
-    assert [k for k, _ in logs.ENDED_FAMILIES][-1] == "other"
+    assert families.family_label("never-seen-before") == "Other"
+    assert families.family_label("voicemail") == "Voicemail"
+    assert [k for k, _ in families.ENDED_FAMILIES][-1] == "other"

@@ -13,14 +13,14 @@ from voxanne_admin.api.deps import require_staff
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import has_role
-from voxanne_admin.calls import logs
+from voxanne_admin.calls import exports
 
 router = APIRouter(prefix="/api/calls")
 
 
 def _lookup(token: str):
     with db.read_only() as session:
-        return logs.get_export(session, token=token)
+        return exports.get_export(session, token=token)
 
 
 def _audit_download(staff, token: str, ip: str) -> None:
@@ -43,7 +43,7 @@ async def download(token: str, request: Request) -> FileResponse:
         raise HTTPException(409, "This export is not finished yet; wait for the progress bar to complete."
                             if export.status == "running" else "This export failed; export again.")
     path = Path(export.path)
-    if not path.is_file() or logs.export_dir().resolve() not in path.resolve().parents:
+    if not path.is_file() or exports.export_dir().resolve() not in path.resolve().parents:
         raise HTTPException(404, "The export file is gone (exports are kept 24 hours); export again.")
     await asyncio.to_thread(_audit_download, staff, token, request.client.host if request.client else "")
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name,

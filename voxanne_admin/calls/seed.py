@@ -302,7 +302,7 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
                 progress(written)
     finally:
         raw.close()
-    from voxanne_admin.calls.logs import refresh_stats
+    from voxanne_admin.calls.stats import refresh_stats
 
     with db.transaction() as session:
         # Seeded calls are in the past: the statistics rollup must count them now, not at the nightly rebuild.

@@ -59,21 +59,21 @@ def _redact_phi_backfill(session: Session) -> str:
 
 
 def _call_retention(session: Session) -> str:
-    from voxanne_admin.calls import logs
+    from voxanne_admin.calls import retention
 
-    return logs.retention(session)
+    return retention.retention(session)
 
 
 def _refresh_call_stats(session: Session) -> str:
-    from voxanne_admin.calls import logs
+    from voxanne_admin.calls import stats
 
-    return f"{logs.refresh_stats(session, days_back=2)} rollup rows rewritten for the last 2 days"
+    return f"{stats.refresh_stats(session, days_back=2)} rollup rows rewritten for the last 2 days"
 
 
 def _rebuild_call_stats(session: Session) -> str:
-    from voxanne_admin.calls import logs
+    from voxanne_admin.calls import stats
 
-    return f"{logs.refresh_stats(session, days_back=None)} rollup rows rebuilt"
+    return f"{stats.refresh_stats(session, days_back=None)} rollup rows rebuilt"
 
 
 def _sync_agents(session: Session) -> str:

@@ -10,7 +10,8 @@ from voxanne_admin import db
 from voxanne_admin.audit import service as audit_service
 from voxanne_admin.audit.models import AuditEventRead
 from voxanne_admin.auth import service as auth_service
-from voxanne_admin.calls import logs as call_logs
+from voxanne_admin.calls import stats as call_stats
+from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import OrgToday
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.timeutil import utcnow
@@ -42,11 +43,11 @@ class OverviewState(AppState):
             staff = auth_service.list_staff(session)
             org_id = int(self.selected_org) if self.selected_org.isdigit() else None
             self.activity = audit_service.list_recent(session, limit=15, org_id=org_id)
-            self.today = call_logs.today_by_org(session, org_ids=[org_id] if org_id else None)
+            self.today = call_stats.today_by_org(session, org_ids=[org_id] if org_id else None)
         self.today_date = utcnow().date().isoformat()
         # Each organization's row opens its calls of today on the Call logs page.
         self.today_links = {
-            t.org_id: routes.CALL_LOGS + "?" + urlencode(call_logs.CallFilter(
+            t.org_id: routes.CALL_LOGS + "?" + urlencode(CallFilter(
                 org_ids=[t.org_id], date_from=self.today_date, date_to=self.today_date).to_query())
             for t in self.today
         }
