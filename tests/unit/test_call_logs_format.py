@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from voxanne_admin.calls import detail, families, formatting
+from voxanne_admin.calls import stats as call_stats
 from voxanne_admin.privacy import masking
 
 
@@ -47,3 +48,18 @@ def test_unknown_ended_reasons_are_other_and_labelled():
     assert families.family_label("never-seen-before") == "Other"
     assert families.family_label("voicemail") == "Voicemail"
     assert [k for k, _ in families.ENDED_FAMILIES][-1] == "other"
+
+
+def test_family_of_is_an_open_set():
+    assert families.family_of("customer-ended-call") == "customer-ended"
+    assert families.family_of("call.start.error-get-assistant") == "start-error"
+    assert families.family_of("pipeline-error-deepgram-transcriber-failed") == "pipeline-error"
+    assert families.family_of("something-vapi-adds-next-year") == "other"
+    assert families.family_of(None) == ""
+
+
+def test_p90_from_histogram_interpolates():
+    hist = [0] * len(call_stats.DURATION_EDGES)
+    hist[9] = 10  # ten calls between 120 and 150 s
+    assert 120 <= call_stats._p90_from_hist(hist) <= 150
+    assert call_stats._p90_from_hist([0] * len(call_stats.DURATION_EDGES)) is None
