@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from voxanne_admin import formatting
 from voxanne_admin.agents.models import Agent
 from voxanne_admin.appointments.models import Appointment
 from voxanne_admin.calls import detail as call_detail
-from voxanne_admin.calls import families, formatting, listing
+from voxanne_admin.calls import families, listing
 from voxanne_admin.calls import stats as call_stats
 from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import Call
@@ -269,10 +270,10 @@ def test_stats_equal_a_python_recomputation(session, world):
         assert got.total == len(rows)
         assert got.answered == len(answered)
         assert got.missed == len(ended) - len(answered)
-        assert got.avg_duration == formatting.fmt_duration(statistics.fmean(durations))
+        assert got.avg_duration == formatting.duration(statistics.fmean(durations))
         p90 = statistics.quantiles(durations, n=10, method="inclusive")[-1]
-        assert got.p90_duration == formatting.fmt_duration(p90)
-        assert got.total_cost == formatting.fmt_cost(sum((c.cost or 0) for c in rows))
+        assert got.p90_duration == formatting.duration(p90)
+        assert got.total_cost == formatting.money(sum((c.cost or 0) for c in rows))
         per_day: dict[str, int] = {}
         for c in rows:
             d = c.listed_at.astimezone(UTC).date().isoformat()

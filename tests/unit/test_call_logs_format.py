@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from voxanne_admin.calls import detail, families, formatting
+from voxanne_admin import formatting
+from voxanne_admin.calls import detail, families
 from voxanne_admin.calls import stats as call_stats
 from voxanne_admin.privacy import masking
 
@@ -18,12 +19,12 @@ def test_mask_number_equals_the_log_masking():
 
 
 def test_formatting():
-    assert formatting.fmt_duration(None) == ""
-    assert formatting.fmt_duration(65.4) == "1:05"
-    assert formatting.fmt_duration(3723) == "1:02:03"
-    assert formatting.fmt_cost(None) == ""
-    assert formatting.fmt_cost(0.004) == "$0.0040"
-    assert formatting.fmt_cost(12.345) == "$12.35" or formatting.fmt_cost(12.345) == "$12.34"
+    assert formatting.duration(None) == ""
+    assert formatting.duration(65.4) == "1:05"
+    assert formatting.duration(3723) == "1:02:03"
+    assert formatting.money(None) == ""
+    assert formatting.money(0.004) == "$0.0040"
+    assert formatting.money(12.345) == "$12.35" or formatting.money(12.345) == "$12.34"
 
 
 def test_turns_from_plain_transcript_when_no_messages():

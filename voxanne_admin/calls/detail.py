@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.agents.models import Agent, PhoneNumber
 from voxanne_admin.calls.families import family_label
 from voxanne_admin.calls.filters import CallFilter, check_scope
-from voxanne_admin.calls.formatting import fmt_cost, fmt_duration, fmt_time
 from voxanne_admin.calls.models import Call, CallDetail, CostLine, EventLine, Turn
 from voxanne_admin.errors import NotFound
 from voxanne_admin.orgs.models import Organization
@@ -90,7 +90,7 @@ def _cost_lines(costs: list[Any] | None) -> list[CostLine]:
         if detail:
             label = f"{label} ({detail})"
         try:
-            amount = fmt_cost(Decimal(str(item["cost"])))
+            amount = fmt.money(Decimal(str(item["cost"])))
         except InvalidOperation:
             continue
         lines.append(CostLine(label=label, amount=amount))
@@ -111,7 +111,8 @@ def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | 
         agent = session.execute(sa.select(Agent).where(Agent.vapi_assistant_id == call.assistant_id)).scalars().first()
     events = []
     if call.vapi_call_id:
-        events = [EventLine(id=e.id, kind=e.kind, status=e.status, received_at=fmt_time(e.received_at))
+        events = [EventLine(id=e.id, kind=e.kind, status=e.status,
+                            received_at=fmt.timestamp(e.received_at, seconds=True))
                   for e in session.execute(
                       sa.select(WebhookEvent.id, WebhookEvent.kind, WebhookEvent.status, WebhookEvent.received_at)
                       .where(WebhookEvent.call_id == call.vapi_call_id).order_by(WebhookEvent.received_at,
@@ -122,8 +123,9 @@ def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | 
         status=call.status, ended_reason=call.ended_reason or "",
         ended_family_label=family_label(call.ended_reason) if call.ended_reason else "",
         customer_masked=mask_number(call.customer_number), phone_number_masked=_phone_number_masked(session, call),
-        started_at=fmt_time(call.started_at), ended_at=fmt_time(call.ended_at), duration=fmt_duration(call.duration_s),
-        cost=fmt_cost(call.cost), is_test=bool(call.is_test), cost_breakdown=_cost_lines(call.costs),
+        started_at=fmt.timestamp(call.started_at, seconds=True), ended_at=fmt.timestamp(call.ended_at, seconds=True),
+        duration=fmt.duration(call.duration_s),
+        cost=fmt.money(call.cost), is_test=bool(call.is_test), cost_breakdown=_cost_lines(call.costs),
         turns=parse_turns(call.messages, call.transcript), summary=call.summary or "",
         analysis_json=json.dumps(call.analysis, indent=2, ensure_ascii=False) if call.analysis else "",
         recording_url=call.recording_url or "", events=events)

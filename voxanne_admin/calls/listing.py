@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.agents.models import Agent
 from voxanne_admin.calls.families import family_label
 from voxanne_admin.calls.filters import CallFilter, check_scope, check_search, conditions, gin_only, tsquery
-from voxanne_admin.calls.formatting import fmt_cost, fmt_duration, fmt_time
 from voxanne_admin.calls.models import AgentOption, Call, CallPage, CallRow, StaffPreference
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.orgs.models import Organization
@@ -141,8 +141,8 @@ def list_calls(session: Session, *, flt: CallFilter, cursor: str = "", limit: in
         id=r.id, org_id=r.org_id or 0, org_name=r.org_name or "", agent_name=r.agent_name or "",
         direction=r.direction or "", status=r.status, ended_reason=r.ended_reason or "",
         ended_family_label=family_label(r.ended_reason) if r.ended_reason else "",
-        customer_masked=mask_number(r.customer_number), started_at=fmt_time(r.listed_at),
-        duration=fmt_duration(r.duration_s), cost=fmt_cost(r.cost), is_test=bool(r.is_test),
+        customer_masked=mask_number(r.customer_number), started_at=fmt.timestamp(r.listed_at, seconds=True),
+        duration=fmt.duration(r.duration_s), cost=fmt.money(r.cost), is_test=bool(r.is_test),
         snippet=snippets.get(r.id, _plain_snippet(r.summary))) for r in rows]
     next_cursor = ""
     if has_more and rows:

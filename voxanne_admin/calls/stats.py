@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.appointments.models import Appointment
 from voxanne_admin.calls.families import FAMILY_LABELS, MISSED_FAMILIES, family_column
 from voxanne_admin.calls.filters import CallFilter, check_scope, check_search, conditions, gin_only
-from voxanne_admin.calls.formatting import fmt_cost, fmt_duration
 from voxanne_admin.calls.models import DURATION_EDGES, Call, CallStats, CallStatsState, DayCount, OrgToday, ReasonCount
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.timeutil import utcnow
@@ -187,8 +187,8 @@ def stats(session: Session, *, flt: CallFilter, role: str | None = None) -> Call
     booked = sum(p["booked"] for p in parts)
     return CallStats(
         total=total, answered=n_answered, missed=sum(p["missed"] for p in parts),
-        avg_duration=fmt_duration(dsum / n_answered) if n_answered else "", p90_duration=fmt_duration(p90),
-        total_cost=fmt_cost(sum(Decimal(str(p["cost"])) for p in parts)),
+        avg_duration=fmt.duration(dsum / n_answered) if n_answered else "", p90_duration=fmt.duration(p90),
+        total_cost=fmt.money(sum(Decimal(str(p["cost"])) for p in parts)),
         per_day=[DayCount(day=d.isoformat(), calls=n) for d, n in sorted(per_day.items()) if n],
         reasons=[ReasonCount(label=FAMILY_LABELS.get(f, f), calls=n)
                  for f, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])) if n],
@@ -260,7 +260,7 @@ def today_by_org(session: Session, *, org_ids: list[int] | None = None) -> list[
     )
     if org_ids:
         stmt = stmt.where(Organization.id.in_(org_ids))
-    return [OrgToday(org_id=i, org_name=n, calls=c, answered=a, missed=m, avg_duration=fmt_duration(d),
-                     cost=fmt_cost(cost), booked=b) for i, n, c, a, m, d, cost, b in session.execute(stmt).all()]
+    return [OrgToday(org_id=i, org_name=n, calls=c, answered=a, missed=m, avg_duration=fmt.duration(d),
+                     cost=fmt.money(cost), booked=b) for i, n, c, a, m, d, cost, b in session.execute(stmt).all()]
 
 

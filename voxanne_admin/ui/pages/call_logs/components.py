@@ -1,17 +1,8 @@
-"""Pieces the Call logs list and the call detail share."""
+"""What the Call logs list and the call detail share: the call status badge mapping."""
 
 from __future__ import annotations
 
-import reflex as rx
+from voxanne_admin.ui.components import StatusMap
 
-
-def status_badge(status) -> rx.Component:
-    """A call's status as a coloured badge."""
-    return rx.match(
-        status,
-        ("ended", rx.badge("ended", color_scheme="green")),
-        ("failed", rx.badge("failed", color_scheme="red")),
-        ("in-progress", rx.badge("in progress", color_scheme="blue")),
-        ("ringing", rx.badge("ringing", color_scheme="blue")),
-        rx.badge(status, color_scheme="gray"),
-    )
+CALL_STATUS: StatusMap = {"ended": ("ended", "green"), "failed": ("failed", "red"),
+                          "in-progress": ("in progress", "blue"), "ringing": ("ringing", "blue")}

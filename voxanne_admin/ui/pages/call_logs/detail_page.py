@@ -9,9 +9,9 @@ from voxanne_admin.calls import detail
 from voxanne_admin.calls.models import CallDetail, CostLine, EventLine, Turn
 from voxanne_admin.errors import DomainError
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import page_header
+from voxanne_admin.ui.components import WEBHOOK_OUTCOME, Column, code_view, data_table, page_header, status_badge
 from voxanne_admin.ui.layout import page
-from voxanne_admin.ui.pages.call_logs.components import status_badge
+from voxanne_admin.ui.pages.call_logs.components import CALL_STATUS
 from voxanne_admin.ui.pages.call_logs.state import CallLogsState, is_admin
 from voxanne_admin.ui.state import AppState, current_staff, guarded
 
@@ -85,12 +85,11 @@ def _turn(t: Turn) -> rx.Component:
 
 def _event_row(e: EventLine) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.cond(AppState.is_operator,
-                              rx.link(f"#{e.id}", href="/webhook-events?event=" + e.id.to_string()),
-                              rx.text("#", e.id))),
+        rx.table.row_header_cell(rx.cond(AppState.is_operator,
+                                         rx.link(f"#{e.id}", href="/webhook-events?event=" + e.id.to_string()),
+                                         rx.text("#", e.id))),
         rx.table.cell(rx.code(e.kind, white_space="nowrap")),
-        rx.table.cell(rx.badge(e.status, color_scheme=rx.match(e.status, ("completed", "green"),
-                                                                 ("dead_letter", "red"), "amber"))),
+        rx.table.cell(status_badge(e.status, WEBHOOK_OUTCOME)),
         rx.table.cell(rx.text(e.received_at, size="1")),
     )
 
@@ -106,7 +105,7 @@ def _detail_body() -> rx.Component:
         rx.card(
             rx.vstack(
                 rx.hstack(
-                    status_badge(c.status),
+                    status_badge(c.status, CALL_STATUS),
                     rx.cond(c.is_test, rx.badge("test call", color_scheme="amber")),
                     rx.cond(c.ended_family_label != "", rx.text(c.ended_family_label, size="2", weight="medium")),
                     rx.cond(c.ended_reason != "", rx.code(c.ended_reason, size="1")),
@@ -170,27 +169,16 @@ def _detail_body() -> rx.Component:
                 ),
                 rx.heading("Structured analysis", size="4", padding_top="0.5em"),
                 rx.cond(c.analysis_json != "",
-                        rx.code_block(c.analysis_json, language="json", wrap_long_lines=True, id="call-analysis",
-                                      width="100%"),
+                        code_view(c.analysis_json, "json", label="Structured analysis", id="call-analysis",
+                                  width="100%"),
                         rx.text("No analysis reported.", size="2", color_scheme="gray")),
                 rx.heading("Webhook events", size="4", padding_top="0.5em"),
                 rx.text("The events Vapi sent for this call, in the order received.",
                         rx.cond(AppState.is_operator, " Open one to see its payload on the Webhooks page.", ""),
                         size="1", color_scheme="gray"),
-                rx.cond(
-                    c.events.length() > 0,
-                    rx.box(
-                        rx.table.root(
-                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
-                                                           for h in ("Event", "Type", "Status", "Received")])),
-                            rx.table.body(rx.foreach(c.events, _event_row)),
-                            size="1", width="100%", id="call-events",
-                        ),
-                        width="100%", overflow_x="auto",
-                    ),
-                    rx.text("No webhook events stored for this call (events are purged after their retention).",
-                            size="2", color_scheme="gray"),
-                ),
+                data_table([Column("Event"), Column("Type"), Column("Status"), Column("Received")], c.events,
+                           _event_row, label="Webhook events of this call", size="1", id="call-events",
+                           empty="No webhook events stored for this call (events are purged after their retention)."),
                 flex="2", min_width="18em", spacing="2",
             ),
             spacing="5", wrap="wrap", width="100%", align="start",

@@ -5,41 +5,40 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin.calls.families import ENDED_FAMILIES
-from voxanne_admin.ui.components import field_error
+from voxanne_admin.ui.components import control_attrs, field_error, form_error, text_field
 from voxanne_admin.ui.pages.call_logs.state import ANY, STATUSES, CallLogsState
 from voxanne_admin.ui.state import AppState
 
 
+def _control_id(field: str) -> str:
+    return f"filter-{field.removeprefix('f_').replace('_', '-')}"
+
+
 def _select(label: str, field: str, value, items: list[rx.Component], any_label: str, width: str = "11em"):
-    control_id = f"filter-{field.removeprefix('f_').replace('_', '-')}"
+    """A select that applies at once. Its items may be dynamic (organizations, agents), so it is built here with
+    the kit's label binding and error links on the trigger (the focusable part) rather than `select_field`."""
+    control_id, error = _control_id(field), CallLogsState.errors.get(field, "")
     return rx.vstack(
-        rx.text(label, as_="label", html_for=control_id, size="1", weight="medium"),
+        rx.text(label, as_="label", size="1", weight="medium", custom_attrs={"htmlFor": control_id}),
         rx.select.root(
-            rx.select.trigger(id=control_id, min_width=width, aria_label=label),
+            rx.select.trigger(id=control_id, min_width=width, custom_attrs=control_attrs(control_id, "", error)),
             rx.select.content(rx.select.item(any_label, value=ANY), *items),
             value=rx.cond(value == "", ANY, value),
             on_change=lambda v: CallLogsState.set_choice(field, v),
         ),
-        field_error(CallLogsState.errors.get(field, "")),
+        field_error(error, control_id),
         spacing="1",
     )
 
 
 def _text(label: str, field: str, placeholder: str = "", width: str = "8em", type_: str = "text",
           hint: str = "") -> rx.Component:
-    control_id = f"filter-{field.removeprefix('f_').replace('_', '-')}"
-    return rx.vstack(
-        rx.text(label, as_="label", html_for=control_id, size="1", weight="medium"),
-        rx.input(
-            value=getattr(CallLogsState, field),
-            on_change=lambda v: CallLogsState.set_text(field, v),
-            name=field, id=control_id, placeholder=placeholder, type=type_, width=width,
-            color_scheme=rx.cond(CallLogsState.errors.contains(field), "red", "gray"),
-            aria_invalid=rx.cond(CallLogsState.errors.contains(field), "true", "false"),
-        ),
-        rx.cond(hint != "", rx.text(hint, size="1", color_scheme="gray")) if hint else rx.fragment(),
-        field_error(CallLogsState.errors.get(field, "")),
-        spacing="1",
+    """A text field that applies on Enter or Apply (its value is also submitted with the form)."""
+    return rx.box(
+        text_field(label, _control_id(field), name=field, hint=hint, error=CallLogsState.errors.get(field, ""),
+                   value=getattr(CallLogsState, field), on_change=lambda v: CallLogsState.set_text(field, v),
+                   placeholder=placeholder, type=type_, width=width,
+                   color_scheme=rx.cond(CallLogsState.errors.contains(field), "red", "gray")),
         width=width,
     )
 
@@ -58,13 +57,14 @@ def filter_form() -> rx.Component:
                         name="f_q", id="call-search", type="search",
                         placeholder="Search transcripts and summaries, e.g. appointment Tuesday (press Enter)",
                         aria_label="Search transcripts and summaries",
+                        custom_attrs=control_attrs("call-search", "", CallLogsState.errors.get("f_q", "")),
                         flex="1", size="3",
                     ),
                     rx.button(rx.icon("search", size=16), "Search", type="submit", size="3", id="search-button",
                               loading=CallLogsState.loading),
                     width="100%",
                 ),
-                field_error(CallLogsState.errors.get("f_q", "")),
+                field_error(CallLogsState.errors.get("f_q", ""), "call-search"),
                 rx.flex(
                     _select("Organization", "f_org", CallLogsState.f_org, org_items,
                             rx.cond(AppState.is_admin, "All organizations", "Pick an organization"), "13em"),
@@ -104,7 +104,7 @@ def filter_form() -> rx.Component:
                 rx.text("Lists and the checkbox apply at once; dates, durations, costs and the search box apply "
                         "on Enter or Apply. The address bar keeps the filter: copy it to share this view.",
                         size="1", color_scheme="gray"),
-                field_error(CallLogsState.errors.get("form", "")),
+                form_error(CallLogsState.errors.get("form", ""), id="filter-form-error"),
                 spacing="3", width="100%",
             ),
             on_submit=CallLogsState.apply_form,

@@ -7,9 +7,9 @@ import reflex as rx
 from voxanne_admin.calls import listing
 from voxanne_admin.calls.models import CallRow
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import empty_state, page_header, stat_card
+from voxanne_admin.ui.components import chart, empty_state, page_header, stat_card, status_badge
 from voxanne_admin.ui.layout import page
-from voxanne_admin.ui.pages.call_logs.components import status_badge
+from voxanne_admin.ui.pages.call_logs.components import CALL_STATUS
 from voxanne_admin.ui.pages.call_logs.export import CallExportState, export_panel
 from voxanne_admin.ui.pages.call_logs.filters import filter_form
 from voxanne_admin.ui.pages.call_logs.state import PAGE_SIZE, CallLogsState
@@ -35,23 +35,31 @@ def _stats() -> rx.Component:
             rx.flex(
                 rx.card(
                     rx.text("Calls per day (UTC)", size="2", weight="medium"),
-                    rx.recharts.bar_chart(
-                        rx.recharts.bar(data_key="calls", fill=rx.color("indigo", 9), name="Calls", max_bar_size=48),
-                        rx.recharts.x_axis(data_key="day"),
-                        rx.recharts.y_axis(allow_decimals=False),
-                        rx.recharts.graphing_tooltip(),
-                        data=s.per_day, height=s.reasons_height, width="100%",
-                    ),
+                    chart("bar", s.per_day, x_key="day", series=[("calls", "Calls")], label="Calls per day (UTC)",
+                          summary=s.per_day_summary, height=s.reasons_height, id="calls-per-day-chart"),
                     flex="3", min_width="20em", id="calls-per-day",
                 ),
                 rx.card(
                     rx.text("How calls ended", size="2", weight="medium"),
-                    rx.recharts.bar_chart(
-                        rx.recharts.bar(data_key="calls", fill=rx.color("teal", 9), name="Calls", max_bar_size=28),
-                        rx.recharts.x_axis(type_="number", allow_decimals=False),
-                        rx.recharts.y_axis(data_key="label", type_="category", width=150, interval=0),
-                        rx.recharts.graphing_tooltip(),
-                        data=s.reasons, layout="vertical", height=s.reasons_height, width="100%",
+                    # A horizontal bar chart (the kit's chart draws vertical bars only), with the same text
+                    # alternative: the drawing is an image named by its summary.
+                    rx.el.figure(
+                        rx.box(
+                            rx.recharts.bar_chart(
+                                rx.recharts.bar(data_key="calls", fill=rx.color("teal", 9), name="Calls",
+                                                max_bar_size=28),
+                                rx.recharts.x_axis(type_="number", allow_decimals=False, stroke=rx.color("gray", 11)),
+                                rx.recharts.y_axis(data_key="label", type_="category", width=150, interval=0,
+                                                   stroke=rx.color("gray", 11)),
+                                rx.recharts.graphing_tooltip(),
+                                data=s.reasons, layout="vertical", height=s.reasons_height, width="100%",
+                            ),
+                            role="img", aria_label="How calls ended", aria_describedby="ended-reasons-summary",
+                            width="100%",
+                        ),
+                        rx.el.figcaption(rx.text(s.reasons_summary, size="1", color_scheme="gray"),
+                                         id="ended-reasons-summary"),
+                        margin="0", width="100%",
                     ),
                     flex="2", min_width="18em", id="ended-reasons",
                 ),
@@ -91,7 +99,7 @@ def _cell_content(key: str, r: CallRow):
         "agent": r.agent_name,
         "direction": r.direction,
         "customer": rx.text(r.customer_masked, white_space="nowrap", font_family="monospace", size="2"),
-        "status": status_badge(r.status),
+        "status": status_badge(r.status, CALL_STATUS),
         "ended_reason": rx.tooltip(rx.text(r.ended_family_label, size="2"), content=r.ended_reason),
         "duration": rx.text(r.duration, white_space="nowrap"),
         "cost": rx.text(r.cost, white_space="nowrap"),

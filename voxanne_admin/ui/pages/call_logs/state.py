@@ -21,6 +21,7 @@ from voxanne_admin.calls.filters import CallFilter, parse_query
 from voxanne_admin.calls.models import STATUS_RANK, CallRow
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import summarize
 from voxanne_admin.ui.state import AppState, current_staff, guarded, ui_only
 
 PAGE_SIZE = 50
@@ -104,6 +105,16 @@ class CallLogsState(AppState):
     def reasons_height(self) -> int:
         """Tall enough for every ended-reason label."""
         return max(200, 30 * len(self.reasons) + 40)
+
+    @rx.var
+    def per_day_summary(self) -> str:
+        """The calls-per-day chart in words (its text alternative)."""
+        return summarize(self.per_day, "day", "calls", "calls")
+
+    @rx.var
+    def reasons_summary(self) -> str:
+        """The ended-reasons chart in words (its text alternative)."""
+        return "; ".join(f"{r['label']}: {int(r['calls']):,}" for r in self.reasons) or "No data."
 
     @rx.var
     def scope_label(self) -> str:
