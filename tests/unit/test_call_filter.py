@@ -33,7 +33,7 @@ def test_every_bad_field_is_reported_at_once_when_several_are_wrong():
         CallFilter.from_query(params)
     assert set(err.value.errors) == {"org", "direction", "from", "dmin", "cmax"}
     assert err.value.field == "org"
-    assert "Whole seconds, e.g. 30 (leave empty for no limit)." in err.value.errors["dmin"]
+    assert "whole seconds, e.g. 30 (leave empty for no limit)." in err.value.errors["dmin"]
     assert "'abc'" in err.value.errors["dmin"] and "'-1'" in err.value.errors["cmax"]
 
 

@@ -145,7 +145,7 @@ def read_query(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[s
             try:
                 out[name] = date.fromisoformat(p[key]).isoformat()
             except ValueError:
-                errors[key] = f"'{p[key]}' is not a date: a date as YYYY-MM-DD, e.g. 2026-11-22."
+                errors[key] = f"'{p[key]}' is not a date like 2026-11-22 (YYYY-MM-DD)."
     if out.get("date_from") and out.get("date_to") and out["date_from"] > out["date_to"]:
         errors["from"] = "The start date is after the end date; swap them."
         del out["date_from"], out["date_to"]
@@ -154,8 +154,8 @@ def read_query(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[s
             if p[key].isdigit():
                 out[name] = int(p[key])
             else:
-                errors[key] = (f"Duration '{p[key]}' is not a number of seconds. "
-                               "Whole seconds, e.g. 30 (leave empty for no limit).")
+                errors[key] = (f"Duration '{p[key]}' must be a whole number of seconds: whole seconds, e.g. 30 "
+                               "(leave empty for no limit).")
     if out.get("min_duration") is not None and out.get("max_duration") is not None \
             and out["min_duration"] > out["max_duration"]:
         errors["dmin"] = "The minimum duration is above the maximum; swap them."
@@ -164,7 +164,7 @@ def read_query(params: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[s
         if p.get(key):
             cost = _cost(p[key])
             if cost is None:
-                errors[key] = (f"Cost '{p[key]}' is not an amount. A dollar amount, e.g. 0.25 (0 or more; leave empty "
+                errors[key] = (f"Cost '{p[key]}' must be an amount in dollars like 0.25 (0 or more; leave empty "
                                "for no limit).")
             else:
                 out[name] = cost
