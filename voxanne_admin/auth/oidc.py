@@ -291,7 +291,8 @@ class OidcClient:
         if not subject:
             raise TokenInvalid("ID token has no sub")
         email = str(claims.get("email", "")).strip().lower()
-        verified = claims.get("email_verified") in (True, "true")
+        # Entra ID sends no email_verified; its optional xms_edov claim says the domain owner verified the email.
+        verified = claims.get("email_verified") in (True, "true") or claims.get("xms_edov") in (True, "true", 1, "1")
         hosted = str(claims.get("hd", "")).strip().lower()
         domain = hosted or (email.rsplit("@", 1)[1] if "@" in email else "")
         amr = claims.get("amr") or []
