@@ -40,6 +40,16 @@ MESSAGES = {
                        "administrator.",
     "unavailable": "Single sign-on is unavailable right now. Sign in with your password instead.",
 }
+
+
+def message_for(code: str) -> str:
+    """The sign-in page's message for a refusal code from the callback (sso_error=wrong_domain...)."""
+    reason = (code or "").replace("_", " ")[:40]
+    if reason == "not configured":
+        return "Single sign-on is not configured on this console. Sign in with your password."
+    return MESSAGES.get(reason, MESSAGES["token invalid"])
+
+
 UNUSABLE_PASSWORD = "!sso-only"  # never a valid argon2 hash: password sign-in always fails
 
 
