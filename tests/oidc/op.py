@@ -28,7 +28,23 @@ USERS = [
     {"email": "unverified@clinic.test", "password": "op-pass-unverified", "email_verified": False},
     {"email": "disabled@clinic.test", "password": "op-pass-disabled"},
     {"email": "workspace@alias.test", "password": "op-pass-workspace", "hd": "clinic.test"},
+    # The e2e tests' people (their server database is shared by every e2e test of a run).
+    {"email": "e2e-linked@clinic.test", "password": "op-pass-e2e-linked", "name": "E2E Linked"},
+    {"email": "e2e-jit@clinic.test", "password": "op-pass-e2e-jit", "name": "E2E Newcomer"},
+    {"email": "e2e-stranger@elsewhere.test", "password": "op-pass-e2e-stranger"},
 ]
+PROVIDER_NAME = "Test IdP"
+
+
+def password_of(email: str) -> str:
+    """The OP password of one of USERS."""
+    return next(u["password"] for u in USERS if u["email"] == email)
+
+
+def server_env(issuer: str, **extra: str) -> dict[str, str]:
+    """The settings that point a Voxanne server at this OP (JIT viewers from clinic.test)."""
+    return {"OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_ALLOWED_DOMAINS": "clinic.test", "OIDC_PROVIDER_NAME": PROVIDER_NAME, **extra}
 
 
 def ensure_installed() -> None:
