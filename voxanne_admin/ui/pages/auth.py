@@ -401,7 +401,8 @@ def _sso_button() -> rx.Component:
                 rx.callout("Single sign-on is unavailable right now. Sign in with your password above.",
                            icon="triangle-alert", color_scheme="amber", width="100%", id="sso-unavailable"),
                 rx.button(rx.el.a(rx.icon("key-round", size=18, aria_hidden="true"), AuthFlowState.sso_label,
-                                  href="/api/auth/oidc/start", id="sso-start"),
+                                  href="/api/auth/oidc/start", id="sso-start",
+                                  custom_attrs={"reloadDocument": True}),  # a full page load, not a route
                           as_child=True, size="3", width="100%", variant="outline"),
             ),
             spacing="3",
