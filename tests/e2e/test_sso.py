@@ -65,7 +65,7 @@ def test_unknown_user_of_another_domain_is_refused(browser_page, e2e_db):
     page = browser_page
     since = last_audit_id(e2e_db)
     _through_the_idp(page, "e2e-stranger@elsewhere.test")
-    expect(page).to_have_url(re.compile(r"/login\?sso_error=wrong_domain"), timeout=WAIT)
+    expect(page).to_have_url(re.compile(r"/login/?\?sso_error=wrong_domain"), timeout=WAIT)
     expect(page.get_by_role("alert")).to_have_text(
         "That account's domain is not allowed to sign in here. Use your work account.", timeout=WAIT)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=WAIT)  # the password form is still there
