@@ -199,15 +199,19 @@ def password_refused(user: StaffUser | None) -> bool:
     return bool(user is not None and user.sso_only and user.role != "founder")
 
 
-def set_sso_only(session: Session, *, actor_user: StaffUser, staff_id: int, sso_only: bool,
+def set_sso_only(session: Session, *, actor_user: StaffUser | None, staff_id: int, sso_only: bool,
                  actor: Actor) -> StaffUser:
-    """Require (or stop requiring) single sign-on for another staff member (admin and up)."""
-    require_role(actor_user.role, "admin")
+    """Require (or stop requiring) single sign-on for another staff member (admin and up; None: the CLI)."""
+    if actor_user is not None:
+        require_role(actor_user.role, "admin")
     target = auth_service.get(session, staff_id=staff_id)
     if target.role == "founder" and sso_only:
         raise InvalidInput("Founders keep password + two-factor sign-in as the break-glass path.", field="sso_only")
-    if target.id == actor_user.id:
+    if actor_user is not None and target.id == actor_user.id:
         raise PermissionDenied("You cannot change your own sign-in method here.")
+    if target.password_hash == UNUSABLE_PASSWORD and not sso_only:
+        raise InvalidInput("This account was created by single sign-on and has no password: it stays SSO only.",
+                           field="sso_only")
     if sso_only and not get_settings().sso_enabled:
         raise InvalidInput("Single sign-on is not configured (set OIDC_ISSUER first).", field="sso_only")
     if target.sso_only == sso_only:
