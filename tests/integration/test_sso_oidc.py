@@ -297,3 +297,40 @@ def test_sso_only_staff_cannot_use_a_password_but_founders_keep_it(client):
 
 def test_ready_reports_sso_ok_when_the_provider_answers(client):
     assert client.get("/health/ready").json()["checks"]["sso"] == "ok"
+
+
+def test_failed_sso_attempts_count_towards_the_ip_limit(client, monkeypatch):
+    monkeypatch.setenv("LOGIN_IP_LIMIT", "10")
+    get_settings.cache_clear()
+    for _ in range(10):
+        assert client.get("/api/auth/oidc/callback", params={"state": "x", "code": "y"}).headers["location"] \
+            == "/login?sso_error=state_mismatch"
+    assert client.get("/api/auth/oidc/callback", params={"state": "x", "code": "y"}).headers["location"] \
+        == "/login?sso_error=rate_limited"
+    assert sso.message_for("rate_limited").startswith("Too many sign-in attempts")
+
+
+def test_cli_makes_a_staff_member_sso_only(client):
+    from typer.testing import CliRunner
+
+    from voxanne_admin.cli import app
+
+    _staff("viewer@clinic.test", role="viewer")
+    result = CliRunner().invoke(app, ["staff-sso-only", "viewer@clinic.test", "--on"])
+    assert result.exit_code == 0, result.output
+    assert "single sign-on only" in result.output
+    with db.read_only() as session:
+        assert session.exec(select(StaffUser).where(StaffUser.email == "viewer@clinic.test")).one().sso_only
+        assert audit_events(session, "staff_sso_only_changed")[-1].actor_id == "cli"
+    founder = _staff("founder@clinic.test", role="founder")
+    refused = CliRunner().invoke(app, ["staff-sso-only", "founder@clinic.test", "--on"])
+    assert refused.exit_code == 1 and "Founders keep password" in refused.output
+    with db.read_only() as session:
+        assert session.get(StaffUser, founder).sso_only is False
+
+
+def test_every_refusal_reason_has_its_own_sentence():
+    reasons = ["wrong domain", "unverified email", "unknown user", "token invalid", "disabled", "state mismatch"]
+    sentences = {sso.message_for(r.replace(" ", "_")) for r in reasons}
+    assert len(sentences) == len(reasons)
+    assert sso.message_for("<script>") == sso.MESSAGES["token invalid"]  # unknown codes: the generic sentence

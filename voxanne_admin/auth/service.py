@@ -354,6 +354,11 @@ def _check_ip_rate(session: Session, ip: str) -> None:
         )
 
 
+def check_ip_rate(session: Session, ip: str) -> None:
+    """Raise RateLimited past LOGIN_IP_LIMIT sign-in attempts (any kind) from this IP in 15 minutes."""
+    _check_ip_rate(session, ip)
+
+
 def _locked_message(until: datetime) -> str:
     return (
         f"This account is locked after too many failed attempts. Try again after {until.strftime('%H:%M')} UTC "

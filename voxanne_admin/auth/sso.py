@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import service as auth_service
-from voxanne_admin.auth.models import ROLE_RANK, SsoLogin, StaffUser
+from voxanne_admin.auth.models import ROLE_RANK, LoginAttempt, SsoLogin, StaffUser
 from voxanne_admin.auth.oidc import Identity
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import InvalidInput, PermissionDenied
@@ -39,6 +39,7 @@ MESSAGES = {
     "account changed": "This staff account is linked to a different account at your identity provider. Ask an "
                        "administrator.",
     "unavailable": "Single sign-on is unavailable right now. Sign in with your password instead.",
+    "rate limited": "Too many sign-in attempts from your network. Wait a few minutes, then try again.",
 }
 
 
@@ -104,6 +105,8 @@ def failed(session: Session, *, actor: Actor, reason: str, detail: str = "", ema
         diff["detail"] = detail[:300]
     if email:
         diff["email"] = email[:254]
+    session.add(LoginAttempt(ip=actor.ip or "", staff_id=staff.id if staff else None, stage="sso", succeeded=False,
+                             reason=reason[:64]))
     who = actor if staff is None else Actor(type="staff", id=str(staff.id), email=staff.email, ip=actor.ip,
                                             user_agent=actor.user_agent, request_id=actor.request_id)
     audit.record(session, actor=who, action="sso_login_failed", target_type="staff" if staff else None,

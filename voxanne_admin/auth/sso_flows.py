@@ -15,6 +15,7 @@ from voxanne_admin import db
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import oidc, sso
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.errors import RateLimited
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
@@ -53,6 +54,11 @@ def callback(*, code: str, state: str, cookie_state: str, error: str, actor: Act
     """Finish a sign-in; returns the URL to redirect the browser to (never raises for bad input)."""
     settings = get_settings()
     provider = oidc.provider_name(settings)
+    try:
+        with db.read_only() as session:
+            auth_service.check_ip_rate(session, actor.ip or "")
+    except RateLimited:
+        return _refused("rate limited")
     with db.transaction() as session:
         row = sso.claim(session, state=state, cookie_state=cookie_state)
         pending = None if row is None else (row.id, row.nonce, row.code_verifier, row.next_path)
