@@ -334,3 +334,53 @@ def test_every_refusal_reason_has_its_own_sentence():
     sentences = {sso.message_for(r.replace(" ", "_")) for r in reasons}
     assert len(sentences) == len(reasons)
     assert sso.message_for("<script>") == sso.MESSAGES["token invalid"]  # unknown codes: the generic sentence
+
+
+class _FakeSignInPage:
+    """Just enough of AuthFlowState to run its sign-in handlers outside Reflex (the query string, the socket)."""
+
+    def __init__(self, **query: str):
+        from types import MethodType, SimpleNamespace
+
+        from voxanne_admin.ui.pages.auth import AuthFlowState
+
+        self.router = SimpleNamespace(url=SimpleNamespace(query_parameters=query),
+                                      headers=SimpleNamespace(cookie="", user_agent="pytest-browser"),
+                                      session=SimpleNamespace(client_ip="203.0.113.9"))
+        self.step, self.errors, self.notice, self.sso_label, self.sso_down = "form", {}, "", "", False
+        self.qr_data_uri = self.totp_secret = ""
+        self.recovery_codes = []
+        for name in ("_reset_flow", "_load_sso", "_redeem_sso", "_start_enrolment", "_pending"):
+            setattr(self, name, MethodType(AuthFlowState.__dict__[name], self))
+        self.check_login = MethodType(AuthFlowState.event_handlers["check_login"].fn, self)
+
+
+def test_sign_in_page_shows_the_button_and_a_refusal_sentence(client):
+    _staff("someone@clinic.test")
+    page = _FakeSignInPage(sso_error="wrong_domain")
+    page.check_login()
+    assert (page.sso_label, page.sso_down) == ("Sign in with Test IdP", False)
+    assert page.errors == {"form": sso.MESSAGES["wrong domain"]}
+
+
+def test_sign_in_page_asks_for_totp_after_sso_with_the_provider_named(client):
+    staff_id = _staff("linked@clinic.test")
+    target = _sign_in(client, "linked@clinic.test", _password("linked@clinic.test"))
+    page = _FakeSignInPage(sso_ticket=_query(target)["sso_ticket"])
+    page.check_login()
+    assert (page.step, page._pending_staff_id, page._pending_provider) == ("code", staff_id, "Test IdP")
+    again = _FakeSignInPage(sso_ticket=_query(target)["sso_ticket"])
+    again.check_login()
+    assert again.step == "form" and again.errors == {"form": sso.MESSAGES["state mismatch"]}
+
+
+def test_sign_in_page_says_sso_is_unavailable_when_discovery_fails(clean_db, monkeypatch):
+    _configure(monkeypatch, f"http://127.0.0.1:{_free_port()}")
+    _staff("someone@clinic.test")
+    try:
+        page = _FakeSignInPage()
+        page.check_login()
+        assert (page.sso_label, page.sso_down, page.step) == ("Sign in with Test IdP", True, "form")
+    finally:
+        get_settings.cache_clear()
+        oidc.reset_clients()
