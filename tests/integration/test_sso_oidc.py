@@ -384,3 +384,16 @@ def test_sign_in_page_says_sso_is_unavailable_when_discovery_fails(clean_db, mon
     finally:
         get_settings.cache_clear()
         oidc.reset_clients()
+
+
+def test_sso_only_flag_is_dormant_when_sso_is_not_configured(clean_db, monkeypatch):
+    monkeypatch.delenv("OIDC_ISSUER", raising=False)
+    get_settings.cache_clear()
+    with db.transaction() as session:
+        user = make_staff(session, role="viewer", email="viewer@clinic.test")
+        user.sso_only = True
+        session.add(user)
+    with db.transaction() as session:
+        result = auth_service.authenticate_password(session, email="viewer@clinic.test",
+                                                    password="copper-lantern-orbit-meadow-42", actor=actor_of())
+    assert result.ok

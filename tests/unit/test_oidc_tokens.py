@@ -206,3 +206,23 @@ def test_sso_settings_need_client_id_and_domains():
     with pytest.raises(SettingsError, match="OIDC_ISSUER: must be an https:// URL"):
         load_settings(oidc_issuer="http://idp.example.test", oidc_client_id=CLIENT_ID,
                       oidc_allowed_domains="clinic.test")
+
+
+def test_google_short_issuer_form_is_accepted_only_for_google(idp):
+    google = "https://accounts.google.com"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/openid-configuration":
+            return httpx.Response(200, json={"issuer": google, "authorization_endpoint": f"{google}/o/oauth2/v2/auth",
+                                             "token_endpoint": f"{google}/token", "jwks_uri": f"{google}/certs"})
+        return httpx.Response(200, json=KeySet(idp.published).as_dict(private=False))
+
+    settings = load_settings(oidc_issuer=google, oidc_client_id=CLIENT_ID, oidc_allowed_domains="clinic.test")
+    google_client = OidcClient(settings, transport=httpx.MockTransport(handler))
+    identity = google_client.validate_id_token(idp.token(iss="accounts.google.com", hd="clinic.test"), nonce=NONCE)
+    assert identity.domain == "clinic.test"
+
+
+def test_short_issuer_form_is_refused_for_other_providers(client, idp):
+    with pytest.raises(TokenInvalid, match="issuer"):
+        client.validate_id_token(idp.token(iss="idp.example.test"), nonce=NONCE)

@@ -266,7 +266,10 @@ class OidcClient:
         return self._check_claims(token.claims, nonce=nonce, now=time.time() if now is None else now)
 
     def _check_claims(self, claims: dict, *, nonce: str, now: float) -> Identity:
-        if str(claims.get("iss", "")).rstrip("/") != self.issuer:
+        issuers = {self.issuer}
+        if self.issuer == "https://accounts.google.com":
+            issuers.add("accounts.google.com")  # Google documents both forms of its ID tokens' iss
+        if str(claims.get("iss", "")).rstrip("/") not in issuers:
             raise TokenInvalid(f"ID token issuer {claims.get('iss')!r} is not {self.issuer!r}")
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]

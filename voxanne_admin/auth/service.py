@@ -408,8 +408,9 @@ def authenticate_password(session: Session, *, email: str, password: str, actor:
         audit.record(session, actor=_actor_for(user, actor), action="login_failed",
                      diff={"stage": "password", "reason": "unknown account" if user is None else "disabled"})
         result = SignInResult(ok=False, message=GENERIC_FAILURE)
-    elif valid and user.sso_only and user.role != "founder":
-        # Checked after the password so the answer does not reveal which accounts are SSO-only.
+    elif valid and user.sso_only and user.role != "founder" and get_settings().sso_enabled:
+        # Checked after the password so the answer does not reveal which accounts are SSO-only. With SSO
+        # unconfigured (OIDC_ISSUER removed) the flag is dormant, or those people could not sign in at all.
         session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="sso_only"))
         audit.record(session, actor=_actor_for(user, actor), action="login_failed",
                      diff={"stage": "password", "reason": "single sign-on only"})
