@@ -397,3 +397,20 @@ def test_sso_only_flag_is_dormant_when_sso_is_not_configured(clean_db, monkeypat
         result = auth_service.authenticate_password(session, email="viewer@clinic.test",
                                                     password="copper-lantern-orbit-meadow-42", actor=actor_of())
     assert result.ok
+
+
+def test_relinked_idp_account_is_refused_until_unlinked(client):
+    from typer.testing import CliRunner
+
+    from voxanne_admin.cli import app
+
+    staff_id = _staff("linked@clinic.test")
+    with db.transaction() as session:
+        session.get(StaffUser, staff_id).sso_subject = "someone-else-at-the-idp"
+    target = _sign_in(client, "linked@clinic.test", _password("linked@clinic.test"))
+    assert target == "/login?sso_error=account_changed"
+    result = CliRunner().invoke(app, ["staff-sso-unlink", "linked@clinic.test"])
+    assert result.exit_code == 0, result.output
+    assert _sign_in(client, "linked@clinic.test", _password("linked@clinic.test")).startswith("/login?sso_ticket=")
+    with db.read_only() as session:
+        assert [e.actor_id for e in audit_events(session, "sso_unlinked")] == ["cli"]

@@ -224,3 +224,14 @@ def set_sso_only(session: Session, *, actor_user: StaffUser | None, staff_id: in
     audit.record(session, actor=actor, action="staff_sso_only_changed", target_type="staff", target_id=target.id,
                  diff=audit.make_diff({"sso_only": not sso_only}, {"sso_only": sso_only}))
     return target
+
+
+def unlink(session: Session, *, staff_id: int, actor: Actor) -> StaffUser:
+    """Forget the IdP account linked to a staff member: the next SSO sign-in by verified email links again."""
+    target = auth_service.get(session, staff_id=staff_id)
+    if not target.sso_subject:
+        raise InvalidInput("That staff account is not linked to a single sign-on account.", field="email")
+    target.sso_subject = None
+    session.add(target)
+    audit.record(session, actor=actor, action="sso_unlinked", target_type="staff", target_id=target.id)
+    return target
