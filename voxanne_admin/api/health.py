@@ -56,7 +56,11 @@ async def ready() -> JSONResponse:
     checks["webhook_worker"] = "running" if inbox_worker.is_running() else "stopped"
     # Provider circuits inform operators; an open circuit is the provider's outage, not ours, so stays ready.
     # Single sign-on down is reported but keeps the console ready: password sign-in still works.
-    configured, usable, why = await asyncio.to_thread(oidc.availability)
+    # Bounded: a black-holed issuer must not make the probe itself time out (the check goes on and caches).
+    try:
+        configured, usable, why = await asyncio.wait_for(asyncio.to_thread(oidc.availability), timeout=2)
+    except TimeoutError:
+        configured, usable, why = True, False, "OIDC discovery did not answer within 2 s"
     checks["sso"] = "not configured" if not configured else ("ok" if usable else f"unavailable: {why}")
     checks["circuit_breakers"] = [dataclasses.asdict(b) for b in resilience.breaker_states()]
     status = 200 if not reasons else 503
