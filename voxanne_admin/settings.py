@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     telephony_org_limit: int = Field(default=1000, ge=1, description="Country changes / purchases per org per hour.")
     twilio_address_sid: str | None = Field(default=None, description="Twilio Address SID for regulated countries.")
     twilio_bundle_sid: str | None = Field(default=None, description="Twilio regulatory Bundle SID (GB).")
+    oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL for single sign-on. Unset: no SSO.")
+    oidc_client_id: str = Field(default="", description="Client id registered at the OpenID Provider.")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="Client secret from the OpenID Provider.")
+    oidc_allowed_domains: str = Field(default="", description="Comma-separated email domains allowed to sign in.")
+    oidc_provider_name: str = Field(default="", description="Button label: 'Sign in with <name>' (default: guessed).")
+    sso_jit_role: str = Field(default="", description="Role for unknown users of allowed domains (viewer/operator).")
+    sso_trust_idp_mfa: bool = Field(default=False, description="Skip TOTP when the ID token's amr says MFA was done.")
 
     @field_validator("database_url")
     @classmethod
@@ -102,7 +109,43 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
-    @field_validator("vapi_api_key", "twilio_auth_token", "redis_url", "vapi_webhook_secret", "slack_webhook_url")
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("must be an https:// URL such as https://accounts.google.com")
+        return value
+
+    @field_validator("oidc_allowed_domains")
+    @classmethod
+    def _domains(cls, value: str) -> str:
+        domains = [d.strip().lower().lstrip("@") for d in value.split(",") if d.strip()]
+        bad = [d for d in domains if "." not in d or " " in d or "@" in d]
+        if bad:
+            raise ValueError(f"must be domains like clinic.com, separated by commas (not {', '.join(bad)})")
+        return ",".join(domains)
+
+    @field_validator("sso_jit_role")
+    @classmethod
+    def _jit_role(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("admin", "founder"):
+            raise ValueError("can be viewer or operator at most: give higher roles on the Staff page")
+        if value not in ("", "viewer", "operator"):
+            raise ValueError("must be viewer or operator (or unset: unknown users are refused)")
+        return value
+
+    @model_validator(mode="after")
+    def _sso_complete(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_client_id.strip():
+            raise ValueError("OIDC_CLIENT_ID is required when OIDC_ISSUER is set")
+        if self.oidc_issuer and not self.oidc_allowed_domains:
+            raise ValueError("OIDC_ALLOWED_DOMAINS is required when OIDC_ISSUER is set (like clinic.com)")
+        return self
+
+    @field_validator("vapi_api_key", "twilio_auth_token", "redis_url", "vapi_webhook_secret", "slack_webhook_url",
+                     "oidc_client_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -121,6 +164,16 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """True when provider credentials are missing and the built-in sandbox providers are used."""
         return self.vapi_api_key is None or self.twilio_account_sid is None or self.twilio_auth_token is None
+
+    @property
+    def sso_enabled(self) -> bool:
+        """True when an OpenID Provider is configured."""
+        return bool(self.oidc_issuer)
+
+    @property
+    def allowed_domains(self) -> tuple[str, ...]:
+        """OIDC_ALLOWED_DOMAINS as a tuple of lower-case domains."""
+        return tuple(d for d in self.oidc_allowed_domains.split(",") if d)
 
     @property
     def public_url(self) -> str:

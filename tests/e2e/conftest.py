@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -58,14 +59,32 @@ def _wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout: float = 4
 
 
 @pytest.fixture(scope="session")
-def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
+def oidc_provider() -> Iterator:
+    """The test OpenID Provider (tests/oidc) the e2e server's single sign-on points at; started before it."""
+    from tests.oidc import op
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    handle = op.start(port, [f"http://localhost:{E2E_PORT}/api/auth/oidc/callback"], ARTIFACTS / "oidc-provider.log")
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator[dict]:
     """`voxanne-admin serve --demo` on E2E_PORT against a fresh database; yields base URL, db URL and process."""
+    from tests.oidc import op
+
     url = create_database(pg_server_url, "voxanne_e2e")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "server.log"
     env = dict(os.environ)
     env.update(DATABASE_URL=url, PORT=str(E2E_PORT), VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")),
                LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3")
+    # Single sign-on through the test OP: unknown people of clinic.test become viewers (SSO_JIT_ROLE).
+    env.update(op.server_env(oidc_provider.issuer, SSO_JIT_ROLE="viewer"))
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
     env.pop("VOXANNE_PUBLIC_URL", None)
     proc = subprocess.Popen(

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import FastAPI
 
-from voxanne_admin.api import auth, calls, health, monitoring, webhooks
+from voxanne_admin.api import auth, calls, health, monitoring, oidc, webhooks
 from voxanne_admin.logging import request_id_var
 from voxanne_admin.settings import get_settings
 
@@ -45,6 +45,7 @@ def build_api() -> FastAPI:
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
     api.include_router(health.router)
     api.include_router(auth.router)
+    api.include_router(oidc.router)
     api.include_router(webhooks.router)
     api.include_router(monitoring.router)
     api.include_router(calls.router)

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from voxanne_admin import db, migrate
+from voxanne_admin.auth import oidc
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.providers import resilience
 from voxanne_admin.webhooks import worker as inbox_worker
@@ -54,6 +55,13 @@ async def ready() -> JSONResponse:
         reasons.append("scheduler not running in this worker")
     checks["webhook_worker"] = "running" if inbox_worker.is_running() else "stopped"
     # Provider circuits inform operators; an open circuit is the provider's outage, not ours, so stays ready.
+    # Single sign-on down is reported but keeps the console ready: password sign-in still works.
+    # Bounded: a black-holed issuer must not make the probe itself time out (the check goes on and caches).
+    try:
+        configured, usable, why = await asyncio.wait_for(asyncio.to_thread(oidc.availability), timeout=2)
+    except TimeoutError:
+        configured, usable, why = True, False, "OIDC discovery did not answer within 2 s"
+    checks["sso"] = "not configured" if not configured else ("ok" if usable else f"unavailable: {why}")
     checks["circuit_breakers"] = [dataclasses.asdict(b) for b in resilience.breaker_states()]
     status = 200 if not reasons else 503
     return JSONResponse({"status": "ready" if status == 200 else "not ready", "checks": checks, "reasons": reasons},

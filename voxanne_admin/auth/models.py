@@ -37,6 +37,9 @@ class StaffUser(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     last_login_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # Single sign-on: password sign-in refused (founders excepted); the IdP's subject once linked.
+    sso_only: bool = Field(default=False)
+    sso_subject: str | None = Field(default=None, max_length=300)
 
 
 class StaffSession(SQLModel, table=True):
@@ -52,6 +55,29 @@ class StaffSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=400)
+    # "" for password sign-in, else the single sign-on provider's name (shown on the Account page).
+    auth_provider: str = Field(default="", max_length=60)
+    # The IdP reported MFA and SSO_TRUST_IDP_MFA allowed it to stand in for TOTP.
+    idp_mfa: bool = Field(default=False)
+
+
+class SsoLogin(SQLModel, table=True):
+    """One single sign-on attempt: state, nonce and PKCE verifier (server-side), then the TOTP hand-off."""
+
+    __tablename__ = "sso_logins"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    state_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    nonce: str = Field(max_length=64)
+    code_verifier: str = Field(max_length=128)
+    next_path: str = Field(default="/overview", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # After the IdP said who it is and TOTP is still needed: the one-time ticket the sign-in page redeems.
+    staff_id: int | None = Field(default=None, foreign_key="staff_users.id", ondelete="CASCADE")
+    ticket_hash: str | None = Field(default=None, max_length=64, sa_column_kwargs={"unique": True})
+    ticket_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class RecoveryCode(SQLModel, table=True):
@@ -125,3 +151,4 @@ class SessionRead(BaseModel):
     created_at: str
     last_seen_at: str
     current: bool
+    provider: str = ""

@@ -37,6 +37,7 @@ from voxanne_admin.timeutil import utcnow
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 GENERIC_FAILURE = "Email or password is incorrect."
+SSO_ONLY_FAILURE = "This account signs in with single sign-on only: use the single sign-on button."
 CODE_FAILURE = "That code is not valid. Check your authenticator app and try again."
 RECOVERY_CODE_COUNT = 10
 RATE_WINDOW = timedelta(minutes=15)
@@ -350,6 +351,11 @@ def _check_ip_rate(session: Session, ip: str) -> None:
         )
 
 
+def check_ip_rate(session: Session, ip: str) -> None:
+    """Raise RateLimited past LOGIN_IP_LIMIT sign-in attempts (any kind) from this IP in 15 minutes."""
+    _check_ip_rate(session, ip)
+
+
 def _locked_message(until: datetime) -> str:
     return (
         f"This account is locked after too many failed attempts. Try again after {until.strftime('%H:%M')} UTC "
@@ -399,6 +405,13 @@ def authenticate_password(session: Session, *, email: str, password: str, actor:
         audit.record(session, actor=_actor_for(user, actor), action="login_failed",
                      diff={"stage": "password", "reason": "unknown account" if user is None else "disabled"})
         result = SignInResult(ok=False, message=GENERIC_FAILURE)
+    elif valid and user.sso_only and user.role != "founder" and get_settings().sso_enabled:
+        # Checked after the password so the answer does not reveal which accounts are SSO-only. With SSO
+        # unconfigured (OIDC_ISSUER removed) the flag is dormant, or those people could not sign in at all.
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="sso_only"))
+        audit.record(session, actor=_actor_for(user, actor), action="login_failed",
+                     diff={"stage": "password", "reason": "single sign-on only"})
+        result = SignInResult(ok=False, message=SSO_ONLY_FAILURE)
     elif user.locked_until and user.locked_until > now:
         session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="locked"))
         audit.record(session, actor=_actor_for(user, actor), action="login_failed",
@@ -498,7 +511,8 @@ def regenerate_recovery_codes(session: Session, *, user: StaffUser, actor: Actor
 HANDOFF_TTL = timedelta(seconds=60)
 
 
-def create_session(session: Session, *, user: StaffUser, actor: Actor) -> str:
+def create_session(session: Session, *, user: StaffUser, actor: Actor, provider: str = "",
+                   idp_mfa: bool = False) -> str:
     """Open a server-side session after both factors; returns a one-time hand-off ticket.
 
     The browser exchanges the ticket at /api/auth/establish for an HttpOnly cookie,
@@ -515,11 +529,13 @@ def create_session(session: Session, *, user: StaffUser, actor: Actor) -> str:
         expires_at=now + HANDOFF_TTL,
         ip=(actor.ip or "")[:64],
         user_agent=(actor.user_agent or "")[:400],
+        auth_provider=provider[:60],
+        idp_mfa=idp_mfa,
     )
     session.add(row)
     session.flush()
     audit.record(session, actor=_actor_for(user, actor), action="login_success", target_type="session",
-                 target_id=str(row.id))
+                 target_id=str(row.id), diff={"provider": provider, "idp_mfa": idp_mfa} if provider else None)
     del settings
     return ticket
 
@@ -562,7 +578,7 @@ def resolve_session(session: Session, *, token: str | None) -> CurrentStaff | No
     if row.last_seen_at + timedelta(minutes=settings.session_idle_minutes) <= now:
         return None
     user = session.get(StaffUser, row.staff_id)
-    if user is None or user.disabled or not user.mfa_enabled:
+    if user is None or user.disabled or not (user.mfa_enabled or row.idp_mfa):
         return None
     if (now - row.last_seen_at).total_seconds() > 30:
         row.last_seen_at = now
@@ -600,7 +616,7 @@ def list_sessions(session: Session, *, staff_id: int, current_session_id: str | 
     return [
         SessionRead(id=str(r.id), ip=r.ip or "unknown", user_agent=describe_user_agent(r.user_agent or ""),
                     created_at=fmt.timestamp(r.created_at), last_seen_at=fmt.timestamp(r.last_seen_at),
-                    current=str(r.id) == current_session_id)
+                    current=str(r.id) == current_session_id, provider=r.auth_provider or "password")
         for r in rows
     ]
 

@@ -131,6 +131,7 @@ class AccountState(AppState):
 def _session_row(s: SessionRead) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(rx.hstack(rx.text(s.user_agent, size="1", max_width="28em", trim="both"),
+                                           rx.badge("via ", s.provider, variant="outline", color_scheme="gray"),
                                            rx.cond(s.current, rx.badge("this session", color_scheme="green")))),
         rx.table.cell(s.ip),
         rx.table.cell(rx.text(s.created_at, size="1")),

@@ -8,6 +8,7 @@ import reflex as rx
 import segno
 
 from voxanne_admin import db
+from voxanne_admin.auth import oidc, sso
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput, RateLimited
 from voxanne_admin.ui import routes
@@ -32,7 +33,10 @@ class AuthFlowState(rx.State):
     totp_secret: str = ""
     recovery_codes: list[str] = []
     busy: bool = False
+    sso_label: str = ""  # "Sign in with Okta" when single sign-on is configured
+    sso_down: bool = False
     _pending_staff_id: int = 0
+    _pending_provider: str = ""
     _pending_until: float = 0.0
     _enrolled: bool = False
 
@@ -44,6 +48,7 @@ class AuthFlowState(rx.State):
         self.recovery_codes = []
         self._pending_staff_id = 0
         self._pending_until = 0.0
+        self._pending_provider = ""
         self._enrolled = False
 
     def _pending(self) -> int | None:
@@ -140,9 +145,36 @@ class AuthFlowState(rx.State):
         with db.transaction() as session:
             user = auth_service.get(session, staff_id=staff_id)
             user.last_login_at = auth_service.utcnow()
-            ticket = auth_service.create_session(session, user=user, actor=actor_for(self))
+            ticket = auth_service.create_session(session, user=user, actor=actor_for(self),
+                                                 provider=self._pending_provider)
         self._reset_flow()
         return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
+
+    # ------------------------------------------------------------ single sign-on
+
+    def _load_sso(self) -> None:
+        configured, usable, _why = oidc.availability()
+        self.sso_label = f"Sign in with {oidc.provider_name()}" if configured else ""
+        self.sso_down = configured and not usable
+
+    def _redeem_sso(self, ticket: str) -> None:
+        """After the IdP step: the TOTP check (or enrolment) for the person the IdP named."""
+        with db.transaction() as session:
+            found = sso.redeem_ticket(session, ticket=ticket)
+            user = auth_service.get(session, staff_id=found[0]) if found else None
+            needs_enrolment = user is not None and not user.mfa_enabled
+        if user is None:
+            self.errors = {"form": sso.MESSAGES["state mismatch"]}
+            return
+        self._pending_staff_id = user.id or 0
+        self._pending_until = time.time() + PENDING_TTL_S
+        self._pending_provider = oidc.provider_name()
+        if needs_enrolment:
+            self.notice = "Two-factor sign-in is required. Set it up now to continue."
+            self._start_enrolment(self._pending_staff_id)
+        else:
+            self.notice = f"Signed in with {self._pending_provider}. Now confirm with your authenticator app."
+            self.step = "code"
 
     # ------------------------------------------------------------ sign-in
 
@@ -160,6 +192,14 @@ class AuthFlowState(rx.State):
         if self.step in ("codes",):
             return None
         self._reset_flow()
+        self._load_sso()
+        if params.get("sso_ticket"):
+            self._redeem_sso(str(params.get("sso_ticket")))
+            return None
+        if params.get("sso_error"):
+            self.notice = ""
+            self.errors = {"form": sso.message_for(str(params.get("sso_error")))}
+            return None
         if params.get("signed_out"):
             self.notice = "You are signed out."
         elif params.get("expired"):
@@ -222,7 +262,8 @@ class AuthFlowState(rx.State):
             return None
         with db.transaction() as session:
             user = auth_service.get(session, staff_id=staff_id)
-            ticket = auth_service.create_session(session, user=user, actor=actor_for(self))
+            ticket = auth_service.create_session(session, user=user, actor=actor_for(self),
+                                                 provider=self._pending_provider)
         self._reset_flow()
         return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
 
@@ -342,10 +383,33 @@ def _password_form() -> rx.Component:
     )
 
 
+def _sso_button() -> rx.Component:
+    """'Sign in with <provider>': a real link (keyboard and screen-reader friendly) styled as a button."""
+    return rx.cond(
+        AuthFlowState.sso_label != "",
+        rx.vstack(
+            rx.hstack(rx.separator(size="4"), rx.text("or", size="2", color_scheme="gray"),
+                      rx.separator(size="4"), align="center", width="100%"),
+            rx.cond(
+                AuthFlowState.sso_down,
+                rx.callout("Single sign-on is unavailable right now. Sign in with your password above.",
+                           icon="triangle-alert", color_scheme="amber", width="100%", id="sso-unavailable"),
+                rx.button(rx.el.a(rx.icon("key-round", size=18, aria_hidden="true"), AuthFlowState.sso_label,
+                                  href="/api/auth/oidc/start", id="sso-start",
+                                  custom_attrs={"reloadDocument": True}),  # a full page load, not a route
+                          as_child=True, size="3", width="100%", variant="outline"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+    )
+
+
 def _code_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.heading("Two-factor check", size="4"),
+            _notice(),
             _form_error(),
             rx.text("Enter the 6-digit code from your authenticator app, or one of your recovery codes "
                     "(like a1b2c-3d4e5).", size="2"),
@@ -371,7 +435,7 @@ def login_page() -> rx.Component:
             ("code", _code_form()),
             ("enrol", _enrol_step()),
             ("codes", _codes_step()),
-            _password_form(),
+            rx.vstack(_password_form(), _sso_button(), spacing="3", width="100%"),
         )
     )
 
