@@ -6,7 +6,6 @@ the database refuses a second booked row for the same slot (partial unique index
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from voxanne_admin import locks
 from voxanne_admin.appointments.models import Appointment, AppointmentRead
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -119,8 +119,8 @@ def book(session: Session, *, org_id: int, contact_name: str, contact_phone: str
                            f"{OPEN:%H:%M}-{CLOSE:%H:%M} Monday to Friday.")
     if start <= utcnow():
         raise InvalidInput("That time has already passed.")
-    key = zlib.crc32(f"{org_id}:{start.isoformat()}".encode())
-    session.execute(sa.text("select pg_advisory_xact_lock(:a, :b)"), {"a": 0x7A10, "b": key - 2**31})
+    namespace, key = locks.appointment_slot(org_id, start.isoformat())
+    session.execute(sa.text("select pg_advisory_xact_lock(:a, :b)"), {"a": namespace, "b": key})
     if start in _booked(session, org_id, [start]):
         options = ", ".join(_local(org, s) for s in nearest_free(session, org, start))
         raise Conflict(f"That time was just taken, the nearest free times are {options or 'not available this week'}.")

@@ -17,6 +17,7 @@ import pyotp
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from voxanne_admin import locks
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import passwords
@@ -39,7 +40,6 @@ GENERIC_FAILURE = "Email or password is incorrect."
 CODE_FAILURE = "That code is not valid. Check your authenticator app and try again."
 RECOVERY_CODE_COUNT = 10
 RATE_WINDOW = timedelta(minutes=15)
-FIRST_FOUNDER_LOCK = 0x7A0D18
 TOTP_ISSUER = "Voxanne Admin"
 MIN_RESPONSE_S = 0.35  # failure and success paths of the password step take at least this long
 
@@ -156,7 +156,7 @@ def create_first_founder(session: Session, *, email: str, name: str, password: s
     name = clean_name(name)
     passwords.validate_password(password, email=email, name=name)
     # Two people opening a fresh install at once: only one becomes the founder.
-    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": FIRST_FOUNDER_LOCK})
+    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": locks.FIRST_FOUNDER})
     if staff_exists(session):
         raise Conflict("The founder account already exists. Sign in instead.")
     user = StaffUser(email=email, name=name, role="founder", password_hash=passwords.hash_password(password))
