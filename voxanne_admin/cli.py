@@ -284,7 +284,7 @@ def test_call(
 
     from voxanne_admin import db
     from voxanne_admin.audit.service import Actor
-    from voxanne_admin.calls import outbound
+    from voxanne_admin.calls import flows as outbound
     from voxanne_admin.calls.models import Call
     from voxanne_admin.orgs import service as org_service
 

@@ -72,7 +72,7 @@ def seed(session: Session, *, actor: Actor | None = None) -> int:
 
 
 def _urls() -> dict[str, str]:
-    from voxanne_admin.telephony.provisioning import webhook_urls
+    from voxanne_admin.telephony.flows.provisioning import webhook_urls
 
     return webhook_urls()
 

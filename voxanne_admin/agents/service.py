@@ -1,10 +1,11 @@
 """Agents: validate, save with versions, diff, restore, and build what Vapi receives.
 
-Syncing to Vapi lives in `agents/sync.py` (network, outside any transaction).
+Syncing to Vapi lives in the flow layer, `agents/flows.py` (network, outside any transaction).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,13 @@ FIELD_LABELS = {"name": "Name", "system_prompt": "System prompt", "first_message
                 "max_duration_s": "Max call length", "tools": "Tools"}
 VOICE_KEYS = {(p, v) for p, v, _ in VOICES}
 MODEL_KEYS = {(p, m) for p, m, _ in MODELS}
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_vapi_uuid(value: str | None) -> bool:
+    """A Vapi phone-number id is a UUID, never an E.164 number (invariant 3)."""
+    return bool(value) and bool(UUID_RE.match(str(value)))
 
 
 def _fmt(dt) -> str:

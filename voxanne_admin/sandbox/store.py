@@ -9,14 +9,14 @@ from sqlmodel import select
 
 from voxanne_admin import db
 from voxanne_admin.sandbox.models import SandboxFault, SandboxObject
-from voxanne_admin.settings import _sandbox_secret, get_settings
+from voxanne_admin.settings import get_settings
 
 FAULT_MODES = ("fail", "latency", "drop", "duplicate", "reorder")
 
 
 def sandbox_vapi_key() -> str:
     """The API key the Vapi sandbox accepts (generated per data directory)."""
-    return _sandbox_secret(get_settings().data_dir, "sandbox-vapi-key")
+    return get_settings().vapi_key
 
 
 def put(provider: str, kind: str, object_id: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Telephony setup per organization: country, our number, the clinic's line, forwarding codes from the rules
 table, verification; plus Twilio voice status callbacks (a status never moves backwards).
 
-Sync functions take a session and never commit. The async ones (provisioning, verification) live in
-`provisioning.py` / `verification.py` and are re-exported here: they manage their own short transactions and
-never hold one across a provider call.
+A service: functions take a session and never commit. What calls Twilio or Vapi (search, provisioning,
+reconciliation, the verification test call) is the flow layer, `telephony/flows/`, which commits short
+transactions around those calls. The rules that match a voice callback to a waiting verification are in
+`telephony/verification.py`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.settings import get_settings
-from voxanne_admin.telephony import countries, forwarding
-from voxanne_admin.telephony.forwarding import ForwardingRefused  # noqa: F401  (part of this module's interface)
+from voxanne_admin.telephony import countries, forwarding, verification
 from voxanne_admin.telephony.models import (
     NUMBER_FORMATS,
     RULE_TYPES,
@@ -38,8 +38,9 @@ from voxanne_admin.telephony.models import (
     SetupRead,
     TelephonySetup,
     VoiceLeg,
+    setup_snapshot,
 )
-from voxanne_admin.telephony.ratelimit import RateLimited, check_rate  # noqa: F401
+from voxanne_admin.telephony.ratelimit import check_rate
 from voxanne_admin.timeutil import utcnow
 
 EDIT_ROLE = "operator"  # setup changes
@@ -67,10 +68,8 @@ REFUSED_LINE_TYPES = {"toll-free", "premium rate", "shared cost", "pager", "voic
 CROWN_DEPENDENCIES = {"GG": "Guernsey", "JE": "Jersey", "IM": "the Isle of Man"}
 
 __all__ = [
-    "ForwardingRefused", "apply_voice_status", "check_rate", "configure_forwarding", "display", "get_setup",
-    "inspect_clinic_number", "list_countries", "list_overview", "list_rules", "provision_number",
-    "sandbox_simulate_dialled", "search_numbers", "set_country", "start_verification", "update_rule",
-    "verification_status",
+    "apply_voice_status", "configure_forwarding", "display", "get_setup", "inspect_clinic_number", "list_countries",
+    "list_overview", "list_rules", "set_country", "update_rule", "verification_status",
 ]
 
 
@@ -150,14 +149,6 @@ def _setup_for_update(session: Session, org_id: int) -> TelephonySetup:
     row = _setup(session, org_id, lock=True)
     assert row is not None
     return row
-
-
-def _snapshot(row: TelephonySetup) -> dict[str, Any]:
-    # Keys avoid the word "code": the audit trail redacts keys that look like secrets.
-    return {"country": row.country, "number_id": row.number_id, "clinic_number": row.clinic_number,
-            "carrier": row.carrier, "forwarding_type": row.forwarding_type, "ring_timer": row.ring_timer,
-            "activate": row.activate_code, "check": row.check_code, "cancel": row.cancel_code,
-            "status": row.status, "status_reason": row.status_reason}
 
 
 def verifying(row: TelephonySetup | None) -> bool:
@@ -252,7 +243,7 @@ def set_country(session: Session, *, org_id: int, country: str, actor: Actor, ac
     info = countries.get(country)
     org = _org(session, org_id)
     row = _setup_for_update(session, org_id)
-    before = _snapshot(row)
+    before = setup_snapshot(row)
     if row.country != info.iso:
         row.country = info.iso
         _clear_forwarding(row)
@@ -261,7 +252,7 @@ def set_country(session: Session, *, org_id: int, country: str, actor: Actor, ac
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="telephony_country_set", target_type="telephony_setup",
-                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, _snapshot(row)))
+                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, setup_snapshot(row)))
     return _to_read(session, org, row)
 
 
@@ -419,7 +410,7 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
     if forwarding_type in ("busy", "unreachable"):
         warnings.append("The verification test call only arrives forwarded while the line is busy or off: for "
                         "this type, verify while the clinic's line is engaged or switched off.")
-    before = _snapshot(row)
+    before = setup_snapshot(row)
     row.clinic_number, row.clinic_line_type, row.carrier, row.rule_id = line.e164, line.line_type, carrier, rule_row.id
     row.forwarding_type = forwarding_type
     row.ring_timer = codes.ring_timer  # 0 when the carrier's code takes no ring time (e.g. Verizon *71)
@@ -432,7 +423,7 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="telephony_codes_issued", target_type="telephony_setup",
-                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, _snapshot(row)))
+                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, setup_snapshot(row)))
     return _to_read(session, org, row)
 
 
@@ -579,8 +570,6 @@ def apply_voice_status(session: Session, *, form: dict[str, str]) -> VoiceLeg:
         row.updated_at = utcnow()
     row.forwarded_from = row.forwarded_from or form.get("ForwardedFrom")
     session.add(row)
-    from voxanne_admin.telephony import verification
-
     verification.match_leg(session, leg=row, status=status)
     return row
 
@@ -592,8 +581,6 @@ def expire_verification(session: Session, row: TelephonySetup) -> bool:
     timeout = timedelta(seconds=get_settings().telephony_verify_timeout_seconds)
     if utcnow() - row.verification_started_at < timeout:
         return False
-    from voxanne_admin.telephony import verification
-
     verification.fail(session, row, verification.NO_FORWARDED_CALL)
     return True
 
@@ -617,38 +604,3 @@ def verification_status(session: Session, *, org_id: int) -> SetupRead:
         if row is not None:
             expire_verification(session, row)
     return _to_read(session, org, row)
-
-
-# ------------------------------------------------------------------ async operations (own short transactions)
-
-
-async def search_numbers(*, org_id: int, country: str, number_type: str, area_code: str = "", contains: str = "",
-                         limit: int = 20):
-    """Numbers that can be bought (see provisioning.search_numbers)."""
-    from voxanne_admin.telephony import provisioning
-
-    return await provisioning.search_numbers(org_id=org_id, country=country, number_type=number_type,
-                                             area_code=area_code, contains=contains, limit=limit)
-
-
-async def provision_number(*, org_id: int, e164: str, number_type: str, actor: Actor, actor_role: str | None,
-                           ip: str = "") -> SetupRead:
-    """Buy, import into Vapi and record a number, releasing it when anything after the purchase fails."""
-    from voxanne_admin.telephony import provisioning
-
-    return await provisioning.provision_number(org_id=org_id, e164=e164, number_type=number_type, actor=actor,
-                                               actor_role=actor_role, ip=ip)
-
-
-async def start_verification(*, org_id: int, actor: Actor, actor_role: str | None) -> SetupRead:
-    """Place the verification test call to the clinic's line (see verification.start_verification)."""
-    from voxanne_admin.telephony import verification
-
-    return await verification.start_verification(org_id=org_id, actor=actor, actor_role=actor_role)
-
-
-async def sandbox_simulate_dialled(*, org_id: int, actor: Actor, actor_role: str | None) -> None:
-    """Sandbox only: the clinic dials the activation code on the sandbox carrier."""
-    from voxanne_admin.telephony import verification
-
-    await verification.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=actor_role)

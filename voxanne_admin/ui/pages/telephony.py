@@ -14,6 +14,8 @@ from voxanne_admin import db
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput
 from voxanne_admin.telephony import forwarding
 from voxanne_admin.telephony import service as telephony
+from voxanne_admin.telephony.flows import provisioning as provisioning_flow
+from voxanne_admin.telephony.flows import verification as verification_flow
 from voxanne_admin.telephony.models import (
     AvailableNumberRead,
     ClinicLineRead,
@@ -375,7 +377,7 @@ class TelephonyState(AppState):
                          seq: int):
         """Ask the provider for numbers; a result for an earlier request is dropped."""
         try:
-            found = await telephony.search_numbers(org_id=org_id, country=country, number_type=number_type,
+            found = await provisioning_flow.search_numbers(org_id=org_id, country=country, number_type=number_type,
                                                    area_code=area_code, contains=contains, limit=10)
             error = ""
         except DomainError as exc:
@@ -434,8 +436,8 @@ class TelephonyState(AppState):
             actor = actor_for(self, staff)
             ip = self.router.session.client_ip or ""
         try:
-            setup = await telephony.provision_number(org_id=org_id, e164=e164, number_type=number_type, actor=actor,
-                                                     actor_role=staff.role, ip=ip)
+            setup = await provisioning_flow.provision_number(org_id=org_id, e164=e164, number_type=number_type,
+                                                             actor=actor, actor_role=staff.role, ip=ip)
         except DomainError as exc:
             async with self:
                 self.buying = False
@@ -561,7 +563,7 @@ class TelephonyState(AppState):
         async with self:
             actor = actor_for(self, staff)
         try:
-            await telephony.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=staff.role)
+            await verification_flow.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=staff.role)
         except DomainError as exc:
             async with self:
                 self.simulating = False
@@ -590,7 +592,7 @@ class TelephonyState(AppState):
         async with self:
             actor = actor_for(self, staff)
         try:
-            setup = await telephony.start_verification(org_id=org_id, actor=actor, actor_role=staff.role)
+            setup = await verification_flow.start_verification(org_id=org_id, actor=actor, actor_role=staff.role)
         except DomainError as exc:
             async with self:
                 if seq == self.verify_seq:
