@@ -198,9 +198,9 @@ def webhooks_work() -> None:
 def webhooks_drain() -> None:
     """Process every due inbox event now, then exit."""
     _database_url()
-    from voxanne_admin.webhooks import service as inbox
+    from voxanne_admin.webhooks import flows as inbox_flows
 
-    typer.echo(f"Processed {inbox.drain()} events.")
+    typer.echo(f"Processed {inbox_flows.drain()} events.")
 
 
 @webhooks_app.command("replay")

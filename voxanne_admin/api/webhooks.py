@@ -21,6 +21,7 @@ from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings
+from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import service as inbox
 from voxanne_admin.webhooks import worker
 from voxanne_admin.webhooks.signatures import SignatureError, verify_twilio, verify_vapi
@@ -120,7 +121,7 @@ async def vapi(request: Request) -> JSONResponse:
         return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
     message = envelope["message"]
     if parsed.kind == "tool-calls":
-        return JSONResponse(await asyncio.to_thread(inbox.answer_tool_calls, message))
+        return JSONResponse(await asyncio.to_thread(inbox_flows.answer_tool_calls, message))
     if parsed.kind == "assistant-request":
         return JSONResponse(inbox.answer_assistant_request(message))
     if inserted and parsed.status == "pending":
