@@ -21,6 +21,7 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import Organization
+from voxanne_admin.providers.vapi_payloads import message_metadata
 from voxanne_admin.timeutil import utcnow
 
 SLOT_MINUTES = 30
@@ -167,9 +168,7 @@ def list_for_org(session: Session, *, org_id: int, limit: int = 100) -> list[App
 
 
 def _tool_org(message: dict[str, Any]) -> int:
-    from voxanne_admin.calls.service import _metadata
-
-    org_id = _metadata(message).get("org_id")
+    org_id = message_metadata(message).get("org_id")
     if not str(org_id or "").isdigit():
         raise InvalidInput("This call is not linked to a clinic, so I cannot check the calendar.")
     return int(org_id)
@@ -217,9 +216,5 @@ def tool_book_appointment(session: Session, args: dict[str, Any], message: dict[
     return f"Booked for {_local(org, appointment.starts_at)}."
 
 
-def register_tools() -> None:
-    """Make the tools answerable through /webhooks/vapi tool-calls."""
-    from voxanne_admin.webhooks import service as inbox
-
-    inbox.TOOL_HANDLERS["check_availability"] = tool_check_availability
-    inbox.TOOL_HANDLERS["book_appointment"] = tool_book_appointment
+# The agents' tools by name; the API edge registers them with the webhook inbox (webhooks.service.TOOL_HANDLERS).
+TOOLS = {"check_availability": tool_check_availability, "book_appointment": tool_book_appointment}

@@ -36,6 +36,7 @@ from voxanne_admin.calls import service as call_service
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.logging import mask
 from voxanne_admin.messaging import service as sms_service
+from voxanne_admin.providers.vapi_payloads import message_metadata
 from voxanne_admin.settings import get_settings
 from voxanne_admin.telephony import service as voice_service
 from voxanne_admin.timeutil import utcnow
@@ -106,7 +107,7 @@ def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
     Not cached: a primary-key lookup is cheap, and a cached country would redact with the wrong region for minutes
     after an organization's country changes (or, in tests, after ids are reused)."""
     message = payload.get("message") if isinstance(payload, dict) else None
-    org = call_service._metadata(message).get("org_id") if isinstance(message, dict) else None
+    org = message_metadata(message).get("org_id") if isinstance(message, dict) else None
     if not str(org or "").isdigit():
         return "US"
     org_id = int(org)
