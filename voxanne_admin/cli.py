@@ -6,9 +6,10 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click as click
 from typer.core import TyperGroup
 
 from voxanne_admin.errors import EXIT_SETTINGS, DomainError, ProviderError, exit_code
@@ -18,7 +19,7 @@ from voxanne_admin.settings import SettingsError, get_settings
 class _Group(TyperGroup):
     """Maps every DomainError escaping a command (ProviderError included) to its message and exit code."""
 
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DomainError as exc:

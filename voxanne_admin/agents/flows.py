@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import db, locks
 from voxanne_admin.agents import service as agent_service
@@ -75,8 +75,11 @@ async def sync_agent(agent_id: int, *, actor: Actor, vapi: VapiClient | None = N
     engine = db.get_engine()
     lock_conn = await asyncio.to_thread(engine.connect)
     try:
-        await asyncio.to_thread(lambda: (lock_conn.execute(sa.text("select pg_advisory_lock(:k)"),
-                                                           {"k": locks.agent_sync(agent_id)}), lock_conn.commit()))
+        def lock() -> None:
+            lock_conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": locks.agent_sync(agent_id)})
+            lock_conn.commit()
+
+        await asyncio.to_thread(lock)
         while True:
             result = await _sync_once(agent_id, actor=actor, vapi=vapi)
             if not result.ok:
@@ -124,7 +127,7 @@ async def _sync_once(agent_id: int, *, actor: Actor, vapi: VapiClient) -> SyncRe
                        "new assistant was created automatically: check the Vapi dashboard, then save again.")
 
         def fail(session: Session) -> None:
-            session.execute(sa.update(Agent).where(Agent.id == agent_id)
+            session.execute(sa.update(Agent).where(col(Agent.id) == agent_id)
                             .values(sync_status="failed", sync_error=message[:1000]))
             audit.record(session, actor=actor, action="agent_sync_failed", target_type="agent",
                          target_id=agent_id, org_id=agent.org_id,
@@ -160,7 +163,8 @@ async def _sync_once(agent_id: int, *, actor: Actor, vapi: VapiClient) -> SyncRe
 async def sync_pending(actor: Actor | None = None, vapi: VapiClient | None = None) -> int:
     """Sync every agent waiting for it (demo data, saves whose background sync was interrupted)."""
     def pending(session: Session) -> list[int]:
-        return [int(i) for i in session.exec(select(Agent.id).where(Agent.sync_status.in_(("pending", "never")))).all()]  # type: ignore[attr-defined]
+        return [int(i or 0) for i in
+                session.exec(select(Agent.id).where(col(Agent.sync_status).in_(("pending", "never")))).all()]
 
     count = 0
     for agent_id in await db.run_read_only(pending):

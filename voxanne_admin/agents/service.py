@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.agents.models import (
     CONFIG_FIELDS,
@@ -157,7 +157,7 @@ def get_for_org(session: Session, *, org_id: int, role: str) -> Agent | None:
 
 def list_agents(session: Session, *, org_id: int | None = None) -> list[AgentRead]:
     """Agents with their organization names, by organization then role."""
-    query = select(Agent, Organization.name).join(Organization, Organization.id == Agent.org_id)
+    query = select(Agent, col(Organization.name)).join(Organization, col(Organization.id) == col(Agent.org_id))
     if org_id:
         query = query.where(Agent.org_id == org_id)
     rows = session.exec(query.order_by(Organization.name, Agent.role)).all()

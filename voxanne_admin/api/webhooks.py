@@ -195,12 +195,12 @@ async def twilio_sms(request: Request) -> Response:
 
 
 @router.post("/twilio/sms-status")
-async def twilio_sms_status(request: Request) -> JSONResponse:
+async def twilio_sms_status(request: Request) -> Response:
     """Twilio SMS status callbacks."""
     return await _twilio(request, "sms-status")
 
 
 @router.post("/twilio/voice-status")
-async def twilio_voice_status(request: Request) -> JSONResponse:
+async def twilio_voice_status(request: Request) -> Response:
     """Twilio voice status callbacks."""
     return await _twilio(request, "voice-status")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import locks
 from voxanne_admin.appointments.models import Appointment, AppointmentRead
@@ -158,7 +158,7 @@ def list_for_org(session: Session, *, org_id: int, limit: int = 100) -> list[App
         return []
     since = utcnow() - timedelta(days=7)
     rows = session.exec(select(Appointment).where(Appointment.org_id == org_id, Appointment.starts_at >= since)
-                        .order_by(Appointment.starts_at).limit(limit)).all()
+                        .order_by(col(Appointment.starts_at)).limit(limit)).all()
     return [AppointmentRead(id=r.id or 0, starts_at=_local(org, r.starts_at), contact_name=r.contact_name,
                             contact_phone=r.contact_phone[:-4] + "••••" if len(r.contact_phone) > 6 else "••••",
                             status=r.status, source="phone agent" if r.vapi_call_id else "console") for r in rows]
@@ -171,7 +171,7 @@ def _tool_org(message: dict[str, Any]) -> int:
     org_id = message_metadata(message).get("org_id")
     if not str(org_id or "").isdigit():
         raise InvalidInput("This call is not linked to a clinic, so I cannot check the calendar.")
-    return int(org_id)
+    return int(str(org_id))
 
 
 def tool_check_availability(session: Session, args: dict[str, Any], message: dict[str, Any]) -> str:

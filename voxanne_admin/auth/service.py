@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import locks
 from voxanne_admin.audit import service as audit
@@ -243,7 +243,7 @@ def reset_mfa(session: Session, *, actor_user: StaffUser, staff_id: int, actor: 
     target.mfa_enabled = False
     target.totp_last_step = None
     session.add(target)
-    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.staff_id == target.id))
+    session.execute(sa.delete(RecoveryCode).where(col(RecoveryCode.staff_id) == target.id))
     _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="MFA reset")
     audit.record(session, actor=actor, action="mfa_disabled", target_type="staff", target_id=target.id,
                  diff={"reason": "reset by an administrator"})
@@ -293,7 +293,7 @@ def _match_step(secret: str, code: str, now: float | None = None) -> int | None:
 
 
 def _new_recovery_codes(session: Session, user: StaffUser) -> list[str]:
-    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.staff_id == user.id))
+    session.execute(sa.delete(RecoveryCode).where(col(RecoveryCode.staff_id) == user.id))
     codes = []
     for _ in range(RECOVERY_CODE_COUNT):
         raw = secrets.token_hex(5)  # 40 bits each, single use, rate limited by lockout
@@ -597,7 +597,7 @@ def list_sessions(session: Session, *, staff_id: int, current_session_id: str | 
         select(StaffSession)
         .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None),  # type: ignore[union-attr]
                StaffSession.expires_at > now, StaffSession.last_seen_at > now - idle,
-               ~StaffSession.token_hash.startswith("handoff:"))  # type: ignore[union-attr]
+               ~col(StaffSession.token_hash).startswith("handoff:"))
         .order_by(StaffSession.last_seen_at.desc())  # type: ignore[attr-defined]
     ).all()
     return [
@@ -624,9 +624,10 @@ def revoke_session(
 
 
 def _revoke_all(session: Session, *, staff_id: int, actor: Actor, reason: str, except_id: str | None = None) -> int:
-    query = sa.update(StaffSession).where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))  # type: ignore[union-attr]
+    query = sa.update(StaffSession).where(col(StaffSession.staff_id) == staff_id,
+                                          col(StaffSession.revoked_at).is_(None))
     if except_id:
-        query = query.where(StaffSession.id != except_id)
+        query = query.where(col(StaffSession.id) != except_id)
     count = session.execute(query.values(revoked_at=utcnow())).rowcount  # type: ignore[attr-defined]
     if count:
         audit.record(session, actor=actor, action="session_revoked", target_type="staff", target_id=staff_id,
@@ -645,8 +646,8 @@ def purge_expired_sessions(session: Session) -> int:
     idle = timedelta(minutes=get_settings().session_idle_minutes)
     result = session.execute(
         sa.delete(StaffSession).where(
-            sa.or_(StaffSession.expires_at <= now, StaffSession.last_seen_at <= now - idle,
-                   StaffSession.revoked_at <= now - timedelta(days=1))  # type: ignore[operator]
+            sa.or_(col(StaffSession.expires_at) <= now, col(StaffSession.last_seen_at) <= now - idle,
+                   col(StaffSession.revoked_at) <= now - timedelta(days=1))
         )
     )
     return result.rowcount  # type: ignore[attr-defined]
@@ -655,7 +656,8 @@ def purge_expired_sessions(session: Session) -> int:
 def purge_login_attempts(session: Session, *, older_than_days: int = 90) -> int:
     """Delete sign-in attempts older than the retention period."""
     cutoff = utcnow() - timedelta(days=older_than_days)
-    return session.execute(sa.delete(LoginAttempt).where(LoginAttempt.occurred_at < cutoff)).rowcount  # type: ignore[attr-defined]
+    return session.execute(sa.delete(LoginAttempt).where(  # type: ignore[attr-defined]
+        col(LoginAttempt.occurred_at) < cutoff)).rowcount
 
 
 __all__ = ["has_role", "require_role"]

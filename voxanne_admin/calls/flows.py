@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import db
 from voxanne_admin.agents import service as agent_service
@@ -140,7 +140,7 @@ async def preflight(*, org_id: int, to: str, role: str = "outbound", vapi: VapiC
             backfilled = True
 
             def backfill(session: Session) -> None:
-                session.execute(sa.update(Agent).where(Agent.id == agent.id)
+                session.execute(sa.update(Agent).where(col(Agent.id) == agent.id)
                                 .values(vapi_phone_number_id=phone_number_id))
                 audit.record(session, actor=Actor.system("outbound-pipeline"), action="agent_number_backfilled",
                              target_type="agent", target_id=agent.id, org_id=org_id,
@@ -203,11 +203,11 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
                 assistant_id=checks.assistant_id, placed_by=placed_by, is_test=is_test,
                 idempotency_key=idempotency_key, created_at=utcnow(), updated_at=utcnow(),
                 report_received=False,
-            ).on_conflict_do_nothing(constraint="uq_calls_idempotency_key").returning(Call.id)
+            ).on_conflict_do_nothing(constraint="uq_calls_idempotency_key").returning(col(Call.id))
         ).scalar()
         if row_id is None:  # a concurrent request with the same key won
             other = session.exec(select(Call.id).where(Call.idempotency_key == idempotency_key)).one()
-            return int(other), False
+            return int(other or 0), False
         audit.record(session, actor=actor, action="test_call_placed" if is_test else "call_placed",
                      target_type="call", target_id=row_id, org_id=org_id,
                      diff={"agent_id": checks.agent_id, "to": mask(checks.customer_e164 or ""),
@@ -231,7 +231,7 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
         message = f"Vapi did not place the call: {error_text}"
 
         def failed(session: Session) -> None:
-            session.execute(sa.update(Call).where(Call.id == call_id).values(
+            session.execute(sa.update(Call).where(col(Call.id) == call_id).values(
                 status="failed", status_rank=6, error=message[:1000], ended_reason="call.start.error-vapi",
                 updated_at=utcnow()))
             audit.record(session, actor=actor, action="call_failed", target_type="call", target_id=call_id,
@@ -243,9 +243,9 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
 
     def attach(session: Session) -> None:
         # A webhook may already have attached it (see calls.service._lock_call).
-        session.execute(sa.update(Call).where(Call.id == call_id, Call.vapi_call_id.is_(None))  # type: ignore[union-attr]
+        session.execute(sa.update(Call).where(col(Call.id) == call_id, col(Call.vapi_call_id).is_(None))
                         .values(vapi_call_id=vapi_call_id, updated_at=utcnow()))
-        session.execute(sa.update(Call).where(Call.id == call_id, Call.status_rank < 1)
+        session.execute(sa.update(Call).where(col(Call.id) == call_id, col(Call.status_rank) < 1)
                         .values(status="queued", status_rank=1))
 
     await db.run_in_transaction(attach)

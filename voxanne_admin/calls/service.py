@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.calls import redaction
 from voxanne_admin.calls.models import STATUS_RANK, Call
@@ -47,11 +47,11 @@ def _lock_call(session: Session, vapi_call_id: str, message: dict[str, Any]) -> 
     local_id = message_metadata(message).get("voxanne_call_id")
     if str(local_id or "").isdigit():
         # An outbound call we recorded before dialling: attach the Vapi id to that row.
-        session.execute(sa.update(Call).where(Call.id == int(local_id), Call.vapi_call_id.is_(None))  # type: ignore[union-attr]
+        session.execute(sa.update(Call).where(col(Call.id) == int(str(local_id)), col(Call.vapi_call_id).is_(None))
                         .values(vapi_call_id=vapi_call_id))
     customer = message.get("customer") or call.get("customer") or {}
     meta_org = message_metadata(message).get("org_id")
-    org_id = int(meta_org) if str(meta_org or "").isdigit() else None
+    org_id = int(str(meta_org)) if str(meta_org or "").isdigit() else None
     direction = None
     call_type = str(call.get("type") or "")
     if "outbound" in call_type.lower():

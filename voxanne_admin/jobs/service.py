@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import db, locks
 from voxanne_admin.audit import service as audit
@@ -37,7 +37,7 @@ def _claim_tick(spec: JobSpec, tick: datetime) -> int | None:
             .values(job_name=spec.name, tick=tick, trigger="schedule", started_at=utcnow(), outcome="running",
                     worker=f"{socket.gethostname()}:{os.getpid()}")
             .on_conflict_do_nothing(index_elements=["job_name", "tick"], index_where=sa.text("tick is not null"))
-            .returning(JobRun.id)
+            .returning(col(JobRun.id))
         ).scalar()
     return row_id
 

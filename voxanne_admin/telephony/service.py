@@ -16,7 +16,7 @@ import phonenumbers
 from phonenumbers import carrier as pn_carrier
 from phonenumbers import geocoder
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.agents.models import PhoneNumber
 from voxanne_admin.audit import service as audit
@@ -388,7 +388,8 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
         raise InvalidInput("Provision a number first (step 2): the clinic forwards its line to that number.",
                            field="number")
     line = inspect_clinic_number(raw=clinic_number, country=row.country)
-    other = session.exec(select(Organization.name).join(TelephonySetup, TelephonySetup.org_id == Organization.id)
+    other = session.exec(select(Organization.name)
+                         .join(TelephonySetup, col(TelephonySetup.org_id) == col(Organization.id))
                          .where(TelephonySetup.clinic_number == line.e164, TelephonySetup.org_id != org_id)).first()
     if other is not None:
         # Almost always a typo; and verification could not tell the two organizations' forwards apart.

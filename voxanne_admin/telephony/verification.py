@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.agents.models import PhoneNumber
 from voxanne_admin.audit import service as audit
@@ -59,7 +59,7 @@ def match_leg(session: Session, *, leg: VoiceLeg, status: str) -> None:
     direction = (leg.direction or "").lower()
     if direction.startswith("inbound") and leg.to_number:
         rows = session.exec(
-            select(TelephonySetup).join(PhoneNumber, PhoneNumber.id == TelephonySetup.number_id)
+            select(TelephonySetup).join(PhoneNumber, col(PhoneNumber.id) == col(TelephonySetup.number_id))
             .where(PhoneNumber.e164 == leg.to_number, TelephonySetup.verification_started_at.is_not(None),  # type: ignore[union-attr]
                    TelephonySetup.status != "verified").with_for_update(of=TelephonySetup)
         ).all()
@@ -73,7 +73,7 @@ def match_leg(session: Session, *, leg: VoiceLeg, status: str) -> None:
         return
     if direction.startswith("outbound") and (status in OUTBOUND_FAILURES or status == "failed"):
         rows = session.exec(
-            select(TelephonySetup).join(PhoneNumber, PhoneNumber.id == TelephonySetup.number_id)
+            select(TelephonySetup).join(PhoneNumber, col(PhoneNumber.id) == col(TelephonySetup.number_id))
             .where(PhoneNumber.e164 == leg.from_number, TelephonySetup.clinic_number == leg.to_number,
                    TelephonySetup.status == "codes_issued",
                    TelephonySetup.verification_started_at.is_not(None))  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
@@ -139,7 +139,7 @@ def process_batch(event_ids: list[int], worker: str = WORKER) -> dict[int, str]:
         with db.transaction() as session:
             events = session.exec(
                 select(WebhookEvent).where(WebhookEvent.id.in_(event_ids))  # type: ignore[union-attr]
-                .order_by(WebhookEvent.call_id, WebhookEvent.id).with_for_update()
+                .order_by(WebhookEvent.call_id, col(WebhookEvent.id)).with_for_update()
             ).all()
             outcomes: dict[int, str] = {}
             now = utcnow()

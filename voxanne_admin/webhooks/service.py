@@ -110,7 +110,7 @@ def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
     org = message_metadata(message).get("org_id") if isinstance(message, dict) else None
     if not str(org or "").isdigit():
         return "US"
-    org_id = int(org)
+    org_id = int(str(org))
     country = session.execute(sa.text("select country from organizations where id = :id"), {"id": org_id}).scalar()
     return str(country or "US").upper()
 
@@ -171,7 +171,7 @@ def tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
     for item in raw:
         if not isinstance(item, dict):
             continue
-        function = item.get("function") if isinstance(item.get("function"), dict) else {}
+        function: dict[str, Any] = item["function"] if isinstance(item.get("function"), dict) else {}
         name = function.get("name") or item.get("name") or ""
         args: Any = function.get("arguments", item.get("arguments", item.get("parameters", {})))
         if isinstance(args, str):
@@ -223,7 +223,7 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
            source_ip: str | None) -> tuple[int, bool]:
     """Insert the event (or count a duplicate) in the caller's transaction; returns (event id, inserted)."""
     now = utcnow()
-    table = WebhookEvent.__table__
+    table: sa.Table = WebhookEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
     if parsed.status == "pending":
         stored = redact(payload)  # applied later from this payload, then rewritten redacted
     else:
@@ -234,10 +234,10 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
         next_attempt_at=now, last_error=parsed.reason or None, source_ip=source_ip, duplicates=0,
         processed_at=now if parsed.status != "pending" else None,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         constraint="uq_webhook_events_dedupe", set_={"duplicates": table.c.duplicates + 1}
     ).returning(table.c.id, sa.literal_column("(xmax = 0)").label("inserted"))
-    row = session.execute(stmt).one()
+    row = session.execute(upsert).one()
     return int(row.id), bool(row.inserted)
 
 
@@ -373,8 +373,8 @@ def purge(session: Session) -> str:
     events = session.execute(sa.text(
         "delete from webhook_events where status in ('completed', 'ignored', 'rejected') "
         "and received_at < now() - make_interval(hours => :h)"), {"h": settings.webhook_completed_retention_hours}
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     history = session.execute(sa.text(
         "delete from webhook_attempts where started_at < now() - make_interval(days => :d)"),
-        {"d": settings.webhook_history_retention_days}).rowcount
+        {"d": settings.webhook_history_retention_days}).rowcount  # type: ignore[attr-defined]
     return f"{events} processed inbox events and {history} delivery attempts deleted"

@@ -52,7 +52,7 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
                 if _ingesting():
                     # Providers are posting: accepting (storing) comes first; events are durable, so applying
                     # them one group at a time with a pause costs only a little delay.
-                    results = []
+                    results: list[dict[int, str] | BaseException] = []
                     for group in groups:
                         try:
                             await asyncio.to_thread(flows.process_batch, group)
@@ -60,8 +60,8 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
                             results.append(exc)
                         await asyncio.sleep(0.02)
                 else:
-                    results = await asyncio.gather(*(asyncio.to_thread(flows.process_batch, g) for g in groups),
-                                                   return_exceptions=True)
+                    results = list(await asyncio.gather(*(asyncio.to_thread(flows.process_batch, g) for g in groups),
+                                                   return_exceptions=True))
                 for result in results:
                     if isinstance(result, BaseException):
                         log.error("inbox batch failed; its leases expire and it is claimed again",

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import db
 from voxanne_admin.agents.models import PhoneNumber
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def _snapshot_records(session: Session) -> tuple[dict[str, PhoneNumber], dict[str, NumberProvisioning]]:
     recorded = {p.e164: p for p in session.exec(select(PhoneNumber)).all()}
     latest: dict[str, NumberProvisioning] = {}
-    for row in session.exec(select(NumberProvisioning).order_by(NumberProvisioning.id)).all():
+    for row in session.exec(select(NumberProvisioning).order_by(col(NumberProvisioning.id))).all():
         latest[row.e164] = row
     return recorded, latest
 
