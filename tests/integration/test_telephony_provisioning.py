@@ -195,6 +195,9 @@ def test_provider_errors_map_to_clear_messages(tel_server):
                                          actor_role="operator"))
     with pytest.raises(ProviderError, match="number type is not offered"):
         asyncio.run(provisioning.twilio_client().available_numbers("US", "mobile"))
+    with pytest.raises(ProviderError, match="No numbers are available in that area code") as none_there:
+        asyncio.run(provisioning.search_numbers(org_id=org_id, country="US", number_type="local", area_code="533"))
+    assert none_there.value.code == 21452 and none_there.value.status_code == 502
     with pytest.raises(InvalidInput, match="United States has no mobile numbers"):
         asyncio.run(provisioning.search_numbers(org_id=org_id, country="US", number_type="mobile"))
     taken = _pick()
