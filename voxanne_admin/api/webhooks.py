@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
@@ -53,19 +54,18 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _audit_auth_failure(provider: str, ip: str, reason: str, path: str) -> None:
-    try:
-        with db.transaction() as session:
-            audit.record(session, actor=Actor(type="provider", id=provider, ip=ip), action="webhook_auth_failed",
-                         target_type="webhook", target_id=path[:64], diff={"reason": reason})
-    except Exception:
-        log.exception("could not audit a webhook auth failure")
+def _audit_auth_failure(session: Session, provider: str, ip: str, reason: str, path: str) -> None:
+    audit.record(session, actor=Actor(type="provider", id=provider, ip=ip), action="webhook_auth_failed",
+                 target_type="webhook", target_id=path[:64], diff={"reason": reason})
 
 
 async def _unauthorised(provider: str, request: Request, reason: str) -> JSONResponse:
     ip = _client_ip(request)
     log.warning("webhook authentication failed", extra={"provider": provider, "source_ip": ip, "reason": reason})
-    await asyncio.to_thread(_audit_auth_failure, provider, ip, reason, request.url.path)
+    try:
+        await db.run_in_transaction(_audit_auth_failure, provider, ip, reason, request.url.path)
+    except Exception:
+        log.exception("could not audit a webhook auth failure")
     return JSONResponse({"error": "unauthorized"}, status_code=401)
 
 
