@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from voxanne_admin import db
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput
 from voxanne_admin.telephony import forwarding
+from voxanne_admin.telephony import rules as fwd_rules
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.flows import provisioning as provisioning_flow
 from voxanne_admin.telephony.flows import verification as verification_flow
@@ -224,14 +225,14 @@ class TelephonyState(AppState):
         rule = None
         if self.setup.country and self.setup.carrier:
             with db.read_only() as session:
-                rule = next((r for r in telephony.list_rules(session, country=self.setup.country)
+                rule = next((r for r in fwd_rules.list_rules(session, country=self.setup.country)
                              if r.carrier == self.setup.carrier), None)
         self.rule_confidence = rule.confidence if rule else ""
         self.rule_source = rule.source if rule else ""
 
     def _load_rules(self) -> None:
         with db.read_only() as session:
-            self.rules = telephony.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
+            self.rules = fwd_rules.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
 
     def _refresh(self) -> None:
         self.countries = telephony.list_countries()
@@ -701,7 +702,7 @@ class TelephonyState(AppState):
             return None
         try:
             with db.transaction() as session:
-                telephony.update_rule(session, rule_id=rule.id, changes=changes, actor=actor_for(self, staff),
+                fwd_rules.update_rule(session, rule_id=rule.id, changes=changes, actor=actor_for(self, staff),
                                       actor_role=staff.role)
         except InvalidInput as exc:
             self.rule_errors = {exc.field if exc.field in RULE_TEXT_FIELDS else "form": str(exc)}
