@@ -17,6 +17,7 @@ from voxanne_admin.orgs import service as org_service
 from voxanne_admin.sandbox import carrier
 from voxanne_admin.telephony import ratelimit, verification
 from voxanne_admin.telephony import service as tel
+from voxanne_admin.telephony.flows import provisioning
 from voxanne_admin.telephony.flows import verification as verify_flow
 from voxanne_admin.telephony.models import VoiceLeg
 
@@ -30,8 +31,8 @@ def _limits():
 
 def _codes_issued(slug: str, carrier_name: str = "Verizon", kind: str = "unconditional") -> int:
     org_id = _org(slug)
-    asyncio.run(tel.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
-                                     actor_role="operator"))
+    asyncio.run(provisioning.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
+                                              actor_role="operator"))
     with db.transaction() as session:
         tel.configure_forwarding(session, org_id=org_id, clinic_number=CLINIC, carrier=carrier_name,
                                  forwarding_type=kind, ring_timer=0, actor=ACTOR, actor_role="operator")
