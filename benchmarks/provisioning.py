@@ -96,17 +96,18 @@ async def _run(purchases: int, rng: random.Random) -> tuple[Counter, list[float]
     from voxanne_admin.audit.service import Actor
     from voxanne_admin.errors import ProviderError
     from voxanne_admin.sandbox import store
-    from voxanne_admin.telephony import provisioning, ratelimit
-    from voxanne_admin.telephony import service as tel
+    from voxanne_admin.telephony import ratelimit
+    from voxanne_admin.telephony.flows import provisioning, reconciliation
 
     actor = Actor(type="staff", id="bench", email="bench@voxanne.example")
     orgs = await asyncio.to_thread(_orgs)
+    record, vapi_client = provisioning._record, provisioning.vapi_client
     outcomes: Counter = Counter()
     times: list[float] = []
     for _ in range(purchases):
         ratelimit.reset()  # the benchmark measures provisioning, not the limiter
         org_id = rng.choice(orgs)
-        found = await tel.search_numbers(org_id=org_id, country="US", number_type="local", limit=5)
+        found = await provisioning.search_numbers(org_id=org_id, country="US", number_type="local", limit=5)
         e164 = found[0].e164
         draw = rng.random()
         fault = "none"
@@ -116,19 +117,27 @@ async def _run(purchases: int, rng: random.Random) -> tuple[Counter, list[float]
             if draw < edge:
                 fault = name
                 break
-        provisioning.fault_hooks.clear()
+        # Faults: the sandbox's fault API for Vapi; a broken record step or a crash after the purchase by
+        # replacing the flow's collaborators for this one purchase (restored below).
+        provisioning._record, provisioning.vapi_client = record, vapi_client
         if fault == "vapi_import":
             await asyncio.to_thread(store.add_fault, "vapi", "fail", operation="POST /phone-number", status=400,
                                     message="twilioAuthToken is invalid")
         elif fault == "db_record":
-            provisioning.fault_hooks["record"] = lambda session, **_: session.execute(sa.text("select 1 / 0"))
+            def broken_record(session, **kwargs):
+                session.execute(sa.text("select 1 / 0"))
+                return record(session, **kwargs)
+
+            provisioning._record = broken_record
         elif fault == "crash":
-            def crash(**_):
-                raise SimulatedCrash
-            provisioning.fault_hooks["after_purchase"] = crash
+            class Crashes:
+                async def import_phone_number(self, body):
+                    raise SimulatedCrash
+
+            provisioning.vapi_client = Crashes
         started = time.perf_counter()
         try:
-            await tel.provision_number(org_id=org_id, e164=e164, number_type="local", actor=actor,
+            await provisioning.provision_number(org_id=org_id, e164=e164, number_type="local", actor=actor,
                                        actor_role="operator")
             outcomes["recorded"] += 1
         except provisioning.ProvisioningFailed as exc:
@@ -140,8 +149,8 @@ async def _run(purchases: int, rng: random.Random) -> tuple[Counter, list[float]
             continue
         if fault != "crash":
             times.append((time.perf_counter() - started) * 1000)
-    provisioning.fault_hooks.clear()
-    stats = await provisioning.reconcile_numbers(grace=timedelta(0))
+    provisioning._record, provisioning.vapi_client = record, vapi_client
+    stats = await reconciliation.reconcile_numbers(grace=timedelta(0))
     return outcomes, times, stats
 
 

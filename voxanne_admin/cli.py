@@ -1,18 +1,35 @@
-"""The `voxanne-admin` command line. Domain errors map to exit code 1, bad settings to 2."""
+"""The `voxanne-admin` command line. Domain errors map to exit code 1, bad settings to 2, provider errors
+(Twilio, Vapi) to 3; the message goes to stderr. The mapping is done once, in `_Group.invoke`."""
 
 from __future__ import annotations
 
 import getpass
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click as click
+from typer.core import TyperGroup
 
+from voxanne_admin.errors import EXIT_SETTINGS, DomainError, ProviderError, exit_code
 from voxanne_admin.settings import SettingsError, get_settings
 
+
+class _Group(TyperGroup):
+    """Maps every DomainError escaping a command (ProviderError included) to its message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            prefix = f"{exc.provider.title()}: " if isinstance(exc, ProviderError) else ""
+            typer.echo(f"{prefix}{exc}", err=True)
+            raise typer.Exit(exit_code(exc)) from None
+
+
 app = typer.Typer(help="Voxanne Admin: the operations console for Voxanne AI.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, cls=_Group)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit trail commands.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
@@ -30,7 +47,7 @@ def _settings():
         return get_settings()
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_SETTINGS) from None
 
 
 def _database_url() -> str:
@@ -98,7 +115,6 @@ def create_staff(
     from voxanne_admin import db
     from voxanne_admin.audit.service import Actor
     from voxanne_admin.auth import service as auth_service
-    from voxanne_admin.errors import DomainError
 
     _database_url()
     password = os.environ.get("VOXANNE_NEW_PASSWORD") or ""
@@ -195,7 +211,6 @@ def audit_verify() -> None:
 def jobs_run(name: Annotated[str, typer.Argument(help="Job name, see `jobs list`.")]) -> None:
     """Run a job now (recorded in job_runs like scheduled runs)."""
     from voxanne_admin.audit.service import Actor
-    from voxanne_admin.errors import DomainError
     from voxanne_admin.jobs import service as job_service
 
     _database_url()
@@ -236,9 +251,9 @@ def webhooks_work() -> None:
 def webhooks_drain() -> None:
     """Process every due inbox event now, then exit."""
     _database_url()
-    from voxanne_admin.webhooks import service as inbox
+    from voxanne_admin.webhooks import flows as inbox_flows
 
-    typer.echo(f"Processed {inbox.drain()} events.")
+    typer.echo(f"Processed {inbox_flows.drain()} events.")
 
 
 @webhooks_app.command("replay")
@@ -322,9 +337,8 @@ def test_call(
 
     from voxanne_admin import db
     from voxanne_admin.audit.service import Actor
-    from voxanne_admin.calls import outbound
+    from voxanne_admin.calls import flows as outbound
     from voxanne_admin.calls.models import Call
-    from voxanne_admin.errors import ProviderError
     from voxanne_admin.orgs import service as org_service
 
     _database_url()
@@ -342,7 +356,7 @@ def test_call(
         checks = asyncio.run(outbound.preflight(org_id=org_id, to=to, role=agent))
     except ProviderError as exc:
         typer.echo(f"  FAIL  Vapi: {exc}{outbound.sandbox_hint()}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_code(exc)) from None
     for check in checks.checks:
         typer.echo(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
     if not checks.ok:
@@ -354,12 +368,10 @@ def test_call(
             org_id=org_id, to=to, idempotency_key=f"cli-{uuid.uuid4().hex}", placed_by=f"cli:{user}",
             actor=Actor(type="system", id="cli", user_agent=f"voxanne-admin test-call ({user})"),
             actor_role="founder"))
-    except ProviderError as exc:
-        typer.echo(f"Not placed: {exc}{outbound.sandbox_hint()}", err=True)
-        raise typer.Exit(1) from None
-    except Exception as exc:  # CallFailed and other domain errors carry the reason
-        typer.echo(f"Not placed: {exc}", err=True)
-        raise typer.Exit(1) from None
+    except DomainError as exc:  # CallFailed carries the reason; a ProviderError exits 3
+        hint = outbound.sandbox_hint() if isinstance(exc, ProviderError) else ""
+        typer.echo(f"Not placed: {exc}{hint}", err=True)
+        raise typer.Exit(exit_code(exc)) from None
     typer.echo(f"Call {placed.call_id} placed (Vapi {placed.vapi_call_id}). Watching...")
     deadline = time.monotonic() + timeout
     last_status, seen_lines = None, 0
@@ -404,7 +416,6 @@ def seed_calls(
     """Add realistic calls (agents, numbers, statuses, costs, redacted transcripts) over the last 90 days."""
     from voxanne_admin import migrate
     from voxanne_admin.calls import seed as call_seed
-    from voxanne_admin.errors import DomainError
 
     migrate.upgrade(_database_url())
     with typer.progressbar(length=count, label="Seeding calls") as bar:

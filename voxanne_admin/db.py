@@ -2,17 +2,23 @@
 
 The caller owns the transaction: `with transaction() as session:` commits on
 success and rolls back on any exception, so nothing is ever half-written.
+
+Async code (flows, routes, State handlers) runs one short unit of work off the event loop with
+`await run_in_transaction(fn, *args)` (or `run_read_only`): `fn(session, *args)` runs in a worker thread inside
+its own transaction, never held across a provider call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
@@ -21,6 +27,8 @@ from sqlmodel import Session
 from voxanne_admin.settings import get_settings
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Set by `ensure_database()` in the serving process and inherited by its workers.
 RESOLVED_URL_ENV = "VOXANNE_RESOLVED_DATABASE_URL"
@@ -133,3 +141,24 @@ def read_only() -> Iterator[Session]:
     pool still rolls the connection back when it is returned."""
     with Session(get_engine(), expire_on_commit=False) as session:
         yield session
+
+
+async def run_in_transaction(fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(session, *args, **kwargs)` in one transaction on a worker thread: committed when it returns, rolled back
+    when it raises (the exception reaches the caller). The one way async code commits."""
+
+    def unit() -> T:
+        with transaction() as session:
+            return fn(session, *args, **kwargs)
+
+    return await asyncio.to_thread(unit)
+
+
+async def run_read_only(fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(session, *args, **kwargs)` in a read-only session on a worker thread (objects stay readable)."""
+
+    def unit() -> T:
+        with read_only() as session:
+            return fn(session, *args, **kwargs)
+
+    return await asyncio.to_thread(unit)

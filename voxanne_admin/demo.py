@@ -10,7 +10,7 @@ import secrets
 import uuid
 
 import phonenumbers
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.agents import service as agent_service
 from voxanne_admin.agents.models import PhoneNumber
@@ -28,6 +28,8 @@ CLINIC_LINES = {"US": ("+12015550143", "Verizon", "unconditional"), "GB": ("+447
 
 def _demo_number(country: str, index: int) -> str:
     example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.FIXED_LINE)
+    if example is None:
+        raise ValueError(f"phonenumbers has no example fixed-line number for {country}")
     national = str(example.national_number)
     for tail in range(index * 10, index * 10 + 100):
         candidate = phonenumbers.parse(f"+{example.country_code}{national[:-2]}{tail % 100:02d}")
@@ -43,7 +45,7 @@ def seed(session: Session, *, actor: Actor | None = None) -> int:
     if not created:
         return 0
     sandbox = get_settings().sandbox
-    orgs = session.exec(select(Organization).order_by(Organization.id)).all()
+    orgs = session.exec(select(Organization).order_by(col(Organization.id))).all()
     for index, org in enumerate(orgs):
         for role in ("inbound", "outbound"):
             agent_service.save(session, org_id=org.id or 0, role=role, raw=agent_service.default_config(org, role),
@@ -72,7 +74,7 @@ def seed(session: Session, *, actor: Actor | None = None) -> int:
 
 
 def _urls() -> dict[str, str]:
-    from voxanne_admin.telephony.provisioning import webhook_urls
+    from voxanne_admin.telephony.flows.provisioning import webhook_urls
 
     return webhook_urls()
 

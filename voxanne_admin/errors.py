@@ -45,11 +45,28 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
-class ProviderError(Exception):
-    """A provider (Vapi, Twilio) failed; carries its code and an actionable message."""
+class ProviderError(DomainError):
+    """A provider (Vapi, Twilio) failed; carries its code and an actionable message.
+
+    A DomainError, so every edge maps it the same way: the UI toasts its message, the API answers 502 (the
+    provider refused) or 503 (the provider could not be reached or had a server error), the CLI exits 3.
+    `status` is the provider's own HTTP status (None when it never answered)."""
+
+    status_code = 502
 
     def __init__(self, provider: str, message: str, code: str | int | None = None, status: int | None = None):
         super().__init__(message)
         self.provider = provider
         self.code = code
         self.status = status
+        if status is None or status >= 500 or status == 429:
+            self.status_code = 503
+
+
+# Exit codes of the command line (voxanne_admin.cli): a domain rule 1, bad settings 2, a provider 3.
+EXIT_DOMAIN, EXIT_SETTINGS, EXIT_PROVIDER = 1, 2, 3
+
+
+def exit_code(exc: DomainError) -> int:
+    """The CLI exit code for a domain error."""
+    return EXIT_PROVIDER if isinstance(exc, ProviderError) else EXIT_DOMAIN

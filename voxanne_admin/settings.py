@@ -186,6 +186,13 @@ class Settings(BaseSettings):
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def vapi_key(self) -> str:
+        """The Vapi private key; in sandbox mode without one, the per-data-dir key the Vapi sandbox accepts."""
+        if self.vapi_api_key is not None:
+            return self.vapi_api_key.get_secret_value()
+        return _sandbox_secret(self.data_dir, "sandbox-vapi-key")
+
+    @property
     def vapi_url(self) -> str:
         """Vapi API base: the configured one, the real one with a key, else our sandbox."""
         if self.vapi_base_url:

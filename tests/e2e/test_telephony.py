@@ -389,7 +389,7 @@ def test_state_a_search_that_finishes_late_does_not_overwrite_the_newer_one(monk
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from voxanne_admin.telephony import service as telephony_service
+    from voxanne_admin.telephony.flows import provisioning as provisioning_flow
     from voxanne_admin.telephony.models import AvailableNumberRead
 
     gates: dict[str, asyncio.Event] = {}
@@ -400,7 +400,7 @@ def test_state_a_search_that_finishes_late_does_not_overwrite_the_newer_one(monk
         return [AvailableNumberRead(e164="+15550000000", display=f"number in {country}", locality="", region="",
                                     address_requirements="none", capabilities="voice")]
 
-    monkeypatch.setattr(telephony_service, "search_numbers", provider_search)
+    monkeypatch.setattr(provisioning_flow, "search_numbers", provider_search)
     run_search = _unwrapped("run_search")
     state = _FakeState(seq=2)  # the user chose GB (request 1), then US (request 2)
 

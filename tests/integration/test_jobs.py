@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from tests.unit.factories import make_staff, open_session
-from voxanne_admin import db
+from voxanne_admin import db, locks
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import service as auth_service
@@ -120,7 +120,7 @@ def test_run_now_refused_when_job_unknown(clean_db):
 
 
 def test_run_skipped_while_another_connection_holds_the_job_lock(clean_db):
-    key = job_service.lock_key("purge_expired_sessions")
+    key = locks.job("purge_expired_sessions")
     with db.get_engine().connect() as other:
         assert other.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         try:

@@ -19,11 +19,12 @@ from starlette.testclient import TestClient
 from tests.conftest import ROOT
 from tests.integration.conftest import _scalar
 from voxanne_admin import db, demo
+from voxanne_admin.agents import flows as sync
 from voxanne_admin.agents import service as agent_service
-from voxanne_admin.agents import sync
 from voxanne_admin.agents.models import Agent, PhoneNumber
+from voxanne_admin.agents.service import is_vapi_uuid
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.calls import outbound
+from voxanne_admin.calls import flows as outbound
 from voxanne_admin.errors import ProviderError
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.providers import resilience
@@ -120,7 +121,7 @@ def test_e164_phone_number_id_is_never_sent_to_vapi(api_server, demo_orgs):
     with pytest.raises(outbound.CallFailed):
         asyncio.run(_place(api_server, org_id, to="0532 123 45 67"))
     assert _sandbox_count("call") == 0
-    assert not sync.is_vapi_uuid("+14155550100") and sync.is_vapi_uuid(str(uuid.uuid4()))
+    assert not is_vapi_uuid("+14155550100") and is_vapi_uuid(str(uuid.uuid4()))
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,7 @@ def test_missing_phone_number_id_is_resolved_and_backfilled(api_server, demo_org
     placed = asyncio.run(_place(api_server, org_id))
     assert placed.vapi_call_id
     agent = _agent(org_id)
-    assert sync.is_vapi_uuid(agent.vapi_phone_number_id)
+    assert is_vapi_uuid(agent.vapi_phone_number_id)
     assert _scalar("select count(*) from audit_events where action = 'agent_number_backfilled'") == 1
 
 

@@ -12,6 +12,7 @@ from voxanne_admin import db
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.jobs import service as job_service
 from voxanne_admin.settings import get_settings
+from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import service as inbox
 from voxanne_admin.webhooks.signatures import vapi_hmac
 
@@ -81,7 +82,7 @@ def test_processed_events_leave_no_phi_in_calls_inbox_or_audit(client):
         "analysis": {"summary": f"Caller (DOB 14 June 1990, 07911 123456) takes sertraline. {said}",
                      "structuredData": {"dateOfBirth": "1990-06-14", "callbackNumber": "07911 123456"}},
     })
-    assert inbox.drain() == 3  # status-update, final transcript, end-of-call report
+    assert inbox_flows.drain() == 3  # status-update, final transcript, end-of-call report
 
     row = _rows("select transcript, summary, messages::text as messages, analysis::text as analysis,"
                 " live_transcript::text as live, customer_number, redaction_version from calls"
@@ -115,7 +116,7 @@ def test_failure_texts_are_redacted(client, monkeypatch):
     monkeypatch.setattr(call_service, "apply_transcript", explode)
     _post(client, {"type": "transcript", "transcriptType": "final", "role": "user", "call": {"id": "call-err"},
                    "transcript": "my card is 4526 0181 5908 3012 and I take sertraline"})
-    inbox.drain()
+    inbox_flows.drain()
     errors = [r.error for r in _rows("select error from webhook_attempts")] + \
         [r.last_error for r in _rows("select last_error from webhook_events")]
     assert errors and all("[CARD]" in e and "[MEDICATION]" in e for e in errors)
@@ -191,7 +192,7 @@ def test_backfill_job_redacts_rows_stored_before_redaction_once(clean_db):
 def test_rows_written_by_the_pipeline_are_not_redone(client):
     _post(client, {"type": "transcript", "transcriptType": "final", "role": "user", "call": {"id": "call-new"},
                    "transcript": "my number is 415-555-2671"})
-    inbox.drain()
+    inbox_flows.drain()
     assert _rows("select redaction_version from calls")[0].redaction_version == 1
     assert {r.redaction_version for r in _rows("select redaction_version from webhook_events")} == {1}
     from voxanne_admin.calls import backfill

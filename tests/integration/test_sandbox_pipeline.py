@@ -22,7 +22,7 @@ from voxanne_admin.providers.twilio import TwilioClient
 from voxanne_admin.providers.vapi import VapiClient
 from voxanne_admin.sandbox import store
 from voxanne_admin.settings import get_settings
-from voxanne_admin.webhooks import service as inbox
+from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks.signatures import vapi_hmac
 
 
@@ -133,6 +133,20 @@ def test_sandbox_twilio_numbers_follow_country_rules(api_server):
 
 
 TOTAL = 250
+# The CLI's `webhooks work`, with every apply slowed down so the kill lands mid-batch.
+SLOW_WORKER = """
+import time
+from voxanne_admin.cli import main
+from voxanne_admin.webhooks import service
+real = service.apply_event
+def slow(session, event):
+    time.sleep(0.04)
+    return real(session, event)
+service.apply_event = slow
+import sys
+sys.argv = ["voxanne-admin", "webhooks", "work"]
+main()
+"""
 
 
 def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_path):
@@ -147,10 +161,9 @@ def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_p
                                            "call": {"id": f"kill-{i}"}}}).encode()
             assert client.post("/webhooks/vapi", content=body,
                                headers={"x-vapi-signature": vapi_hmac(secret, body)}).status_code == 200
-    env = {**os.environ, "DATABASE_URL": clean_db, "VOXANNE_TEST_APPLY_DELAY_MS": "40",
-           "WEBHOOK_LEASE_SECONDS": "2", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": clean_db, "WEBHOOK_LEASE_SECONDS": "2", "LOG_LEVEL": "WARNING"}
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "voxanne_admin.cli", "webhooks", "work"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"))
     deadline = time.monotonic() + 60
     # Kill while one batch is committed and the next is half applied.
@@ -165,7 +178,7 @@ def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_p
     stuck = _scalar("select count(*) from webhook_events where status = 'processing'")
     assert 0 < done_before < TOTAL and stuck > 0, "the kill must land mid-batch"
     time.sleep(2.2)  # leases expire
-    inbox.drain()
+    inbox_flows.drain()
     assert _scalar("select count(*) from webhook_events where status = 'completed'") == TOTAL
     assert _scalar("select count(*) from webhook_attempts where outcome = 'completed'") == TOTAL
     assert _scalar("select max(n) from (select count(*) n from webhook_attempts group by event_id) t") == 1

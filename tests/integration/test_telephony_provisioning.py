@@ -25,8 +25,9 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput, ProviderError, RateLimited
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.sandbox import store
-from voxanne_admin.telephony import provisioning, ratelimit
+from voxanne_admin.telephony import ratelimit
 from voxanne_admin.telephony import service as tel
+from voxanne_admin.telephony.flows import provisioning, reconciliation
 from voxanne_admin.telephony.models import NumberProvisioning
 
 ACTOR = Actor(type="staff", id="1", email="ops@voxanne.example", ip="198.51.100.9")
@@ -45,7 +46,7 @@ def _org(slug: str, country: str = "US", agents: bool = False) -> int:
 
 
 def _pick(country: str = "US", kind: str = "local") -> str:
-    found = asyncio.run(tel.search_numbers(org_id=0, country=country, number_type=kind, limit=3))
+    found = asyncio.run(provisioning.search_numbers(org_id=0, country=country, number_type=kind, limit=3))
     assert found and found[0].display.startswith("+")
     return found[0].e164
 
@@ -73,17 +74,14 @@ def _orphans() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_hooks():
-    provisioning.fault_hooks.clear()
+def _clean_limits():
     ratelimit.reset()
-    yield
-    provisioning.fault_hooks.clear()
 
 
 def test_provision_buys_with_our_webhooks_imports_records_and_points_agents(tel_server):
     org_id = _org("harbor", agents=True)
     e164 = _pick()
-    setup = asyncio.run(tel.provision_number(org_id=org_id, e164=e164, number_type="local", actor=ACTOR,
+    setup = asyncio.run(provisioning.provision_number(org_id=org_id, e164=e164, number_type="local", actor=ACTOR,
                                              actor_role="operator"))
     assert (setup.number_e164, setup.number_country, setup.step) == (e164, "US", 3)
     (bought,) = [n for n in store.list_kind("twilio", "incoming_number") if n["phone_number"] == e164]
@@ -108,7 +106,7 @@ def test_vapi_import_failure_releases_the_number_and_says_so(tel_server):
     store.add_fault("vapi", "fail", operation="POST /phone-number", status=400,
                     message="property twilioAuthToken is invalid")
     with pytest.raises(provisioning.ProvisioningFailed) as failed:
-        asyncio.run(tel.provision_number(org_id=org_id, e164=e164, number_type="local", actor=ACTOR,
+        asyncio.run(provisioning.provision_number(org_id=org_id, e164=e164, number_type="local", actor=ACTOR,
                                          actor_role="operator"))
     assert "importing it into Vapi failed" in str(failed.value) and "so it was released again" in str(failed.value)
     assert failed.value.released
@@ -120,16 +118,18 @@ def test_vapi_import_failure_releases_the_number_and_says_so(tel_server):
         assert tel.get_setup(session, org_id=org_id).number_id == 0
 
 
-def test_database_failure_at_record_releases_number_and_deletes_vapi_import(tel_server):
+def test_database_failure_at_record_releases_number_and_deletes_vapi_import(tel_server, monkeypatch):
     org_id = _org("lekki", country="NG")
     e164 = _pick("US")
+    record = provisioning._record
 
-    def broken_database(session, **_):
+    def broken_database(session, **kwargs):
         session.execute(sa.text("select 1 / 0"))  # a real error from PostgreSQL inside the record transaction
+        return record(session, **kwargs)
 
-    provisioning.fault_hooks["record"] = broken_database
+    monkeypatch.setattr(provisioning, "_record", broken_database)
     with pytest.raises(provisioning.ProvisioningFailed, match="saving it in our database failed"):
-        asyncio.run(tel.provision_number(org_id=org_id, e164=e164, number_type="local", actor=ACTOR,
+        asyncio.run(provisioning.provision_number(org_id=org_id, e164=e164, number_type="local", actor=ACTOR,
                                          actor_role="operator"))
     assert e164 not in _provider_numbers() | _vapi_numbers() | _recorded()
     assert _actions("telephony_number_rolled_back")[0].diff["vapi_phone_number_id"]
@@ -138,9 +138,14 @@ def test_database_failure_at_record_releases_number_and_deletes_vapi_import(tel_
 KILLED = textwrap.dedent("""
     import asyncio, os, signal, sys
     from voxanne_admin.audit.service import Actor
-    from voxanne_admin.telephony import provisioning, service as tel
-    provisioning.fault_hooks["after_purchase"] = lambda **_: os.kill(os.getpid(), signal.SIGKILL)
-    asyncio.run(tel.provision_number(org_id=int(sys.argv[1]), e164=sys.argv[2], number_type="local",
+    from voxanne_admin.telephony.flows import provisioning
+
+    class Dies:  # the process dies after the purchase, before the Vapi import
+        async def import_phone_number(self, body):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    provisioning.vapi_client = Dies
+    asyncio.run(provisioning.provision_number(org_id=int(sys.argv[1]), e164=sys.argv[2], number_type="local",
                                      actor=Actor.system("crash-test"), actor_role="founder"))
 """)
 
@@ -154,7 +159,7 @@ def _buy_then_die(org_id: int, e164: str) -> None:
 def test_process_killed_between_purchase_and_record_is_repaired_by_reconcile(tel_server):
     needs = _org("needs-number")
     has = _org("has-number")
-    asyncio.run(tel.provision_number(org_id=has, e164=_pick(), number_type="local", actor=ACTOR,
+    asyncio.run(provisioning.provision_number(org_id=has, e164=_pick(), number_type="local", actor=ACTOR,
                                      actor_role="operator"))
     wanted, surplus = _pick(), None
     _buy_then_die(needs, wanted)
@@ -162,9 +167,9 @@ def test_process_killed_between_purchase_and_record_is_repaired_by_reconcile(tel
     _buy_then_die(has, surplus)
     assert {wanted, surplus} <= _provider_numbers() and {wanted, surplus} <= _orphans()
     # A young journal row may belong to a provisioning still in flight: left alone.
-    stats = asyncio.run(provisioning.reconcile_numbers())
+    stats = asyncio.run(reconciliation.reconcile_numbers())
     assert stats["in_flight"] == 2 and stats["adopted"] == stats["released"] == 0
-    stats = asyncio.run(provisioning.reconcile_numbers(grace=timedelta(0)))
+    stats = asyncio.run(reconciliation.reconcile_numbers(grace=timedelta(0)))
     assert (stats["adopted"], stats["released"]) == (1, 1)
     assert _orphans() == set()
     assert wanted in _recorded() and surplus not in _provider_numbers()
@@ -186,16 +191,19 @@ def test_provider_errors_map_to_clear_messages(tel_server):
     org_id = _org("errors", country="GB")
     gb = _pick("GB", "mobile")
     with pytest.raises(ProviderError, match="address is required"):
-        asyncio.run(tel.provision_number(org_id=org_id, e164=gb, number_type="mobile", actor=ACTOR,
+        asyncio.run(provisioning.provision_number(org_id=org_id, e164=gb, number_type="mobile", actor=ACTOR,
                                          actor_role="operator"))
     with pytest.raises(ProviderError, match="number type is not offered"):
         asyncio.run(provisioning.twilio_client().available_numbers("US", "mobile"))
+    with pytest.raises(ProviderError, match="No numbers are available in that area code") as none_there:
+        asyncio.run(provisioning.search_numbers(org_id=org_id, country="US", number_type="local", area_code="533"))
+    assert none_there.value.code == 21452 and none_there.value.status_code == 502
     with pytest.raises(InvalidInput, match="United States has no mobile numbers"):
-        asyncio.run(tel.search_numbers(org_id=org_id, country="US", number_type="mobile"))
+        asyncio.run(provisioning.search_numbers(org_id=org_id, country="US", number_type="mobile"))
     taken = _pick()
     store.put("twilio", "incoming_number", "PN" + "9" * 32, {"sid": "PN" + "9" * 32, "phone_number": taken})
     with pytest.raises(ProviderError, match="just taken. Pick another"):
-        asyncio.run(tel.provision_number(org_id=org_id, e164=taken, number_type="local", actor=ACTOR,
+        asyncio.run(provisioning.provision_number(org_id=org_id, e164=taken, number_type="local", actor=ACTOR,
                                          actor_role="operator"))
     with db.read_only() as session:
         assert set(session.exec(select(NumberProvisioning.state)).all()) == {"abandoned"}
@@ -206,7 +214,7 @@ def test_provisioning_is_rate_limited_per_ip_with_a_429_message(tel_server, monk
     for _ in range(100):
         ratelimit.check_rate(action="provision", ip="192.0.2.44", org_id=None)
     with pytest.raises(RateLimited, match=r"\(HTTP 429\)$"):
-        asyncio.run(tel.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
+        asyncio.run(provisioning.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
                                          actor_role="operator", ip="192.0.2.44"))
     with db.read_only() as session:
         assert session.exec(select(NumberProvisioning)).all() == []
@@ -222,4 +230,4 @@ def test_reconcile_sees_every_page_of_provider_numbers(tel_server):
     listed = asyncio.run(provisioning.twilio_client().list_numbers(page_size=2))
     assert {n["phone_number"] for n in listed} == bought and len(listed) == 5
     # Not bought by this console (no journal, no marker): counted, never released.
-    assert asyncio.run(provisioning.reconcile_numbers(grace=timedelta(0)))["unmanaged"] == 5
+    assert asyncio.run(reconciliation.reconcile_numbers(grace=timedelta(0)))["unmanaged"] == 5

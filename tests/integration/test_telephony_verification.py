@@ -17,6 +17,8 @@ from voxanne_admin.orgs import service as org_service
 from voxanne_admin.sandbox import carrier
 from voxanne_admin.telephony import ratelimit, verification
 from voxanne_admin.telephony import service as tel
+from voxanne_admin.telephony.flows import provisioning
+from voxanne_admin.telephony.flows import verification as verify_flow
 from voxanne_admin.telephony.models import VoiceLeg
 
 CLINIC = "+12015550143"
@@ -29,8 +31,8 @@ def _limits():
 
 def _codes_issued(slug: str, carrier_name: str = "Verizon", kind: str = "unconditional") -> int:
     org_id = _org(slug)
-    asyncio.run(tel.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
-                                     actor_role="operator"))
+    asyncio.run(provisioning.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
+                                              actor_role="operator"))
     with db.transaction() as session:
         tel.configure_forwarding(session, org_id=org_id, clinic_number=CLINIC, carrier=carrier_name,
                                  forwarding_type=kind, ring_timer=0, actor=ACTOR, actor_role="operator")
@@ -50,11 +52,11 @@ def _wait(org_id: int, timeout: float = 30):
 
 def test_dialled_code_forwards_the_test_call_and_verifies(tel_server):
     org_id = _codes_issued("verified")
-    asyncio.run(tel.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
     with db.read_only() as session:
         setup = tel.get_setup(session, org_id=org_id)
     assert carrier.forward_target(CLINIC) == setup.number_e164
-    started = asyncio.run(tel.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    started = asyncio.run(verify_flow.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
     assert started.verifying and started.status_label.startswith("Verifying") and started.step == 5
     done = _wait(org_id)
     assert (done.status, done.status_reason, done.step) == ("verified", "", 5) and done.verified_at
@@ -69,7 +71,7 @@ def test_dialled_code_forwards_the_test_call_and_verifies(tel_server):
 
 def test_code_never_dialled_rings_out_and_fails_with_the_reason(tel_server):
     org_id = _codes_issued("never-dialled")
-    asyncio.run(tel.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
     done = _wait(org_id)
     assert done.status == "failed" and done.status_reason.startswith(verification.NO_FORWARDED_CALL)
     assert done.status_label.startswith("Failed: no forwarded call arrived")
@@ -79,11 +81,11 @@ def test_code_never_dialled_rings_out_and_fails_with_the_reason(tel_server):
 def test_forwarding_to_another_number_or_cancelled_does_not_verify(tel_server):
     org_id = _codes_issued("elsewhere")
     carrier.dial(CLINIC, "*722015550199")  # the clinic forwarded to some other number
-    asyncio.run(tel.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
     assert _wait(org_id).status == "failed"
-    asyncio.run(tel.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
     carrier.dial(CLINIC, "*73")  # ...and cancelled again
-    asyncio.run(tel.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
     assert _wait(org_id).status == "failed"
 
 
@@ -91,7 +93,7 @@ def test_forged_voice_callback_is_refused_and_verifies_nothing(tel_server):
     org_id = _codes_issued("forged")
     with db.read_only() as session:
         ours = tel.get_setup(session, org_id=org_id).number_e164
-    asyncio.run(tel.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.start_verification(org_id=org_id, actor=ACTOR, actor_role="operator"))
     response = httpx.post(f"{tel_server}/webhooks/twilio/voice-status", data={
         "CallSid": "CA" + "f" * 32, "CallStatus": "ringing", "From": ours, "To": ours, "ForwardedFrom": CLINIC,
         "Direction": "inbound"}, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
@@ -106,7 +108,7 @@ def test_unknown_code_is_refused_by_the_sandbox_network(tel_server):
         row.activate_code = "*99#"
         session.add(row)
     with pytest.raises(InvalidInput, match="invalid MMI code"):
-        asyncio.run(tel.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
+        asyncio.run(verify_flow.sandbox_simulate_dialled(org_id=org_id, actor=ACTOR, actor_role="operator"))
 
 
 def test_demo_setups_are_backed_by_sandbox_state_and_the_gb_one_verifies(tel_server):
@@ -128,11 +130,11 @@ def test_demo_setups_are_backed_by_sandbox_state_and_the_gb_one_verifies(tel_ser
     assert carrier.forward_target(gb.clinic_number) == ""
     assert len(rows) == 4
     # Nothing is a dummy: the GB clinic dials its code on the sandbox network and the test call arrives.
-    asyncio.run(tel.sandbox_simulate_dialled(org_id=gb.org_id, actor=ACTOR, actor_role="operator"))
-    asyncio.run(tel.start_verification(org_id=gb.org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.sandbox_simulate_dialled(org_id=gb.org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.start_verification(org_id=gb.org_id, actor=ACTOR, actor_role="operator"))
     assert _wait(gb.org_id).status == "verified"
     # And the US clinic's line, already forwarding, verifies again.
-    asyncio.run(tel.start_verification(org_id=us.org_id, actor=ACTOR, actor_role="operator"))
+    asyncio.run(verify_flow.start_verification(org_id=us.org_id, actor=ACTOR, actor_role="operator"))
     assert _wait(us.org_id).status == "verified"
 
 

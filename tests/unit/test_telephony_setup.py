@@ -10,6 +10,7 @@ from voxanne_admin.agents.models import PhoneNumber
 from voxanne_admin.errors import InvalidInput, PermissionDenied
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.telephony import ratelimit
+from voxanne_admin.telephony import rules as fwd_rules
 from voxanne_admin.telephony import service as tel
 from voxanne_admin.telephony.forwarding import ForwardingRefused
 
@@ -159,23 +160,24 @@ def test_configure_forwarding_needs_a_number_first(session, operator):
 
 def test_codes_follow_an_edited_rule_and_the_edit_is_audited_with_a_diff(session, operator):
     admin = make_staff(session, role="admin")
-    rule = next(r for r in tel.list_rules(session, country="US") if r.carrier == "Verizon")
+    rule = next(r for r in fwd_rules.list_rules(session, country="US") if r.carrier == "Verizon")
     assert rule.unconditional == "*72{N}" and rule.cancel_codes.startswith("unconditional=*73")
     with pytest.raises(PermissionDenied):
-        tel.update_rule(session, rule_id=rule.id, changes={"unconditional": "*72{N}#"}, actor=actor_of(operator),
+        fwd_rules.update_rule(session, rule_id=rule.id, changes={"unconditional": "*72{N}#"}, actor=actor_of(operator),
                         actor_role="operator")
     with pytest.raises(InvalidInput, match="needs \\{N\\}"):
-        tel.update_rule(session, rule_id=rule.id, changes={"unconditional": "*72"}, actor=actor_of(admin),
+        fwd_rules.update_rule(session, rule_id=rule.id, changes={"unconditional": "*72"}, actor=actor_of(admin),
                         actor_role="admin")
     with pytest.raises(InvalidInput, match="keypad"):
-        tel.update_rule(session, rule_id=rule.id, changes={"busy": "*71{N}x"}, actor=actor_of(admin),
+        fwd_rules.update_rule(session, rule_id=rule.id, changes={"busy": "*71{N}x"}, actor=actor_of(admin),
                         actor_role="admin")
     with pytest.raises(InvalidInput, match="only no-answer"):
-        tel.update_rule(session, rule_id=rule.id, changes={"busy": "*71{N}*{T}"}, actor=actor_of(admin),
+        fwd_rules.update_rule(session, rule_id=rule.id, changes={"busy": "*71{N}*{T}"}, actor=actor_of(admin),
                         actor_role="admin")
-    updated = tel.update_rule(session, rule_id=rule.id, changes={"unconditional": "*72{N}#", "confidence": "confirmed",
-                                                                 "check_codes": "unconditional=*#72#"},
-                              actor=actor_of(admin), actor_role="admin")
+    updated = fwd_rules.update_rule(session, rule_id=rule.id,
+                                    changes={"unconditional": "*72{N}#", "confidence": "confirmed",
+                                             "check_codes": "unconditional=*#72#"},
+                                    actor=actor_of(admin), actor_role="admin")
     assert updated.unconditional == "*72{N}#" and updated.unconditional_check == "*#72#"
     (event,) = audit_events(session, "forwarding_rule_updated")
     assert event.diff["unconditional"] == {"before": "*72{N}", "after": "*72{N}#"}

@@ -1,14 +1,15 @@
 """Agents: validate, save with versions, diff, restore, and build what Vapi receives.
 
-Syncing to Vapi lives in `agents/sync.py` (network, outside any transaction).
+Syncing to Vapi lives in the flow layer, `agents/flows.py` (network, outside any transaction).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.agents.models import (
     CONFIG_FIELDS,
@@ -36,6 +37,13 @@ FIELD_LABELS = {"name": "Name", "system_prompt": "System prompt", "first_message
                 "max_duration_s": "Max call length", "tools": "Tools"}
 VOICE_KEYS = {(p, v) for p, v, _ in VOICES}
 MODEL_KEYS = {(p, m) for p, m, _ in MODELS}
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_vapi_uuid(value: str | None) -> bool:
+    """A Vapi phone-number id is a UUID, never an E.164 number (invariant 3)."""
+    return bool(value) and bool(UUID_RE.match(str(value)))
 
 
 def _fmt(dt) -> str:
@@ -149,7 +157,7 @@ def get_for_org(session: Session, *, org_id: int, role: str) -> Agent | None:
 
 def list_agents(session: Session, *, org_id: int | None = None) -> list[AgentRead]:
     """Agents with their organization names, by organization then role."""
-    query = select(Agent, Organization.name).join(Organization, Organization.id == Agent.org_id)
+    query = select(Agent, col(Organization.name)).join(Organization, col(Organization.id) == col(Agent.org_id))
     if org_id:
         query = query.where(Agent.org_id == org_id)
     rows = session.exec(query.order_by(Organization.name, Agent.role)).all()

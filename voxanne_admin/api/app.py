@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from voxanne_admin.api import auth, calls, health, monitoring, oidc, webhooks
+from voxanne_admin.errors import DomainError, ProviderError, RateLimited
 from voxanne_admin.logging import request_id_var
 from voxanne_admin.settings import get_settings
 
@@ -37,12 +39,30 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+async def domain_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The one mapping of domain errors to HTTP: the class's status code and its message; a provider error
+    (502 refused, 503 unreachable) also names the provider and its code."""
+    assert isinstance(exc, DomainError)
+    body: dict[str, object] = {"error": str(exc)}
+    headers = {}
+    field = getattr(exc, "field", None)
+    if field:
+        body["field"] = field
+    if isinstance(exc, ProviderError):
+        body["provider"], body["code"] = exc.provider, exc.code
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
 def build_api() -> FastAPI:
     """Routes only (health, auth hand-off); testable without Reflex."""
     from voxanne_admin.appointments import service as appointment_service
+    from voxanne_admin.webhooks import service as inbox
 
-    appointment_service.register_tools()
+    inbox.TOOL_HANDLERS.update(appointment_service.TOOLS)  # the agents' tools, answered on /webhooks/vapi
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
+    api.add_exception_handler(DomainError, domain_error_response)
     api.include_router(health.router)
     api.include_router(auth.router)
     api.include_router(oidc.router)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
@@ -23,11 +21,7 @@ def _secure() -> bool:
 async def establish(ticket: str = "", next: str = "/overview") -> RedirectResponse:
     """Exchange a one-time sign-in ticket for the session cookie, then go to the console."""
 
-    def _exchange() -> str | None:
-        with db.transaction() as session:
-            return auth_service.establish_session(session, ticket=ticket)
-
-    token = await asyncio.to_thread(_exchange) if ticket else None
+    token = await db.run_in_transaction(auth_service.establish_session, ticket=ticket) if ticket else None
     target = next if next.startswith("/") and not next.startswith("//") else "/overview"
     if token is None:
         return RedirectResponse("/login?expired=1", status_code=303)

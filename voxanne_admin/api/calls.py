@@ -2,38 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
+from sqlmodel import Session
 
 from voxanne_admin import db
 from voxanne_admin.api.deps import require_staff
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import has_role
+from voxanne_admin.auth.service import CurrentStaff
 from voxanne_admin.calls import exports
 
 router = APIRouter(prefix="/api/calls")
 
 
-def _lookup(token: str):
-    with db.read_only() as session:
-        return exports.get_export(session, token=token)
-
-
-def _audit_download(staff, token: str, ip: str) -> None:
-    with db.transaction() as session:
-        audit.record(session, actor=Actor(type="staff", id=str(staff.id), email=staff.email, ip=ip),
-                     action="calls_export_downloaded", target_type="call_export", target_id=token[:16])
+def _audit_download(session: Session, staff: CurrentStaff, token: str, ip: str) -> None:
+    audit.record(session, actor=Actor(type="staff", id=str(staff.id), email=staff.email, ip=ip),
+                 action="calls_export_downloaded", target_type="call_export", target_id=token[:16])
 
 
 @router.get("/exports/{token}")
 async def download(token: str, request: Request) -> FileResponse:
     """Stream a finished export as a CSV attachment (viewer and up; the exporter or an admin)."""
     staff = await require_staff(request, "viewer")
-    export = await asyncio.to_thread(_lookup, token)
+    export = await db.run_read_only(exports.get_export, token=token)
     if export is None:
         raise HTTPException(404, "This export does not exist or was deleted (exports are kept 24 hours); "
                                  "export again from the Call logs page.")
@@ -45,6 +40,6 @@ async def download(token: str, request: Request) -> FileResponse:
     path = Path(export.path)
     if not path.is_file() or exports.export_dir().resolve() not in path.resolve().parents:
         raise HTTPException(404, "The export file is gone (exports are kept 24 hours); export again.")
-    await asyncio.to_thread(_audit_download, staff, token, request.client.host if request.client else "")
+    await db.run_in_transaction(_audit_download, staff, token, request.client.host if request.client else "")
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name,
                         headers={"Cache-Control": "no-store"})

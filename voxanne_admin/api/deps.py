@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import HTTPException, Request
+from sqlmodel import Session
 
 from voxanne_admin import db
 from voxanne_admin.api.auth import COOKIE
@@ -14,18 +13,17 @@ from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
 
 
-def _resolve(cookie: str | None, bearer: str | None) -> CurrentStaff | None:
-    with db.transaction() as session:
-        if bearer:
-            return tokens.resolve(session, token=bearer)
-        return auth_service.resolve_session(session, token=cookie)
+def _resolve(session: Session, cookie: str | None, bearer: str | None) -> CurrentStaff | None:
+    if bearer:
+        return tokens.resolve(session, token=bearer)
+    return auth_service.resolve_session(session, token=cookie)
 
 
 async def require_staff(request: Request, minimum: str) -> CurrentStaff:
     """401 without valid credentials, 403 below the role."""
     header = request.headers.get("authorization", "")
     bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-    staff = await asyncio.to_thread(_resolve, request.cookies.get(COOKIE), bearer)
+    staff = await db.run_in_transaction(_resolve, request.cookies.get(COOKIE), bearer)
     if staff is None:
         raise HTTPException(401, "Sign in, or send an API token as 'Authorization: Bearer vxt_...'.")
     if not has_role(staff.role, minimum):

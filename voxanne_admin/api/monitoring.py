@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from fastapi import APIRouter, Request
@@ -15,16 +14,11 @@ from voxanne_admin.webhooks import service as inbox
 router = APIRouter(prefix="/api/webhooks")
 
 
-def _read(fn, **kwargs):
-    with db.read_only() as session:
-        return fn(session, **kwargs)
-
-
 @router.get("/stats")
 async def stats(request: Request) -> dict:
     """Queue counts, oldest pending age, events per minute (last hour), 24 h success rates, breakers."""
     await require_staff(request, "operator")
-    data = await asyncio.to_thread(_read, inbox.stats)
+    data = await db.run_read_only(inbox.stats)
     data["breakers"] = [dataclasses.asdict(b) for b in resilience.breaker_states()]
     return data
 
@@ -33,7 +27,7 @@ async def stats(request: Request) -> dict:
 async def dead_letters(request: Request, limit: int = 100) -> list[dict]:
     """Events that exhausted their attempts."""
     await require_staff(request, "operator")
-    rows = await asyncio.to_thread(_read, inbox.list_events, status="dead_letter", limit=min(max(limit, 1), 1000))
+    rows = await db.run_read_only(inbox.list_events, status="dead_letter", limit=min(max(limit, 1), 1000))
     return [r.model_dump() for r in rows]
 
 
@@ -41,4 +35,4 @@ async def dead_letters(request: Request, limit: int = 100) -> list[dict]:
 async def failures(request: Request, limit: int = 50) -> list[dict]:
     """Latest failed processing attempts."""
     await require_staff(request, "operator")
-    return await asyncio.to_thread(_read, inbox.recent_failures, limit=min(max(limit, 1), 500))
+    return await db.run_read_only(inbox.recent_failures, limit=min(max(limit, 1), 500))

@@ -15,12 +15,14 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings
+from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import service as inbox
 from voxanne_admin.webhooks import worker
 from voxanne_admin.webhooks.signatures import SignatureError, verify_twilio, verify_vapi
@@ -52,19 +54,18 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _audit_auth_failure(provider: str, ip: str, reason: str, path: str) -> None:
-    try:
-        with db.transaction() as session:
-            audit.record(session, actor=Actor(type="provider", id=provider, ip=ip), action="webhook_auth_failed",
-                         target_type="webhook", target_id=path[:64], diff={"reason": reason})
-    except Exception:
-        log.exception("could not audit a webhook auth failure")
+def _audit_auth_failure(session: Session, provider: str, ip: str, reason: str, path: str) -> None:
+    audit.record(session, actor=Actor(type="provider", id=provider, ip=ip), action="webhook_auth_failed",
+                 target_type="webhook", target_id=path[:64], diff={"reason": reason})
 
 
 async def _unauthorised(provider: str, request: Request, reason: str) -> JSONResponse:
     ip = _client_ip(request)
     log.warning("webhook authentication failed", extra={"provider": provider, "source_ip": ip, "reason": reason})
-    await asyncio.to_thread(_audit_auth_failure, provider, ip, reason, request.url.path)
+    try:
+        await db.run_in_transaction(_audit_auth_failure, provider, ip, reason, request.url.path)
+    except Exception:
+        log.exception("could not audit a webhook auth failure")
     return JSONResponse({"error": "unauthorized"}, status_code=401)
 
 
@@ -120,7 +121,7 @@ async def vapi(request: Request) -> JSONResponse:
         return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
     message = envelope["message"]
     if parsed.kind == "tool-calls":
-        return JSONResponse(await asyncio.to_thread(inbox.answer_tool_calls, message))
+        return JSONResponse(await asyncio.to_thread(inbox_flows.answer_tool_calls, message))
     if parsed.kind == "assistant-request":
         return JSONResponse(inbox.answer_assistant_request(message))
     if inserted and parsed.status == "pending":
@@ -194,12 +195,12 @@ async def twilio_sms(request: Request) -> Response:
 
 
 @router.post("/twilio/sms-status")
-async def twilio_sms_status(request: Request) -> JSONResponse:
+async def twilio_sms_status(request: Request) -> Response:
     """Twilio SMS status callbacks."""
     return await _twilio(request, "sms-status")
 
 
 @router.post("/twilio/voice-status")
-async def twilio_voice_status(request: Request) -> JSONResponse:
+async def twilio_voice_status(request: Request) -> Response:
     """Twilio voice status callbacks."""
     return await _twilio(request, "voice-status")

@@ -6,21 +6,22 @@ the database refuses a second booked row for the same slot (partial unique index
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from voxanne_admin import locks
 from voxanne_admin.appointments.models import Appointment, AppointmentRead
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import Organization
+from voxanne_admin.providers.vapi_payloads import message_metadata
 from voxanne_admin.timeutil import utcnow
 
 SLOT_MINUTES = 30
@@ -119,8 +120,8 @@ def book(session: Session, *, org_id: int, contact_name: str, contact_phone: str
                            f"{OPEN:%H:%M}-{CLOSE:%H:%M} Monday to Friday.")
     if start <= utcnow():
         raise InvalidInput("That time has already passed.")
-    key = zlib.crc32(f"{org_id}:{start.isoformat()}".encode())
-    session.execute(sa.text("select pg_advisory_xact_lock(:a, :b)"), {"a": 0x7A10, "b": key - 2**31})
+    namespace, key = locks.appointment_slot(org_id, start.isoformat())
+    session.execute(sa.text("select pg_advisory_xact_lock(:a, :b)"), {"a": namespace, "b": key})
     if start in _booked(session, org_id, [start]):
         options = ", ".join(_local(org, s) for s in nearest_free(session, org, start))
         raise Conflict(f"That time was just taken, the nearest free times are {options or 'not available this week'}.")
@@ -157,7 +158,7 @@ def list_for_org(session: Session, *, org_id: int, limit: int = 100) -> list[App
         return []
     since = utcnow() - timedelta(days=7)
     rows = session.exec(select(Appointment).where(Appointment.org_id == org_id, Appointment.starts_at >= since)
-                        .order_by(Appointment.starts_at).limit(limit)).all()
+                        .order_by(col(Appointment.starts_at)).limit(limit)).all()
     return [AppointmentRead(id=r.id or 0, starts_at=_local(org, r.starts_at), contact_name=r.contact_name,
                             contact_phone=r.contact_phone[:-4] + "••••" if len(r.contact_phone) > 6 else "••••",
                             status=r.status, source="phone agent" if r.vapi_call_id else "console") for r in rows]
@@ -167,12 +168,10 @@ def list_for_org(session: Session, *, org_id: int, limit: int = 100) -> list[App
 
 
 def _tool_org(message: dict[str, Any]) -> int:
-    from voxanne_admin.calls.service import _metadata
-
-    org_id = _metadata(message).get("org_id")
+    org_id = message_metadata(message).get("org_id")
     if not str(org_id or "").isdigit():
         raise InvalidInput("This call is not linked to a clinic, so I cannot check the calendar.")
-    return int(org_id)
+    return int(str(org_id))
 
 
 def tool_check_availability(session: Session, args: dict[str, Any], message: dict[str, Any]) -> str:
@@ -217,9 +216,5 @@ def tool_book_appointment(session: Session, args: dict[str, Any], message: dict[
     return f"Booked for {_local(org, appointment.starts_at)}."
 
 
-def register_tools() -> None:
-    """Make the tools answerable through /webhooks/vapi tool-calls."""
-    from voxanne_admin.webhooks import service as inbox
-
-    inbox.TOOL_HANDLERS["check_availability"] = tool_check_availability
-    inbox.TOOL_HANDLERS["book_appointment"] = tool_book_appointment
+# The agents' tools by name; the API edge registers them with the webhook inbox (webhooks.service.TOOL_HANDLERS).
+TOOLS = {"check_availability": tool_check_availability, "book_appointment": tool_book_appointment}

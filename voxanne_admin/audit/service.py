@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from voxanne_admin import formatting as fmt
+from voxanne_admin import locks
 from voxanne_admin.audit.models import AuditEvent, AuditEventRead
 from voxanne_admin.privacy import secrets
 from voxanne_admin.timeutil import utcnow
 
-AUDIT_CHAIN_LOCK = 0x7A0D17  # advisory lock key for the audit chain
 GENESIS_HASH = "0" * 64
 
 
@@ -108,7 +108,7 @@ def record(
     diff: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event in the caller's transaction."""
-    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": AUDIT_CHAIN_LOCK})
+    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": locks.AUDIT_CHAIN})
     prev = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()  # type: ignore[union-attr]
     now = utcnow()
     row = AuditEvent(

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import formatting as fmt
+from voxanne_admin import locks
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import passwords
@@ -41,7 +42,6 @@ SSO_ONLY_FAILURE = "This account signs in with single sign-on only: use the sing
 CODE_FAILURE = "That code is not valid. Check your authenticator app and try again."
 RECOVERY_CODE_COUNT = 10
 RATE_WINDOW = timedelta(minutes=15)
-FIRST_FOUNDER_LOCK = 0x7A0D18
 TOTP_ISSUER = "Voxanne Admin"
 MIN_RESPONSE_S = 0.35  # failure and success paths of the password step take at least this long
 
@@ -154,7 +154,7 @@ def create_first_founder(session: Session, *, email: str, name: str, password: s
     name = clean_name(name)
     passwords.validate_password(password, email=email, name=name)
     # Two people opening a fresh install at once: only one becomes the founder.
-    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": FIRST_FOUNDER_LOCK})
+    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": locks.FIRST_FOUNDER})
     if staff_exists(session):
         raise Conflict("The founder account already exists. Sign in instead.")
     user = StaffUser(email=email, name=name, role="founder", password_hash=passwords.hash_password(password))
@@ -241,7 +241,7 @@ def reset_mfa(session: Session, *, actor_user: StaffUser, staff_id: int, actor: 
     target.mfa_enabled = False
     target.totp_last_step = None
     session.add(target)
-    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.staff_id == target.id))
+    session.execute(sa.delete(RecoveryCode).where(col(RecoveryCode.staff_id) == target.id))
     _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="MFA reset")
     audit.record(session, actor=actor, action="mfa_disabled", target_type="staff", target_id=target.id,
                  diff={"reason": "reset by an administrator"})
@@ -291,7 +291,7 @@ def _match_step(secret: str, code: str, now: float | None = None) -> int | None:
 
 
 def _new_recovery_codes(session: Session, user: StaffUser) -> list[str]:
-    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.staff_id == user.id))
+    session.execute(sa.delete(RecoveryCode).where(col(RecoveryCode.staff_id) == user.id))
     codes = []
     for _ in range(RECOVERY_CODE_COUNT):
         raw = secrets.token_hex(5)  # 40 bits each, single use, rate limited by lockout
@@ -610,7 +610,7 @@ def list_sessions(session: Session, *, staff_id: int, current_session_id: str | 
         select(StaffSession)
         .where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None),  # type: ignore[union-attr]
                StaffSession.expires_at > now, StaffSession.last_seen_at > now - idle,
-               ~StaffSession.token_hash.startswith("handoff:"))  # type: ignore[union-attr]
+               ~col(StaffSession.token_hash).startswith("handoff:"))
         .order_by(StaffSession.last_seen_at.desc())  # type: ignore[attr-defined]
     ).all()
     return [
@@ -637,9 +637,10 @@ def revoke_session(
 
 
 def _revoke_all(session: Session, *, staff_id: int, actor: Actor, reason: str, except_id: str | None = None) -> int:
-    query = sa.update(StaffSession).where(StaffSession.staff_id == staff_id, StaffSession.revoked_at.is_(None))  # type: ignore[union-attr]
+    query = sa.update(StaffSession).where(col(StaffSession.staff_id) == staff_id,
+                                          col(StaffSession.revoked_at).is_(None))
     if except_id:
-        query = query.where(StaffSession.id != except_id)
+        query = query.where(col(StaffSession.id) != except_id)
     count = session.execute(query.values(revoked_at=utcnow())).rowcount  # type: ignore[attr-defined]
     if count:
         audit.record(session, actor=actor, action="session_revoked", target_type="staff", target_id=staff_id,
@@ -658,8 +659,8 @@ def purge_expired_sessions(session: Session) -> int:
     idle = timedelta(minutes=get_settings().session_idle_minutes)
     result = session.execute(
         sa.delete(StaffSession).where(
-            sa.or_(StaffSession.expires_at <= now, StaffSession.last_seen_at <= now - idle,
-                   StaffSession.revoked_at <= now - timedelta(days=1))  # type: ignore[operator]
+            sa.or_(col(StaffSession.expires_at) <= now, col(StaffSession.last_seen_at) <= now - idle,
+                   col(StaffSession.revoked_at) <= now - timedelta(days=1))
         )
     )
     return result.rowcount  # type: ignore[attr-defined]
@@ -668,7 +669,8 @@ def purge_expired_sessions(session: Session) -> int:
 def purge_login_attempts(session: Session, *, older_than_days: int = 90) -> int:
     """Delete sign-in attempts older than the retention period."""
     cutoff = utcnow() - timedelta(days=older_than_days)
-    return session.execute(sa.delete(LoginAttempt).where(LoginAttempt.occurred_at < cutoff)).rowcount  # type: ignore[attr-defined]
+    return session.execute(sa.delete(LoginAttempt).where(  # type: ignore[attr-defined]
+        col(LoginAttempt.occurred_at) < cutoff)).rowcount
 
 
 __all__ = ["has_role", "require_role"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
@@ -46,7 +46,7 @@ def create(session: Session, *, staff_id: int, name: str, actor: Actor) -> str:
 def list_tokens(session: Session, *, staff_id: int) -> list[ApiTokenRead]:
     """Active tokens of a staff member."""
     rows = session.exec(select(ApiToken).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
-                        .order_by(ApiToken.id)).all()
+                        .order_by(col(ApiToken.id))).all()
     return [ApiTokenRead(id=r.id or 0, name=r.name, prefix=r.prefix,
                          created_at=fmt.timestamp(r.created_at),
                          last_used_at=fmt.timestamp(r.last_used_at, empty="never"))

@@ -102,13 +102,13 @@ def remaining() -> dict[str, int]:
     with db.read_only() as session:
         return {
             "calls": int(session.execute(sa.text(
-                "select count(*) from calls where redaction_version < :v"), {"v": REDACTION_VERSION}).scalar()),
+                "select count(*) from calls where redaction_version < :v"), {"v": REDACTION_VERSION}).scalar() or 0),
             "webhook_events": int(session.execute(sa.text(
                 "select count(*) from webhook_events where redaction_version < :v"
-                " and status in ('completed', 'ignored', 'rejected')"), {"v": REDACTION_VERSION}).scalar()),
+                " and status in ('completed', 'ignored', 'rejected')"), {"v": REDACTION_VERSION}).scalar() or 0),
             "webhook_attempts": int(session.execute(sa.text(
                 "select count(*) from webhook_attempts where redaction_version < :v"),
-                {"v": REDACTION_VERSION}).scalar()),
+                {"v": REDACTION_VERSION}).scalar() or 0),
         }
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -253,15 +254,15 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
         raise InvalidInput("--count must be at least 1.", field="count")
     engine = db.get_engine()
     with db.read_only() as session:
-        stmt = sa.select(Organization).where(Organization.status == "active").order_by(Organization.id)
+        stmt = sa.select(Organization).where(col(Organization.status) == "active").order_by(col(Organization.id))
         if org_slug:
-            stmt = sa.select(Organization).where(Organization.slug == org_slug)
+            stmt = sa.select(Organization).where(col(Organization.slug) == org_slug)
         orgs = session.execute(stmt).scalars().all()
         if not orgs:
             raise NotFound(f"No organization with slug '{org_slug}'." if org_slug else
                            "There are no active organizations: run `voxanne-admin seed-demo` first.")
         agents = {(a.org_id, a.role): a for a in session.execute(sa.select(Agent)).scalars().all()}
-        numbers = {}
+        numbers: dict[int, str | None] = {}
         for n in session.execute(sa.select(PhoneNumber)).scalars().all():
             numbers.setdefault(n.org_id, n.vapi_phone_number_id)
     org_info = [(o.id, o.name, o.country) for o in orgs]
@@ -281,6 +282,7 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
+        assert conn is not None
         while written < count:
             n = min(BATCH, count - written)
             with conn.cursor() as cur:

@@ -11,11 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.calls.models import STATUS_RANK, Call
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.privacy import redaction
+from voxanne_admin.providers.vapi_payloads import message_metadata
 from voxanne_admin.timeutil import utcnow
 
 
@@ -40,27 +41,17 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def _metadata(message: dict[str, Any]) -> dict[str, Any]:
-    call = message.get("call") or {}
-    merged: dict[str, Any] = {}
-    for holder in ((message.get("assistant") or {}).get("metadata"), (call.get("assistantOverrides") or {}).get(
-            "metadata"), call.get("metadata"), message.get("metadata")):
-        if isinstance(holder, dict):
-            merged.update(holder)
-    return merged
-
-
 def _lock_call(session: Session, vapi_call_id: str, message: dict[str, Any]) -> Call:
     """Get-or-create the call row and lock it for this transaction."""
     call = message.get("call") or {}
-    local_id = _metadata(message).get("voxanne_call_id")
+    local_id = message_metadata(message).get("voxanne_call_id")
     if str(local_id or "").isdigit():
         # An outbound call we recorded before dialling: attach the Vapi id to that row.
-        session.execute(sa.update(Call).where(Call.id == int(local_id), Call.vapi_call_id.is_(None))  # type: ignore[union-attr]
+        session.execute(sa.update(Call).where(col(Call.id) == int(str(local_id)), col(Call.vapi_call_id).is_(None))
                         .values(vapi_call_id=vapi_call_id))
     customer = message.get("customer") or call.get("customer") or {}
-    meta_org = _metadata(message).get("org_id")
-    org_id = int(meta_org) if str(meta_org or "").isdigit() else None
+    meta_org = message_metadata(message).get("org_id")
+    org_id = int(str(meta_org)) if str(meta_org or "").isdigit() else None
     direction = None
     call_type = str(call.get("type") or "")
     if "outbound" in call_type.lower():

@@ -79,20 +79,20 @@ def _rebuild_call_stats(session: Session) -> str:
 def _sync_agents(session: Session) -> str:
     import asyncio
 
-    from voxanne_admin.agents import sync
+    from voxanne_admin.agents import flows as agent_flows
 
-    synced = asyncio.run(sync.sync_pending())
+    synced = asyncio.run(agent_flows.sync_pending())
     return f"{synced} agents synced to Vapi"
 
 
 def _reconcile_numbers(session: Session) -> str:
     import asyncio
 
-    from voxanne_admin.telephony import provisioning
     from voxanne_admin.telephony import service as telephony_service
+    from voxanne_admin.telephony.flows import reconciliation
 
     # Reconciliation makes provider calls in its own short transactions; the job's session is used only after.
-    summary = provisioning.summary(asyncio.run(provisioning.reconcile_numbers()))
+    summary = reconciliation.summary(asyncio.run(reconciliation.reconcile_numbers()))
     expired = telephony_service.expire_verifications(session)
     return f"{summary}; {expired} forwarding verifications timed out"
 

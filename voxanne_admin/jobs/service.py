@@ -11,14 +11,13 @@ import logging
 import os
 import socket
 import time
-import zlib
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from voxanne_admin import db
+from voxanne_admin import db, locks
 from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -32,11 +31,6 @@ log = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def lock_key(job_name: str) -> int:
-    """Stable advisory-lock key for a job."""
-    return 0x7A0E0000 + zlib.crc32(job_name.encode()) % 0xFFFF
-
-
 def _claim_tick(spec: JobSpec, tick: datetime) -> int | None:
     with db.transaction() as session:
         row_id = session.execute(
@@ -44,7 +38,7 @@ def _claim_tick(spec: JobSpec, tick: datetime) -> int | None:
             .values(job_name=spec.name, tick=tick, trigger="schedule", started_at=utcnow(), outcome="running",
                     worker=f"{socket.gethostname()}:{os.getpid()}")
             .on_conflict_do_nothing(index_elements=["job_name", "tick"], index_where=sa.text("tick is not null"))
-            .returning(JobRun.id)
+            .returning(col(JobRun.id))
         ).scalar()
     return row_id
 
@@ -76,7 +70,7 @@ def _execute(spec: JobSpec, run_id: int) -> str:
     started = time.monotonic()
     engine = db.get_engine()
     with engine.connect() as lock_conn:
-        got = lock_conn.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": lock_key(spec.name)}).scalar()
+        got = lock_conn.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": locks.job(spec.name)}).scalar()
         lock_conn.commit()
         if not got:
             _finish(run_id, "skipped", started, detail="another run of this job was in progress")
@@ -92,7 +86,7 @@ def _execute(spec: JobSpec, run_id: int) -> str:
             _finish(run_id, "failed", started, error=f"{type(exc).__name__}: {exc}")
             return "failed"
         finally:
-            lock_conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": lock_key(spec.name)})
+            lock_conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": locks.job(spec.name)})
             lock_conn.commit()
 
 

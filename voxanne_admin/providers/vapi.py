@@ -43,14 +43,7 @@ class VapiClient:
                  waits: tuple[float, ...] | None = None, timeout: float | None = None):
         settings = get_settings()
         self.base_url = (base_url or settings.vapi_url).rstrip("/")
-        if api_key is None and settings.vapi_api_key is not None:
-            api_key = settings.vapi_api_key.get_secret_value()
-        if api_key is None:
-            from voxanne_admin.sandbox.store import sandbox_vapi_key
-
-            api_key = sandbox_vapi_key()
-        key = api_key
-        self._headers = {"Authorization": f"Bearer {key}"}
+        self._headers = {"Authorization": f"Bearer {api_key if api_key is not None else settings.vapi_key}"}
         self.waits = waits
         self.timeout = timeout
 

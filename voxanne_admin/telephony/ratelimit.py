@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItemPerHour, RateLimitItemPerMinute
-from limits.storage import Storage, storage_from_string
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from voxanne_admin.errors import RateLimited
@@ -18,7 +19,7 @@ ACTIONS = {"country": "country changes", "provision": "number purchases"}
 
 
 @functools.lru_cache(maxsize=1)
-def _limiter() -> tuple[MovingWindowRateLimiter, Storage]:
+def _limiter() -> tuple[MovingWindowRateLimiter, Any]:
     settings = get_settings()
     uri = settings.redis_url.get_secret_value() if settings.redis_url else "memory://"
     storage = storage_from_string(uri)

@@ -1,21 +1,21 @@
 """Telephony setup per organization: country, our number, the clinic's line, forwarding codes from the rules
 table, verification; plus Twilio voice status callbacks (a status never moves backwards).
 
-Sync functions take a session and never commit. The async ones (provisioning, verification) live in
-`provisioning.py` / `verification.py` and are re-exported here: they manage their own short transactions and
-never hold one across a provider call.
+A service: functions take a session and never commit. What calls Twilio or Vapi (search, provisioning,
+reconciliation, the verification test call) is the flow layer, `telephony/flows/`, which commits short
+transactions around those calls. The rules that match a voice callback to a waiting verification are in
+`telephony/verification.py`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import phonenumbers
 from phonenumbers import carrier as pn_carrier
 from phonenumbers import geocoder
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.agents.models import PhoneNumber
 from voxanne_admin.audit import service as audit
@@ -24,26 +24,23 @@ from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.settings import get_settings
-from voxanne_admin.telephony import countries, forwarding
-from voxanne_admin.telephony.forwarding import ForwardingRefused  # noqa: F401  (part of this module's interface)
+from voxanne_admin.telephony import countries, forwarding, verification
 from voxanne_admin.telephony.models import (
-    NUMBER_FORMATS,
     RULE_TYPES,
     VOICE_STATUS_RANK,
     CarrierForwardingRule,
     ClinicLineRead,
     CountryRead,
     OverviewRow,
-    RuleRead,
     SetupRead,
     TelephonySetup,
     VoiceLeg,
+    setup_snapshot,
 )
-from voxanne_admin.telephony.ratelimit import RateLimited, check_rate  # noqa: F401
+from voxanne_admin.telephony.ratelimit import check_rate
 from voxanne_admin.timeutil import utcnow
 
 EDIT_ROLE = "operator"  # setup changes
-RULE_ROLE = "admin"  # carrier rule edits
 STATUS_LABELS = {
     "not_started": "Not started",
     "codes_issued": "Codes issued: the clinic dials the activation code, then we verify with a test call",
@@ -67,10 +64,8 @@ REFUSED_LINE_TYPES = {"toll-free", "premium rate", "shared cost", "pager", "voic
 CROWN_DEPENDENCIES = {"GG": "Guernsey", "JE": "Jersey", "IM": "the Isle of Man"}
 
 __all__ = [
-    "ForwardingRefused", "apply_voice_status", "check_rate", "configure_forwarding", "display", "get_setup",
-    "inspect_clinic_number", "list_countries", "list_overview", "list_rules", "provision_number",
-    "sandbox_simulate_dialled", "search_numbers", "set_country", "start_verification", "update_rule",
-    "verification_status",
+    "apply_voice_status", "configure_forwarding", "display", "get_setup", "inspect_clinic_number", "list_countries",
+    "list_overview", "set_country", "verification_status",
 ]
 
 
@@ -150,14 +145,6 @@ def _setup_for_update(session: Session, org_id: int) -> TelephonySetup:
     row = _setup(session, org_id, lock=True)
     assert row is not None
     return row
-
-
-def _snapshot(row: TelephonySetup) -> dict[str, Any]:
-    # Keys avoid the word "code": the audit trail redacts keys that look like secrets.
-    return {"country": row.country, "number_id": row.number_id, "clinic_number": row.clinic_number,
-            "carrier": row.carrier, "forwarding_type": row.forwarding_type, "ring_timer": row.ring_timer,
-            "activate": row.activate_code, "check": row.check_code, "cancel": row.cancel_code,
-            "status": row.status, "status_reason": row.status_reason}
 
 
 def verifying(row: TelephonySetup | None) -> bool:
@@ -252,7 +239,7 @@ def set_country(session: Session, *, org_id: int, country: str, actor: Actor, ac
     info = countries.get(country)
     org = _org(session, org_id)
     row = _setup_for_update(session, org_id)
-    before = _snapshot(row)
+    before = setup_snapshot(row)
     if row.country != info.iso:
         row.country = info.iso
         _clear_forwarding(row)
@@ -261,7 +248,7 @@ def set_country(session: Session, *, org_id: int, country: str, actor: Actor, ac
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="telephony_country_set", target_type="telephony_setup",
-                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, _snapshot(row)))
+                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, setup_snapshot(row)))
     return _to_read(session, org, row)
 
 
@@ -397,7 +384,8 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
         raise InvalidInput("Provision a number first (step 2): the clinic forwards its line to that number.",
                            field="number")
     line = inspect_clinic_number(raw=clinic_number, country=row.country)
-    other = session.exec(select(Organization.name).join(TelephonySetup, TelephonySetup.org_id == Organization.id)
+    other = session.exec(select(Organization.name)
+                         .join(TelephonySetup, col(TelephonySetup.org_id) == col(Organization.id))
                          .where(TelephonySetup.clinic_number == line.e164, TelephonySetup.org_id != org_id)).first()
     if other is not None:
         # Almost always a typo; and verification could not tell the two organizations' forwards apart.
@@ -419,7 +407,7 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
     if forwarding_type in ("busy", "unreachable"):
         warnings.append("The verification test call only arrives forwarded while the line is busy or off: for "
                         "this type, verify while the clinic's line is engaged or switched off.")
-    before = _snapshot(row)
+    before = setup_snapshot(row)
     row.clinic_number, row.clinic_line_type, row.carrier, row.rule_id = line.e164, line.line_type, carrier, rule_row.id
     row.forwarding_type = forwarding_type
     row.ring_timer = codes.ring_timer  # 0 when the carrier's code takes no ring time (e.g. Verizon *71)
@@ -432,126 +420,8 @@ def configure_forwarding(session: Session, *, org_id: int, clinic_number: str, c
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="telephony_codes_issued", target_type="telephony_setup",
-                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, _snapshot(row)))
+                 target_id=row.id, org_id=org_id, diff=audit.make_diff(before, setup_snapshot(row)))
     return _to_read(session, org, row)
-
-
-# ------------------------------------------------------------------ carrier rules (admin)
-
-
-def _rule_read(row: CarrierForwardingRule) -> RuleRead:
-    def joined(suffix: str) -> str:
-        return "; ".join(f"{t}={getattr(row, f'{t}{suffix}')}" for t in RULE_TYPES if getattr(row, f"{t}{suffix}"))
-
-    return RuleRead(
-        id=row.id or 0, country=row.country, carrier=row.carrier, line_type=row.line_type,
-        unconditional=row.unconditional, busy=row.busy, no_answer=row.no_answer, unreachable=row.unreachable,
-        cancel_codes=joined("_cancel"), check_codes=joined("_check"), number_format=row.number_format,
-        forwards_international=row.forwards_international, confidence=row.confidence, source=row.source,
-        updated_at=_fmt(row.updated_at), updated_by=row.updated_by,
-        **{f"{t}{s}": getattr(row, f"{t}{s}") for t in RULE_TYPES for s in ("_cancel", "_check")},
-        domestic_only_reason=row.domestic_only_reason,
-    )
-
-
-def list_rules(session: Session, *, country: str = "") -> list[RuleRead]:
-    """Carrier forwarding rules (optionally one country's), by country and carrier."""
-    query = select(CarrierForwardingRule).order_by(CarrierForwardingRule.country, CarrierForwardingRule.carrier)
-    if country:
-        query = query.where(CarrierForwardingRule.country == country.upper())
-    return [_rule_read(r) for r in session.exec(query).all()]
-
-
-TEMPLATE_FIELDS = {f"{t}{s}" for t in RULE_TYPES for s in ("", "_cancel", "_check")}
-TEXT_FIELDS = {"confidence", "source", "domestic_only_reason"}
-EDITABLE = TEMPLATE_FIELDS | TEXT_FIELDS | {"number_format", "forwards_international", "line_type",
-                                            "cancel_codes", "check_codes"}
-DIAL_CHARS = set("0123456789*#+")
-
-
-def _parse_joined(text: str, field: str) -> dict[str, str]:
-    """'unconditional=##21#; busy=##67#' -> {unconditional_cancel: ...}; a missing type becomes empty."""
-    suffix = "_cancel" if field == "cancel_codes" else "_check"
-    out = {f"{t}{suffix}": "" for t in RULE_TYPES}
-    for part in str(text or "").split(";"):
-        if not part.strip():
-            continue
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in RULE_TYPES:
-            raise InvalidInput(f"Write {field.replace('_', ' ')} as 'unconditional=##21#; busy=##67#' using the "
-                               f"types {', '.join(RULE_TYPES)}.", field=field)
-        out[f"{name}{suffix}"] = value.strip()
-    return out
-
-
-def _validate_rule(values: dict[str, Any]) -> None:
-    for field in TEMPLATE_FIELDS:
-        value = values[field]
-        kind = field.split("_cancel")[0].split("_check")[0]
-        rest = value.replace("{N}", "").replace("{T}", "")
-        if any(ch not in DIAL_CHARS for ch in rest):
-            raise InvalidInput(f"{field}: '{value}' has characters a phone keypad cannot dial; use digits, *, #, + "
-                               "and the placeholders {N} (number) and {T} (ring timer).", field=field)
-        if field in RULE_TYPES:
-            if value and "{N}" not in value:
-                raise InvalidInput(f"{field}: the activation template needs {{N}} where the number goes.",
-                                   field=field)
-            if "{T}" in value and kind != "no_answer":
-                raise InvalidInput(f"{field}: only no-answer forwarding takes a ring timer {{T}}.", field=field)
-            if value and not values[f"{field}_cancel"]:
-                raise InvalidInput(f"{field}: give a cancel code too, or the clinic cannot undo forwarding.",
-                                   field=f"{field}_cancel")
-        elif "{N}" in value or "{T}" in value:
-            raise InvalidInput(f"{field}: cancel and check codes take no placeholders.", field=field)
-    if values["number_format"] not in NUMBER_FORMATS:
-        raise InvalidInput(f"number_format must be one of {', '.join(NUMBER_FORMATS)}.", field="number_format")
-    if values["line_type"] not in ("mobile", "landline"):
-        raise InvalidInput("line_type must be mobile or landline.", field="line_type")
-    if values["forwards_international"] and values["number_format"] != "international":
-        raise InvalidInput("A carrier that forwards abroad needs the international number format.",
-                           field="number_format")
-    if not any(values[t] for t in RULE_TYPES):
-        raise InvalidInput("A rule needs at least one forwarding type with an activation template.",
-                           field="unconditional")
-
-
-def update_rule(session: Session, *, rule_id: int, changes: dict[str, Any], actor: Actor,
-                actor_role: str | None) -> RuleRead:
-    """Edit a carrier rule (admin): validated, and audited with a diff of what changed."""
-    require_role(actor_role, RULE_ROLE)
-    row = session.exec(select(CarrierForwardingRule).where(CarrierForwardingRule.id == rule_id)
-                       .with_for_update()).first()
-    if row is None:
-        raise NotFound(f"Forwarding rule {rule_id} does not exist. Reload the rules list.")
-    unknown = sorted(set(changes) - EDITABLE)
-    if unknown:
-        raise InvalidInput(f"These fields cannot be edited: {', '.join(unknown)}.", field=unknown[0])
-    fields = sorted(EDITABLE - {"cancel_codes", "check_codes"})
-    before = {f: getattr(row, f) for f in fields}
-    values = dict(before)
-    for joined in ("cancel_codes", "check_codes"):
-        if joined in changes:
-            values.update(_parse_joined(changes[joined], joined))
-    for key, value in changes.items():
-        if key in ("cancel_codes", "check_codes"):
-            continue
-        if key == "forwards_international":
-            values[key] = value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
-        else:
-            values[key] = str(value or "").strip()
-    _validate_rule(values)
-    diff = audit.make_diff(before, values)
-    if not diff:
-        return _rule_read(row)
-    for key, value in values.items():
-        setattr(row, key, value)
-    row.updated_at, row.updated_by = utcnow(), _who(actor)
-    session.add(row)
-    session.flush()
-    audit.record(session, actor=actor, action="forwarding_rule_updated", target_type="carrier_forwarding_rule",
-                 target_id=row.id, diff={"carrier": f"{row.country} {row.carrier}", **diff})
-    return _rule_read(row)
 
 
 # ------------------------------------------------------------------ voice status callbacks + verification match
@@ -579,8 +449,6 @@ def apply_voice_status(session: Session, *, form: dict[str, str]) -> VoiceLeg:
         row.updated_at = utcnow()
     row.forwarded_from = row.forwarded_from or form.get("ForwardedFrom")
     session.add(row)
-    from voxanne_admin.telephony import verification
-
     verification.match_leg(session, leg=row, status=status)
     return row
 
@@ -592,8 +460,6 @@ def expire_verification(session: Session, row: TelephonySetup) -> bool:
     timeout = timedelta(seconds=get_settings().telephony_verify_timeout_seconds)
     if utcnow() - row.verification_started_at < timeout:
         return False
-    from voxanne_admin.telephony import verification
-
     verification.fail(session, row, verification.NO_FORWARDED_CALL)
     return True
 
@@ -617,38 +483,3 @@ def verification_status(session: Session, *, org_id: int) -> SetupRead:
         if row is not None:
             expire_verification(session, row)
     return _to_read(session, org, row)
-
-
-# ------------------------------------------------------------------ async operations (own short transactions)
-
-
-async def search_numbers(*, org_id: int, country: str, number_type: str, area_code: str = "", contains: str = "",
-                         limit: int = 20):
-    """Numbers that can be bought (see provisioning.search_numbers)."""
-    from voxanne_admin.telephony import provisioning
-
-    return await provisioning.search_numbers(org_id=org_id, country=country, number_type=number_type,
-                                             area_code=area_code, contains=contains, limit=limit)
-
-
-async def provision_number(*, org_id: int, e164: str, number_type: str, actor: Actor, actor_role: str | None,
-                           ip: str = "") -> SetupRead:
-    """Buy, import into Vapi and record a number, releasing it when anything after the purchase fails."""
-    from voxanne_admin.telephony import provisioning
-
-    return await provisioning.provision_number(org_id=org_id, e164=e164, number_type=number_type, actor=actor,
-                                               actor_role=actor_role, ip=ip)
-
-
-async def start_verification(*, org_id: int, actor: Actor, actor_role: str | None) -> SetupRead:
-    """Place the verification test call to the clinic's line (see verification.start_verification)."""
-    from voxanne_admin.telephony import verification
-
-    return await verification.start_verification(org_id=org_id, actor=actor, actor_role=actor_role)
-
-
-async def sandbox_simulate_dialled(*, org_id: int, actor: Actor, actor_role: str | None) -> None:
-    """Sandbox only: the clinic dials the activation code on the sandbox carrier."""
-    from voxanne_admin.telephony import verification
-
-    await verification.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=actor_role)

@@ -121,8 +121,11 @@ def guarded(minimum: str) -> Callable:
                     yield _deny(self, staff, minimum)
                     return
                 with _event_context(self, staff):
-                    async for item in fn(self, *args, **kwargs):
-                        yield item
+                    try:
+                        async for item in fn(self, *args, **kwargs):
+                            yield item
+                    except DomainError as exc:  # ProviderError too: the provider's actionable message
+                        yield rx.toast.error(str(exc))
 
             wrapper: Callable = agen_wrapper
         elif inspect.iscoroutinefunction(fn):
@@ -259,7 +262,8 @@ def field_errors(exc: DomainError) -> dict[str, Any]:
 
 
 def backend_exception_handler(exception: Exception):
-    """Domain errors become their own message; anything else is logged with a reference the user can quote."""
+    """Domain errors (provider errors among them) become their own message; anything else is logged with a
+    reference the user can quote."""
     if isinstance(exception, DomainError):
         return rx.toast.error(str(exception))
     reference = uuid.uuid4().hex[:8]

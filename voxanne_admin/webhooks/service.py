@@ -1,4 +1,7 @@
-"""The durable webhook inbox: parse, store before answering, claim with SKIP LOCKED, apply, retry, dead-letter.
+"""The durable webhook inbox, its rules: parse, store before answering, apply, replay, monitoring queries.
+
+A service: every function takes the caller's session and never commits. Claiming, processing (apply + mark
+completed in one transaction), retries, dead letters and tool-call answers are the flow, `webhooks/flows.py`.
 
 At-least-once delivery (providers retry, duplicates arrive, workers die) gives exactly-once effects because:
   * every accepted event is inserted under a unique (provider, dedupe_key) before the route answers 2xx;
@@ -17,20 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
-import time
-import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from voxanne_admin import db
 from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -41,15 +37,13 @@ from voxanne_admin.messaging import service as sms_service
 from voxanne_admin.privacy import redaction as phi
 from voxanne_admin.privacy import secrets
 from voxanne_admin.privacy.masking import mask
+from voxanne_admin.providers.vapi_payloads import message_metadata
 from voxanne_admin.settings import get_settings
 from voxanne_admin.telephony import service as voice_service
 from voxanne_admin.timeutil import utcnow
-from voxanne_admin.webhooks.models import WebhookAttempt, WebhookEvent, WebhookEventRead
+from voxanne_admin.webhooks.models import WebhookEvent, WebhookEventRead
 
 log = logging.getLogger(__name__)
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
-RETRY_BASE_S = 2  # 2 s, 4 s, 8 s ...
-PARALLEL = 4  # groups of a claimed batch applied in parallel transactions
 PROCESSED_VAPI = {"status-update", "end-of-call-report", "transcript"}
 ANSWERED_VAPI = {"tool-calls", "assistant-request"}
 FINAL_TRANSCRIPT = 'transcript[transcriptType="final"]'
@@ -92,10 +86,10 @@ def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
     Not cached: a primary-key lookup is cheap, and a cached country would redact with the wrong region for minutes
     after an organization's country changes (or, in tests, after ids are reused)."""
     message = payload.get("message") if isinstance(payload, dict) else None
-    org = call_service._metadata(message).get("org_id") if isinstance(message, dict) else None
+    org = message_metadata(message).get("org_id") if isinstance(message, dict) else None
     if not str(org or "").isdigit():
         return "US"
-    org_id = int(org)
+    org_id = int(str(org))
     country = session.execute(sa.text("select country from organizations where id = :id"), {"id": org_id}).scalar()
     return str(country or "US").upper()
 
@@ -156,7 +150,7 @@ def tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
     for item in raw:
         if not isinstance(item, dict):
             continue
-        function = item.get("function") if isinstance(item.get("function"), dict) else {}
+        function: dict[str, Any] = item["function"] if isinstance(item.get("function"), dict) else {}
         name = function.get("name") or item.get("name") or ""
         args: Any = function.get("arguments", item.get("arguments", item.get("parameters", {})))
         if isinstance(args, str):
@@ -180,25 +174,6 @@ def single_line(text: str, limit: int = 500) -> str:
 
 ToolHandler = Callable[[Session, dict[str, Any], dict[str, Any]], str]
 TOOL_HANDLERS: dict[str, ToolHandler] = {}
-
-
-def answer_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
-    """Always 200 with one result per call, in order; unknown tools get an error result."""
-    results = []
-    for call in tool_calls(message):
-        handler = TOOL_HANDLERS.get(call["name"])
-        entry: dict[str, Any] = {"toolCallId": call["id"], "name": call["name"]}
-        if handler is None:
-            entry["error"] = single_line(f"The tool {call['name'] or '(unnamed)'} is not available yet.")
-        else:
-            try:
-                with db.transaction() as session:
-                    entry["result"] = single_line(handler(session, call["arguments"], message))
-            except Exception as exc:  # a tool failure is an answer, never a 500
-                log.exception("tool failed", extra={"tool": call["name"]})
-                entry["error"] = single_line(f"The tool failed: {exc}")
-        results.append(entry)
-    return {"results": results}
 
 
 def answer_assistant_request(message: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +202,7 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
            source_ip: str | None) -> tuple[int, bool]:
     """Insert the event (or count a duplicate) in the caller's transaction; returns (event id, inserted)."""
     now = utcnow()
-    table = WebhookEvent.__table__
+    table: sa.Table = WebhookEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
     if parsed.status == "pending":
         stored = secrets.scrub(payload)  # applied later from this payload, then rewritten redacted
     else:
@@ -238,56 +213,21 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
         next_attempt_at=now, last_error=parsed.reason or None, source_ip=source_ip, duplicates=0,
         processed_at=now if parsed.status != "pending" else None,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         constraint="uq_webhook_events_dedupe", set_={"duplicates": table.c.duplicates + 1}
     ).returning(table.c.id, sa.literal_column("(xmax = 0)").label("inserted"))
-    row = session.execute(stmt).one()
+    row = session.execute(upsert).one()
     return int(row.id), bool(row.inserted)
 
 
 # ------------------------------------------------------------------ processing
 
 
-def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[list[int]]:
-    """Claim due events (pending, or processing with an expired lease) without blocking other workers.
-
-    Returns the ids in up to PARALLEL groups; all events of one call are in the same group, so groups can be
-    applied in parallel transactions without contending for the same call rows."""
-    lease_s = lease_s or get_settings().webhook_lease_seconds
-    with db.transaction() as session:
-        rows = session.execute(
-            sa.text(
-                """
-                update webhook_events e
-                   set status = 'processing', lease_until = now() + make_interval(secs => :lease),
-                       attempts = e.attempts + 1
-                  from (select id from webhook_events
-                         where (status = 'pending' and next_attempt_at <= now())
-                            or (status = 'processing' and lease_until < now())
-                         order by next_attempt_at, id
-                         limit :limit
-                         for update skip locked) due
-                 where e.id = due.id
-             returning e.id, e.call_id
-                """
-            ),
-            {"lease": lease_s, "limit": limit},
-        ).all()
-    groups: list[list[int]] = [[] for _ in range(PARALLEL)]
-    for row in sorted(rows, key=lambda r: int(r.id)):
-        groups[zlib.crc32((row.call_id or str(row.id)).encode()) % PARALLEL].append(int(row.id))
-    return [g for g in groups if g]
-
-
 def apply_event(session: Session, event: WebhookEvent) -> None:
     """Apply one event through the domain services (idempotent), then keep only its redacted payload."""
-    if os.environ.get("VOXANNE_TEST_APPLY_DELAY_MS"):  # lets tests kill a worker mid-batch
-        time.sleep(int(os.environ["VOXANNE_TEST_APPLY_DELAY_MS"]) / 1000)
     payload = event.payload
     if event.provider == "vapi":
         message = payload.get("message") or {}
-        if message.get("_poison"):  # test hook: an event that always fails
-            raise ValueError("poison event (test)")
         call_id = event.call_id or ""
         row = None
         if event.kind == "status-update":
@@ -300,158 +240,11 @@ def apply_event(session: Session, event: WebhookEvent) -> None:
         event.payload = phi.redact_payload(payload, region=call_service.region_of(session, org_id))
     elif event.provider == "twilio":
         form = {k: str(v) for k, v in payload.items()}
-        if form.get("_poison"):
-            raise ValueError("poison event (test)")
         if event.kind == "sms-status":
             sms_service.apply_sms_status(session, form=form)
         elif event.kind == "voice-status":
             voice_service.apply_voice_status(session, form=form)
         event.payload = phi.redact_payload(payload, region=call_service.region_of(session, event.org_id))
-
-
-AFTER_APPLY: list[Callable[[WebhookEvent], None]] = []  # e.g. live pushes to the Founder console
-
-
-def process(event_id: int, worker: str = WORKER) -> str:
-    """Apply a claimed event and mark it completed in one transaction; on error retry later or dead-letter."""
-    started = time.monotonic()
-    settings = get_settings()
-    try:
-        with db.transaction() as session:
-            # Wait for the row rather than skip it: another worker's claim query can hold a row lock for a
-            # moment after re-checking its WHERE clause, and skipping here would strand the event until its
-            # lease expired. A worker still processing the same event (lease expired) finishes first; we then
-            # see it completed and stop.
-            event = session.exec(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update()).first()
-            if event is None or event.status != "processing":
-                return "skipped"
-            apply_event(session, event)
-            event.status = "completed"
-            event.processed_at = utcnow()
-            event.lease_until = None
-            event.last_error = None
-            session.add(event)
-            session.add(WebhookAttempt(event_id=event_id, attempt=event.attempts, outcome="completed",
-                                       duration_ms=int((time.monotonic() - started) * 1000), worker=worker))
-            snapshot = event.model_copy()
-    except Exception as exc:
-        return _record_failure(event_id, exc, started, worker, settings.webhook_max_attempts)
-    for hook in AFTER_APPLY:
-        try:
-            hook(snapshot)
-        except Exception:
-            log.exception("after-apply hook failed")
-    return "completed"
-
-
-def process_batch(event_ids: list[int], worker: str = WORKER) -> dict[int, str]:
-    """Apply a claimed batch in ONE transaction (one commit instead of one per event).
-
-    If any event fails, the whole batch rolls back and each event is processed on its own, so a failure is
-    recorded against the right event and the others still complete. Events are applied in call order to keep
-    lock order consistent across workers."""
-    if not event_ids:
-        return {}
-    started = time.monotonic()
-    try:
-        with db.transaction() as session:
-            events = session.exec(
-                select(WebhookEvent).where(WebhookEvent.id.in_(event_ids))  # type: ignore[union-attr]
-                .order_by(WebhookEvent.call_id, WebhookEvent.id).with_for_update()
-            ).all()
-            outcomes: dict[int, str] = {}
-            now = utcnow()
-            for event in events:
-                if event.status != "processing":
-                    outcomes[event.id or 0] = "skipped"
-                    continue
-                apply_event(session, event)
-                event.status = "completed"
-                event.processed_at = now
-                event.lease_until = None
-                event.last_error = None
-                session.add(event)
-                session.add(WebhookAttempt(event_id=event.id or 0, attempt=event.attempts, outcome="completed",
-                                           duration_ms=int((time.monotonic() - started) * 1000), worker=worker))
-                outcomes[event.id or 0] = "completed"
-            snapshots = [e.model_copy() for e in events if outcomes.get(e.id or 0) == "completed"]
-    except Exception:
-        log.info("batch failed; processing its events one by one", extra={"events": len(event_ids)})
-        return {event_id: process(event_id, worker) for event_id in event_ids}
-    for snapshot in snapshots:
-        for hook in AFTER_APPLY:
-            try:
-                hook(snapshot)
-            except Exception:
-                log.exception("after-apply hook failed")
-    return outcomes
-
-
-def _record_failure(event_id: int, exc: Exception, started: float, worker: str, max_attempts: int) -> str:
-    # Exception texts can quote what was being stored (a transcript line in a database error): redact them too.
-    error = mask(phi.redact(f"{type(exc).__name__}: {exc}"))[:2000]
-    with db.transaction() as session:
-        event = session.get(WebhookEvent, event_id, with_for_update=True)
-        if event is None:
-            return "skipped"
-        dead = event.attempts >= max_attempts
-        event.last_error = error
-        event.lease_until = None
-        if dead:
-            event.status = "dead_letter"
-            audit.record(session, actor=Actor.system("webhook-inbox"), action="webhook_dead_lettered",
-                         target_type="webhook_event", target_id=event.id, org_id=event.org_id,
-                         diff={"provider": event.provider, "kind": event.kind, "attempts": event.attempts,
-                               "error": error[:300]})
-        else:
-            event.status = "pending"
-            event.next_attempt_at = utcnow() + timedelta(seconds=RETRY_BASE_S ** event.attempts)
-        session.add(event)
-        session.add(WebhookAttempt(event_id=event_id, attempt=event.attempts,
-                                   outcome="dead_letter" if dead else "failed", error=error,
-                                   duration_ms=int((time.monotonic() - started) * 1000), worker=worker))
-        summary = (event.provider, event.kind, event.id, event.attempts)
-    if dead:
-        log.error("webhook event moved to dead letter", extra={"event_id": summary[2], "provider": summary[0],
-                                                                "kind": summary[1], "attempts": summary[3],
-                                                                "error": error})
-        alert_dead_letter(*summary, error)
-        return "dead_letter"
-    log.warning("webhook event failed; will retry", extra={"event_id": event_id, "error": error})
-    return "failed"
-
-
-def alert_dead_letter(provider: str, kind: str, event_id: int | None, attempts: int, error: str) -> None:
-    """Slack incoming webhook when configured (best effort; the log line and audit event always exist)."""
-    settings = get_settings()
-    if settings.slack_webhook_url is None:
-        return
-    import httpx
-
-    text = (f":rotating_light: Voxanne Admin: {provider} {kind} webhook event {event_id} moved to dead letter "
-            f"after {attempts} attempts: {error[:300]}. Replay it from the Webhooks page.")
-    try:
-        httpx.post(settings.slack_webhook_url.get_secret_value(), json={"text": text}, timeout=5)
-    except httpx.HTTPError:
-        log.warning("slack alert failed")
-
-
-def drain(max_batches: int | None = None, batch: int = 50) -> int:
-    """Process due events until none are left (CLI, tests, benchmarks); returns how many were processed."""
-    done = 0
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        groups = claim_batch(limit=batch)
-        if not groups:
-            break
-        if len(groups) == 1:
-            process_batch(groups[0])
-        else:
-            with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-                list(pool.map(process_batch, groups))
-        done += sum(len(g) for g in groups)
-        batches += 1
-    return done
 
 
 # ------------------------------------------------------------------ operators
@@ -556,8 +349,8 @@ def purge(session: Session) -> str:
     events = session.execute(sa.text(
         "delete from webhook_events where status in ('completed', 'ignored', 'rejected') "
         "and received_at < now() - make_interval(hours => :h)"), {"h": settings.webhook_completed_retention_hours}
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     history = session.execute(sa.text(
         "delete from webhook_attempts where started_at < now() - make_interval(days => :d)"),
-        {"d": settings.webhook_history_retention_days}).rowcount
+        {"d": settings.webhook_history_retention_days}).rowcount  # type: ignore[attr-defined]
     return f"{events} processed inbox events and {history} delivery attempts deleted"

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 
-from voxanne_admin.webhooks import service
+from voxanne_admin.webhooks import flows
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.5
@@ -43,7 +43,7 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
     try:
         while stop is None or not stop.is_set():
             try:
-                groups = await asyncio.to_thread(service.claim_batch, BATCH)
+                groups = await asyncio.to_thread(flows.claim_batch, BATCH)
             except Exception:
                 log.exception("inbox claim failed; retrying")
                 groups = []
@@ -52,16 +52,16 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
                 if _ingesting():
                     # Providers are posting: accepting (storing) comes first; events are durable, so applying
                     # them one group at a time with a pause costs only a little delay.
-                    results = []
+                    results: list[dict[int, str] | BaseException] = []
                     for group in groups:
                         try:
-                            await asyncio.to_thread(service.process_batch, group)
+                            await asyncio.to_thread(flows.process_batch, group)
                         except Exception as exc:
                             results.append(exc)
                         await asyncio.sleep(0.02)
                 else:
-                    results = await asyncio.gather(*(asyncio.to_thread(service.process_batch, g) for g in groups),
-                                                   return_exceptions=True)
+                    results = list(await asyncio.gather(*(asyncio.to_thread(flows.process_batch, g) for g in groups),
+                                                   return_exceptions=True))
                 for result in results:
                     if isinstance(result, BaseException):
                         log.error("inbox batch failed; its leases expire and it is claimed again",

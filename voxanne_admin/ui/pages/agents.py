@@ -7,8 +7,8 @@ import json
 import reflex as rx
 
 from voxanne_admin import db
+from voxanne_admin.agents import flows as agent_sync
 from voxanne_admin.agents import service as agent_service
-from voxanne_admin.agents import sync as agent_sync
 from voxanne_admin.agents.models import MODELS, TOOLS, VOICES, AgentRead, AgentVersionRead
 from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.orgs.models import Organization

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from voxanne_admin import db
-from voxanne_admin.calls import outbound
+from voxanne_admin.calls import flows as outbound
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, ProviderError
 from voxanne_admin.orgs.models import Organization

@@ -13,7 +13,10 @@ from pydantic import BaseModel
 from voxanne_admin import db
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput
 from voxanne_admin.telephony import forwarding
+from voxanne_admin.telephony import rules as fwd_rules
 from voxanne_admin.telephony import service as telephony
+from voxanne_admin.telephony.flows import provisioning as provisioning_flow
+from voxanne_admin.telephony.flows import verification as verification_flow
 from voxanne_admin.telephony.models import (
     AvailableNumberRead,
     ClinicLineRead,
@@ -222,14 +225,14 @@ class TelephonyState(AppState):
         rule = None
         if self.setup.country and self.setup.carrier:
             with db.read_only() as session:
-                rule = next((r for r in telephony.list_rules(session, country=self.setup.country)
+                rule = next((r for r in fwd_rules.list_rules(session, country=self.setup.country)
                              if r.carrier == self.setup.carrier), None)
         self.rule_confidence = rule.confidence if rule else ""
         self.rule_source = rule.source if rule else ""
 
     def _load_rules(self) -> None:
         with db.read_only() as session:
-            self.rules = telephony.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
+            self.rules = fwd_rules.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
 
     def _refresh(self) -> None:
         self.countries = telephony.list_countries()
@@ -375,7 +378,7 @@ class TelephonyState(AppState):
                          seq: int):
         """Ask the provider for numbers; a result for an earlier request is dropped."""
         try:
-            found = await telephony.search_numbers(org_id=org_id, country=country, number_type=number_type,
+            found = await provisioning_flow.search_numbers(org_id=org_id, country=country, number_type=number_type,
                                                    area_code=area_code, contains=contains, limit=10)
             error = ""
         except DomainError as exc:
@@ -434,8 +437,8 @@ class TelephonyState(AppState):
             actor = actor_for(self, staff)
             ip = self.router.session.client_ip or ""
         try:
-            setup = await telephony.provision_number(org_id=org_id, e164=e164, number_type=number_type, actor=actor,
-                                                     actor_role=staff.role, ip=ip)
+            setup = await provisioning_flow.provision_number(org_id=org_id, e164=e164, number_type=number_type,
+                                                             actor=actor, actor_role=staff.role, ip=ip)
         except DomainError as exc:
             async with self:
                 self.buying = False
@@ -561,7 +564,7 @@ class TelephonyState(AppState):
         async with self:
             actor = actor_for(self, staff)
         try:
-            await telephony.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=staff.role)
+            await verification_flow.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=staff.role)
         except DomainError as exc:
             async with self:
                 self.simulating = False
@@ -590,7 +593,7 @@ class TelephonyState(AppState):
         async with self:
             actor = actor_for(self, staff)
         try:
-            setup = await telephony.start_verification(org_id=org_id, actor=actor, actor_role=staff.role)
+            setup = await verification_flow.start_verification(org_id=org_id, actor=actor, actor_role=staff.role)
         except DomainError as exc:
             async with self:
                 if seq == self.verify_seq:
@@ -699,7 +702,7 @@ class TelephonyState(AppState):
             return None
         try:
             with db.transaction() as session:
-                telephony.update_rule(session, rule_id=rule.id, changes=changes, actor=actor_for(self, staff),
+                fwd_rules.update_rule(session, rule_id=rule.id, changes=changes, actor=actor_for(self, staff),
                                       actor_role=staff.role)
         except InvalidInput as exc:
             self.rule_errors = {exc.field if exc.field in RULE_TEXT_FIELDS else "form": str(exc)}

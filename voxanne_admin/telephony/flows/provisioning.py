@@ -1,19 +1,18 @@
-"""Number provisioning that never orphans a number.
+"""The number-provisioning flow, which never orphans a number.
 
     intent (journal row, own transaction) -> buy (Twilio, our webhook URLs) -> journal "bought" -> import into Vapi
     -> record (ONE transaction: phone_numbers row, setup, agents' vapi_phone_number_id, journal "recorded", audit)
 
 Any failure after the purchase releases the number (and deletes the Vapi import) before the user is told. A crash
 between purchase and record leaves the journal row, and `reconcile_numbers` (a scheduled job) compares the
-provider's numbers with our records and adopts or releases every orphan, audited. No transaction is ever held
-across a provider call.
+provider's numbers with our records and adopts or releases every orphan, audited (flows/reconciliation.py). No
+transaction is ever held across a provider call: each journal step is its own db.run_in_transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -34,17 +33,13 @@ from voxanne_admin.providers.vapi import VapiClient
 from voxanne_admin.settings import get_settings
 from voxanne_admin.telephony import countries
 from voxanne_admin.telephony import service as tel
-from voxanne_admin.telephony.models import AvailableNumberRead, NumberProvisioning, SetupRead
+from voxanne_admin.telephony.models import AvailableNumberRead, NumberProvisioning, SetupRead, setup_snapshot
 from voxanne_admin.telephony.ratelimit import check_rate
 from voxanne_admin.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 OPEN_STATES = ("intent", "bought", "imported")
 RECONCILE_GRACE = timedelta(minutes=10)  # a provisioning younger than this may still be in flight
-
-# Test and benchmark seam: stage -> callable(**context). Stages: "after_purchase" (before the Vapi import),
-# "record" (inside the record transaction, given the session). Production never sets any.
-fault_hooks: dict[str, Callable[..., None]] = {}
 
 
 class ProvisioningFailed(DomainError):
@@ -55,12 +50,6 @@ class ProvisioningFailed(DomainError):
     def __init__(self, message: str, *, released: bool):
         super().__init__(message)
         self.released = released
-
-
-def _hook(stage: str, **context: Any) -> None:
-    hook = fault_hooks.get(stage)
-    if hook is not None:
-        hook(**context)
 
 
 def twilio_client() -> TwilioClient:
@@ -112,31 +101,29 @@ async def search_numbers(*, org_id: int, country: str, number_type: str, area_co
 # ------------------------------------------------------------------ journal (each its own short transaction)
 
 
-def _start(org_id: int, e164: str, country: str, number_type: str, actor: Actor) -> int:
-    with db.transaction() as session:
-        org = session.get(Organization, org_id)
-        if org is None:
-            raise NotFound(f"Organization {org_id} does not exist. Pick an organization from the list.")
-        if org.status != "active":
-            raise InvalidInput(f"{org.name} is closed: reopen it before buying a number.", field="org")
-        if session.exec(select(PhoneNumber.id).where(PhoneNumber.e164 == e164)).first() is not None:
-            raise InvalidInput(f"{tel.display(e164)} is already one of our numbers. Pick another.", field="e164")
-        row = NumberProvisioning(org_id=org_id, e164=e164, country=country, number_type=number_type,
-                                 actor=tel._who(actor))
-        session.add(row)
-        session.flush()
-        return row.id or 0
+def _start(session: Session, org_id: int, e164: str, country: str, number_type: str, actor: Actor) -> int:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(f"Organization {org_id} does not exist. Pick an organization from the list.")
+    if org.status != "active":
+        raise InvalidInput(f"{org.name} is closed: reopen it before buying a number.", field="org")
+    if session.exec(select(PhoneNumber.id).where(PhoneNumber.e164 == e164)).first() is not None:
+        raise InvalidInput(f"{tel.display(e164)} is already one of our numbers. Pick another.", field="e164")
+    row = NumberProvisioning(org_id=org_id, e164=e164, country=country, number_type=number_type,
+                             actor=tel._who(actor))
+    session.add(row)
+    session.flush()
+    return row.id or 0
 
 
-def _journal(journal_id: int, **values: Any) -> None:
-    with db.transaction() as session:
-        row = session.get(NumberProvisioning, journal_id)
-        if row is None:
-            return
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.updated_at = utcnow()
-        session.add(row)
+def _journal(session: Session, journal_id: int, **values: Any) -> None:
+    row = session.get(NumberProvisioning, journal_id)
+    if row is None:
+        return
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    session.add(row)
 
 
 def _record(session: Session, *, journal: NumberProvisioning, twilio_sid: str, vapi_id: str, actor: Actor,
@@ -147,7 +134,7 @@ def _record(session: Session, *, journal: NumberProvisioning, twilio_sid: str, v
     session.add(phone)
     session.flush()
     setup = tel._setup_for_update(session, journal.org_id)
-    before = tel._snapshot(setup)
+    before = setup_snapshot(setup)
     setup.number_id = phone.id
     if setup.activate_code:
         # The codes forwarded to the previous number: they must be issued again for this one.
@@ -167,27 +154,24 @@ def _record(session: Session, *, journal: NumberProvisioning, twilio_sid: str, v
                  org_id=journal.org_id,
                  diff={"number": journal.e164, "country": journal.country, "number_type": journal.number_type,
                        "twilio_sid": twilio_sid, "vapi_phone_number_id": vapi_id, "agents_pointed_at_it": agents,
-                       "journal_id": journal.id, **audit.make_diff(before, tel._snapshot(setup))})
+                       "journal_id": journal.id, **audit.make_diff(before, setup_snapshot(setup))})
     return phone
 
 
-def _record_provisioned(journal_id: int, twilio_sid: str, vapi_id: str, actor: Actor) -> SetupRead:
-    with db.transaction() as session:
-        journal = session.exec(select(NumberProvisioning).where(NumberProvisioning.id == journal_id)
-                               .with_for_update()).one()
-        _hook("record", session=session, journal=journal)
-        if journal.state not in OPEN_STATES:
-            raise RuntimeError(f"the provisioning journal is already {journal.state} (reconciliation got there first)")
-        _record(session, journal=journal, twilio_sid=twilio_sid, vapi_id=vapi_id, actor=actor,
-                action="telephony_number_provisioned")
-        return tel.get_setup(session, org_id=journal.org_id)
+def _record_provisioned(session: Session, journal_id: int, twilio_sid: str, vapi_id: str, actor: Actor) -> SetupRead:
+    journal = session.exec(select(NumberProvisioning).where(NumberProvisioning.id == journal_id)
+                           .with_for_update()).one()
+    if journal.state not in OPEN_STATES:
+        raise RuntimeError(f"the provisioning journal is already {journal.state} (reconciliation got there first)")
+    _record(session, journal=journal, twilio_sid=twilio_sid, vapi_id=vapi_id, actor=actor,
+            action="telephony_number_provisioned")
+    return tel.get_setup(session, org_id=journal.org_id)
 
 
-def _audit_rollback(journal_id: int, actor: Actor, diff: dict[str, Any]) -> None:
-    with db.transaction() as session:
-        journal = session.get(NumberProvisioning, journal_id)
-        audit.record(session, actor=actor, action="telephony_number_rolled_back", target_type="number_provisioning",
-                     target_id=journal_id, org_id=journal.org_id if journal else None, diff=diff)
+def _audit_rollback(session: Session, journal_id: int, actor: Actor, diff: dict[str, Any]) -> None:
+    journal = session.get(NumberProvisioning, journal_id)
+    audit.record(session, actor=actor, action="telephony_number_rolled_back", target_type="number_provisioning",
+                 target_id=journal_id, org_id=journal.org_id if journal else None, diff=diff)
 
 
 # ------------------------------------------------------------------ provision
@@ -219,7 +203,7 @@ async def provision_number(*, org_id: int, e164: str, number_type: str, actor: A
                            f"{', '.join(info.number_types)}.", field="number_type")
     check_rate(action="provision", ip=ip or actor.ip or "", org_id=org_id)
     settings = get_settings()
-    journal_id = await asyncio.to_thread(_start, org_id, e164, info.iso, number_type, actor)
+    journal_id = await db.run_in_transaction(_start, org_id, e164, info.iso, number_type, actor)
     twilio = twilio_client()
     try:
         bought = await twilio.buy_number(
@@ -229,7 +213,7 @@ async def provision_number(*, org_id: int, e164: str, number_type: str, actor: A
     except ProviderError as exc:
         definite = exc.status is not None and exc.status < 500
         # A timeout or 5xx may still have bought it: the journal stays open so reconciliation checks.
-        await asyncio.to_thread(_journal, journal_id, state="abandoned" if definite else "intent",
+        await db.run_in_transaction(_journal, journal_id, state="abandoned" if definite else "intent",
                                 error=str(exc)[:1000])
         if not definite:
             raise ProviderError("twilio", f"{exc} We could not tell whether {tel.display(e164)} was bought; the "
@@ -239,13 +223,12 @@ async def provision_number(*, org_id: int, e164: str, number_type: str, actor: A
     sid = str(bought.get("sid") or "")
     vapi_id = ""
     try:
-        await asyncio.to_thread(_journal, journal_id, state="bought", twilio_sid=sid)
-        _hook("after_purchase", journal_id=journal_id, e164=e164, twilio_sid=sid)
+        await db.run_in_transaction(_journal, journal_id, state="bought", twilio_sid=sid)
         imported = await vapi_client().import_phone_number({
             "provider": "twilio", "number": e164, "twilioAccountSid": settings.twilio_sid,
             "twilioAuthToken": settings.twilio_token, "name": f"Voxanne org {org_id}"[:40]})
         vapi_id = str(imported.get("id") or "")
-        return await asyncio.to_thread(_record_provisioned, journal_id, sid, vapi_id, actor)
+        return await db.run_in_transaction(_record_provisioned, journal_id, sid, vapi_id, actor)
     except Exception as exc:
         raise await _roll_back(journal_id, e164, sid, vapi_id, exc, actor) from exc
 
@@ -279,9 +262,10 @@ async def _roll_back(journal_id: int, e164: str, sid: str, vapi_id: str, cause: 
             problems.append(f"releasing it failed ({exc})")
     log.warning("provisioning rolled back", extra={"number": mask(e164), "released": released, "cause": what})
     try:
-        await asyncio.to_thread(_journal, journal_id, state="rolled_back" if released and not problems else "bought",
-                                error=f"{what}; {'; '.join(problems)}"[:1000])
-        await asyncio.to_thread(_audit_rollback, journal_id, actor, {
+        await db.run_in_transaction(_journal, journal_id,
+                                    state="rolled_back" if released and not problems else "bought",
+                                    error=f"{what}; {'; '.join(problems)}"[:1000])
+        await db.run_in_transaction(_audit_rollback, journal_id, actor, {
             "number": e164, "twilio_sid": sid, "vapi_phone_number_id": vapi_id, "cause": what,
             "released": released, "problems": problems})
     except Exception:
@@ -293,148 +277,3 @@ async def _roll_back(journal_id: int, e164: str, sid: str, vapi_id: str, cause: 
     return ProvisioningFailed(f"{shown} was bought but {what}, and {'; '.join(problems)}. The reconciliation job "
                               "(reconcile_numbers) will release it within minutes: do not buy it again meanwhile.",
                               released=False)
-
-
-# ------------------------------------------------------------------ reconciliation
-
-
-def _snapshot_records() -> tuple[dict[str, PhoneNumber], dict[str, NumberProvisioning]]:
-    with db.read_only() as session:
-        recorded = {p.e164: p for p in session.exec(select(PhoneNumber)).all()}
-        latest: dict[str, NumberProvisioning] = {}
-        for row in session.exec(select(NumberProvisioning).order_by(NumberProvisioning.id)).all():
-            latest[row.e164] = row
-        return recorded, latest
-
-
-def _adoptable(journal_id: int) -> bool:
-    """Adopt when the org is active and still has no number for its setup (it wanted this one)."""
-    with db.read_only() as session:
-        journal = session.get(NumberProvisioning, journal_id)
-        if journal is None or journal.state not in OPEN_STATES:
-            return False
-        org = session.get(Organization, journal.org_id)
-        setup = tel._setup(session, journal.org_id)
-        return bool(org and org.status == "active" and (setup is None or setup.number_id is None))
-
-
-def _adopt(journal_id: int, sid: str, vapi_id: str, actor: Actor) -> bool:
-    with db.transaction() as session:
-        journal = session.exec(select(NumberProvisioning).where(NumberProvisioning.id == journal_id)
-                               .with_for_update()).one()
-        if journal.state not in OPEN_STATES:
-            return False
-        _record(session, journal=journal, twilio_sid=sid, vapi_id=vapi_id, actor=actor,
-                action="telephony_number_adopted")
-        return True
-
-
-def _audit_released(e164: str, sid: str, vapi_ids: list[str], journal_id: int | None, reason: str,
-                    actor: Actor) -> None:
-    with db.transaction() as session:
-        org_id = None
-        if journal_id:
-            journal = session.get(NumberProvisioning, journal_id)
-            if journal is not None:
-                journal.state, journal.updated_at = "released", utcnow()
-                journal.error = (journal.error + f"; released by reconciliation: {reason}").strip("; ")[:1000]
-                session.add(journal)
-                org_id = journal.org_id
-        audit.record(session, actor=actor, action="telephony_number_released", target_type="number_provisioning",
-                     target_id=journal_id or sid, org_id=org_id,
-                     diff={"number": e164, "twilio_sid": sid, "vapi_phone_number_ids": vapi_ids, "reason": reason})
-
-
-def _close_stale_journals(live: set[str], grace: timedelta) -> int:
-    with db.transaction() as session:
-        rows = session.exec(select(NumberProvisioning).where(
-            NumberProvisioning.state.in_(OPEN_STATES),  # type: ignore[attr-defined]
-            NumberProvisioning.updated_at < utcnow() - grace).with_for_update(skip_locked=True)).all()
-        closed = 0
-        for row in rows:
-            if row.e164 in live:
-                continue
-            row.state, row.updated_at = ("released" if row.twilio_sid else "abandoned"), utcnow()
-            row.error = (row.error + "; closed by reconciliation: the provider does not have it").strip("; ")[:1000]
-            session.add(row)
-            closed += 1
-        return closed
-
-
-def _ours(item: dict[str, Any], base: str) -> bool:
-    urls = (str(item.get("voice_url") or ""), str(item.get("status_callback") or ""))
-    return any(u.startswith(f"{base}/webhooks/") for u in urls) or str(item.get("friendly_name") or "").startswith(
-        "Voxanne org ")
-
-
-async def reconcile_numbers(*, grace: timedelta = RECONCILE_GRACE) -> dict[str, int]:
-    """Compare the provider's numbers with our records: adopt an orphan its org still needs, release the rest
-    (with their Vapi imports), close stale journal rows; every change audited. Numbers this console did not buy
-    are counted as unmanaged and never touched."""
-    actor = Actor.system("reconcile_numbers")
-    settings = get_settings()
-    twilio, vapi = twilio_client(), vapi_client()
-    owned = await twilio.list_numbers()
-    imports = await vapi.list_phone_numbers() or []
-    recorded, journals = await asyncio.to_thread(_snapshot_records)
-    recorded_vapi = {p.vapi_phone_number_id for p in recorded.values() if p.vapi_phone_number_id}
-    by_number: dict[str, list[str]] = {}
-    for item in imports:
-        if item.get("id") not in recorded_vapi:
-            by_number.setdefault(str(item.get("number") or ""), []).append(str(item.get("id")))
-    stats = {"checked": len(owned), "adopted": 0, "released": 0, "vapi_deleted": 0, "in_flight": 0,
-             "unmanaged": 0, "journals_closed": 0}
-    now = utcnow()
-    live = set()
-    for item in owned:
-        e164, sid = str(item.get("phone_number") or ""), str(item.get("sid") or "")
-        live.add(e164)
-        if e164 in recorded:
-            continue
-        journal = journals.get(e164)
-        if journal is None and not _ours(item, settings.public_url):
-            stats["unmanaged"] += 1
-            continue
-        if journal is not None and journal.state in OPEN_STATES and now - journal.updated_at < grace:
-            stats["in_flight"] += 1
-            continue
-        stale_imports = by_number.pop(e164, [])
-        if journal is not None and await asyncio.to_thread(_adoptable, journal.id or 0):
-            try:
-                vapi_id = stale_imports.pop(0) if stale_imports else str((await vapi.import_phone_number({
-                    "provider": "twilio", "number": e164, "twilioAccountSid": settings.twilio_sid,
-                    "twilioAuthToken": settings.twilio_token, "name": f"Voxanne org {journal.org_id}"[:40]}))["id"])
-                if await asyncio.to_thread(_adopt, journal.id or 0, sid, vapi_id, actor):
-                    stats["adopted"] += 1
-                    for extra in stale_imports:
-                        await vapi.delete_phone_number(extra)
-                        stats["vapi_deleted"] += 1
-                    continue
-            except Exception:
-                log.exception("adopting an orphaned number failed; releasing it instead")
-        for vapi_id in stale_imports:
-            await _gone(vapi.delete_phone_number(vapi_id))
-            stats["vapi_deleted"] += 1
-        await _gone(twilio.release_number(sid))
-        reason = "its organization already has a number or is closed" if journal else "no record of it"
-        await asyncio.to_thread(_audit_released, e164, sid, stale_imports, journal.id if journal else None, reason,
-                                actor)
-        stats["released"] += 1
-    # Vapi imports of numbers we no longer hold at Twilio (a rollback whose Vapi delete failed).
-    for e164, ids in by_number.items():
-        journal = journals.get(e164)
-        if journal is None or e164 in live:
-            continue
-        for vapi_id in ids:
-            await _gone(vapi.delete_phone_number(vapi_id))
-            stats["vapi_deleted"] += 1
-    stats["journals_closed"] = await asyncio.to_thread(_close_stale_journals, live, grace)
-    return stats
-
-
-def summary(stats: dict[str, int]) -> str:
-    """One line for the job run record."""
-    return (f"{stats['checked']} provider numbers checked: {stats['adopted']} adopted, {stats['released']} released, "
-            f"{stats['vapi_deleted']} stale Vapi imports deleted, {stats['in_flight']} in flight, "
-            f"{stats['unmanaged']} not bought by this console (left alone), {stats['journals_closed']} journal "
-            "rows closed")

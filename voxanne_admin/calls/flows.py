@@ -1,24 +1,26 @@
-"""The one outbound-call pipeline every caller uses (Founder console, CLI, scheduled callbacks).
+"""Flows of calls: the one outbound-call pipeline every caller uses (Founder console, CLI, scheduled callbacks).
 
 resolve outbound agent (invariant 2) -> resolve phone-number id, backfilling it (invariant 4) -> pre-flight
 (invariants 3 and 5) -> record the call with an idempotency key -> dial (never retried) -> webhooks fill in.
+
+A flow: it calls Vapi and commits short transactions (db.run_in_transaction) around those calls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
 import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import db
 from voxanne_admin.agents import service as agent_service
+from voxanne_admin.agents.flows import resolve_phone_number_id
 from voxanne_admin.agents.models import Agent
-from voxanne_admin.agents.sync import is_vapi_uuid, resolve_phone_number_id
+from voxanne_admin.agents.service import is_vapi_uuid
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
@@ -104,13 +106,12 @@ async def preflight(*, org_id: int, to: str, role: str = "outbound", vapi: VapiC
     vapi = vapi or VapiClient()
     result = Preflight(org_id=org_id)
 
-    def load() -> tuple[Organization | None, Agent | None]:
-        with db.read_only() as session:
-            org = session.get(Organization, org_id)
-            agent = agent_service.get_for_org(session, org_id=org_id, role=role) if org else None
-            return (org.model_copy() if org else None), (agent.model_copy() if agent else None)
+    def load(session: Session) -> tuple[Organization | None, Agent | None]:
+        org = session.get(Organization, org_id)
+        agent = agent_service.get_for_org(session, org_id=org_id, role=role) if org else None
+        return (org.model_copy() if org else None), (agent.model_copy() if agent else None)
 
-    org, agent = await asyncio.to_thread(load)
+    org, agent = await db.run_read_only(load)
     if org is None or org.status != "active":
         result.checks.append(Check("Organization", False, "The organization does not exist or is closed."))
         return result
@@ -138,15 +139,14 @@ async def preflight(*, org_id: int, to: str, role: str = "outbound", vapi: VapiC
         if is_vapi_uuid(phone_number_id):
             backfilled = True
 
-            def backfill() -> None:
-                with db.transaction() as session:
-                    session.execute(sa.update(Agent).where(Agent.id == agent.id)
-                                    .values(vapi_phone_number_id=phone_number_id))
-                    audit.record(session, actor=Actor.system("outbound-pipeline"), action="agent_number_backfilled",
-                                 target_type="agent", target_id=agent.id, org_id=org_id,
-                                 diff={"vapi_phone_number_id": phone_number_id})
+            def backfill(session: Session) -> None:
+                session.execute(sa.update(Agent).where(col(Agent.id) == agent.id)
+                                .values(vapi_phone_number_id=phone_number_id))
+                audit.record(session, actor=Actor.system("outbound-pipeline"), action="agent_number_backfilled",
+                             target_type="agent", target_id=agent.id, org_id=org_id,
+                             diff={"vapi_phone_number_id": phone_number_id})
 
-            await asyncio.to_thread(backfill)
+            await db.run_in_transaction(backfill)
     # Invariant 3: phoneNumberId is a Vapi UUID, never an E.164 string.
     if not phone_number_id:
         result.checks.append(Check("Vapi phone number", False,
@@ -184,39 +184,37 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
     if not idempotency_key or len(idempotency_key) > 100:
         raise CallFailed("An idempotency key (up to 100 characters) is required to place a call.")
 
-    def existing() -> Call | None:
-        with db.read_only() as session:
-            row = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
-            return row.model_copy() if row else None
+    def existing(session: Session) -> Call | None:
+        row = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
+        return row.model_copy() if row else None
 
-    earlier = await asyncio.to_thread(existing)
+    earlier = await db.run_read_only(existing)
     if earlier is not None:
         return Placed(earlier.id or 0, earlier.vapi_call_id, True, Preflight())
     checks = await preflight(org_id=org_id, to=to, vapi=vapi)
     if not checks.ok:
         raise CallFailed(checks.first_failure)
 
-    def record() -> tuple[int, bool]:
-        with db.transaction() as session:
-            row_id = session.execute(
-                insert(Call).values(
-                    org_id=org_id, agent_id=checks.agent_id, direction="outbound", status="dialing", status_rank=0,
-                    customer_number=checks.customer_e164, phone_number_id=checks.phone_number_id,
-                    assistant_id=checks.assistant_id, placed_by=placed_by, is_test=is_test,
-                    idempotency_key=idempotency_key, created_at=utcnow(), updated_at=utcnow(),
-                    report_received=False,
-                ).on_conflict_do_nothing(constraint="uq_calls_idempotency_key").returning(Call.id)
-            ).scalar()
-            if row_id is None:  # a concurrent request with the same key won
-                other = session.exec(select(Call.id).where(Call.idempotency_key == idempotency_key)).one()
-                return int(other), False
-            audit.record(session, actor=actor, action="test_call_placed" if is_test else "call_placed",
-                         target_type="call", target_id=row_id, org_id=org_id,
-                         diff={"agent_id": checks.agent_id, "to": mask(checks.customer_e164 or ""),
-                               "placed_by": placed_by})  # the audit trail keeps no number in the clear
-            return int(row_id), True
+    def record(session: Session) -> tuple[int, bool]:
+        row_id = session.execute(
+            insert(Call).values(
+                org_id=org_id, agent_id=checks.agent_id, direction="outbound", status="dialing", status_rank=0,
+                customer_number=checks.customer_e164, phone_number_id=checks.phone_number_id,
+                assistant_id=checks.assistant_id, placed_by=placed_by, is_test=is_test,
+                idempotency_key=idempotency_key, created_at=utcnow(), updated_at=utcnow(),
+                report_received=False,
+            ).on_conflict_do_nothing(constraint="uq_calls_idempotency_key").returning(col(Call.id))
+        ).scalar()
+        if row_id is None:  # a concurrent request with the same key won
+            other = session.exec(select(Call.id).where(Call.idempotency_key == idempotency_key)).one()
+            return int(other or 0), False
+        audit.record(session, actor=actor, action="test_call_placed" if is_test else "call_placed",
+                     target_type="call", target_id=row_id, org_id=org_id,
+                     diff={"agent_id": checks.agent_id, "to": mask(checks.customer_e164 or ""),
+                           "placed_by": placed_by})  # the audit trail keeps no number in the clear
+        return int(row_id), True
 
-    call_id, fresh = await asyncio.to_thread(record)
+    call_id, fresh = await db.run_in_transaction(record)
     if not fresh:
         return Placed(call_id, None, True, checks)
     body = {"assistantId": checks.assistant_id, "phoneNumberId": checks.phone_number_id,
@@ -232,27 +230,25 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
         error_text = str(exc)
         message = f"Vapi did not place the call: {error_text}"
 
-        def failed() -> None:
-            with db.transaction() as session:
-                session.execute(sa.update(Call).where(Call.id == call_id).values(
-                    status="failed", status_rank=6, error=message[:1000], ended_reason="call.start.error-vapi",
-                    updated_at=utcnow()))
-                audit.record(session, actor=actor, action="call_failed", target_type="call", target_id=call_id,
-                             org_id=org_id, diff={"error": error_text[:300]})
+        def failed(session: Session) -> None:
+            session.execute(sa.update(Call).where(col(Call.id) == call_id).values(
+                status="failed", status_rank=6, error=message[:1000], ended_reason="call.start.error-vapi",
+                updated_at=utcnow()))
+            audit.record(session, actor=actor, action="call_failed", target_type="call", target_id=call_id,
+                         org_id=org_id, diff={"error": error_text[:300]})
 
-        await asyncio.to_thread(failed)
+        await db.run_in_transaction(failed)
         raise CallFailed(message) from None
     vapi_call_id = str(response.get("id"))
 
-    def attach() -> None:
-        with db.transaction() as session:
-            # A webhook may already have attached it (see calls.service._lock_call).
-            session.execute(sa.update(Call).where(Call.id == call_id, Call.vapi_call_id.is_(None))  # type: ignore[union-attr]
-                            .values(vapi_call_id=vapi_call_id, updated_at=utcnow()))
-            session.execute(sa.update(Call).where(Call.id == call_id, Call.status_rank < 1)
-                            .values(status="queued", status_rank=1))
+    def attach(session: Session) -> None:
+        # A webhook may already have attached it (see calls.service._lock_call).
+        session.execute(sa.update(Call).where(col(Call.id) == call_id, col(Call.vapi_call_id).is_(None))
+                        .values(vapi_call_id=vapi_call_id, updated_at=utcnow()))
+        session.execute(sa.update(Call).where(col(Call.id) == call_id, col(Call.status_rank) < 1)
+                        .values(status="queued", status_rank=1))
 
-    await asyncio.to_thread(attach)
+    await db.run_in_transaction(attach)
     return Placed(call_id, vapi_call_id, False, checks)
 
 

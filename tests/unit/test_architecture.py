@@ -1,0 +1,83 @@
+"""The import contract (ARCHITECTURE.md, [tool.importlinter] in pyproject.toml), checked with import-linter.
+
+One `lint-imports` run for the module; each contract is its own test, and a broken one fails with the exact
+imports that break it (importer -> imported, line)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "voxanne_admin"
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+CONTRACTS = {c["id"]: c for c in CONFIG["contracts"]}
+
+
+@pytest.fixture(scope="module")
+def lint_output() -> tuple[int, str]:
+    executable = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(executable), "--no-cache", "--no-logo"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert "Could not" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _broken_section(output: str, name: str) -> str | None:
+    """The text import-linter prints under a broken contract's heading, or None when it is kept."""
+    if "Broken contracts" not in output:
+        return None
+    broken = output.split("Broken contracts", 1)[1]
+    match = re.search(rf"^{re.escape(name)}\n-+\n(.*?)(?=^\S[^\n]*\n-+\n|\Z)", broken, flags=re.M | re.S)
+    return match.group(1).strip() if match else None
+
+
+def _imports_behind(section: str) -> str:
+    """The module-level imports behind each package dependency import-linter would remove ("- .a -> .b")."""
+    import grimp
+
+    graph = grimp.build_graph("voxanne_admin")
+    lines = []
+    for importer, imported in re.findall(r"^- \.(\w+) -> \.(\w+)", section, flags=re.M):
+        for a in (f"voxanne_admin.{importer}", f"voxanne_admin.{importer}.**"):
+            for b in (f"voxanne_admin.{imported}", f"voxanne_admin.{imported}.**"):
+                for item in graph.find_matching_direct_imports(import_expression=f"{a} -> {b}"):
+                    lines.append(f"    {item['importer']} -> {item['imported']}")
+    return "\n".join(sorted(set(lines)))
+
+
+@pytest.mark.parametrize("contract_id", sorted(CONTRACTS))
+def test_import_contract_is_kept(lint_output, contract_id):
+    returncode, output = lint_output
+    assert "Contracts:" in output, output  # the run itself worked
+    section = _broken_section(output, CONTRACTS[contract_id]["name"])
+    if section is not None and CONTRACTS[contract_id]["type"] == "acyclic_siblings":
+        section += "\n" + _imports_behind(section)
+    assert section is None, f"contract {contract_id!r} is broken by:\n{section}"
+    if returncode != 0:
+        assert "BROKEN" in output and section is None  # another contract failed, not this one
+
+
+def test_every_top_level_module_is_covered_by_the_httpx_contract():
+    """A new top-level package must be listed (or be providers/ or sandbox/, which may use httpx)."""
+    tops = {p.stem for p in PACKAGE.iterdir() if (p.suffix == ".py" and p.stem != "__init__") or
+            (p.is_dir() and (p / "__init__.py").exists())}
+    listed = {m.split(".", 1)[1] for m in CONTRACTS["httpx-only-in-providers"]["source_modules"]}
+    assert tops - listed == {"providers", "sandbox"}
+
+
+def test_no_test_seams_in_production_code():
+    """Production code reads no test-only knobs: no `_poison` payload checks, no VOXANNE_TEST_* variables."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    node.value == "_poison" or node.value.startswith("VOXANNE_TEST_")):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
+    assert offenders == []

@@ -1,0 +1,35 @@
+"""Every PostgreSQL advisory-lock key the console takes, in one place, so no two features ever share a key.
+
+Keys are 64-bit integers (one-key form) or a pair of 32-bit integers (two-key form: a namespace and an id). All
+one-key values start with 0x7A ("z") to stay clear of other applications on a shared database.
+
+- transaction-scoped (`pg_advisory_xact_lock`): released at commit/rollback; used inside a service's transaction.
+- session-scoped (`pg_advisory_lock` / `pg_try_advisory_lock`): held on a dedicated connection across provider
+  calls or a whole job run, never inside a transaction (see agents/flows.py and jobs/service.py).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+AUDIT_CHAIN = 0x7A0D17  # xact: one writer extends the audit hash chain at a time
+FIRST_FOUNDER = 0x7A0D18  # xact: two people opening a fresh install at once, one becomes the founder
+JOB_BASE = 0x7A0E0000  # session: + crc32(job name) % 0xFFFF, one run of a job at a time across processes
+AGENT_SYNC_BASE = 0x7A0F0000  # session: + agent id, syncs of one agent to Vapi are serialised
+APPOINTMENT_SLOT_NAMESPACE = 0x7A10  # xact, two-key: (namespace, crc32(org:slot) - 2**31), no double booking
+CALL_STATS_REFRESH = 0x7A11CA  # xact: one refresher of the call-statistics rollup at a time
+
+
+def job(job_name: str) -> int:
+    """The session lock key of a scheduled job."""
+    return JOB_BASE + zlib.crc32(job_name.encode()) % 0xFFFF
+
+
+def agent_sync(agent_id: int) -> int:
+    """The session lock key serialising the Vapi syncs of one agent."""
+    return AGENT_SYNC_BASE + agent_id
+
+
+def appointment_slot(org_id: int, start_iso: str) -> tuple[int, int]:
+    """The two-key transaction lock of one organization's appointment slot."""
+    return APPOINTMENT_SLOT_NAMESPACE, zlib.crc32(f"{org_id}:{start_iso}".encode()) - 2**31
