@@ -69,7 +69,7 @@ def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
     env.pop("VOXANNE_PUBLIC_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voxanne_admin.cli", "serve", "--demo"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "voxanne_admin.cli", "serve", "--demo", "--no-history"], cwd=ROOT, env=env,
         stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://localhost:{E2E_PORT}"
