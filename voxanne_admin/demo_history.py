@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEMO_LOCK = 0x7A0DE0  # session-level advisory lock held while the demo data is loaded
 HISTORY_CALLS = 20_000
 CALL_BATCH = 5_000  # one progress line and one commit per batch
+POOL_SIZE = 800  # conversations redacted once and sampled (200 per demo organization)
 ACTOR = Actor.system("seed-demo")
 LOADED_ACTION = "demo_history_loaded"
 SEED = 20_261_201  # the same history every time
@@ -67,7 +68,7 @@ class HistoryResult:
                 "job_runs": self.job_runs}
 
 
-def load_demo(*, history: bool = True, calls: int = HISTORY_CALLS,
+def load_demo(*, history: bool = True, calls: int = HISTORY_CALLS, pool_size: int = POOL_SIZE,
               progress: Callable[[str], None] | None = None) -> tuple[int, HistoryResult]:
     """Demo organizations (when there are none) and, with `history`, their history (when none is loaded), under
     one advisory lock; returns (organizations created, history written)."""
@@ -79,7 +80,8 @@ def load_demo(*, history: bool = True, calls: int = HISTORY_CALLS,
         try:
             with db.transaction() as session:
                 created = demo.seed(session)
-            result = load_history(calls=calls, progress=progress) if history else HistoryResult(skipped="not asked")
+            result = (load_history(calls=calls, pool_size=pool_size, progress=progress) if history
+                      else HistoryResult(skipped="not asked"))
         finally:
             lock_conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": DEMO_LOCK})
             lock_conn.commit()
@@ -100,7 +102,8 @@ def _why_not(session: Session) -> str:
     return ""
 
 
-def load_history(*, calls: int = HISTORY_CALLS, progress: Callable[[str], None] | None = None) -> HistoryResult:
+def load_history(*, calls: int = HISTORY_CALLS, pool_size: int = POOL_SIZE,
+                 progress: Callable[[str], None] | None = None) -> HistoryResult:
     """Write the history unless it is loaded already or the database has calls of its own (call under DEMO_LOCK:
     `load_demo` does)."""
     import time
@@ -121,7 +124,8 @@ def load_history(*, calls: int = HISTORY_CALLS, progress: Callable[[str], None] 
     def advance(written: int) -> None:
         say(f"  demo calls: {written:,}/{calls:,}")
 
-    result.calls = call_seed.seed_calls(count=calls, progress=advance, seed=SEED, actor=ACTOR, batch=CALL_BATCH)
+    result.calls = call_seed.seed_calls(count=calls, progress=advance, seed=SEED, actor=ACTOR, batch=CALL_BATCH,
+                                        pool_size=pool_size)
     say("  demo inbox events, dead letters and job runs...")
     now = datetime.now(UTC)
     r = random.Random(SEED)
