@@ -89,20 +89,25 @@ def db_stop() -> None:
         typer.echo("Embedded PostgreSQL stopped.")
 
 
-def _seed_demo() -> int:
-    from voxanne_admin import db, demo
+def _seed_demo(*, history: bool) -> int:
+    """Demo organizations when there are none and, with `history`, ~90 days of their history (once)."""
+    from voxanne_admin import demo_history
 
-    with db.transaction() as session:
-        return demo.seed(session)
+    created, loaded = demo_history.load_demo(history=history, progress=typer.echo)
+    if history and loaded.skipped and created == 0:
+        typer.echo(f"Demo history not loaded: {loaded.skipped}.")
+    return created
 
 
 @app.command("seed-demo")
-def seed_demo() -> None:
-    """Load demo organizations into an empty database (never staff accounts)."""
+def seed_demo(
+    history: Annotated[bool, typer.Option(help="Also load ~90 days of calls, inbox events and job runs.")] = True,
+) -> None:
+    """Load demo organizations into an empty database, with their history (never staff accounts)."""
     _database_url()
-    created = _seed_demo()
+    created = _seed_demo(history=history)
     typer.echo(f"Created {created} demo organizations with their agents (synced to Vapi by the running console)."
-               if created else "Organizations exist already: nothing loaded.")
+               if created else "Organizations exist already: no organization added.")
 
 
 @app.command("create-staff")
@@ -445,6 +450,7 @@ def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing chan
 @app.command("serve")
 def serve(
     demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
+    history: Annotated[bool, typer.Option(help="With --demo: also load ~90 days of demo history once.")] = True,
     build_only: Annotated[bool, typer.Option(help="Prepare everything, then exit without serving.")] = False,
 ) -> None:
     """Start the database, apply migrations, build the frontend if needed and serve on PORT."""
@@ -459,7 +465,7 @@ def serve(
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
     migrate.upgrade(url)
     if demo or settings.voxanne_demo:
-        created = _seed_demo()
+        created = _seed_demo(history=history)
         if created:
             typer.echo(f"Loaded {created} demo organizations.")
     db.reset_engine()  # workers open their own pools after fork

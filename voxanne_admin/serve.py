@@ -65,7 +65,9 @@ def build_frontend(settings: Settings, *, force: bool = False) -> bool:
     if result.returncode != 0 or not index.exists():
         sys.stderr.write(result.stdout[-6000:])
         raise SystemExit("The frontend build failed (output above).")
-    STAMP.write_text(fingerprint)
+    # Fingerprint again: the build itself rewrites reflex.lock/package.json (key order), which would otherwise make
+    # the next start (or the second CI run) rebuild for nothing.
+    STAMP.write_text(_source_fingerprint(settings))
     return True
 
 

@@ -1,6 +1,9 @@
 """End-to-end fixtures: the real production server (`voxanne-admin serve`) on its own database, and
 headless Debian Chromium driven by Playwright. Screenshots of each step go to test-artifacts/e2e/.
 
+The production build starts in the background as soon as the e2e tests are collected, so it runs while the
+unit and integration tests do; the server waits for it and then finds the frontend up to date.
+
 One server serves every e2e test of a run. Tests do not depend on each other: each one makes its own staff
 accounts directly in the server's database (`make_account`, `founder`). The only exception is the first-run
 test, which needs an empty staff table: modules declaring `E2E_ORDER = "first"` run before every other e2e
@@ -44,6 +47,46 @@ def pytest_collection_modifyitems(config, items):
         items[i] = item
 
 
+_BUILD: list[subprocess.Popen] = []  # the background `voxanne-admin build`, when e2e tests were collected
+
+
+def _server_env(**extra: str) -> dict[str, str]:
+    """The environment of the e2e server (and of its early build: the build stamp covers the port and URL)."""
+    env = dict(os.environ)
+    env.update(PORT=str(E2E_PORT), LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3", **extra)
+    env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+    env.pop("VOXANNE_PUBLIC_URL", None)
+    return env
+
+
+def pytest_collection_finish(session):
+    """Start the production build now when e2e tests will run: it overlaps the tests that run before them."""
+    if session.config.option.collectonly or not any("/e2e/" in str(item.path) for item in session.items):
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _BUILD.append(subprocess.Popen(
+        [sys.executable, "-m", "voxanne_admin.cli", "build"], cwd=ROOT, env=_server_env(),
+        stdout=(ARTIFACTS / "build.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    ))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run that stopped before the e2e tests does not leave the build running."""
+    for proc in _BUILD:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+
+
+def _wait_for_build() -> None:
+    """Let the early build finish (if it failed, `serve` builds again and shows the error)."""
+    for proc in _BUILD:
+        try:
+            proc.wait(900)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout: float = 420) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -80,15 +123,12 @@ def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator
     url = create_database(pg_server_url, "voxanne_e2e")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "server.log"
-    env = dict(os.environ)
-    env.update(DATABASE_URL=url, PORT=str(E2E_PORT), VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")),
-               LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3")
+    env = _server_env(DATABASE_URL=url, VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")))
+    _wait_for_build()
     # Single sign-on through the test OP: unknown people of clinic.test become viewers (SSO_JIT_ROLE).
     env.update(op.server_env(oidc_provider.issuer, SSO_JIT_ROLE="viewer"))
-    env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
-    env.pop("VOXANNE_PUBLIC_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voxanne_admin.cli", "serve", "--demo"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "voxanne_admin.cli", "serve", "--demo", "--no-history"], cwd=ROOT, env=env,
         stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://localhost:{E2E_PORT}"
@@ -135,8 +175,10 @@ def browser() -> Iterator:
         if IN_CI:
             pytest.fail("Chromium is missing: the test command installs Debian's chromium package.")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait as long as actions do (Playwright's 5 s default is short on a loaded 2-core machine).
+    expect.set_options(timeout=20_000)
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance

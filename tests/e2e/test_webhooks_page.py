@@ -3,13 +3,10 @@ applies it. A viewer is refused the page and does not see it in the sidebar."""
 
 from __future__ import annotations
 
-import json
-import secrets
-
-import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import last_audit_id, rows, scalar, sign_in, wait_until
+from tests.unit.factories import make_dead_letter
 
 DEAD_ERROR = "RuntimeError: database hiccup"
 NO_DEAD_LETTERS = "No dead letters. Every accepted event was applied."
@@ -17,18 +14,8 @@ NO_DEAD_LETTERS = "No dead letters. Every accepted event was applied."
 
 def _insert_dead_letter(engine, call_id: str) -> int:
     """A Vapi status-update that failed three times, as the inbox leaves it."""
-    payload = {"message": {"type": "status-update", "status": "ringing", "call": {"id": call_id}}}
     with engine.begin() as conn:
-        return conn.execute(
-            sa.text(
-                """insert into webhook_events (provider, kind, dedupe_key, call_id, payload, status, attempts,
-                                               last_error, received_at, next_attempt_at, duplicates)
-                   values ('vapi', 'status-update', :key, :call_id, cast(:payload as jsonb), 'dead_letter', 3,
-                           :error, now(), now(), 0)
-                   returning id"""),
-            {"key": f"{call_id}:status-update:ringing:{secrets.token_hex(4)}", "call_id": call_id,
-             "payload": json.dumps(payload), "error": DEAD_ERROR},
-        ).scalar_one()
+        return make_dead_letter(conn, call_id=call_id, error=DEAD_ERROR)
 
 
 def test_operator_replays_a_dead_letter(browser_page, e2e_db, make_account):

@@ -1,4 +1,10 @@
-"""Integration fixtures: the API server (routes + inbox worker, no UI) over real HTTP on the test database."""
+"""Integration fixtures: the API server (routes + inbox worker, no UI) over real HTTP on the test database.
+
+Starting granian costs seconds, so one server process is shared by consecutive tests that ask for `api_server`
+(across modules too), with per-test cleanup: before the tables are emptied, the test waits until the sandbox's
+simulated calls and the inbox have finished what the test started (a server that does not settle is restarted).
+A test that does not ask for the server never runs beside one: its inbox worker would apply that test's events.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +23,17 @@ import sqlalchemy as sa
 from tests.conftest import ROOT
 from voxanne_admin import db
 from voxanne_admin.providers import resilience
+
+SETTLE_TIMEOUT_S = 60
+# Sandbox calls still running (their tasks post webhooks) or inbox events due: the test's work is not finished.
+BUSY_SQL = """
+select (select count(*) from sandbox_objects
+         where (provider = 'vapi' and kind = 'call' and data->>'status' is distinct from 'ended')
+            or (provider = 'twilio' and kind = 'voice_call'
+                and data->>'status' not in ('completed', 'no-answer', 'busy', 'failed', 'canceled')))
+     + (select count(*) from webhook_events
+         where status = 'processing' or (status = 'pending' and next_attempt_at <= now()))
+"""
 
 
 def _free_port() -> int:
@@ -29,53 +47,108 @@ def _scalar(sql: str, **params):
         return conn.execute(sa.text(sql), params).scalar()
 
 
-@pytest.fixture
-def api_server(clean_db, tmp_path):
-    """The API routes + inbox worker (no UI) served by granian on a free port, on the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": clean_db,
-        "PORT": str(port),
-        "SANDBOX_CALL_SECONDS": "2",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "voxanne_admin.api.standalone:create_app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+class ApiServer:
+    """One granian process serving `voxanne_admin.api.standalone` on a free port; started on demand."""
+
+    def __init__(self, database_url: str, log_dir: Path):
+        self.database_url = database_url
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.base = ""
+        self.starts = 0
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ensure(self) -> str:
+        if self.running:
+            return self.base
+        self.stop()
+        port = _free_port()
+        env = {**os.environ, "DATABASE_URL": self.database_url, "PORT": str(port), "SANDBOX_CALL_SECONDS": "2",
+               "LOG_LEVEL": "WARNING"}
+        env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+        self.starts += 1
+        log_path = self.log_dir / f"server-{self.starts}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "voxanne_admin.api.standalone:create_app"],
+            cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
                 break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        raise RuntimeError((tmp_path / "server.log").read_text())
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return self.base
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        text = log_path.read_text()
+        self.stop()
+        raise RuntimeError(f"the API server did not start:\n{text[-4000:]}")
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT_S) -> bool:
+        """Wait until the test's sandbox calls ended and the inbox applied what is due; False on timeout."""
+        if not self.running:
+            return True
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            if _scalar(BUSY_SQL):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= 0.6:
+                # Quiet twice 0.6 s apart: an end-of-call report follows 'ended' by at most 0.1 s here.
+                return True
+            time.sleep(0.15)
+        return False
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+_SERVER: list[ApiServer] = []  # the session's server, once a test asked for it
+
+
+@pytest.fixture(scope="session")
+def _api_server_process(database_url, tmp_path_factory):
+    server = ApiServer(database_url, tmp_path_factory.mktemp("api-server"))
+    _SERVER.append(server)
+    yield server
+    server.stop()
+    _SERVER.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_api_server_beside_other_tests(request):
+    """Stop the shared server before a test that did not ask for it (its inbox worker would race the test)."""
+    if _SERVER and "api_server" not in request.fixturenames:
+        _SERVER[0].stop()
+
+
+@pytest.fixture
+def api_server(clean_db, _api_server_process):
+    """The API routes + inbox worker (no UI) served by granian on a free port, on the test database (emptied
+    before and after the test)."""
+    base = _api_server_process.ensure()
     resilience.reset_breakers()
     yield base
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(20)
+    if not _api_server_process.settle():
+        _api_server_process.stop()  # the next test gets a fresh one
+    resilience.reset_breakers()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from tests.unit.factories import make_staff, open_session
+from tests.unit.factories import make_job_run, make_staff, open_session
 from voxanne_admin import db, locks
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
@@ -201,11 +201,9 @@ def test_purge_job_runs_keeps_recent_and_running_rows(clean_db):
     from voxanne_admin.jobs import service as job_service
 
     with db.transaction() as session:
-        session.execute(sa.text(
-            "insert into job_runs (job_name, trigger, started_at, outcome, worker) values "
-            "('a', 'manual', now() - interval '40 days', 'succeeded', 'w'), "
-            "('b', 'manual', now() - interval '40 days', 'running', 'w'), "
-            "('c', 'manual', now() - interval '1 day', 'failed', 'w')"))
+        make_job_run(session, job_name="a", age_days=40, outcome="succeeded")
+        make_job_run(session, job_name="b", age_days=40, outcome="running")
+        make_job_run(session, job_name="c", age_days=1, outcome="failed")
     with db.transaction() as session:
         assert job_service.purge_runs(session, older_than_days=30) == 1
     with db.get_engine().connect() as conn:

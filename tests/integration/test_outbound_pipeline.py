@@ -423,7 +423,7 @@ def test_cli_test_call_exit_codes(api_server, demo_orgs):
     assert unknown.returncode == 2 and "No organization with the slug 'nope'" in unknown.stderr
 
 
-def test_provider_error_is_raised_for_unreachable_sandbox(demo_orgs):
+def test_provider_error_is_raised_for_unreachable_sandbox():
     vapi = VapiClient(base_url="http://127.0.0.1:9/sandbox/vapi", api_key="x", waits=())
     with pytest.raises(ProviderError, match="Could not reach Vapi"):
         asyncio.run(vapi.list_phone_numbers())

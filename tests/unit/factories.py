@@ -85,3 +85,27 @@ def session_row(session: Session, staff_id: int) -> StaffSession:
 def age(dt_minutes: int) -> object:
     """A timestamp `dt_minutes` in the past."""
     return utcnow() - timedelta(minutes=dt_minutes)
+
+
+def make_job_run(session: Session | sa.Connection, *, job_name: str = "purge_expired_sessions",
+                 age_days: float = 0, outcome: str = "succeeded", trigger: str = "manual", **fields: object) -> int:
+    """A job_runs row started `age_days` ago, as the scheduler records one; returns its id."""
+    from voxanne_admin.jobs.models import JobRun
+
+    values = {"job_name": job_name, "trigger": trigger, "started_at": utcnow() - timedelta(days=age_days),
+              "outcome": outcome, "worker": "pytest", **fields}
+    return session.execute(sa.insert(JobRun).values(**values).returning(JobRun.id)).scalar_one()
+
+
+def make_dead_letter(session: Session | sa.Connection, *, call_id: str, error: str, status: str = "ringing",
+                     attempts: int = 3) -> int:
+    """A Vapi status-update the inbox gave up on after `attempts` failures (status dead_letter, last error kept,
+    raw payload kept for a replay); returns the event id."""
+    from voxanne_admin.webhooks.models import WebhookEvent
+
+    payload = {"message": {"type": "status-update", "status": status, "call": {"id": call_id}}}
+    now = utcnow()
+    return session.execute(sa.insert(WebhookEvent).values(
+        provider="vapi", kind="status-update", dedupe_key=f"{call_id}:status-update:{status}:{next(_seq)}",
+        call_id=call_id, payload=payload, status="dead_letter", attempts=attempts, last_error=error,
+        received_at=now, next_attempt_at=now, duplicates=0).returning(WebhookEvent.id)).scalar_one()

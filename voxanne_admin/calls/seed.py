@@ -243,9 +243,11 @@ def _customer(r: random.Random, country: str) -> str:
 
 
 def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None] | None = None,
-               seed: int | None = None, pool_size: int = POOL_SIZE) -> int:
-    """Insert `count` realistic calls (COPY, batches of BATCH rows, each batch committed) for the active
-    organizations (or one by slug); returns the rows written. Audited once at the end."""
+               seed: int | None = None, pool_size: int = POOL_SIZE, actor: Actor | None = None,
+               batch: int = BATCH) -> int:
+    """Insert `count` realistic calls (COPY, batches of `batch` rows, each batch committed) for the active
+    organizations (or one by slug); returns the rows written. Audited once at the end (as `actor`, by default
+    the seed-calls system actor)."""
     from voxanne_admin import db
     from voxanne_admin.agents.models import Agent, PhoneNumber
     from voxanne_admin.orgs.models import Organization
@@ -284,7 +286,7 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
         conn = raw.driver_connection
         assert conn is not None
         while written < count:
-            n = min(BATCH, count - written)
+            n = min(batch, count - written)
             with conn.cursor() as cur:
                 with cur.copy(f"COPY calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                     for _ in range(n):
@@ -309,7 +311,7 @@ def seed_calls(*, count: int, org_slug: str = "", progress: Callable[[int], None
     with db.transaction() as session:
         # Seeded calls are in the past: the statistics rollup must count them now, not at the nightly rebuild.
         refresh_stats(session, days_back=None)
-        audit.record(session, actor=Actor.system("seed-calls"), action="calls_seeded", target_type="calls",
+        audit.record(session, actor=actor or Actor.system("seed-calls"), action="calls_seeded", target_type="calls",
                      target_id=org_slug or "all", diff={"rows": written, "organizations": len(org_info),
                                                         "left_out_by_kind": dropped})
     return written
