@@ -8,13 +8,13 @@ import uuid
 
 import reflex as rx
 from pydantic import BaseModel
-from sqlmodel import select
 
 from voxanne_admin import db
 from voxanne_admin.calls import outbound
+from voxanne_admin.calls import service as call_service
 from voxanne_admin.calls.models import Call
-from voxanne_admin.errors import DomainError, ProviderError
-from voxanne_admin.orgs.models import Organization
+from voxanne_admin.errors import DomainError, NotFound, ProviderError
+from voxanne_admin.orgs import service as org_service
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import empty_state, page_header
 from voxanne_admin.ui.layout import page
@@ -36,6 +36,8 @@ ENDED_REASONS = {
 }
 WATCH_INTERVAL_S = 0.15
 WATCH_LIMIT_S = 900
+# Shown as a message, not escaped as "Something went wrong" (named both ways: ProviderError may be a DomainError).
+SHOWN_ERRORS = (DomainError, ProviderError)
 
 
 class CheckRow(BaseModel):
@@ -101,13 +103,7 @@ class ConsoleState(AppState):
 
     def _load_recent(self) -> None:
         with db.read_only() as session:
-            rows = session.exec(
-                select(Call, Organization.name)
-                .join(Organization, Organization.id == Call.org_id)
-                .where(Call.is_test)
-                .order_by(Call.id.desc())  # type: ignore[union-attr]
-                .limit(10)
-            ).all()
+            rows = call_service.list_test_calls(session, limit=10)
         self.recent = [
             RecentCall(
                 id=c.id or 0,
@@ -134,9 +130,13 @@ class ConsoleState(AppState):
         self._load_recent()
 
     def _country(self) -> str:
+        if not self.org_id.isdigit():
+            return "US"
         with db.read_only() as session:
-            org = session.get(Organization, int(self.org_id)) if self.org_id.isdigit() else None
-            return org.country if org else "US"
+            try:
+                return org_service.get(session, org_id=int(self.org_id)).country
+            except NotFound:
+                return "US"
 
     @rx.event
     @guarded("admin")
@@ -172,13 +172,14 @@ class ConsoleState(AppState):
         yield
         try:
             result = await outbound.preflight(org_id=int(self.org_id), to=self.number, role=self.role)
-        except ProviderError as exc:
-            self.running_preflight = False
-            yield rx.toast.error(f"{exc}{outbound.sandbox_hint()}")
+        except SHOWN_ERRORS as exc:
+            hint = outbound.sandbox_hint() if isinstance(exc, ProviderError) else ""
+            yield rx.toast.error(f"{exc}{hint}")
             return
+        finally:
+            self.running_preflight = False
         self.checks = [CheckRow(name=c.name, ok=c.ok, detail=c.detail) for c in result.checks]
         self.preflight_ok = result.ok
-        self.running_preflight = False
 
     @rx.event
     @guarded("admin")
@@ -206,15 +207,15 @@ class ConsoleState(AppState):
                 actor=actor_for(self, staff),
                 actor_role=staff.role,
             )
-        except DomainError as exc:
-            self.placing = False
+        except SHOWN_ERRORS as exc:
             self.call_error = str(exc)
             self._load_recent()
             yield rx.toast.error(str(exc))
             return
+        finally:
+            self.placing = False
         self.call_id = placed.call_id
         self.attempt_key = uuid.uuid4().hex  # the next click is a new call
-        self.placing = False
         yield ConsoleState.watch(placed.call_id)
 
     @rx.event(background=True)
@@ -227,8 +228,10 @@ class ConsoleState(AppState):
 
             def read() -> Call | None:
                 with db.read_only() as session:
-                    row = session.get(Call, call_id)
-                    return row.model_copy() if row else None
+                    try:
+                        return call_service.get(session, call_id=call_id)
+                    except NotFound:
+                        return None
 
             call = await asyncio.to_thread(read)
             if call is None:
