@@ -5,11 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin.agents.models import AgentVersionRead
+from voxanne_admin.ui.components import Column, data_table
 from voxanne_admin.ui.pages.agents.state import AgentsState
+from voxanne_admin.ui.pages.fields import dynamic_select_field
 from voxanne_admin.ui.state import AppState
 
 
 def _version_row(v: AgentVersionRead) -> rx.Component:
+    # The version number stays a plain cell: the e2e suite reads it as the row's first <td>.
     return rx.table.row(
         rx.table.cell(v.version),
         rx.table.cell(rx.text(v.created_at, size="1")),
@@ -22,71 +25,52 @@ def _version_row(v: AgentVersionRead) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 AppState.is_operator,
-                rx.button("Restore", size="1", variant="soft", on_click=AgentsState.restore(v.version)),
+                rx.button("Restore", size="1", variant="soft", on_click=AgentsState.restore(v.version),
+                          aria_label="Restore version " + v.version.to_string()),
             )
         ),
     )
 
 
+def _diff_row(d: dict) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.code(d["field"])),
+        rx.table.cell(rx.text(d["before"], size="1", color_scheme="red")),
+        rx.table.cell(rx.text(d["after"], size="1", color_scheme="green")),
+    )
+
+
+def _version_select(label: str, which: str, value) -> rx.Component:
+    return rx.box(
+        dynamic_select_field(label, f"diff-{which}",
+                             rx.foreach(AgentsState.versions, lambda v: rx.select.item(v.version.to_string(),
+                                                                                        value=v.version.to_string())),
+                             value=value, on_change=lambda v: AgentsState.set_diff(which, v), placeholder="version"),
+        min_width="9em",
+    )
+
+
 def history() -> rx.Component:
+    """The versions table, the comparison of two versions, and what changed between them."""
     return rx.cond(
         AgentsState.versions.length() > 0,
         rx.vstack(
-            rx.heading("History", size="3", padding_top="0.5em"),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[rx.table.column_header_cell(h) for h in ("Version", "Saved", "By", "What changed", "")]
-                    )
-                ),
-                rx.table.body(rx.foreach(AgentsState.versions, _version_row)),
-                width="100%",
-                id="versions-table",
-            ),
+            rx.heading("History", size="3", padding_top="0.5em", as_="h3"),
+            data_table(["Version", "Saved", "By", "What changed", Column("Actions", hide_label=True)],
+                       AgentsState.versions, _version_row, label="Saved versions", id="versions-table"),
             rx.hstack(
-                rx.text("Compare version", size="2"),
-                rx.select(
-                    AgentsState.versions.map(lambda v: v.version.to_string()),
-                    value=AgentsState.diff_a,
-                    on_change=lambda v: AgentsState.set_diff("a", v),
-                    custom_attrs={"aria-label": "First version"},  # on the trigger: rx.select drops aria_label
-                ),
-                rx.text("with", size="2"),
-                rx.select(
-                    AgentsState.versions.map(lambda v: v.version.to_string()),
-                    value=AgentsState.diff_b,
-                    on_change=lambda v: AgentsState.set_diff("b", v),
-                    custom_attrs={"aria-label": "Second version"},
-                ),
+                _version_select("First version", "a", AgentsState.diff_a),
+                _version_select("Second version", "b", AgentsState.diff_b),
                 rx.button("Compare", variant="soft", on_click=AgentsState.compare),
-                align="center",
+                align="end",
+                spacing="3",
             ),
             rx.cond(
                 AgentsState.diff_rows.length() > 0,
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Field"),
-                            rx.table.column_header_cell("Before"),
-                            rx.table.column_header_cell("After"),
-                        )
-                    ),
-                    rx.table.body(
-                        rx.foreach(
-                            AgentsState.diff_rows,
-                            lambda d: rx.table.row(
-                                rx.table.cell(rx.code(d["field"])),
-                                rx.table.cell(rx.text(d["before"], size="1", color_scheme="red")),
-                                rx.table.cell(rx.text(d["after"], size="1", color_scheme="green")),
-                            ),
-                        )
-                    ),
-                    width="100%",
-                    id="diff-table",
-                ),
+                data_table(["Field", "Before", "After"], AgentsState.diff_rows, _diff_row,
+                           label="What changed between the two versions", id="diff-table"),
             ),
             spacing="2",
             width="100%",
         ),
     )
-

@@ -6,25 +6,29 @@ import reflex as rx
 
 from voxanne_admin.agents.models import AgentRead
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import empty_state, page_header
+from voxanne_admin.ui.components import Column, StatusMap, confirm_dialog, data_table, page_header, status_badge
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.pages.agents.editor import editor
 from voxanne_admin.ui.pages.agents.state import AgentsState
 from voxanne_admin.ui.state import AppState
 
+AGENT_SYNC: StatusMap = {
+    "synced": ("synced", "green"), "failed": ("sync failed", "red"), "syncing": ("syncing", "blue"),
+    "pending": ("waiting to sync", "amber"), "never": ("never synced", "gray"), "": ("never synced", "gray"),
+}
 
-def _sync_badge(status) -> rx.Component:
-    return rx.match(
-        status,
-        ("synced", rx.badge("synced", color_scheme="green")),
-        ("failed", rx.badge("sync failed", color_scheme="red")),
-        ("syncing", rx.badge("syncing", color_scheme="blue")),
-        ("pending", rx.badge("waiting to sync", color_scheme="amber")),
-        rx.badge("never synced", color_scheme="gray"),
+
+def _vapi_ids(a: AgentRead) -> rx.Component:
+    return rx.vstack(
+        rx.text("assistant ", rx.code(rx.cond(a.vapi_assistant_id != "", a.vapi_assistant_id[:8], "none")), size="1"),
+        rx.text("number ", rx.code(rx.cond(a.vapi_phone_number_id != "", a.vapi_phone_number_id[:8], "none")),
+                size="1"),
+        spacing="0",
     )
 
 
 def _agent_row(a: AgentRead) -> rx.Component:
+    verb = rx.cond(AppState.is_operator, "Edit", "View")
     return rx.table.row(
         rx.table.row_header_cell(a.org_name),
         rx.table.cell(rx.badge(a.role, variant="soft")),
@@ -32,7 +36,7 @@ def _agent_row(a: AgentRead) -> rx.Component:
         rx.table.cell(a.version),
         rx.table.cell(
             rx.vstack(
-                _sync_badge(a.sync_status),
+                status_badge(a.sync_status, AGENT_SYNC),
                 rx.cond(
                     a.sync_error != "",
                     rx.text(a.sync_error, size="1", color_scheme=rx.cond(a.sync_status == "synced", "amber", "red")),
@@ -40,50 +44,40 @@ def _agent_row(a: AgentRead) -> rx.Component:
                 spacing="1",
             )
         ),
-        rx.table.cell(
-            rx.vstack(
-                rx.text(
-                    "assistant ", rx.code(rx.cond(a.vapi_assistant_id != "", a.vapi_assistant_id[:8], "none")), size="1"
-                ),
-                rx.text(
-                    "number ",
-                    rx.code(rx.cond(a.vapi_phone_number_id != "", a.vapi_phone_number_id[:8], "none")),
-                    size="1",
-                ),
-                spacing="0",
-            )
-        ),
+        rx.table.cell(_vapi_ids(a)),
         rx.table.cell(rx.text(a.updated_at, size="1"), rx.text(a.updated_by, size="1", color_scheme="gray")),
         rx.table.cell(
-            rx.button(
-                rx.cond(AppState.is_operator, "Edit", "View"),
-                size="1",
-                variant="soft",
-                on_click=AgentsState.open_agent(a.id.to_string()),
-            )
+            rx.button(verb, size="1", variant="soft", on_click=AgentsState.open_agent(a.id.to_string()),
+                      aria_label=verb + " the " + a.role + " agent of " + a.org_name)
         ),
     )
 
 
-
 def _discard_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Discard unsaved changes?"),
-            rx.alert_dialog.description("The agent has changes that are not saved. They will be lost."),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button("Keep editing", variant="soft", color_scheme="gray", on_click=AgentsState.keep_editing)
+    return confirm_dialog(
+        "Discard unsaved changes?", "The agent has changes that are not saved. They will be lost.",
+        open=AgentsState.confirm_discard, on_confirm=AgentsState.discard_and_open,
+        on_cancel=AgentsState.keep_editing, confirm_label="Discard changes", cancel_label="Keep editing",
+        id="discard-confirm",
+    )
+
+
+def _missing_agents() -> rx.Component:
+    return rx.cond(
+        AgentsState.missing.length() > 0,
+        rx.hstack(
+            rx.foreach(
+                AgentsState.missing,
+                lambda m: rx.cond(
+                    AppState.is_operator,
+                    rx.button(rx.icon("plus", aria_hidden="true"), "Create ", m["role"], " agent for ", m["org_name"],
+                              variant="soft",
+                              on_click=AgentsState.open_agent("new:" + m["org_id"] + ":" + m["role"])),
+                    rx.text(m["org_name"], " has no ", m["role"], " agent.", size="2"),
                 ),
-                rx.alert_dialog.action(
-                    rx.button("Discard changes", color_scheme="red", on_click=AgentsState.discard_and_open)
-                ),
-                justify="end",
-                spacing="3",
-                padding_top="1em",
             ),
+            wrap="wrap",
         ),
-        open=AgentsState.confirm_discard,
     )
 
 
@@ -96,52 +90,14 @@ def agents_page() -> rx.Component:
             "Each clinic has an inbound agent that answers calls and an outbound agent that calls "
             "back. Saving keeps a version and syncs the agent to Vapi.",
         ),
-        rx.cond(
-            AgentsState.missing.length() > 0,
-            rx.hstack(
-                rx.foreach(
-                    AgentsState.missing,
-                    lambda m: rx.cond(
-                        AppState.is_operator,
-                        rx.button(
-                            rx.icon("plus"),
-                            "Create ",
-                            m["role"],
-                            " agent for ",
-                            m["org_name"],
-                            variant="soft",
-                            on_click=AgentsState.open_agent("new:" + m["org_id"] + ":" + m["role"]),
-                        ),
-                        rx.text(m["org_name"], " has no ", m["role"], " agent.", size="2"),
-                    ),
-                )
-            ),
-        ),
-        rx.cond(
-            AgentsState.agents.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in (
-                                "Organization",
-                                "Role",
-                                "Name",
-                                "Version",
-                                "Vapi sync",
-                                "Vapi ids",
-                                "Last saved",
-                                "",
-                            )
-                        ]
-                    )
-                ),
-                rx.table.body(rx.foreach(AgentsState.agents, _agent_row)),
-                width="100%",
-                id="agents-table",
-            ),
-            empty_state("No agents here yet. Pick an organization in the switcher above to create its agents."),
+        _missing_agents(),
+        data_table(
+            [Column("Organization", "org_name"), Column("Role", "role"), Column("Name", "name"),
+             Column("Version", "version"), Column("Vapi sync", "sync_status"), "Vapi ids",
+             Column("Last saved", "updated_at"), Column("Actions", hide_label=True)],
+            AgentsState.agents, _agent_row, label="Agents",
+            empty="No agents here yet. Pick an organization in the switcher above to create its agents.",
+            sort=AgentsState.agents_sort, on_sort=AgentsState.sort_agents, id="agents-table",
         ),
         rx.cond(AgentsState.editing, editor()),
         _discard_dialog(),

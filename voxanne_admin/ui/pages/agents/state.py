@@ -13,6 +13,7 @@ from voxanne_admin.agents import sync as agent_sync
 from voxanne_admin.agents.models import AgentRead, AgentVersionRead
 from voxanne_admin.errors import DomainError, InvalidInput, NotFound, ProviderError
 from voxanne_admin.orgs import service as org_service
+from voxanne_admin.ui.components import next_sort, sort_rows
 from voxanne_admin.ui.pages.agents.form import BLANK, form_from, raw_config
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
@@ -37,6 +38,7 @@ class AgentsState(AppState):
     diff_b: str = ""
     diff_rows: list[dict[str, str]] = []
     confirm_discard: bool = False
+    agents_sort: str = ""
     _pending_open: str = ""
 
     @rx.var
@@ -64,7 +66,7 @@ class AgentsState(AppState):
     def _refresh(self) -> None:
         org_id = int(self.selected_org) if self.selected_org.isdigit() else None
         with db.read_only() as session:
-            self.agents = agent_service.list_agents(session, org_id=org_id)
+            self.agents = sort_rows(agent_service.list_agents(session, org_id=org_id), self.agents_sort)
             missing = []
             if org_id:
                 have = {a.role for a in self.agents}
@@ -88,6 +90,13 @@ class AgentsState(AppState):
         """Load the list for the organization in scope."""
         self.editing = False
         self._refresh()
+
+    @rx.event
+    @ui_only
+    def sort_agents(self, key: str):
+        """Sort the agents by a column (again: the other way round)."""
+        self.agents_sort = next_sort(self.agents_sort, key)
+        self.agents = sort_rows(self.agents, self.agents_sort)
 
     @rx.event
     @guarded("viewer")

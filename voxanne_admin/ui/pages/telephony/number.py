@@ -9,6 +9,7 @@ import reflex as rx
 
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.models import AvailableNumberRead, CountryRead
+from voxanne_admin.ui.components import next_sort, sort_rows
 from voxanne_admin.ui.pages.telephony.common import NUMBER_TYPE_LABELS, SHOWN_ERRORS, blank, friendly
 from voxanne_admin.ui.state import actor_for, current_staff, guarded, ui_only
 
@@ -42,6 +43,7 @@ class NumberStep(rx.State, mixin=True):
     buy_display: str = ""
     buying: bool = False
     buy_error: str = ""
+    numbers_sort: str = ""
 
     @rx.var
     def number_country_info(self) -> CountryRead:
@@ -105,6 +107,13 @@ class NumberStep(rx.State, mixin=True):
 
     @rx.event
     @ui_only
+    def sort_numbers(self, key: str):
+        """Sort the numbers found by a column (again: the other way round)."""
+        self.numbers_sort = next_sort(self.numbers_sort, key)
+        self.numbers = sort_rows(self.numbers, self.numbers_sort)
+
+    @rx.event
+    @ui_only
     def set_caveats_ok(self, value: bool):
         """The operator confirms the clinic knows the forwarding caveats."""
         self.caveats_ok = bool(value)
@@ -147,7 +156,7 @@ class NumberStep(rx.State, mixin=True):
         async with self:
             if seq != self.search_seq:
                 return None  # stale: a newer country/search choice owns the view
-            self.numbers = found
+            self.numbers, self.numbers_sort = found, ""  # a new list comes in the provider's order
             self.search_error = error
             self.searched_type = number_type  # what a Buy in this list buys, whatever the Type field says now
             self.searched_for = describe_search(country, number_type, area_code, contains)

@@ -10,6 +10,7 @@ from voxanne_admin import db
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.models import RuleRead
+from voxanne_admin.ui.components import next_sort, sort_rows
 from voxanne_admin.ui.pages.telephony.common import RULE_TEXT_FIELDS, SHOWN_ERRORS, friendly
 from voxanne_admin.ui.state import actor_for, current_staff, guarded, ui_only
 
@@ -42,6 +43,7 @@ class RulesEditor(rx.State, mixin=True):
     rule_intl: bool = True
     rule_format: str = "international"
     rule_errors: dict[str, str] = {}
+    rules_sort: str = ""
 
     def _rule_note(self) -> None:
         """How sure we are of the rule the setup's codes came from."""
@@ -55,7 +57,15 @@ class RulesEditor(rx.State, mixin=True):
 
     def _load_rules(self) -> None:
         with db.read_only() as session:
-            self.rules = telephony.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
+            rules = telephony.list_rules(session, country="" if self.rule_filter == "all" else self.rule_filter)
+        self.rules = sort_rows(rules, self.rules_sort)
+
+    @rx.event
+    @ui_only
+    def sort_rules(self, key: str):
+        """Sort the rules by a column (again: the other way round)."""
+        self.rules_sort = next_sort(self.rules_sort, key)
+        self.rules = sort_rows(self.rules, self.rules_sort)
 
     @rx.event
     @guarded("viewer")

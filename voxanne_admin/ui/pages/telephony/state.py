@@ -10,13 +10,14 @@ import reflex as rx
 from voxanne_admin import db
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.models import ClinicLineRead, CountryRead, OverviewRow, SetupRead
+from voxanne_admin.ui.components import next_sort, sort_rows
 from voxanne_admin.ui.pages.telephony.common import blank
 from voxanne_admin.ui.pages.telephony.country import CountryStep
 from voxanne_admin.ui.pages.telephony.line_codes import LineAndCodesStep
 from voxanne_admin.ui.pages.telephony.number import NumberStep
 from voxanne_admin.ui.pages.telephony.rules import RulesEditor
 from voxanne_admin.ui.pages.telephony.verify import VerifyStep
-from voxanne_admin.ui.state import AppState, guarded
+from voxanne_admin.ui.state import AppState, guarded, ui_only
 
 
 class TelephonyState(CountryStep, NumberStep, LineAndCodesStep, VerifyStep, RulesEditor, AppState):
@@ -26,6 +27,7 @@ class TelephonyState(CountryStep, NumberStep, LineAndCodesStep, VerifyStep, Rule
     setup: SetupRead = blank(SetupRead)
     overview: list[OverviewRow] = []
     page_error: str = ""
+    overview_sort: str = ""
 
     @rx.var
     def country(self) -> CountryRead:
@@ -77,13 +79,20 @@ class TelephonyState(CountryStep, NumberStep, LineAndCodesStep, VerifyStep, Rule
 
     def _refresh_overview(self) -> None:
         with db.read_only() as session:
-            self.overview = telephony.list_overview(session)
+            self.overview = sort_rows(telephony.list_overview(session), self.overview_sort)
+
+    @rx.event
+    @ui_only
+    def sort_overview(self, key: str):
+        """Sort the organizations by a column (again: the other way round)."""
+        self.overview_sort = next_sort(self.overview_sort, key)
+        self.overview = sort_rows(self.overview, self.overview_sort)
 
     def _refresh(self) -> None:
         self.countries = telephony.list_countries()
+        self._refresh_overview()
+        org_id = self._org_id()
         with db.read_only() as session:
-            self.overview = telephony.list_overview(session)
-            org_id = self._org_id()
             setup = telephony.get_setup(session, org_id=org_id) if org_id else blank(SetupRead)
         # The rules of the clinic's country matter here; the filter shows others on demand.
         self.rule_filter = setup.country or "all"

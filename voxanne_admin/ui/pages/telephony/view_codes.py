@@ -5,7 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin.telephony import forwarding
-from voxanne_admin.ui.components import labelled
+from voxanne_admin.ui.components import select_field, text_field
+from voxanne_admin.ui.pages.fields import dynamic_select_field
 from voxanne_admin.ui.pages.telephony.common import TIMER_OPTIONS, TYPE_LABELS
 from voxanne_admin.ui.pages.telephony.state import TelephonyState
 from voxanne_admin.ui.pages.telephony.widgets import confidence_badge, error_callout, short_badge, step_card
@@ -37,22 +38,19 @@ def step_line_and_codes() -> tuple[rx.Component, rx.Component]:
     err = TelephonyState.codes_errors
     operator = AppState.is_operator
     line_body = rx.vstack(
-        labelled("Clinic's existing number",
-                 rx.input(value=TelephonyState.clinic_raw, on_change=TelephonyState.type_clinic.debounce(350),
-                          id="tel-clinic", placeholder="the number patients call today, e.g. (201) 555-0199",
-                          max_length=32, disabled=~operator, input_mode="tel", auto_complete="off"),
-                 rx.cond(err.contains("clinic_number"), err["clinic_number"], TelephonyState.clinic_error),
-                 hint="National or international format; it is checked as you type.", html_for="tel-clinic"),
+        text_field("Clinic's existing number", "tel-clinic", value=TelephonyState.clinic_raw,
+                   on_change=TelephonyState.type_clinic.debounce(350),
+                   placeholder="the number patients call today, e.g. (201) 555-0199", max_length=32,
+                   disabled=~operator, input_mode="tel", auto_complete="off",
+                   error=rx.cond(err.contains("clinic_number"), err["clinic_number"], TelephonyState.clinic_error),
+                   hint="National or international format; it is checked as you type."),
         _clinic_check(),
-        labelled("Clinic's carrier",
-                 rx.select.root(
-                     rx.select.trigger(placeholder="Choose the carrier", id="tel-carrier", width="100%",
-                                       max_width="24em"),
-                     rx.select.content(rx.foreach(TelephonyState.carrier_options,
-                                                  lambda c: rx.select.item(c, value=c))),
-                     value=TelephonyState.carrier, on_change=TelephonyState.set_carrier, disabled=~operator),
-                 err.get("carrier", ""),
-                 hint="Suggested from the number where possible; ask the clinic if unsure.", html_for="tel-carrier"),
+        dynamic_select_field("Clinic's carrier", "tel-carrier",
+                             rx.foreach(TelephonyState.carrier_options, lambda c: rx.select.item(c, value=c)),
+                             placeholder="Choose the carrier", trigger_props={"max_width": "24em"},
+                             value=TelephonyState.carrier, on_change=TelephonyState.set_carrier, disabled=~operator,
+                             error=err.get("carrier", ""),
+                             hint="Suggested from the number where possible; ask the clinic if unsure."),
         spacing="3", width="100%", align="stretch",
     )
     codes_shown = rx.cond(
@@ -86,26 +84,17 @@ def step_line_and_codes() -> tuple[rx.Component, rx.Component]:
     form = rx.form(
         rx.vstack(
             rx.hstack(
-                labelled("Forward calls",
-                         rx.select.root(
-                             rx.select.trigger(id="tel-forwarding-type", width="100%"),
-                             rx.select.content(*[rx.select.item(label, value=key)
-                                                 for key, label in TYPE_LABELS.items()]),
+                select_field("Forward calls", "tel-forwarding-type",
+                             [(label, key) for key, label in TYPE_LABELS.items()],
                              value=TelephonyState.forwarding_type, on_change=TelephonyState.set_forwarding_type,
-                             disabled=~operator),
-                         err.get("forwarding_type", ""),
-                         hint="“No answer” is usual: the clinic answers first and the agent takes what it misses.",
-                         html_for="tel-forwarding-type"),
+                             disabled=~operator, error=err.get("forwarding_type", ""),
+                             hint="“No answer” is usual: the clinic answers first and the agent takes what it misses."),
                 rx.cond(TelephonyState.forwarding_type == "no_answer",
-                        rx.box(labelled("Ring for (seconds)",
-                                        rx.select.root(
-                                            rx.select.trigger(id="tel-ring-timer", width="100%"),
-                                            rx.select.content(*[rx.select.item(f"{t} s", value=t)
-                                                                for t in TIMER_OPTIONS]),
+                        rx.box(select_field("Ring for (seconds)", "tel-ring-timer",
+                                            [(f"{t} s", t) for t in TIMER_OPTIONS],
                                             value=TelephonyState.ring_timer, on_change=TelephonyState.set_ring_timer,
-                                            disabled=~operator),
-                                        err.get("ring_timer", ""),
-                                        hint="5 to 30 s, in steps of 5.", html_for="tel-ring-timer"),
+                                            disabled=~operator, error=err.get("ring_timer", ""),
+                                            hint="5 to 30 s, in steps of 5."),
                                min_width="12em")),
                 align="start", spacing="4", width="100%",
             ),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin.telephony.models import AvailableNumberRead
-from voxanne_admin.ui.components import empty_state, labelled
+from voxanne_admin.ui.components import Column, confirm_dialog, data_table, empty_state, text_field
+from voxanne_admin.ui.pages.fields import dynamic_select_field
 from voxanne_admin.ui.pages.telephony.common import FOREIGN_CAVEATS
 from voxanne_admin.ui.pages.telephony.state import TelephonyState
 from voxanne_admin.ui.pages.telephony.widgets import error_callout, step_card
@@ -16,22 +17,16 @@ def step_country() -> rx.Component:
     s = TelephonyState.setup
     c = TelephonyState.country
     body = rx.vstack(
-        labelled(
-            "Clinic's country",
-            rx.select.root(
-                rx.select.trigger(placeholder="Choose a country", id="tel-country",
-                                  width="100%", max_width="24em"),
-                rx.select.content(rx.foreach(
-                    TelephonyState.countries,
-                    lambda co: rx.select.item(co.name + " (" + co.iso + ", " + co.calling_code + ")", value=co.iso))),
-                value=TelephonyState.country_choice,
-                on_change=TelephonyState.choose_country,
-                disabled=~AppState.is_operator,
-            ),
-            TelephonyState.country_error,
+        dynamic_select_field(
+            "Clinic's country", "tel-country",
+            rx.foreach(
+                TelephonyState.countries,
+                lambda co: rx.select.item(co.name + " (" + co.iso + ", " + co.calling_code + ")", value=co.iso)),
+            placeholder="Choose a country", trigger_props={"max_width": "24em"},
+            value=TelephonyState.country_choice, on_change=TelephonyState.choose_country,
+            disabled=~AppState.is_operator, error=TelephonyState.country_error,
             hint="Supported: United States, United Kingdom, Nigeria, Türkiye. The organization is registered in "
                  "its own country; pick where the clinic's existing line is.",
-            html_for="tel-country",
         ),
         rx.cond(
             s.country != "",
@@ -88,7 +83,7 @@ def _foreign_caveats() -> rx.Component:
                     rx.checkbox(checked=TelephonyState.caveats_ok, on_change=TelephonyState.set_caveats_ok,
                                 id="caveats-ok"),
                     rx.text("The clinic knows the call is forwarded abroad and billed to its line.", as_="label",
-                            html_for="caveats-ok", size="2", weight="medium"),
+                            custom_attrs={"htmlFor": "caveats-ok"}, size="2", weight="medium"),
                     rx.cond(~TelephonyState.caveats_ok,
                             rx.text("(tick this to enable Buy)", size="1", color_scheme="gray")),
                     align="center", spacing="2")),
@@ -104,23 +99,17 @@ def step_number() -> rx.Component:
     nc = TelephonyState.number_country_info
     search_form = rx.form(
         rx.hstack(
-            labelled("Number in", rx.select.root(
-                rx.select.trigger(id="tel-number-country", width="100%"),
-                rx.select.content(rx.foreach(TelephonyState.number_country_options,
-                                             lambda o: rx.select.item(o["label"], value=o["iso"]))),
-                value=TelephonyState.number_country, on_change=TelephonyState.set_number_country),
-                     html_for="tel-number-country"),
-            labelled("Type", rx.select.root(
-                rx.select.trigger(id="tel-number-type", width="100%"),
-                rx.select.content(rx.foreach(nc.number_types, lambda t: rx.select.item(t, value=t))),
-                value=TelephonyState.number_type, on_change=TelephonyState.set_number_type),
-                     html_for="tel-number-type"),
-            labelled("Area code", rx.input(name="area_code", id="tel-area-code", default_value=TelephonyState.area_code,
-                                           placeholder="e.g. 201", max_length=6, input_mode="numeric"),
-                     html_for="tel-area-code"),
-            labelled("Contains", rx.input(name="contains", id="tel-contains", default_value=TelephonyState.contains,
-                                          placeholder="digits, e.g. 555", max_length=10, input_mode="numeric"),
-                     html_for="tel-contains"),
+            dynamic_select_field("Number in", "tel-number-country",
+                                 rx.foreach(TelephonyState.number_country_options,
+                                            lambda o: rx.select.item(o["label"], value=o["iso"])),
+                                 value=TelephonyState.number_country, on_change=TelephonyState.set_number_country),
+            dynamic_select_field("Type", "tel-number-type",
+                                 rx.foreach(nc.number_types, lambda t: rx.select.item(t, value=t)),
+                                 value=TelephonyState.number_type, on_change=TelephonyState.set_number_type),
+            text_field("Area code", "tel-area-code", name="area_code", default_value=TelephonyState.area_code,
+                       placeholder="e.g. 201", max_length=6, input_mode="numeric"),
+            text_field("Contains", "tel-contains", name="contains", default_value=TelephonyState.contains,
+                       placeholder="digits, e.g. 555", max_length=10, input_mode="numeric"),
             rx.button(rx.icon("search", size=16), "Search numbers", type="submit", id="tel-search",
                       loading=TelephonyState.searching, flex_shrink="0"),
             align="end", spacing="3", width="100%",
@@ -164,11 +153,11 @@ def step_number() -> rx.Component:
                         rx.vstack(
                             rx.text(TelephonyState.numbers.length(), " available ", TelephonyState.searched_for,
                                     size="2", color_scheme="gray", id="search-summary"),
-                            rx.table.root(
-                                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                                    "Number", "Where", "Can do", "Address needed", "")])),
-                                rx.table.body(rx.foreach(TelephonyState.numbers, _number_row)),
-                                width="100%", id="numbers-table"),
+                            data_table([Column("Number", "e164"), Column("Where", "locality"), "Can do",
+                                        "Address needed", Column("Actions", hide_label=True)],
+                                       TelephonyState.numbers, _number_row, label="Available numbers",
+                                       sort=TelephonyState.numbers_sort, on_sort=TelephonyState.sort_numbers,
+                                       id="numbers-table"),
                             width="100%",
                         ),
                         rx.cond(TelephonyState.searched_for != "",
@@ -187,41 +176,23 @@ def step_number() -> rx.Component:
 
 
 def buy_confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Buy ", TelephonyState.buy_display, "?"),
-            rx.alert_dialog.description(
-                rx.text("It is bought for ", TelephonyState.setup.org_name, ", its webhooks point at Voxanne and it "
-                        "is imported into Vapi. The monthly cost is charged to our Twilio account. If any part "
-                        "fails, the number is released again and nothing is recorded.")),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=TelephonyState.cancel_buy)),
-                rx.alert_dialog.action(rx.button("Buy this number", on_click=TelephonyState.confirm_buy,
-                                                 id="confirm-buy")),
-                justify="end", spacing="3", padding_top="1em",
-            ),
-        ),
-        open=TelephonyState.buy_e164 != "",
+    return confirm_dialog(
+        "Buy " + TelephonyState.buy_display + "?",
+        rx.text("It is bought for ", TelephonyState.setup.org_name, ", its webhooks point at Voxanne and it is "
+                "imported into Vapi. The monthly cost is charged to our Twilio account. If any part fails, the "
+                "number is released again and nothing is recorded."),
+        open=TelephonyState.buy_e164 != "", on_confirm=TelephonyState.confirm_buy,
+        on_cancel=TelephonyState.cancel_buy, confirm_label="Buy this number", danger=False, id="buy-confirm",
     )
 
 
 def country_confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Change the country?"),
-            rx.alert_dialog.description(
-                "The clinic line, carrier and codes belong to the current country and are cleared; the setup must "
-                "be configured and verified again. If the clinic already dialled the activation code, give it the "
-                "cancel code first. Our number is kept."),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Keep the current country", variant="soft", color_scheme="gray",
-                                                 on_click=TelephonyState.keep_country)),
-                rx.alert_dialog.action(rx.button("Change the country", color_scheme="red",
-                                                 on_click=TelephonyState.confirm_country, id="confirm-country")),
-                justify="end", spacing="3", padding_top="1em",
-            ),
-        ),
-        open=TelephonyState.pending_country != "",
+    return confirm_dialog(
+        "Change the country?",
+        "The clinic line, carrier and codes belong to the current country and are cleared; the setup must be "
+        "configured and verified again. If the clinic already dialled the activation code, give it the cancel "
+        "code first. Our number is kept.",
+        open=TelephonyState.pending_country != "", on_confirm=TelephonyState.confirm_country,
+        on_cancel=TelephonyState.keep_country, confirm_label="Change the country",
+        cancel_label="Keep the current country", id="country-confirm",
     )
-

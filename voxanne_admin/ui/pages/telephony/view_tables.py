@@ -6,10 +6,10 @@ import reflex as rx
 
 from voxanne_admin.telephony import forwarding
 from voxanne_admin.telephony.models import OverviewRow, RuleRead
-from voxanne_admin.ui.components import empty_state, labelled
+from voxanne_admin.ui.components import Column, data_table, form_dialog, select_field, text_field
 from voxanne_admin.ui.pages.telephony.common import FORMAT_LABELS, RULE_TYPES
 from voxanne_admin.ui.pages.telephony.state import TelephonyState
-from voxanne_admin.ui.pages.telephony.widgets import confidence_badge, error_callout, short_badge
+from voxanne_admin.ui.pages.telephony.widgets import confidence_badge, short_badge
 from voxanne_admin.ui.state import AppState
 
 
@@ -38,14 +38,12 @@ def _overview_row(r: OverviewRow) -> rx.Component:
 def overview_section() -> rx.Component:
     return rx.vstack(
         rx.heading("Every organization", size="5", as_="h2", padding_top="1em"),
-        rx.cond(TelephonyState.overview.length() > 0,
-                rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "Organization", "Country", "Status", "Our number", "Clinic line", "Carrier", "Updated",
-                        "")])),
-                    rx.table.body(rx.foreach(TelephonyState.overview, _overview_row)),
-                    width="100%", size="1", id="telephony-overview"),
-                empty_state("No active organizations.")),
+        data_table([Column("Organization", "org_name"), Column("Country", "country"), Column("Status", "status"),
+                    "Our number", "Clinic line", Column("Carrier", "carrier"), Column("Updated", "updated_at"),
+                    Column("Actions", hide_label=True)],
+                   TelephonyState.overview, _overview_row, label="Telephony of every organization",
+                   empty="No active organizations.", sort=TelephonyState.overview_sort,
+                   on_sort=TelephonyState.sort_overview, size="1", id="telephony-overview"),
         width="100%", align="stretch",
     )
 
@@ -89,7 +87,7 @@ def rules_section() -> rx.Component:
         rx.hstack(
             rx.heading("Carrier forwarding rules", size="5", as_="h2"),
             rx.spacer(),
-            rx.text("Country", size="2", color_scheme="gray", as_="label", html_for="rule-filter"),
+            rx.text("Country", size="2", color_scheme="gray", as_="label", custom_attrs={"htmlFor": "rule-filter"}),
             rx.select.root(
                 rx.select.trigger(id="rule-filter", min_width="10em"),
                 rx.select.content(rx.select.item("All countries", value="all"),
@@ -101,23 +99,21 @@ def rules_section() -> rx.Component:
         rx.text("The codes each carrier uses ({N} is our number as the carrier expects it, {T} the ring time). The "
                 "confidence says how sure we are; check a low-confidence rule with the clinic's carrier. "
                 "Admins edit; every change is audited.", size="2", color_scheme="gray"),
-        rx.cond(TelephonyState.rules.length() > 0,
-                rx.scroll_area(rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "Carrier", "All calls", "Busy", "No answer", "Unreachable", "Number format",
-                        "Confidence / source", "Updated", "")])),
-                    rx.table.body(rx.foreach(TelephonyState.rules, _rule_row)),
-                    width="100%", size="1", id="rules-table"), scrollbars="horizontal", width="100%"),
-                empty_state("No rules for this country.")),
+        data_table([Column("Carrier", "carrier"), "All calls", "Busy", "No answer", "Unreachable", "Number format",
+                    Column("Confidence / source", "confidence"), Column("Updated", "updated_at"),
+                    Column("Actions", hide_label=True)],
+                   TelephonyState.rules, _rule_row, label="Carrier forwarding rules",
+                   empty="No rules for this country.", sort=TelephonyState.rules_sort,
+                   on_sort=TelephonyState.sort_rules, size="1", id="rules-table"),
         width="100%", align="stretch",
     )
 
 
 def _rule_input(key: str, label: str, placeholder: str = "") -> rx.Component:
-    return labelled(label, rx.input(name=key, id=f"rule-{key}", default_value=TelephonyState.rule_form.get(key, ""),
-                                    key=TelephonyState.rule_id.to_string() + key, placeholder=placeholder,
-                                    max_length=300 if key in ("source", "domestic_only_reason") else 64),
-                    TelephonyState.rule_errors.get(key, ""), html_for=f"rule-{key}")
+    return text_field(label, f"rule-{key}", name=key, default_value=TelephonyState.rule_form.get(key, ""),
+                      key=TelephonyState.rule_id.to_string() + key, placeholder=placeholder,
+                      max_length=300 if key in ("source", "domestic_only_reason") else 64,
+                      error=TelephonyState.rule_errors.get(key, ""))
 
 
 def rule_dialog() -> rx.Component:
@@ -132,43 +128,24 @@ def rule_dialog() -> rx.Component:
         )
         for t in RULE_TYPES
     ]
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Edit rule: ", TelephonyState.rule_title),
-            rx.dialog.description("Leave a field empty when the carrier does not offer it. Codes already given to "
-                                  "clinics do not change; new codes use the rule.", size="2"),
-            rx.form(
-                rx.vstack(
-                    error_callout(err.get("form", "")),
-                    *type_rows,
-                    rx.grid(
-                        labelled("Number format", rx.select.root(
-                            rx.select.trigger(id="rule-number-format", width="100%"),
-                            rx.select.content(*[rx.select.item(v, value=k) for k, v in FORMAT_LABELS.items()]),
-                            value=TelephonyState.rule_format, on_change=TelephonyState.set_rule_format),
-                                 err.get("number_format", ""), html_for="rule-number-format"),
-                        rx.text(rx.flex(rx.checkbox(checked=TelephonyState.rule_intl,
-                                                    on_change=TelephonyState.set_rule_intl),
-                                        "Forwards to numbers abroad", spacing="2", align="center"),
-                                as_="label", size="2", padding_top="1.8em"),
-                        columns="2", spacing="3", width="100%",
-                    ),
-                    _rule_input("domestic_only_reason", "Why it is domestic only (shown when refusing)"),
-                    rx.grid(_rule_input("confidence", "Confidence", "confirmed, secondary, unconfirmed…"),
-                            _rule_input("source", "Source", "where this comes from"), columns="2", spacing="3",
-                            width="100%"),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Save rule", type="submit", id="rule-save"),
-                        justify="end", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=TelephonyState.save_rule, reset_on_submit=False,
-            ),
-            max_width="52em",
+    return form_dialog(
+        "Edit rule: " + TelephonyState.rule_title,
+        "Leave a field empty when the carrier does not offer it. Codes already given to clinics do not change; new "
+        "codes use the rule.",
+        *type_rows,
+        rx.grid(
+            select_field("Number format", "rule-number-format", [(v, k) for k, v in FORMAT_LABELS.items()],
+                         name="number_format", value=TelephonyState.rule_format,
+                         on_change=TelephonyState.set_rule_format, error=err.get("number_format", "")),
+            rx.text(rx.flex(rx.checkbox(checked=TelephonyState.rule_intl, on_change=TelephonyState.set_rule_intl),
+                            "Forwards to numbers abroad", spacing="2", align="center"),
+                    as_="label", size="2", padding_top="1.8em"),
+            columns="2", spacing="3", width="100%",
         ),
-        open=TelephonyState.rule_open,
-        on_open_change=TelephonyState.set_rule_open,
+        _rule_input("domestic_only_reason", "Why it is domestic only (shown when refusing)"),
+        rx.grid(_rule_input("confidence", "Confidence", "confirmed, secondary, unconfirmed…"),
+                _rule_input("source", "Source", "where this comes from"), columns="2", spacing="3", width="100%"),
+        open=TelephonyState.rule_open, on_open_change=TelephonyState.set_rule_open,
+        on_submit=TelephonyState.save_rule, submit_label="Save rule", submit_id="rule-save",
+        error=err.get("form", ""), id="rule-dialog", max_width="52em",
     )
-

@@ -4,31 +4,30 @@ from __future__ import annotations
 
 import reflex as rx
 
+from voxanne_admin.ui.components import StatusMap, status_badge
 from voxanne_admin.ui.pages.telephony.state import TelephonyState
+
+# Setup status in one or two words (a setup never touched has no row: "" reads as not started).
+SETUP_STATUS: StatusMap = {
+    "verified": ("Verified", "green"), "codes_issued": ("Codes issued", "blue"), "failed": ("Failed", "red"),
+    "not_started": ("Not started", "gray"), "": ("Not started", "gray"),
+}
+# How sure we are of a carrier rule (the rules table and the note under the codes).
+RULE_CONFIDENCE: StatusMap = {
+    "confirmed": ("confirmed", "green"), "official": ("official", "green"),
+    "secondary": ("secondary source", "amber"), "second-hand": ("second-hand", "amber"),
+    "third-party": ("third-party", "amber"), "varies": ("varies by telco", "amber"),
+}
 
 
 def short_badge(status) -> rx.Component:
     """Setup status in one or two words: not started, codes issued, verified, failed."""
-    return rx.match(
-        status,
-        ("verified", rx.badge(rx.icon("circle-check", size=14), "Verified", color_scheme="green")),
-        ("codes_issued", rx.badge(rx.icon("hash", size=14), "Codes issued", color_scheme="blue")),
-        ("failed", rx.badge(rx.icon("circle-x", size=14), "Failed", color_scheme="red")),
-        rx.badge(rx.icon("circle-dashed", size=14), "Not started", color_scheme="gray"),
-    )
+    return status_badge(status, SETUP_STATUS)
 
 
 def confidence_badge(confidence) -> rx.Component:
-    return rx.match(
-        confidence,
-        ("confirmed", rx.badge("confirmed", color_scheme="green")),
-        ("official", rx.badge("official", color_scheme="green")),
-        ("secondary", rx.badge("secondary source", color_scheme="amber")),
-        ("second-hand", rx.badge("second-hand", color_scheme="amber")),
-        ("third-party", rx.badge("third-party", color_scheme="amber")),
-        ("varies", rx.badge("varies by telco", color_scheme="amber")),
-        rx.badge(confidence, color_scheme="gray"),
-    )
+    """How sure we are of a carrier rule; an unknown grade shows as itself."""
+    return status_badge(confidence, RULE_CONFIDENCE)
 
 
 def step_card(n: int, title: str, body: rx.Component, opens_at: int = 0) -> rx.Component:
