@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from voxanne_admin import formatting
 from voxanne_admin.agents.models import (
     CONFIG_FIELDS,
     MODELS,
@@ -39,7 +40,7 @@ MODEL_KEYS = {(p, m) for p, m, _ in MODELS}
 
 
 def _fmt(dt) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
+    return formatting.timestamp(dt)
 
 
 def default_config(org: Organization, role: str) -> dict[str, Any]:
