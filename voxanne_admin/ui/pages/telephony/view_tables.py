@@ -31,7 +31,7 @@ def _overview_row(r: OverviewRow) -> rx.Component:
             AppState.selected_org == r.org_id.to_string(),
             rx.badge("in scope", variant="soft"),
             rx.button("Open setup", size="1", variant="soft", on_click=AppState.select_org(r.org_id.to_string()),
-                      aria_label="Open the setup of " + r.org_name, white_space="nowrap"))),
+                      aria_label="Open setup for " + r.org_name, white_space="nowrap"))),
     )
 
 
