@@ -4,6 +4,7 @@ Playwright page and fail with every WCAG 2.0/2.1 A and AA violation it finds, in
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,8 @@ def scan_both_modes(page: Page, name: str) -> None:
         page.emulate_media(color_scheme=scheme)
         page.wait_for_function("(s) => document.documentElement.classList.contains('dark') === (s === 'dark')",
                                arg=scheme, timeout=10_000)
+        if scheme == "dark" and hasattr(page, "shot"):
+            page.shot(re.sub(r"[^\w]+", "-", name).strip("-") + "-dark")  # to look at the dark theme
         try:
             assert_no_axe_violations(page, name)
         except pytest.fail.Exception as exc:

@@ -130,8 +130,11 @@ def test_every_page_and_call_detail_have_no_axe_violations(browser_page, e2e_db,
         page.shot(route.strip("/"))
         _scan(page, route, problems)
 
-    # With an organization chosen, pages show its rows (appointments, agents, numbers).
-    _choose(page, page.locator("#org-switcher"), HARBOR)
+    # With an organization chosen, pages show its rows (appointments, agents, numbers). Choosing reloads the page.
+    page.goto("/overview")
+    _settle(page, "Overview")
+    with page.expect_navigation():
+        _choose(page, page.locator("#org-switcher"), HARBOR)
     for route, heading in NAV_PAGES[:5]:
         page.goto(route)
         _settle(page, heading)

@@ -183,9 +183,10 @@ def test_chart_is_a_named_image_with_its_text_summary():
 
 def test_summarize_names_total_peak_and_low():
     points = [{"m": "09:00", "n": 3}, {"m": "09:01", "n": 14}, {"m": "09:02", "n": 0}]
-    assert summarize(points, "m", "n", "events") == (
+    assert summarize(points, "m", "n", "event") == (
         "17 events in total over 3 points; highest 14 at 09:01, lowest 0 at 09:02.")
     assert summarize([], "m", "n") == "No data."
+    assert summarize([{"m": "09:00", "n": 1}], "m", "n", "event").startswith("1 event in total over 1 point;")
 
 
 def test_stat_card_shows_label_value_and_hint():

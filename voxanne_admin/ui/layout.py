@@ -92,6 +92,7 @@ def org_switcher() -> rx.Component:
 
 def user_menu() -> rx.Component:
     """Name, role, account and sign out."""
+    # Not modal: a modal menu hides the page with aria-hidden while its links stay focusable (axe aria-hidden-focus).
     return rx.menu.root(
         rx.menu.trigger(
             # Named by its visible text plus "User menu" (a label that hid the visible name would fail WCAG 2.5.3).
@@ -112,6 +113,7 @@ def user_menu() -> rx.Component:
             rx.menu.separator(),
             rx.menu.item("Sign out", on_click=AppState.sign_out, color_scheme="red"),
         ),
+        modal=False,
     )
 
 

@@ -25,19 +25,21 @@ _PALETTE = [styles.ACCENT, "teal", "amber", "crimson", "gray"]
 
 
 def summarize(points: Sequence[dict[str, Any]], x_key: str, y_key: str, unit: str = "") -> str:
-    """'312 events in 60 points; highest 14 at 09:02, lowest 0 at 08:10.' for a chart's text alternative."""
+    """'312 events in total over 60 points; highest 14 at 09:02, lowest 0 at 08:10.' for a chart's text
+    alternative (`unit` is singular: "event")."""
     if not points:
         return "No data."
     values = [(p.get(x_key), float(p.get(y_key) or 0)) for p in points]
     total = sum(v for _, v in values)
     hi = max(values, key=lambda t: t[1])
     lo = min(values, key=lambda t: t[1])
-    u = f" {unit}" if unit else ""
 
     def n(v: float) -> str:
         return f"{v:,.0f}" if v == int(v) else f"{v:,.2f}"
 
-    return (f"{n(total)}{u} in total over {len(values)} points; highest {n(hi[1])} at {hi[0]}, "
+    u = f" {unit}{'' if total == 1 else 's'}" if unit else ""
+    points_text = "1 point" if len(values) == 1 else f"{len(values)} points"
+    return (f"{n(total)}{u} in total over {points_text}; highest {n(hi[1])} at {hi[0]}, "
             f"lowest {n(lo[1])} at {lo[0]}.")
 
 

@@ -90,7 +90,7 @@ class WebhooksState(AppState):
         age = figures["oldest_pending_s"]
         self.oldest_pending = fmt.age(age, empty="none")
         self.per_minute = figures["per_minute"]
-        self.per_minute_summary = ("Minutes are UTC. " + summarize(self.per_minute, "minute", "events", "events")
+        self.per_minute_summary = ("Minutes are UTC. " + summarize(self.per_minute, "minute", "events", "event")
                                    if self.per_minute else "")
         self.rates = [RateRow(**r) for r in figures["success_24h"]]
         self.breakers = [BreakerRow(**dataclasses.asdict(b)) for b in resilience.breaker_states()]
