@@ -29,8 +29,9 @@ def _tools() -> rx.Component:
     return rx.el.fieldset(
         rx.el.legend(rx.text("Tools", size="2", weight="medium")),
         rx.vstack(
+            # The checkbox is a button: its name is given as well as the wrapping label (axe button-name).
             *[rx.checkbox(label, checked=AgentsState.form["tools"].contains(name), disabled=readonly,
-                          on_change=lambda v, n=name: AgentsState.toggle_tool(n, v))
+                          on_change=lambda v, n=name: AgentsState.toggle_tool(n, v), aria_label=label)
               for name, label in TOOLS],
             spacing="2",
         ),

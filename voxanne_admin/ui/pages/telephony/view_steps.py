@@ -81,7 +81,8 @@ def _foreign_caveats() -> rx.Component:
                          style={"padding_left": "1.2em", "margin": "0"}),
                 rx.cond(AppState.is_operator, rx.hstack(
                     rx.checkbox(checked=TelephonyState.caveats_ok, on_change=TelephonyState.set_caveats_ok,
-                                id="caveats-ok"),
+                                id="caveats-ok",
+                                aria_label="The clinic knows the call is forwarded abroad and billed to its line."),
                     rx.text("The clinic knows the call is forwarded abroad and billed to its line.", as_="label",
                             custom_attrs={"htmlFor": "caveats-ok"}, size="2", weight="medium"),
                     rx.cond(~TelephonyState.caveats_ok,
