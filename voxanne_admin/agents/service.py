@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from voxanne_admin import formatting
 from voxanne_admin.agents.models import (
     CONFIG_FIELDS,
     MODELS,
@@ -47,7 +48,7 @@ def is_vapi_uuid(value: str | None) -> bool:
 
 
 def _fmt(dt) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
+    return formatting.timestamp(dt)
 
 
 def default_config(org: Organization, role: str) -> dict[str, Any]:

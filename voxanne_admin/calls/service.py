@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from voxanne_admin.calls.models import STATUS_RANK, Call
+from voxanne_admin.errors import NotFound
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.privacy import redaction
 from voxanne_admin.providers.vapi_payloads import message_metadata
@@ -162,3 +163,23 @@ def get_by_vapi_id(session: Session, *, vapi_call_id: str) -> Call | None:
 def count_by_status(session: Session) -> dict[str, int]:
     """Calls per status."""
     return dict(session.exec(select(Call.status, sa.func.count()).group_by(Call.status)).all())
+
+
+def get(session: Session, *, call_id: int) -> Call:
+    """The call with that id (a detached copy, safe to read after the session closes), or NotFound."""
+    row = session.get(Call, call_id)
+    if row is None:
+        raise NotFound("That call does not exist.")
+    return row.model_copy()
+
+
+def list_test_calls(session: Session, *, limit: int = 10) -> list[tuple[Call, str]]:
+    """The newest test calls (placed from the founder console) with their organization's name, newest first."""
+    rows = session.exec(
+        select(Call, Organization.name)
+        .join(Organization, Organization.id == Call.org_id)  # type: ignore[arg-type]
+        .where(Call.is_test)
+        .order_by(Call.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    ).all()
+    return [(call.model_copy(), name) for call, name in rows]

@@ -17,6 +17,7 @@ from phonenumbers import geocoder
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
+from voxanne_admin import formatting
 from voxanne_admin.agents.models import PhoneNumber
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -73,7 +74,7 @@ __all__ = [
 
 
 def _fmt(dt) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
+    return formatting.timestamp(dt)
 
 
 def _who(actor: Actor) -> str:

@@ -8,16 +8,28 @@ import uuid
 
 import reflex as rx
 from pydantic import BaseModel
-from sqlmodel import select
 
-from voxanne_admin import db
+from voxanne_admin import db, formatting
 from voxanne_admin.calls import flows as outbound
+from voxanne_admin.calls import service as call_service
 from voxanne_admin.calls.models import Call
-from voxanne_admin.errors import DomainError, ProviderError
-from voxanne_admin.orgs.models import Organization
+from voxanne_admin.errors import DomainError, NotFound, ProviderError
+from voxanne_admin.orgs import service as org_service
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import empty_state, page_header
+from voxanne_admin.ui.components import (
+    Column,
+    StatusMap,
+    data_table,
+    next_sort,
+    page_header,
+    select_field,
+    sort_rows,
+    status_badge,
+    text_field,
+    visually_hidden,
+)
 from voxanne_admin.ui.layout import page
+from voxanne_admin.ui.pages.fields import dynamic_select_field
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
 STEPS = ["queued", "ringing", "in-progress", "ended"]
@@ -35,7 +47,14 @@ ENDED_REASONS = {
     "call.start.error-vapi": "Vapi did not start the call",
 }
 WATCH_INTERVAL_S = 0.15
+CALL_STATUS: StatusMap = {
+    "dialing": ("dialing", "gray"), "queued": ("queued", "gray"), "ringing": ("ringing", "blue"),
+    "in-progress": ("in progress", "blue"), "forwarding": ("forwarding", "blue"), "ended": ("ended", "green"),
+    "failed": ("failed", "red"),
+}
 WATCH_LIMIT_S = 900
+# Shown as a message, not escaped as "Something went wrong" (named both ways: ProviderError may be a DomainError).
+SHOWN_ERRORS = (DomainError, ProviderError)
 
 
 class CheckRow(BaseModel):
@@ -57,16 +76,6 @@ class RecentCall(BaseModel):
     ended_reason: str
     duration: str
     placed_by: str
-
-
-def _masked(e164: str | None) -> str:
-    return (e164[:-4] + "••••") if e164 and len(e164) > 6 else "••••"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
 class ConsoleState(AppState):
@@ -92,6 +101,7 @@ class ConsoleState(AppState):
     call_error: str = ""
     first_status_ms: int = 0
     recent: list[RecentCall] = []
+    recent_sort: str = ""
     _placed_at: float = 0.0
 
     @rx.var
@@ -101,26 +111,27 @@ class ConsoleState(AppState):
 
     def _load_recent(self) -> None:
         with db.read_only() as session:
-            rows = session.exec(
-                select(Call, Organization.name)
-                .join(Organization, Organization.id == Call.org_id)
-                .where(Call.is_test)
-                .order_by(Call.id.desc())  # type: ignore[union-attr]
-                .limit(10)
-            ).all()
-        self.recent = [
+            rows = call_service.list_test_calls(session, limit=10)
+        self.recent = sort_rows([
             RecentCall(
                 id=c.id or 0,
-                created_at=c.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                created_at=formatting.timestamp(c.created_at, seconds=True),
                 org=name,
-                to_number=_masked(c.customer_number),
+                to_number=formatting.masked_phone(c.customer_number),
                 status=c.status,
                 ended_reason=c.ended_reason or c.error or "",
-                duration=_duration(c.duration_s),
+                duration=formatting.duration(c.duration_s),
                 placed_by=c.placed_by or "",
             )
             for c, name in rows
-        ]
+        ], self.recent_sort)
+
+    @rx.event
+    @ui_only
+    def sort_recent(self, key: str):
+        """Sort the recent test calls by a column (again: the other way round)."""
+        self.recent_sort = next_sort(self.recent_sort, key)
+        self.recent = sort_rows(self.recent, self.recent_sort)
 
     @rx.event
     @guarded("admin")
@@ -134,9 +145,13 @@ class ConsoleState(AppState):
         self._load_recent()
 
     def _country(self) -> str:
+        if not self.org_id.isdigit():
+            return "US"
         with db.read_only() as session:
-            org = session.get(Organization, int(self.org_id)) if self.org_id.isdigit() else None
-            return org.country if org else "US"
+            try:
+                return org_service.get(session, org_id=int(self.org_id)).country
+            except NotFound:
+                return "US"
 
     @rx.event
     @guarded("admin")
@@ -172,13 +187,14 @@ class ConsoleState(AppState):
         yield
         try:
             result = await outbound.preflight(org_id=int(self.org_id), to=self.number, role=self.role)
-        except ProviderError as exc:
-            self.running_preflight = False
-            yield rx.toast.error(f"{exc}{outbound.sandbox_hint()}")
+        except SHOWN_ERRORS as exc:
+            hint = outbound.sandbox_hint() if isinstance(exc, ProviderError) else ""
+            yield rx.toast.error(f"{exc}{hint}")
             return
+        finally:
+            self.running_preflight = False
         self.checks = [CheckRow(name=c.name, ok=c.ok, detail=c.detail) for c in result.checks]
         self.preflight_ok = result.ok
-        self.running_preflight = False
 
     @rx.event
     @guarded("admin")
@@ -206,15 +222,15 @@ class ConsoleState(AppState):
                 actor=actor_for(self, staff),
                 actor_role=staff.role,
             )
-        except DomainError as exc:
-            self.placing = False
+        except SHOWN_ERRORS as exc:
             self.call_error = str(exc)
             self._load_recent()
             yield rx.toast.error(str(exc))
             return
+        finally:
+            self.placing = False
         self.call_id = placed.call_id
         self.attempt_key = uuid.uuid4().hex  # the next click is a new call
-        self.placing = False
         yield ConsoleState.watch(placed.call_id)
 
     @rx.event(background=True)
@@ -227,8 +243,10 @@ class ConsoleState(AppState):
 
             def read() -> Call | None:
                 with db.read_only() as session:
-                    row = session.get(Call, call_id)
-                    return row.model_copy() if row else None
+                    try:
+                        return call_service.get(session, call_id=call_id)
+                    except NotFound:
+                        return None
 
             call = await asyncio.to_thread(read)
             if call is None:
@@ -251,8 +269,8 @@ class ConsoleState(AppState):
                         self.summary = call.summary or ""
                         self.ended_reason = call.ended_reason or ""
                         self.ended_reason_text = ENDED_REASONS.get(self.ended_reason, "")
-                        self.duration = _duration(call.duration_s)
-                        self.cost = f"${call.cost:.4f}" if call.cost is not None else ""
+                        self.duration = formatting.duration(call.duration_s)
+                        self.cost = formatting.money(call.cost)
                         self.recording_url = call.recording_url or ""
                         self._load_recent()
                         return
@@ -262,8 +280,10 @@ class ConsoleState(AppState):
 def _check(c: CheckRow) -> rx.Component:
     return rx.hstack(
         rx.cond(
-            c.ok, rx.icon("circle-check", color=rx.color("green", 10)), rx.icon("circle-x", color=rx.color("red", 10))
+            c.ok, rx.icon("circle-check", color=rx.color("green", 11), aria_hidden="true"),
+            rx.icon("circle-x", color=rx.color("red", 11), aria_hidden="true"),
         ),
+        visually_hidden(rx.cond(c.ok, "Passed: ", "Failed: ")),
         rx.text(c.name, weight="medium", size="2", min_width="10em"),
         rx.text(c.detail, size="2"),
         align="center",
@@ -354,13 +374,51 @@ def _live() -> rx.Component:
 
 def _recent_row(c: RecentCall) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(c.created_at, size="1")),
+        rx.table.cell(rx.text(c.created_at, size="1", white_space="nowrap")),
         rx.table.cell(c.org),
         rx.table.cell(c.to_number),
-        rx.table.cell(rx.badge(c.status)),
+        rx.table.cell(status_badge(c.status, CALL_STATUS)),
         rx.table.cell(rx.text(c.ended_reason, size="1")),
         rx.table.cell(c.duration),
         rx.table.cell(rx.text(c.placed_by, size="1")),
+    )
+
+
+def _call_form() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.box(dynamic_select_field(
+                    "Organization", "console-org",
+                    rx.foreach(AppState.org_options, lambda o: rx.select.item(o["name"], value=o["id"])),
+                    placeholder="Pick an organization", value=ConsoleState.org_id, on_change=ConsoleState.set_org,
+                ), min_width="16em"),
+                rx.box(select_field("Agent", "console-agent", ["outbound", "inbound"], value=ConsoleState.role,
+                                    on_change=ConsoleState.set_role), min_width="10em"),
+                rx.box(text_field("Number to call", "console-number", value=ConsoleState.number,
+                                  on_change=ConsoleState.set_number, placeholder="(415) 555-0123 or +44 20 7946 0958",
+                                  input_mode="tel", auto_complete="off"), min_width="18em"),
+                spacing="4",
+                wrap="wrap",
+                align="end",
+            ),
+            rx.hstack(
+                rx.button("Run pre-flight", variant="soft", on_click=ConsoleState.run_preflight,
+                          loading=ConsoleState.running_preflight, id="run-preflight"),
+                rx.button(rx.icon("phone-outgoing", aria_hidden="true"), "Place test call",
+                          on_click=ConsoleState.place_call, disabled=~ConsoleState.preflight_ok | ConsoleState.placing,
+                          loading=ConsoleState.placing, id="place-call"),
+                spacing="3",
+            ),
+            rx.cond(
+                ConsoleState.checks.length() > 0,
+                rx.vstack(rx.foreach(ConsoleState.checks, _check), spacing="1", id="preflight-checks", role="list",
+                          aria_label="Pre-flight checks"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
     )
 
 
@@ -373,93 +431,14 @@ def console_page() -> rx.Component:
             "Place a test call with an organization's outbound agent and watch it live. "
             "Sandbox mode simulates the call end to end.",
         ),
-        rx.card(
-            rx.vstack(
-                rx.hstack(
-                    rx.vstack(
-                        rx.text("Organization", size="2", weight="medium"),
-                        rx.select.root(
-                            rx.select.trigger(placeholder="Pick an organization", id="console-org", min_width="16em"),
-                            rx.select.content(
-                                rx.foreach(AppState.org_options, lambda o: rx.select.item(o["name"], value=o["id"]))
-                            ),
-                            value=ConsoleState.org_id,
-                            on_change=ConsoleState.set_org,
-                        ),
-                        spacing="1",
-                    ),
-                    rx.vstack(
-                        rx.text("Agent", size="2", weight="medium"),
-                        rx.select(
-                            ["outbound", "inbound"],
-                            value=ConsoleState.role,
-                            on_change=ConsoleState.set_role,
-                            custom_attrs={"aria-label": "Agent"},  # on the trigger: rx.select drops aria_label
-                        ),
-                        spacing="1",
-                    ),
-                    rx.vstack(
-                        rx.text("Number to call", size="2", weight="medium"),
-                        rx.input(
-                            value=ConsoleState.number,
-                            on_change=ConsoleState.set_number,
-                            placeholder="(415) 555-0123 or +44 20 7946 0958",
-                            id="console-number",
-                            input_mode="tel",
-                            auto_complete="off",
-                            min_width="18em",
-                        ),
-                        spacing="1",
-                    ),
-                    spacing="4",
-                    wrap="wrap",
-                    align="end",
-                ),
-                rx.hstack(
-                    rx.button(
-                        "Run pre-flight",
-                        variant="soft",
-                        on_click=ConsoleState.run_preflight,
-                        loading=ConsoleState.running_preflight,
-                        id="run-preflight",
-                    ),
-                    rx.button(
-                        rx.icon("phone-outgoing"),
-                        "Place test call",
-                        on_click=ConsoleState.place_call,
-                        disabled=~ConsoleState.preflight_ok | ConsoleState.placing,
-                        loading=ConsoleState.placing,
-                        id="place-call",
-                    ),
-                    spacing="3",
-                ),
-                rx.cond(
-                    ConsoleState.checks.length() > 0,
-                    rx.vstack(rx.foreach(ConsoleState.checks, _check), spacing="1", id="preflight-checks"),
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            width="100%",
-        ),
+        _call_form(),
         _live(),
-        rx.heading("Recent test calls", size="4", padding_top="0.5em"),
-        rx.cond(
-            ConsoleState.recent.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in ("Placed", "Organization", "To", "Status", "Ended / error", "Duration", "By")
-                        ]
-                    )
-                ),
-                rx.table.body(rx.foreach(ConsoleState.recent, _recent_row)),
-                width="100%",
-                id="recent-calls",
-            ),
-            empty_state("No test calls yet."),
+        rx.heading("Recent test calls", size="4", padding_top="0.5em", as_="h2"),
+        data_table(
+            [Column("Placed", "created_at"), Column("Organization", "org"), "To", Column("Status", "status"),
+             "Ended / error", "Duration", Column("By", "placed_by")],
+            ConsoleState.recent, _recent_row, label="Recent test calls", empty="No test calls yet.",
+            sort=ConsoleState.recent_sort, on_sort=ConsoleState.sort_recent, id="recent-calls",
         ),
         width="100%",
         align="stretch",

@@ -1,0 +1,70 @@
+"""The dialogs of the telephony and agents pages pass axe-core's WCAG 2.1 A/AA rules in light and dark mode: the
+carrier rule editor (a form dialog) and the unsaved-changes confirmation (Escape keeps editing)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.e2e import axe
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.helpers import sign_in
+
+
+def _scan(page, name: str, problems: list[str]) -> None:
+    try:
+        axe.scan_both_modes(page, name)
+    except BaseException as exc:  # pytest.fail raises an Outcome, not an Exception
+        if "violation" not in str(exc):
+            raise
+        problems.append(str(exc))
+    finally:
+        axe.write_report(ARTIFACTS / "axe-counts.json")
+
+
+def _dark_shot(page, name: str) -> None:
+    page.emulate_media(color_scheme="dark")
+    page.wait_for_function("() => document.documentElement.classList.contains('dark')", timeout=10_000)
+    page.shot(f"{name}-dark")
+    page.emulate_media(color_scheme="light")
+
+
+def test_rule_editor_and_discard_confirmation_have_no_axe_violations(browser_page, e2e_db, make_account):
+    page = browser_page
+    founder = make_account("founder", "axe-page-dialogs")
+    problems: list[str] = []
+    sign_in(page, e2e_db, founder)
+
+    page.goto("/telephony")
+    expect(page.get_by_role("heading", name="Carrier forwarding rules")).to_be_visible()
+    page.locator("#rules-table").get_by_role("button", name="Edit the rule for AT&T").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Edit rule: AT&T (US, mobile)")).to_be_visible()
+    page.shot("rule-editor")
+    _dark_shot(page, "rule-editor")
+    _scan(page, "carrier rule editor", problems)
+    # The label of each code field focuses it (labels are bound to their inputs).
+    dialog.get_by_text("Source", exact=True).click()
+    expect(page.locator("#rule-source")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    page.goto("/agents")
+    expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
+    page.locator("#agents-table tbody tr").first.get_by_role("button", name="Edit").click()
+    expect(page.locator("#agent-editor")).to_be_visible()
+    page.get_by_label("First message").fill("Hello from the accessibility check.")
+    expect(page.get_by_text("unsaved changes", exact=True)).to_be_visible()
+    _dark_shot(page, "agent-editor")
+    page.get_by_role("button", name="Close the editor").click()
+    confirm = page.get_by_role("alertdialog")
+    expect(confirm.get_by_role("heading", name="Discard unsaved changes?")).to_be_visible()
+    page.shot("discard-confirm")
+    _scan(page, "discard unsaved changes confirmation", problems)
+    page.keyboard.press("Escape")  # keeps editing: the changes stay
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
+    expect(page.locator("#agent-first-message")).to_have_value("Hello from the accessibility check.")
+
+    page.goto("/console")
+    expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
+    _dark_shot(page, "console")
+    assert not problems, "\n\n".join(problems)
