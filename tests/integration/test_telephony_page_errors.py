@@ -19,8 +19,8 @@ from voxanne_admin.orgs import service as org_service
 from voxanne_admin.providers.twilio import ERROR_MESSAGES
 from voxanne_admin.sandbox import store
 from voxanne_admin.telephony import ratelimit
-from voxanne_admin.telephony.flows import provisioning
 from voxanne_admin.telephony import service as tel
+from voxanne_admin.telephony.flows import provisioning
 from voxanne_admin.ui.pages.telephony import TelephonyState
 
 ACTOR = Actor(type="staff", id="1", email="ops@voxanne.example", ip="198.51.100.9")
