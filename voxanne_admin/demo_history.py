@@ -19,10 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from voxanne_admin import locks
 from voxanne_admin.audit.service import Actor
 
 log = logging.getLogger(__name__)
-DEMO_LOCK = 0x7A0DE0  # session-level advisory lock held while the demo data is loaded
 HISTORY_CALLS = 20_000
 CALL_BATCH = 5_000  # one progress line and one commit per batch
 POOL_SIZE = 800  # conversations redacted once and sampled (200 per demo organization)
@@ -75,7 +75,7 @@ def load_demo(*, history: bool = True, calls: int = HISTORY_CALLS, pool_size: in
     from voxanne_admin import db, demo
 
     with db.get_engine().connect() as lock_conn:
-        lock_conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": DEMO_LOCK})
+        lock_conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": locks.DEMO_LOAD})
         lock_conn.commit()
         try:
             with db.transaction() as session:
@@ -83,7 +83,7 @@ def load_demo(*, history: bool = True, calls: int = HISTORY_CALLS, pool_size: in
             result = (load_history(calls=calls, pool_size=pool_size, progress=progress) if history
                       else HistoryResult(skipped="not asked"))
         finally:
-            lock_conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": DEMO_LOCK})
+            lock_conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": locks.DEMO_LOAD})
             lock_conn.commit()
     return created, result
 
@@ -104,7 +104,7 @@ def _why_not(session: Session) -> str:
 
 def load_history(*, calls: int = HISTORY_CALLS, pool_size: int = POOL_SIZE,
                  progress: Callable[[str], None] | None = None) -> HistoryResult:
-    """Write the history unless it is loaded already or the database has calls of its own (call under DEMO_LOCK:
+    """Write the history unless it is loaded already or the database has calls of its own (call under locks.DEMO_LOAD:
     `load_demo` does)."""
     import time
 
@@ -161,6 +161,8 @@ def _webhook_history(session: Session, r: random.Random, now: datetime, result: 
     """Each recent call's status updates, applied once; a few applied at the second attempt; three dead letters
     (three failed attempts, audited) that an operator can replay from the Webhooks page."""
     from voxanne_admin.audit import service as audit
+    from voxanne_admin.privacy import redaction as phi
+    from voxanne_admin.webhooks import flows as inbox_flows
     from voxanne_admin.webhooks import service as inbox
     from voxanne_admin.webhooks.models import WebhookAttempt, WebhookEvent
 
@@ -195,7 +197,7 @@ def _webhook_history(session: Session, r: random.Random, now: datetime, result: 
                                            worker=INBOX_WORKER))
                 result.webhook_attempts += 1
                 event.last_error = error
-                attempt_at += timedelta(seconds=inbox.RETRY_BASE_S ** attempt)
+                attempt_at += timedelta(seconds=inbox_flows.RETRY_BASE_S ** attempt)
             event.attempts = failures + (0 if failures == 3 else 1)
             if failures == 3:
                 event.status = "dead_letter"
@@ -212,7 +214,7 @@ def _webhook_history(session: Session, r: random.Random, now: datetime, result: 
                 session.add(WebhookAttempt(event_id=event_id, attempt=event.attempts, started_at=attempt_at,
                                            outcome="completed", duration_ms=r.randint(8, 120), worker=INBOX_WORKER))
                 result.webhook_attempts += 1
-            event.payload = inbox.redact_payload(envelope) if event.status == "completed" else event.payload
+            event.payload = phi.redact_payload(envelope) if event.status == "completed" else event.payload
             session.add(event)
             result.webhook_events += 1
     session.flush()

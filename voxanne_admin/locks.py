@@ -18,6 +18,7 @@ JOB_BASE = 0x7A0E0000  # session: + crc32(job name) % 0xFFFF, one run of a job a
 AGENT_SYNC_BASE = 0x7A0F0000  # session: + agent id, syncs of one agent to Vapi are serialised
 APPOINTMENT_SLOT_NAMESPACE = 0x7A10  # xact, two-key: (namespace, crc32(org:slot) - 2**31), no double booking
 CALL_STATS_REFRESH = 0x7A11CA  # xact: one refresher of the call-statistics rollup at a time
+DEMO_LOAD = 0x7A0DE0  # session: one process loads the demo history into an empty database
 
 
 def job(job_name: str) -> int:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from voxanne_admin import formatting as fmt
+from voxanne_admin import locks
 from voxanne_admin.appointments.models import Appointment
 from voxanne_admin.calls.families import FAMILY_LABELS, MISSED_FAMILIES, family_column
 from voxanne_admin.calls.filters import CallFilter, check_scope, check_search, conditions, gin_only
@@ -199,7 +200,7 @@ def refresh_stats(session: Session, *, days_back: int | None = 2, today: date | 
     """Rebuild the rollup for the last `days_back` closed days (None: every day), then move the watermark to
     today so those days are read from it. Returns the rollup rows written."""
     today = today or utcnow().date()
-    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": 0x7A11CA})  # one refresher at a time
+    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": locks.CALL_STATS_REFRESH})
     state = session.get(CallStatsState, 1)
     start = None
     if days_back is not None and state is not None and state.complete_before is not None:
