@@ -44,8 +44,8 @@ class Source:
 
     def engine(self) -> sa.Engine:
         """A small engine for checks against it."""
-        return sa.create_engine(self.sa_url, pool_size=1, max_overflow=1, hide_parameters=True,
-                                connect_args={"application_name": "voxanne-dr"})
+        return sa.create_engine(self.sa_url, poolclass=sa.pool.NullPool, hide_parameters=True,
+                                isolation_level="AUTOCOMMIT", connect_args={"application_name": "voxanne-dr"})
 
 
 def libpq_url(sa_url: str) -> str:
@@ -105,7 +105,6 @@ def ensure_slot(source: Source) -> None:
             if superuser:
                 current = conn.execute(sa.text("show max_slot_wal_keep_size")).scalar()
                 if current in ("-1", "-1kB"):
-                    conn.execute(sa.text("commit"))
                     conn.execute(sa.text(f"alter system set max_slot_wal_keep_size = '{MAX_SLOT_KEEP}'"))
                     conn.execute(sa.text("select pg_reload_conf()"))
     finally:
@@ -155,7 +154,14 @@ def catch_up(source: Source, timeout: float = 300) -> None:
     With a receiver streaming, wait until it has flushed the current position; with none (CLI use, the server
     not running), run `pg_receivewal --endpos` once."""
     ensure_slot(source)
-    target = current_lsn(source)
+    engine = source.engine()
+    try:
+        with engine.connect() as conn:
+            target = str(conn.execute(sa.text("select pg_current_wal_lsn()")).scalar())
+            # A committed (flushed) record past the target, so the receiver can reach it on an idle server too.
+            conn.execute(sa.text("select txid_current()"))
+    finally:
+        engine.dispose()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = receiver_state(source)

