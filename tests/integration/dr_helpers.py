@@ -34,22 +34,28 @@ def app_database(url: str, backup_dir: Path) -> Iterator[None]:
 
 
 def seed_small(calls: int = 2000) -> None:
-    """Demo organizations and a few thousand calls: enough rows to check, small enough to restore fast."""
+    """Demo organizations and a few thousand ended calls: enough rows to check, small enough to restore fast.
+
+    (The realistic `seed-calls` seeder builds redaction pools first, a minute here; the benchmark uses it.)"""
     from voxanne_admin import db, demo
-    from voxanne_admin.calls import seed as call_seed
 
     with db.transaction() as session:
         demo.seed(session)
-    call_seed.seed_calls(count=calls, seed=7)
+        session.execute(sa.text(
+            "insert into calls (vapi_call_id, org_id, direction, status, status_rank, ended_reason, started_at, "
+            "ended_at, duration_s, summary, report_received, created_at, updated_at) "
+            "select 'dr-' || g, (select min(id) from organizations), 'outbound', 'ended', 5, "
+            "'customer-ended-call', now() - make_interval(mins => g), now() - make_interval(mins => g) + "
+            "interval '90 seconds', 90, 'Booked a cleaning for patient ' || g, true, now(), now() "
+            "from generate_series(1, :n) g"), {"n": calls})
 
 
 def scalar(url: str, sql: str, **params):
     """One value from `url`."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            value = conn.execute(sa.text(sql), params).scalar()
-            conn.commit()
-            return value
+            result = conn.execute(sa.text(sql), params)
+            return result.scalar() if result.returns_rows else None
     finally:
         engine.dispose()
