@@ -34,17 +34,17 @@ def app_database(url: str, backup_dir: Path) -> Iterator[None]:
 
 
 def seed_small(calls: int = 2000) -> None:
-    """Demo organizations and a few thousand ended calls: enough rows to check, small enough to restore fast.
+    """A few thousand ended calls: enough rows to check, small enough to restore fast.
 
-    (The realistic `seed-calls` seeder builds redaction pools first, a minute here; the benchmark uses it.)"""
-    from voxanne_admin import db, demo
+    (The realistic `seed-demo` + `seed-calls` take a minute here, mostly building redaction pools; the benchmark
+    uses them.)"""
+    from voxanne_admin import db
 
     with db.transaction() as session:
-        demo.seed(session)
         session.execute(sa.text(
             "insert into calls (vapi_call_id, org_id, direction, status, status_rank, ended_reason, started_at, "
             "ended_at, duration_s, summary, report_received, created_at, updated_at) "
-            "select 'dr-' || g, (select min(id) from organizations), 'outbound', 'ended', 5, "
+            "select 'dr-' || g, null, 'outbound', 'ended', 5, "
             "'customer-ended-call', now() - make_interval(mins => g), now() - make_interval(mins => g) + "
             "interval '90 seconds', 90, 'Booked a cleaning for patient ' || g, true, now(), now() "
             "from generate_series(1, :n) g"), {"n": calls})

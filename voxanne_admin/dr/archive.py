@@ -41,6 +41,12 @@ class Source:
     sa_url: str  # SQLAlchemy URL
     embedded: bool
     database: str
+    major: int = 0
+
+    @property
+    def bindir(self):
+        """Tools of the server's major version when installed (logical dumps and their restores)."""
+        return pgtools.bin_dir_for(self.major) if self.major else None
 
     def engine(self) -> sa.Engine:
         """A small engine for checks against it."""
@@ -65,10 +71,11 @@ def resolve_source(sa_url: str | None = None) -> Source:
         with engine.connect() as conn:
             can_replicate = conn.execute(sa.text(
                 "select rolreplication or rolsuper from pg_roles where rolname = current_user")).scalar()
+            major = int(conn.execute(sa.text("show server_version_num")).scalar()) // 10000
     finally:
         engine.dispose()
     return Source(mode="physical" if can_replicate else "logical", url=libpq_url(url), sa_url=url,
-                  embedded=embedded, database=make_url(url).database or "postgres")
+                  embedded=embedded, database=make_url(url).database or "postgres", major=major)
 
 
 def backup_dir() -> Path:

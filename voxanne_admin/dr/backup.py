@@ -136,7 +136,7 @@ def logical_backup(source: Source, label: str) -> BackupResult:
             snapshot = conn.execute(sa.text("select pg_export_snapshot()")).scalar()
             counts = count_rows(conn)
             pgtools.run("pg_dump", "-Fc", "-d", source.url, "-f", str(target), f"--snapshot={snapshot}",
-                        "--no-password", timeout=6 * 3600)
+                        "--no-password", timeout=6 * 3600, bindir=source.bindir)
             conn.execute(sa.text("commit"))
     except Exception:
         target.unlink(missing_ok=True)
@@ -144,20 +144,20 @@ def logical_backup(source: Source, label: str) -> BackupResult:
     finally:
         engine.dispose()
     duration_ms = int((time.monotonic() - started) * 1000)
-    verdict = verify_logical(target, None)
+    verdict = verify_logical(target, None, bindir=source.bindir)
     return BackupResult(path=target, size_bytes=target.stat().st_size, duration_ms=duration_ms,
                         checksum=_sha256(target), row_counts=counts, verified_ok=verdict.ok,
                         verify_error=None if verdict.ok else verdict.message)
 
 
-def verify_logical(path: Path, checksum: str | None) -> VerifyResult:
+def verify_logical(path: Path, checksum: str | None, bindir: Path | None = None) -> VerifyResult:
     """The dump's SHA-256 against the one taken when it was written, and pg_restore reading its table of contents."""
     if not path.exists():
         return VerifyResult(False, f"The dump file {path.name} is missing.", [path.name])
     if checksum and _sha256(path) != checksum:
         return VerifyResult(False, f"{path.name} has checksum mismatch: the file changed after the dump.",
                             [path.name])
-    result = pgtools.run("pg_restore", "--list", str(path), timeout=600, check=False)
+    result = pgtools.run("pg_restore", "--list", str(path), timeout=600, check=False, bindir=bindir)
     if result.returncode != 0:
         return VerifyResult(False, f"{path.name} cannot be read by pg_restore: {result.stderr.strip()[-500:]}",
                             [path.name])

@@ -152,12 +152,12 @@ def wal_age(source: Source, mode: str) -> Check:
                  {"rpo_s": round(age, 1)})
 
 
-def backup_integrity(latest: LatestBackup | None) -> Check:
+def backup_integrity(latest: LatestBackup | None, bindir: Path | None = None) -> Check:
     """pg_verifybackup (base) or checksum + pg_restore --list (dump) on the newest backup."""
     if latest is None:
         return Check("backup integrity", "failure", "no backup to verify")
     verdict = (backup.verify_base(latest.path) if latest.kind == "base"
-               else backup.verify_logical(latest.path, latest.checksum))
+               else backup.verify_logical(latest.path, latest.checksum, bindir=bindir))
     tool = "pg_verifybackup" if latest.kind == "base" else "pg_restore --list"
     if verdict.ok:
         return Check("backup integrity", "pass", f"{tool}: {verdict.message}")
@@ -204,7 +204,8 @@ def amcheck(source: Source) -> Check:
     for table in backup.CRITICAL_TABLES:
         args += ["-t", f"public.{table}"]
     # A table that does not exist (feature_flags before its migration) is not an error.
-    result = pgtools.run("pg_amcheck", *args, "--no-strict-names", source.url, timeout=3600, check=False)
+    result = pgtools.run("pg_amcheck", *args, "--no-strict-names", source.url, timeout=3600, check=False,
+                         bindir=source.bindir)
     if result.returncode == 0:
         return Check("pg_amcheck", "pass", "tables and indexes of the critical tables are consistent")
     text = (result.stdout + result.stderr).strip()

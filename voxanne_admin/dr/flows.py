@@ -172,7 +172,7 @@ def run_verify(*, trigger: str = "manual", actor: Actor | None = None, actor_rol
                 results.append(checks.Check("WAL archiving", "failure", str(exc)))
         results.append(checks.backup_age(latest, source.mode))
         results.append(checks.wal_age(source, source.mode))
-        results.append(checks.backup_integrity(latest))
+        results.append(checks.backup_integrity(latest, bindir=source.bindir if source.mode == "logical" else None))
         segment = archive.segment_size(source) if source.mode == "physical" else 16 * 2**20
         results.append(checks.wal_continuity(latest, segment, source.mode))
         results.append(checks.amcheck(source))
@@ -300,7 +300,7 @@ def _drill(drill_id: int, source: archive.Source, chosen: checks.LatestBackup, t
             result = restore.restore_physical(chosen, dest, port, target, database=source.database,
                                               progress=lambda text: _phase(drill_id, text))
         else:
-            result = restore.restore_logical(chosen, dest, port, database=source.database,
+            result = restore.restore_logical(chosen, dest, port, database=source.database, bindir=source.bindir,
                                              progress=lambda text: _phase(drill_id, text))
         _phase(drill_id, "checking the restored database")
         restore.check_restored(result, target if chosen.kind == "base" else None)

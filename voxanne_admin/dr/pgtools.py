@@ -102,12 +102,21 @@ def run_user() -> str | None:
     return None
 
 
+def bin_dir_for(major: int) -> Path | None:
+    """Tools of the same major version as a server (a dump restores into its own version): the wheel's when it
+    matches, else a system installation (/usr/lib/postgresql/N/bin), else None (use the wheel's, newer)."""
+    if (bin_dir() / "postgres").exists() and bin_dir().parent.name.endswith(str(major)):
+        return None
+    system = Path(f"/usr/lib/postgresql/{major}/bin")
+    return system if (system / "initdb").exists() else None
+
+
 def run(tool: str, *args: str, timeout: float = 3600, check: bool = True,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env: dict[str, str] | None = None, bindir: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL tool as the files' owner; raises ToolFailed with its stderr when it fails."""
-    cmd = [str(tool_path(tool)), *args]
+    cmd = [str(bindir / tool if bindir else tool_path(tool)), *args]
     full_env = {**os.environ, "LC_ALL": "C", **(env or {})}
-    if cmd[0] != str(bin_dir() / tool):
+    if bindir is None and cmd[0] != str(bin_dir() / tool):
         full_env["LD_LIBRARY_PATH"] = _libs_dir()
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, user=run_user(),
@@ -218,6 +227,7 @@ class Cluster:
 
     pgdata: Path
     port: int
+    bindir: Path | None = None  # None: the wheel's tools
 
     @property
     def url(self) -> str:
@@ -232,7 +242,8 @@ class Cluster:
         """initdb a new cluster (trust auth: it only listens on loopback)."""
         self.pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
         own(self.pgdata)
-        run("initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata), timeout=300)
+        run("initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata), timeout=300,
+            bindir=self.bindir)
 
     def start(self, *, timeout: float = 600, wait: bool = True) -> None:
         """Start on 127.0.0.1:port (socket in the data directory); refuses a busy port."""
@@ -240,7 +251,8 @@ class Cluster:
             raise DomainError(f"Port {self.port} is busy: another process listens on it. Choose another port.")
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.pgdata}"
         args = ["-D", str(self.pgdata), "-l", str(self.pgdata / "startup.log"), "-o", opts, "-t", str(int(timeout))]
-        result = run("pg_ctl", *args, "-w" if wait else "-W", "start", timeout=timeout + 30, check=False)
+        result = run("pg_ctl", *args, "-w" if wait else "-W", "start", timeout=timeout + 30, check=False,
+                     bindir=self.bindir)
         if result.returncode != 0:
             raise ToolFailed(f"The cluster in {self.pgdata} did not start: {self.log_tail()}")
 
@@ -256,7 +268,8 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         """Stop it if it runs."""
         if (self.pgdata / "postmaster.pid").exists():
-            run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop", timeout=120, check=False)
+            run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop", timeout=120, check=False,
+                bindir=self.bindir)
 
     def wait_ready(self, timeout: float = 600) -> None:
         """Wait until it accepts connections (recovery done); raises with the log when it dies."""

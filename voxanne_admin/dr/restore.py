@@ -115,8 +115,9 @@ def restore_physical(base: LatestBackup, dest: Path, port: int, target: datetime
 
 
 def restore_logical(dump: LatestBackup, dest: Path, port: int, *, progress: Callable[[str], None],
-                    database: str) -> RestoreResult:
-    """initdb a scratch cluster on `port`, create the database and pg_restore the dump into it."""
+                    database: str, bindir: Path | None = None) -> RestoreResult:
+    """initdb a scratch cluster on `port` (the source's major version when installed), create the database and
+    pg_restore the dump into it."""
     started = time.monotonic()
     if not pgtools.port_free(port):
         raise DomainError(f"Port {port} is busy: another process listens on it. Choose a free port.")
@@ -125,13 +126,14 @@ def restore_logical(dump: LatestBackup, dest: Path, port: int, *, progress: Call
     if not dump.path.exists():
         raise DomainError(f"The dump file {dump.path.name} is missing.")
     progress("creating a scratch cluster")
-    cluster = pgtools.Cluster(dest, port)
+    cluster = pgtools.Cluster(dest, port, bindir=bindir)
     cluster.init()
     cluster.start()
-    pgtools.run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database, timeout=120)
+    pgtools.run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database, timeout=120,
+                bindir=bindir)
     progress(f"restoring dump {dump.label}")
     pgtools.run("pg_restore", "-d", cluster.libpq_url(database), "--no-owner", "--no-acl", "--exit-on-error",
-                "-j", "2", str(dump.path), timeout=6 * 3600)
+                "-j", "2", str(dump.path), timeout=6 * 3600, bindir=bindir)
     return RestoreResult(cluster=cluster, database=database, recovered_to_latest=True,
                          seconds=time.monotonic() - started)
 
