@@ -307,3 +307,27 @@ def newest_wal_mtime() -> float | None:
                 mtime = entry.stat().st_mtime
                 newest = mtime if newest is None else max(newest, mtime)
     return newest
+
+
+@contextlib.asynccontextmanager
+async def lifespan():
+    """Stream WAL for the life of the backend worker (physical mode); one worker streams, the others stand by."""
+    import asyncio
+
+    from voxanne_admin import db
+
+    receiver = None
+    try:
+        source = await asyncio.to_thread(resolve_source)
+        if source.mode == "physical":
+            await asyncio.to_thread(prepare)
+            receiver = Receiver(source, lock_url=db.ensure_database())
+            receiver.start()
+    except Exception as exc:  # the console still serves; the page and verification show the failure
+        _write_status("failing", f"WAL archiving could not start: {exc}"[:500])
+        log.error("WAL archiving could not start", extra={"error": str(exc)[:500]})
+    try:
+        yield
+    finally:
+        if receiver is not None:
+            await asyncio.to_thread(receiver.stop)

@@ -16,8 +16,9 @@ from voxanne_admin.timeutil import utcnow
 
 
 def _latest(row: DrBackup) -> LatestBackup:
-    return LatestBackup(label=row.label, kind=row.kind, path=Path(row.path), finished_at=row.finished_at or row.started_at,
-                        size_bytes=row.size_bytes or 0, start_wal=row.start_wal, checksum=row.checksum)
+    return LatestBackup(label=row.label, kind=row.kind, path=Path(row.path),
+                        finished_at=row.finished_at or row.started_at, size_bytes=row.size_bytes or 0,
+                        start_wal=row.start_wal, checksum=row.checksum)
 
 
 def _succeeded(session: Session, kind: str | None = None) -> list[DrBackup]:
@@ -143,8 +144,8 @@ def history(session: Session, days: int = 30) -> list[dict]:
     since = (utcnow() - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     out = {(since + timedelta(days=i)).strftime("%m-%d"): {"day": (since + timedelta(days=i)).strftime("%m-%d"),
            "success": 0, "warning": 0, "failure": 0, "drill_ok": 0, "drill_failed": 0} for i in range(days)}
-    for verified_at, status in session.execute(sa.select(BackupVerificationLog.verified_at, BackupVerificationLog.status)
-                                               .where(BackupVerificationLog.verified_at >= since)).all():
+    query = sa.select(BackupVerificationLog.verified_at, BackupVerificationLog.status)
+    for verified_at, status in session.execute(query.where(BackupVerificationLog.verified_at >= since)).all():
         key = verified_at.astimezone(UTC).strftime("%m-%d")
         if key in out:
             out[key][status] += 1
