@@ -52,6 +52,7 @@ def main() -> None:
     started = time.monotonic()
     call_seed.seed_calls(count=args.calls, seed=42)
     rows.append(("calls loaded", f"{args.calls:,} in {time.monotonic() - started:.0f} s"))
+    print(*rows[-1], flush=True)
     source = archive.resolve_source()
     archive.prepare()
     receiver = archive.Receiver(source, lock_url=url)
@@ -70,6 +71,7 @@ def main() -> None:
 
     drill = flows.run_drill(source=source)
     rows.append(("drill RTO", f"{drill.rto_s:.1f} s (RPO achieved {drill.rpo_s} s)"))
+    print(*rows[-3:], sep="\n", flush=True)
 
     # RPO: markers every 100 ms, then destroy the primary.
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)

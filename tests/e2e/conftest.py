@@ -82,7 +82,19 @@ def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        _drop_dr_slot(pg_server_url, Path(env["VOXANNE_DATA_DIR"]) / "backups")
         drop_database(pg_server_url, url)
+
+
+def _drop_dr_slot(server_url: str, backup_dir: Path) -> None:
+    """The server streamed WAL through a replication slot of its own: drop it so the test server keeps no WAL."""
+    from voxanne_admin.dr.archive import slot_name
+
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("select pg_drop_replication_slot(slot_name) from pg_replication_slots "
+                             "where slot_name = :s and not active"), {"s": slot_name(backup_dir.resolve())})
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

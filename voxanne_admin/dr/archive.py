@@ -26,7 +26,6 @@ from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-SLOT = "voxanne_dr"
 MAX_SLOT_KEEP = "20GB"  # a receiver that stays down must not fill the server's disk
 RECEIVER_LOCK = 0x7A0DB0  # advisory lock: one WAL receiver across workers and replicas
 DRILL_LOCK = 0x7A0DB1  # advisory lock: one drill or restore at a time
@@ -83,6 +82,13 @@ def backup_dir() -> Path:
     return get_settings().backup_dir
 
 
+def slot_name(directory: Path | None = None) -> str:
+    """The replication slot feeding one backup directory (two installs on one server never share a slot)."""
+    import hashlib
+
+    return "voxanne_dr_" + hashlib.sha256(str(directory or backup_dir()).encode()).hexdigest()[:12]
+
+
 def wal_dir() -> Path:
     """Where streamed WAL lands."""
     return backup_dir() / "wal"
@@ -107,9 +113,10 @@ def ensure_slot(source: Source) -> None:
     try:
         with engine.connect() as conn:
             exists = conn.execute(sa.text("select 1 from pg_replication_slots where slot_name = :s"),
-                                  {"s": SLOT}).scalar()
+                                  {"s": slot_name()}).scalar()
             superuser = conn.execute(sa.text("select rolsuper from pg_roles where rolname = current_user")).scalar()
-            if superuser:
+            # Our own (embedded) server only: an external server's configuration belongs to its operator.
+            if superuser and source.embedded:
                 current = conn.execute(sa.text("show max_slot_wal_keep_size")).scalar()
                 if current in ("-1", "-1kB"):
                     conn.execute(sa.text(f"alter system set max_slot_wal_keep_size = '{MAX_SLOT_KEEP}'"))
@@ -117,7 +124,7 @@ def ensure_slot(source: Source) -> None:
     finally:
         engine.dispose()
     if not exists:
-        pgtools.run("pg_receivewal", "-d", source.url, "--slot", SLOT, "--create-slot", "--if-not-exists",
+        pgtools.run("pg_receivewal", "-d", source.url, "--slot", slot_name(), "--create-slot", "--if-not-exists",
                     timeout=120)
 
 
@@ -147,7 +154,7 @@ def receiver_state(source: Source) -> dict:
             row = conn.execute(sa.text(
                 "select s.active, pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(r.flush_lsn, s.restart_lsn)) "
                 "from pg_replication_slots s left join pg_stat_replication r on r.pid = s.active_pid "
-                "where s.slot_name = :s"), {"s": SLOT}).first()
+                "where s.slot_name = :s"), {"s": slot_name()}).first()
     finally:
         engine.dispose()
     if row is None:
@@ -179,14 +186,14 @@ def catch_up(source: Source, timeout: float = 300) -> None:
                     done = conn.execute(sa.text(
                         "select coalesce(bool_or(r.flush_lsn >= cast(:t as pg_lsn)), false) from pg_stat_replication r "
                         "join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = :s"),
-                        {"t": target, "s": SLOT}).scalar()
+                        {"t": target, "s": slot_name()}).scalar()
             finally:
                 engine.dispose()
             if done:
                 return
             time.sleep(0.1)
             continue
-        result = pgtools.run("pg_receivewal", "-d", source.url, "-D", str(wal_dir()), "--slot", SLOT,
+        result = pgtools.run("pg_receivewal", "-d", source.url, "-D", str(wal_dir()), "--slot", slot_name(),
                              "--endpos", target, "--no-loop", "--synchronous", "--no-password",
                              timeout=timeout, check=False)
         if result.returncode == 0:
@@ -274,7 +281,7 @@ class Receiver:
             log.error("WAL archiving cannot start", extra={"error": str(exc)[:500]})
             return
         cmd = [str(pgtools.bin_dir() / "pg_receivewal"), "-d", self.source.url, "-D", str(wal_dir()),
-               "--slot", SLOT, "--synchronous", "--no-loop", "--no-password", "--status-interval", "1"]
+               "--slot", slot_name(), "--synchronous", "--no-loop", "--no-password", "--status-interval", "1"]
         self._proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                       user=pgtools.run_user(), cwd="/")
         _write_status("streaming")

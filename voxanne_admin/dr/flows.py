@@ -298,6 +298,7 @@ def _drill(drill_id: int, source: archive.Source, chosen: checks.LatestBackup, t
     try:
         if chosen.kind == "base":
             result = restore.restore_physical(chosen, dest, port, target, database=source.database,
+                                              bindir=source.bindir,
                                               progress=lambda text: _phase(drill_id, text))
         else:
             result = restore.restore_logical(chosen, dest, port, database=source.database, bindir=source.bindir,

@@ -273,12 +273,17 @@ class Cluster:
 
     def wait_ready(self, timeout: float = 600) -> None:
         """Wait until it accepts connections (recovery done); raises with the log when it dies."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        seen = False
         while time.monotonic() < deadline:
             result = run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2", check=False)
             if result.returncode == 0:
                 return
-            if not (self.pgdata / "postmaster.pid").exists():
+            running = (self.pgdata / "postmaster.pid").exists()
+            seen = seen or running
+            # pg_ctl -W returns before the postmaster writes its pid file: gone after being seen means it died.
+            if not running and (seen or time.monotonic() - started > 30):
                 raise ToolFailed(f"The restored cluster stopped during recovery: {self.log_tail()}")
             time.sleep(0.2)
         raise ToolFailed(f"The restored cluster did not accept connections within {int(timeout)} s.")

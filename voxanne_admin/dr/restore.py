@@ -73,7 +73,8 @@ def _wait_promoted(cluster: pgtools.Cluster, database: str, timeout: float) -> N
 
 
 def restore_physical(base: LatestBackup, dest: Path, port: int, target: datetime | None, *,
-                     progress: Callable[[str], None], database: str, timeout: float = 3600) -> RestoreResult:
+                     progress: Callable[[str], None], database: str, timeout: float = 3600,
+                     bindir: Path | None = None) -> RestoreResult:
     """Copy the base backup to `dest`, add the newest partial WAL, recover to `target` (or the end) and promote."""
     started = time.monotonic()
     if not pgtools.port_free(port):
@@ -92,7 +93,7 @@ def restore_physical(base: LatestBackup, dest: Path, port: int, target: datetime
     _write_recovery_conf(dest, target)
     dest.chmod(0o700)
     pgtools.own(dest)
-    cluster = pgtools.Cluster(dest, port)
+    cluster = pgtools.Cluster(dest, port, bindir=bindir)  # the source's major version
     progress("replaying WAL" + (f" to {target.isoformat()}" if target else " to the latest point"))
     latest = target is None
     try:
