@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,8 +65,10 @@ def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "server.log"
     env = dict(os.environ)
+    # Backups outside pytest's basetemp: a new pytest session resets it to 0700, locking PostgreSQL's user out.
+    backups = Path(tempfile.mkdtemp(prefix="voxanne-e2e-backups-"))
     env.update(DATABASE_URL=url, PORT=str(E2E_PORT), VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")),
-               LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3")
+               LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3", VOXANNE_BACKUP_DIR=str(backups / "backups"))
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
     env.pop("VOXANNE_PUBLIC_URL", None)
     proc = subprocess.Popen(
@@ -82,7 +85,8 @@ def live_server(pg_server_url: str, tmp_path_factory) -> Iterator[dict]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        _drop_dr_slot(pg_server_url, Path(env["VOXANNE_DATA_DIR"]) / "backups")
+        _drop_dr_slot(pg_server_url, backups / "backups")
+        shutil.rmtree(backups, ignore_errors=True)
         drop_database(pg_server_url, url)
 
 

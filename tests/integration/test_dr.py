@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +25,12 @@ ADMIN = Actor(type="staff", id="1", email="admin@example.com")
 
 
 @pytest.fixture(scope="module")
-def primary(tmp_path_factory):
-    """A migrated primary with demo data and 2,000 calls, streaming WAL into its backup dir, one base backup."""
-    root = tmp_path_factory.mktemp("dr")
+def primary():
+    """A migrated primary with 2,000 calls, streaming WAL into its backup dir, one base backup.
+
+    Not under pytest's tmp_path: every new pytest session (any on this machine, as the same user) resets
+    /tmp/pytest-of-<user> to 0700, which would lock the PostgreSQL user out of its files."""
+    root = Path(tempfile.mkdtemp(prefix="voxanne-dr-test-"))
     cluster = pgtools.Cluster(root / "primary", pgtools.free_port())
     cluster.init()
     cluster.start()
@@ -45,6 +49,7 @@ def primary(tmp_path_factory):
         finally:
             receiver.stop()
     cluster.remove()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _rows(model, **where):
@@ -128,7 +133,7 @@ def test_drill_measures_rto_and_rpo_and_removes_the_scratch_cluster(primary):
     assert "dr_drill_started" in _audit_actions()
 
 
-def test_pitr_restore_excludes_a_row_written_after_the_target(primary, tmp_path):
+def test_pitr_restore_excludes_a_row_written_after_the_target(primary):
     url = primary["url"]
     scalar(url, "create table if not exists pitr_probe (name text, at timestamptz default now())")
     scalar(url, "insert into pitr_probe (name) values ('before')")
@@ -136,7 +141,7 @@ def test_pitr_restore_excludes_a_row_written_after_the_target(primary, tmp_path)
     target = scalar(url, "select now()")
     time.sleep(1.2)
     scalar(url, "insert into pitr_probe (name) values ('after')")
-    dest = tmp_path / "restored"
+    dest = primary["root"] / "restored"
     result = CliRunner().invoke(_cli(), ["dr", "restore", "--to", str(dest), "--target-time", target.isoformat()])
     assert result.exit_code == 0, result.output
     assert "RTO" in result.stdout
@@ -181,10 +186,10 @@ def test_only_one_drill_runs_at_a_time(primary):
             conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": archive.DRILL_LOCK})
 
 
-def test_backup_fails_with_the_reason_when_the_backup_dir_is_not_writable(primary, tmp_path, monkeypatch):
+def test_backup_fails_with_the_reason_when_the_backup_dir_is_not_writable(primary, monkeypatch):
     from voxanne_admin.settings import get_settings
 
-    locked = tmp_path / "readonly"
+    locked = primary["root"] / "readonly"
     locked.mkdir()
     locked.chmod(0o555)
     monkeypatch.setenv("VOXANNE_BACKUP_DIR", str(locked))

@@ -166,7 +166,8 @@ def prepare_dir(path: Path, *, what: str = "backup directory") -> Path:
         raise DomainError(f"The {what} {path} is not a directory.")
     if not writable_by_postgres(path):
         raise DomainError(f"The {what} {path} is not writable by the PostgreSQL user "
-                          f"({run_user() or 'this user'}): fix its permissions.")
+                          f"({run_user() or 'this user'}): fix its permissions (and let it through every parent "
+                          "directory).")
     return path
 
 
