@@ -65,27 +65,30 @@ def tool_path(tool: str) -> Path:
     probe = subprocess.run([str(path), "--version"], capture_output=True, check=False)
     if probe.returncode >= 0:
         return path
+    # Next to the wheel's own bin/ (same depth, so its $ORIGIN-relative RPATH still finds the bundled libpq, and
+    # PostgreSQL's user can already reach it); the data directory when the virtualenv is read-only.
     from voxanne_admin.settings import get_settings
 
-    fixed_dir = get_settings().data_dir / "tools" / bin_dir().parent.name
-    fixed_dir.mkdir(parents=True, exist_ok=True)
-    fixed = fixed_dir / tool
-    tmp = fixed.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(_loadable_dynamic(path.read_bytes()))
-    tmp.chmod(0o755)
-    tmp.replace(fixed)
-    # Tools that call siblings (pg_verifybackup runs pg_waldump) find them next to themselves.
-    for sibling in bin_dir().iterdir():
-        link = fixed_dir / sibling.name
-        if sibling.name != tool and not link.exists():
-            with contextlib.suppress(FileExistsError):
-                link.symlink_to(sibling)
-    for parent in [fixed_dir, *fixed_dir.parents]:
+    for fixed_dir in (bin_dir().parent / "bin-repaired", get_settings().data_dir / "tools" / bin_dir().parent.name):
+        try:
+            fixed_dir.mkdir(parents=True, exist_ok=True)
+            fixed = fixed_dir / tool
+            tmp = fixed.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(_loadable_dynamic(path.read_bytes()))
+        except OSError:
+            continue
+        tmp.chmod(0o755)
+        tmp.replace(fixed)
+        # Tools that call siblings (pg_verifybackup runs pg_waldump) find them next to themselves.
+        for sibling in bin_dir().iterdir():
+            link = fixed_dir / sibling.name
+            if sibling.name != tool and not link.exists():
+                with contextlib.suppress(FileExistsError):
+                    link.symlink_to(sibling)
         with contextlib.suppress(OSError):
-            parent.chmod(parent.stat().st_mode | 0o055)
-        if parent == get_settings().data_dir.parent:
-            break
-    return fixed
+            fixed_dir.chmod(0o755)
+        return fixed
+    raise ToolFailed(f"{tool} from the PostgreSQL wheel crashes on start and no repaired copy could be written.")
 
 
 def _libs_dir() -> str:
