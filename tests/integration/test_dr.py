@@ -226,3 +226,19 @@ def _cli():
     from voxanne_admin.cli import app
 
     return app
+
+
+def test_operator_cannot_back_up_verify_or_drill(primary):
+    from voxanne_admin.errors import PermissionDenied
+
+    before = len(_rows(DrBackup))
+    for action in (flows.run_backup, flows.run_verify, flows.run_drill):
+        with pytest.raises(PermissionDenied):
+            action(actor=ADMIN, actor_role="operator", source=primary["source"])
+    assert len(_rows(DrBackup)) == before
+
+
+def test_target_time_that_is_not_iso_is_refused_with_an_example():
+    with pytest.raises(InvalidInput, match="2026-12-01T09:30:00Z"):
+        flows.parse_target("yesterday at noon")
+    assert flows.parse_target("2026-12-01T09:30:00").tzinfo is not None
