@@ -36,6 +36,8 @@ RUN_STATUS: StatusMap = {"succeeded": ("succeeded", "green"), "failed": ("failed
 VERIFY_STATUS: StatusMap = {"success": ("success", "green"), "warning": ("warning", "amber"),
                             "failure": ("failure", "red"), "never run": ("never run", "gray")}
 DR_JOBS = ("dr_base_backup", "dr_verify", "dr_drill", "dr_retention")
+HEAD_KEYS = ("rpo_now", "rto_last", "rpo_last", "last_drill_at", "verification_status", "verification_at", "mode",
+             "mode_meaning", "receiver_state", "receiver_error")
 
 
 class NextRun(BaseModel):
@@ -84,7 +86,7 @@ def _summary(history: list[dict]) -> str:
 class DrState(AppState):
     """The DR page: read models and the three actions with progress."""
 
-    head: dict[str, str] = {}
+    head: dict[str, str] = dict.fromkeys(HEAD_KEYS, "")
     backups: list[BackupRead] = []
     drills: list[DrillRead] = []
     checks: list[CheckRead] = []
