@@ -260,8 +260,9 @@ def dr_page() -> rx.Component:
                    empty="No verification yet: press Verify now.", loading=~DrState.loaded, id="dr-checks"),
         rx.heading("History (30 days)", size="4", as_="h2", padding_top="0.5em"),
         chart("bar", DrState.history, x_key="day", stacked=True,
-              series=[("success", "Verification passed"), ("warning", "Verification warning"),
-                      ("failure", "Verification failed"), ("drill_ok", "Drill succeeded"),
+              # The kit's palette in order: accent, teal, amber, crimson, gray.
+              series=[("success", "Verification passed"), ("drill_ok", "Drill succeeded"),
+                      ("warning", "Verification warning"), ("failure", "Verification failed"),
                       ("drill_failed", "Drill failed")],
               label="Verifications and drills per day over the last 30 days", summary=DrState.history_summary,
               id="dr-history"),
