@@ -102,7 +102,37 @@ def test_verify_names_the_corrupted_file_when_a_backup_file_changed(primary):
         victim.write_bytes(original)
 
 
-def test_verify_names_the_gap_when_a_wal_segment_is_missing(primary):
+@pytest.fixture
+def slack(monkeypatch):
+    """A local stand-in for Slack's incoming webhook; yields the texts posted to it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from voxanne_admin.settings import get_settings
+
+    received: list[str] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    get_settings.cache_clear()
+    yield received
+    server.shutdown()
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    get_settings.cache_clear()
+
+
+def test_verify_names_the_gap_when_a_wal_segment_is_missing(primary, slack):
     for _ in range(3):
         scalar(primary["url"], "select pg_switch_wal()")
         scalar(primary["url"], "select txid_current()")
@@ -116,6 +146,7 @@ def test_verify_names_the_gap_when_a_wal_segment_is_missing(primary):
         assert row.status == "failure"
         assert missing in row.error_details["WAL continuity"]
         assert "gap in the WAL archive" in row.error_details["WAL continuity"]
+        assert any("FAILURE" in text and missing in text for text in slack)  # the Slack alert names it too
     finally:
         shutil.move(stash, archive.wal_dir() / missing)
 
