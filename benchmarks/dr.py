@@ -107,15 +107,22 @@ def main() -> None:
     base = _latest_base(archive)
     dest = work / "restored"
     t0 = time.monotonic()
-    result = restore.restore_physical(base, dest, pgtools.free_port(), None, database=source.database,
-                                      progress=lambda text: None)
+    port = pgtools.free_port()
+    try:
+        result = restore.restore_physical(base, dest, port, None, database=source.database,
+                                          progress=lambda text: None)
+    except Exception:
+        pgtools.Cluster(dest, port).remove()
+        raise
     restore_s = time.monotonic() - t0
     restored_url = result.cluster.url.rsplit("/", 1)[0] + f"/{source.database}"
     check = sa.create_engine(restored_url, poolclass=sa.pool.NullPool)
-    with check.connect() as conn:
-        newest_id = conn.execute(sa.text("select coalesce(max(id), 0) from bench_markers")).scalar()
-    check.dispose()
-    result.cluster.remove()
+    try:
+        with check.connect() as conn:
+            newest_id = conn.execute(sa.text("select coalesce(max(id), 0) from bench_markers")).scalar()
+    finally:
+        check.dispose()
+        result.cluster.remove()
     lost = [at for marker, at in committed if marker > newest_id]
     rpo_s = (last_at - min(lost)) + 0.1 if lost else 0.0
     rows.append(("RPO after SIGKILL + rm -rf pgdata",

@@ -317,17 +317,13 @@ def _drill(drill_id: int, source: archive.Source, chosen: checks.LatestBackup, t
         status = "failed" if bad or lost else "succeeded"
         error = "; ".join([f"{c.name}: {c.detail}" for c in bad] + ([lost] if lost else [])) or None
     finally:
-        if keep_dir is None:
-            if result is not None:
-                result.cluster.remove()
-            else:
-                pgtools.Cluster(dest, port).remove()
+        if result is not None and keep_dir is None:
+            result.cluster.remove()
         elif result is not None:
             result.cluster.stop()
-        if keep_dir is not None and result is None:
-            import shutil
-
-            shutil.rmtree(dest, ignore_errors=True)  # a failed real restore leaves nothing half-made
+        else:
+            # A failed drill or real restore leaves nothing half-made: stop whatever started, remove the files.
+            pgtools.Cluster(dest, port).remove()
     with db.transaction() as session:
         row = session.get(DrDrill, drill_id)
         assert row is not None
