@@ -42,6 +42,15 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(sandbox_app, name="sandbox")
 
 
+def _add_dr() -> None:
+    from voxanne_admin.dr.cli import dr_app
+
+    app.add_typer(dr_app, name="dr")
+
+
+_add_dr()
+
+
 def _settings():
     try:
         return get_settings()

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = Field(default=None, description="Twilio account SID. Unset: sandbox.")
     twilio_auth_token: SecretStr | None = Field(default=None, description="Twilio auth token.")
     twilio_base_url: str = Field(default="", description="Twilio API base (default https://api.twilio.com).")
+    voxanne_backup_dir: Path | None = Field(
+        default=None, description="Backups and archived WAL. Default VOXANNE_DATA_DIR/backups.")
+    voxanne_backup_retention: int = Field(
+        default=7, ge=1, le=365, description="Daily base backups (or dumps) kept, with the WAL they need.")
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook for alerts.")
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger webhook bodies get 413.")
     webhook_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before dead letter.")
@@ -230,6 +234,11 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Absolute data directory."""
         return self.voxanne_data_dir.expanduser().resolve()
+
+    @property
+    def backup_dir(self) -> Path:
+        """Absolute backup directory (base backups, dumps, archived WAL, scratch restores)."""
+        return (self.voxanne_backup_dir or self.data_dir / "backups").expanduser().resolve()
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,6 +6,7 @@ import reflex as rx
 
 from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import mount
+from voxanne_admin.dr import archive as dr_archive
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
@@ -14,6 +15,7 @@ from voxanne_admin.ui.pages import (
     agents,
     auth,
     console,
+    dr,
     jobs,
     organizations,
     overview,
@@ -35,6 +37,7 @@ PAGES = [
     organizations.organizations_page,
     staff.staff_page,
     jobs.jobs_page,
+    dr.dr_page,
     agents.agents_page,
     call_logs.call_logs_page,
     call_detail.call_detail_page,
@@ -69,6 +72,7 @@ app = rx.App(
 )
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)
+app.register_lifespan_task(dr_archive.lifespan)
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]

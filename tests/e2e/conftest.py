@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +124,10 @@ def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator
     url = create_database(pg_server_url, "voxanne_e2e")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "server.log"
-    env = _server_env(DATABASE_URL=url, VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")))
+    # Backups outside pytest's basetemp: a new pytest session resets it to 0700, locking PostgreSQL's user out.
+    backups = Path(tempfile.mkdtemp(prefix="voxanne-e2e-backups-"))
+    env = _server_env(DATABASE_URL=url, VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")),
+                      VOXANNE_BACKUP_DIR=str(backups / "backups"))
     _wait_for_build()
     # Single sign-on through the test OP: unknown people of clinic.test become viewers (SSO_JIT_ROLE).
     env.update(op.server_env(oidc_provider.issuer, SSO_JIT_ROLE="viewer"))
@@ -141,7 +145,20 @@ def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        _drop_dr_slot(pg_server_url, backups / "backups")
+        shutil.rmtree(backups, ignore_errors=True)
         drop_database(pg_server_url, url)
+
+
+def _drop_dr_slot(server_url: str, backup_dir: Path) -> None:
+    """The server streamed WAL through a replication slot of its own: drop it so the test server keeps no WAL."""
+    from voxanne_admin.dr.archive import slot_name
+
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("select pg_drop_replication_slot(slot_name) from pg_replication_slots "
+                             "where slot_name = :s and not active"), {"s": slot_name(backup_dir.resolve())})
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ NAV_PAGES = [  # (route, heading of the page)
     ("/webhook-events", "Webhooks"),
     ("/staff", "Staff"),
     ("/jobs", "Jobs"),
+    ("/disaster-recovery", "Disaster recovery"),
     ("/account", "Account"),
 ]
 

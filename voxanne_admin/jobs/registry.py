@@ -97,6 +97,36 @@ def _reconcile_numbers(session: Session) -> str:
     return f"{summary}; {expired} forwarding verifications timed out"
 
 
+def _dr_backup(session: Session) -> str:
+    from voxanne_admin.dr import flows
+
+    # Runs the tools outside any transaction (the job's session is never used, so none is opened).
+    row = flows.run_backup(trigger="schedule")
+    return f"{row.label}: {(row.size_bytes or 0) / 2**20:.1f} MB, {'verified' if row.verified_ok else 'NOT verified'}"
+
+
+def _dr_verify(session: Session) -> str:
+    from voxanne_admin.dr import flows
+
+    row = flows.run_verify(trigger="schedule")
+    if row.status == "failure":
+        raise RuntimeError(f"backup verification failed: {row.error_details}")
+    return f"verification {row.status}: {row.checks_passed} passed, {row.checks_failed} not passed"
+
+
+def _dr_drill(session: Session) -> str:
+    from voxanne_admin.dr import flows
+
+    row = flows.run_drill(trigger="schedule")
+    return f"drill {row.id}: RTO {row.rto_s:.1f} s, RPO {row.rpo_s} s"
+
+
+def _dr_retention(session: Session) -> str:
+    from voxanne_admin.dr import flows
+
+    return flows.apply_retention()
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -196,6 +226,46 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(minute="*/15", timezone="UTC"),
             period=timedelta(minutes=15),
             run=_reconcile_numbers,
+        ),
+        JobSpec(
+            name="dr_base_backup",
+            title="Daily base backup",
+            description="pg_basebackup with a manifest, checked by pg_verifybackup (pg_dump -Fc when the database "
+                        "role has no REPLICATION); then retention.",
+            schedule="Daily at 02:00 UTC",
+            trigger=lambda: CronTrigger(hour=2, minute=0, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_dr_backup,
+        ),
+        JobSpec(
+            name="dr_verify",
+            title="Backup verification",
+            description="The six database checks and the backup checks (age, pg_verifybackup, WAL continuity, "
+                        "pg_amcheck), recorded in backup_verification_log; Slack alert unless all pass.",
+            schedule="Daily at 05:00 UTC",
+            trigger=lambda: CronTrigger(hour=5, minute=0, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_dr_verify,
+        ),
+        JobSpec(
+            name="dr_drill",
+            title="Restore drill",
+            description="Restores the latest backup and WAL into a scratch cluster, checks it, compares row counts, "
+                        "tears it down; records the measured RTO and RPO.",
+            schedule="Weekly, Sunday 03:00 UTC",
+            trigger=lambda: CronTrigger(day_of_week="sun", hour=3, minute=0, timezone="UTC"),
+            period=timedelta(days=7),
+            run=_dr_drill,
+        ),
+        JobSpec(
+            name="dr_retention",
+            title="Backup retention",
+            description="Keeps VOXANNE_BACKUP_RETENTION backups of each kind, prunes older WAL with "
+                        "pg_archivecleanup, deletes verification records older than 90 days.",
+            schedule="Daily at 02:45 UTC",
+            trigger=lambda: CronTrigger(hour=2, minute=45, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_dr_retention,
         ),
     ]
 }

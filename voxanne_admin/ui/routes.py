@@ -13,6 +13,7 @@ CALL_LOGS = "/calls"
 CALL_DETAIL = "/calls/[call_ref]"
 ACCOUNT = "/account"
 TELEPHONY = "/telephony"
+DR = "/disaster-recovery"
 
 # (label, route, icon, minimum role)
 NAV = [
@@ -25,6 +26,7 @@ NAV = [
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
     ("Jobs", JOBS, "timer", "admin"),
+    ("Disaster recovery", DR, "life-buoy", "admin"),
     ("Account", ACCOUNT, "user-cog", "viewer"),
 ]
 

@@ -1,0 +1,1 @@
+"""Disaster recovery: WAL streaming, base and logical backups, verification, restore drills."""
