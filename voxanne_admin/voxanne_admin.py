@@ -6,6 +6,7 @@ import reflex as rx
 
 from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import mount
+from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
@@ -67,6 +68,7 @@ app = rx.App(
 )
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)
+app.register_lifespan_task(flag_listener.lifespan)
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]

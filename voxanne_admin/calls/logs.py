@@ -50,6 +50,7 @@ from voxanne_admin.calls.models import (
     Turn,
 )
 from voxanne_admin.errors import InvalidInput, NotFound, PermissionDenied
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.logging import mask
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.timeutil import utcnow
@@ -682,7 +683,7 @@ def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | 
         cost=fmt_cost(call.cost), is_test=bool(call.is_test), cost_breakdown=_cost_lines(call.costs),
         turns=parse_turns(call.messages, call.transcript), summary=call.summary or "",
         analysis_json=json.dumps(call.analysis, indent=2, ensure_ascii=False) if call.analysis else "",
-        recording_url=call.recording_url or "", events=events)
+        recording_url=(call.recording_url or "") if flag_gates.call_recording(call.org_id) else "", events=events)
 
 
 def _phone_number_masked(session: Session, call: Call) -> str:

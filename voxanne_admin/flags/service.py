@@ -306,7 +306,8 @@ def archive(session: Session, *, key: str, archived: bool, actor: Actor, actor_r
 def list_overrides(session: Session, *, key: str) -> list[OverrideRead]:
     """The flag's overrides, by organization name."""
     flag = get_by_key(session, key=key)
-    rows = session.exec(select(OrgFeatureFlag, Organization).join(Organization, Organization.id == OrgFeatureFlag.org_id)
+    rows = session.exec(select(OrgFeatureFlag, Organization)
+                        .join(Organization, Organization.id == OrgFeatureFlag.org_id)
                         .where(OrgFeatureFlag.flag_id == flag.id).order_by(Organization.name)).all()
     return [OverrideRead(org_id=o.id or 0, org_slug=o.slug, org_name=o.name, enabled=r.enabled, reason=r.reason,
                          created_by=r.created_by, created_at=_fmt(r.created_at)) for r, o in rows]

@@ -97,6 +97,12 @@ def _reconcile_numbers(session: Session) -> str:
     return f"{summary}; {expired} forwarding verifications timed out"
 
 
+def _apply_flag_schedules(session: Session) -> str:
+    from voxanne_admin.flags import schedules
+
+    return schedules.apply_due(session)
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -196,6 +202,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(minute="*/15", timezone="UTC"),
             period=timedelta(minutes=15),
             run=_reconcile_numbers,
+        ),
+        JobSpec(
+            name="apply_flag_schedules",
+            title="Apply scheduled flag changes",
+            description="Applies scheduled feature-flag changes and ramp steps that are due, once each, audited as "
+                        "the person who scheduled them (every worker's snapshot reloads on the NOTIFY).",
+            schedule="Every minute",
+            trigger=lambda: CronTrigger(minute="*", timezone="UTC"),
+            period=timedelta(minutes=1),
+            run=_apply_flag_schedules,
         ),
     ]
 }

@@ -14,6 +14,7 @@ from voxanne_admin import db
 from voxanne_admin.calls import outbound
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, ProviderError
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import empty_state, page_header
@@ -253,7 +254,8 @@ class ConsoleState(AppState):
                         self.ended_reason_text = ENDED_REASONS.get(self.ended_reason, "")
                         self.duration = _duration(call.duration_s)
                         self.cost = f"${call.cost:.4f}" if call.cost is not None else ""
-                        self.recording_url = call.recording_url or ""
+                        self.recording_url = (call.recording_url or "") if flag_gates.call_recording(
+                            call.org_id) else ""
                         self._load_recent()
                         return
             await asyncio.sleep(WATCH_INTERVAL_S)
