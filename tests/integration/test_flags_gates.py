@@ -94,3 +94,22 @@ def test_booking_tools_say_when_calendar_or_reminders_are_off(two_orgs):
         assert appointment_service.tool_book_appointment(session, args, closed) == gates.BOOKING_OFF
         assert appointment_service.tool_check_availability(session, {"date": day.isoformat()}, message).startswith(
             "Free times")
+
+
+def test_openfeature_client_answers_like_our_evaluator(two_orgs):
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+
+    from voxanne_admin.flags.openfeature_provider import VoxanneProvider
+
+    off, on = two_orgs
+    flows.set_override(key="lead_scoring", org_slug=on.slug, value="on", reason="pilot", actor=ADMIN,
+                       actor_role="admin")
+    api.set_provider(VoxanneProvider())
+    client = api.get_client()
+    assert client.get_boolean_value("lead_scoring", False, EvaluationContext(targeting_key=str(on.id))) is True
+    assert client.get_boolean_value("lead_scoring", True, EvaluationContext(targeting_key=str(off.id))) is False
+    details = client.get_boolean_details("lead_scoring", False, EvaluationContext(attributes={"org": on.slug}))
+    assert details.value is True and details.reason == "TARGETING_MATCH" and details.variant == "on"
+    missing = client.get_boolean_details("no_such_flag", True, EvaluationContext(targeting_key=str(on.id)))
+    assert missing.value is True and missing.error_code == "FLAG_NOT_FOUND"
