@@ -62,6 +62,7 @@ def index() -> rx.Component:
 
 app = rx.App(
     style=styles.base_style,
+    stylesheets=styles.STYLESHEETS,
     api_transformer=mount,
     backend_exception_handler=backend_exception_handler,
     toaster=rx.toast.provider(position="bottom-right", close_button=True),

@@ -13,6 +13,7 @@ import pyotp
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import scalar
+from tests.e2e.test_accessibility import _report, _scan
 
 E2E_ORDER = "first"
 EMAIL = "Founder@Harbor-Clinic.example"
@@ -37,6 +38,8 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     page.goto("/")
     expect(page.get_by_role("heading", name="Create the first founder account")).to_be_visible()
     page.shot("setup-form")
+    problems: list[str] = []  # axe-core findings, reported at the end so the flow runs through
+    _scan(page, "first run", problems)
 
     page.fill("#name", "Ada Founder")
     page.fill("#email", EMAIL)
@@ -45,6 +48,7 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     page.get_by_role("button", name="Create founder account").click()
     expect(page.get_by_text("Use at least 12 characters")).to_be_visible()
     page.shot("password-too-short")
+    _scan(page, "first run with an error", problems)
 
     page.fill("#password", PASSWORD)
     page.fill("#confirm", PASSWORD)
@@ -54,6 +58,7 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
     page.shot("totp-enrolment")
+    _scan(page, "first run two-factor enrolment", problems)
 
     page.fill("#code", "000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
     page.get_by_role("button", name="Confirm and continue").click()
@@ -66,6 +71,7 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10 and all(re.fullmatch(r"[0-9a-f]{5}-[0-9a-f]{5}", c) for c in codes)
     page.shot("recovery-codes")
+    _scan(page, "first run recovery codes", problems)
 
     page.get_by_role("button", name="I saved them: continue to the console").click()
     expect(page).to_have_url(re.compile(r"/overview/?$"))
@@ -101,3 +107,4 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.shot("signed-in-again")
+    _report(problems)

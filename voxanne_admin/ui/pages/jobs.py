@@ -14,7 +14,7 @@ from voxanne_admin.jobs import service as job_service
 from voxanne_admin.jobs.models import JobRunRead
 from voxanne_admin.jobs.registry import JOBS
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import badge_for_status, empty_state, page_header
+from voxanne_admin.ui.components import JOB_OUTCOME, empty_state, page_header, status_badge
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
 
@@ -81,7 +81,8 @@ def _job_row(job: JobRow) -> rx.Component:
                                            rx.text(job.description, size="1", color_scheme="gray"), spacing="0")),
         rx.table.cell(job.schedule),
         rx.table.cell(rx.text(job.next_run, size="1")),
-        rx.table.cell(rx.vstack(badge_for_status(job.last_outcome), rx.text(job.last_run, size="1"), spacing="1")),
+        rx.table.cell(rx.vstack(status_badge(job.last_outcome, JOB_OUTCOME), rx.text(job.last_run, size="1"),
+                                spacing="1")),
         rx.table.cell(rx.button("Run now", size="1", loading=JobsState.running == job.name,
                                 on_click=JobsState.run_now(job.name))),
     )
@@ -92,7 +93,7 @@ def _run_row(run: JobRunRead) -> rx.Component:
         rx.table.cell(rx.text(run.started_at, size="1", white_space="nowrap")),
         rx.table.cell(run.job_title),
         rx.table.cell(run.trigger),
-        rx.table.cell(badge_for_status(run.outcome)),
+        rx.table.cell(status_badge(run.outcome, JOB_OUTCOME)),
         rx.table.cell(run.duration),
         rx.table.cell(rx.text(rx.cond(run.error != "", run.error, run.detail), size="1")),
     )

@@ -11,7 +11,7 @@ from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.orgs.models import COUNTRIES, DEFAULT_TIMEZONES, OrganizationRead
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import badge_for_status, empty_state, labelled, page_header
+from voxanne_admin.ui.components import APPOINTMENT_STATUS, ORG_STATUS, empty_state, labelled, page_header, status_badge
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
@@ -157,7 +157,7 @@ def _row(org: OrganizationRead) -> rx.Component:
         rx.table.cell(rx.code(org.slug)),
         rx.table.cell(org.country),
         rx.table.cell(org.timezone),
-        rx.table.cell(rx.vstack(badge_for_status(org.status),
+        rx.table.cell(rx.vstack(status_badge(org.status, ORG_STATUS),
                                 rx.cond(org.closed_at != "", rx.text("closed ", org.closed_at, size="1",
                                                                      color_scheme="gray")), spacing="1")),
         rx.table.cell(org.created_at),
@@ -183,7 +183,7 @@ def _row(org: OrganizationRead) -> rx.Component:
 def _appointment_row(a: AppointmentRead) -> rx.Component:
     return rx.table.row(
         rx.table.cell(a.starts_at), rx.table.cell(a.contact_name), rx.table.cell(a.contact_phone),
-        rx.table.cell(a.source), rx.table.cell(badge_for_status(a.status)),
+        rx.table.cell(a.source), rx.table.cell(status_badge(a.status, APPOINTMENT_STATUS)),
         rx.table.cell(rx.cond((a.status == "booked") & AppState.is_operator,
                               rx.button("Cancel", size="1", variant="soft", color_scheme="red",
                                         on_click=OrganizationsState.cancel_appointment(a.id)))),
