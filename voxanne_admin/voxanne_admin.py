@@ -16,6 +16,7 @@ from voxanne_admin.ui.pages import (
     auth,
     call_logs,
     console,
+    flags,
     jobs,
     organizations,
     overview,
@@ -41,6 +42,8 @@ PAGES = [
     console.console_page,
     webhooks.webhooks_page,
     telephony.telephony_page,
+    flags.flags_page,
+    flags.flag_detail_page,
     account.account_page,
 ]
 
