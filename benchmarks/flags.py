@@ -184,13 +184,16 @@ def _sdk_propagation(changes: int) -> tuple[list[float], int]:
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while True:
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/api/client/features", headers={"Authorization": token}, timeout=5).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the API server did not start")
+        time.sleep(0.2)
     client = UnleashClient(url=f"{base}/api", app_name="voxanne-bench", custom_headers={"Authorization": token},
                            cache_directory=tempfile.mkdtemp())
     client.initialize_client()

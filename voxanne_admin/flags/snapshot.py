@@ -10,6 +10,7 @@ Evaluation counts per flag are kept here and flushed to `feature_flags` every mi
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -44,9 +45,12 @@ _lock = threading.Lock()
 _current: Snapshot | None = None
 _dirty = True
 _listening = False
-_counts: dict[str, int] = {}
-_last_eval: dict[str, float] = {}
+# Cumulative evaluations per flag: `next()` on an itertools.count is atomic under the GIL and far cheaper than a
+# lock on the hot path; a flush writes the difference since the previous flush.
+_counters: dict[str, itertools.count] = {}
+_flushed: dict[str, int] = {}
 _count_lock = threading.Lock()
+_flush_lock = threading.Lock()
 
 
 def _org_ctx(org: Organization) -> OrgContext:
@@ -133,19 +137,31 @@ def org_by_slug(snap: Snapshot, slug: str) -> OrgContext | None:
 
 
 def _count(key: str) -> None:
-    with _count_lock:
-        _counts[key] = _counts.get(key, 0) + 1
-        _last_eval[key] = time.time()
+    counter = _counters.get(key)
+    if counter is None:
+        with _count_lock:
+            counter = _counters.setdefault(key, itertools.count(1))
+    next(counter)
+
+
+def _value(counter: itertools.count) -> int:
+    return int(repr(counter)[6:-1]) - 1  # "count(n + 1)" after n evaluations
 
 
 def is_enabled(key: str, org_id: int, *, default: bool = False) -> bool:
     """The hot path: is `key` on for this organization? Unknown flag or organization: `default`."""
-    snap = current()
+    snap = _current
+    if snap is None or _dirty or (not _listening and time.monotonic() - snap.loaded_at > UNLISTENED_TTL_S):
+        snap = reload()
     flag = snap.flags.get(key)
     ctx = snap.orgs.get(org_id) or org(snap, org_id)
     if flag is None or ctx is None:
         return default
-    _count(key)
+    counter = _counters.get(key)
+    if counter is None:
+        _count(key)
+    else:
+        next(counter)
     return is_on(flag, ctx)
 
 
@@ -175,33 +191,30 @@ def evaluate_all(org_id: int) -> dict[str, tuple[bool, str]]:
 
 def pending_counts() -> dict[str, int]:
     """Evaluations counted in this process and not flushed yet."""
-    with _count_lock:
-        return dict(_counts)
+    totals = {key: _value(c) for key, c in list(_counters.items())}
+    return {key: n - _flushed.get(key, 0) for key, n in totals.items() if n > _flushed.get(key, 0)}
 
 
 def flush_counts() -> int:
-    """Add this process's counts to `feature_flags` (one short transaction); returns evaluations flushed."""
-    with _count_lock:
-        counts, stamps = dict(_counts), dict(_last_eval)
-        _counts.clear()
-        _last_eval.clear()
-    if not counts:
-        return 0
-    try:
-        with db.transaction() as session:
-            for key, n in counts.items():
-                session.execute(sa.text(
-                    "update feature_flags set evaluation_count = evaluation_count + :n, last_evaluated_at = "
-                    "greatest(coalesce(last_evaluated_at, to_timestamp(0)), to_timestamp(:t)) where key = :k"),
-                    {"n": n, "t": stamps.get(key, time.time()), "k": key})
-    except Exception:
-        log.exception("flag evaluation counts could not be flushed; kept for the next flush")
-        with _count_lock:
-            for key, n in counts.items():
-                _counts[key] = _counts.get(key, 0) + n
-                _last_eval.setdefault(key, stamps.get(key, time.time()))
-        return 0
-    return sum(counts.values())
+    """Add this process's new counts to `feature_flags` (one short transaction); returns evaluations flushed."""
+    with _flush_lock:
+        totals = {key: _value(c) for key, c in list(_counters.items())}
+        deltas = {key: n - _flushed.get(key, 0) for key, n in totals.items() if n > _flushed.get(key, 0)}
+        if not deltas:
+            return 0
+        now = time.time()  # flushed every minute: "last evaluated" is exact to the minute
+        try:
+            with db.transaction() as session:
+                for key, n in deltas.items():
+                    session.execute(sa.text(
+                        "update feature_flags set evaluation_count = evaluation_count + :n, last_evaluated_at = "
+                        "greatest(coalesce(last_evaluated_at, to_timestamp(0)), to_timestamp(:t)) where key = :k"),
+                        {"n": n, "t": now, "k": key})
+        except Exception:
+            log.exception("flag evaluation counts could not be flushed; kept for the next flush")
+            return 0
+        _flushed.update({key: totals[key] for key in deltas})
+    return sum(deltas.values())
 
 
 def reset() -> None:
@@ -210,5 +223,5 @@ def reset() -> None:
     with _lock:
         _current, _dirty, _listening = None, True, False
     with _count_lock:
-        _counts.clear()
-        _last_eval.clear()
+        _counters.clear()
+        _flushed.clear()
