@@ -14,7 +14,7 @@ from voxanne_admin.flags import schedules as schedule_service
 from voxanne_admin.flags import service as flag_service
 from voxanne_admin.flags import snapshot
 from voxanne_admin.flags.evaluator import FlagDef, is_on, validate_constraints
-from voxanne_admin.flags.models import FlagRead
+from voxanne_admin.flags.models import FeatureFlag, FlagRead
 
 T = TypeVar("T")
 
@@ -22,9 +22,10 @@ T = TypeVar("T")
 def _change(fn: Callable[..., Any], **kwargs) -> Any:
     with db.transaction() as session:
         result = fn(session, **kwargs)
-        out = flag_service.to_read(result) if hasattr(result, "key") and hasattr(result, "rollout") else result
-        if hasattr(out, "model_copy"):
-            out = out.model_copy()
+        if isinstance(result, FeatureFlag):
+            out = flag_service.to_read(result, flag_service._override_counts(session).get(result.id or 0, 0))
+        else:
+            out = result
     snapshot.mark_dirty()
     return out
 
