@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 from playwright.sync_api import Page, expect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from tests.e2e import axe
 from tests.e2e.helpers import rows, sign_in, wait_until
@@ -17,7 +17,7 @@ def _token(engine, email: str) -> str:
     from voxanne_admin.auth.models import StaffUser
 
     with Session(engine, expire_on_commit=False) as session:
-        user = session.query(StaffUser).filter(StaffUser.email == email).one()
+        user = session.exec(select(StaffUser).where(StaffUser.email == email)).one()
         token = tokens.create(session, staff_id=user.id, name="e2e flags", actor=Actor.system("e2e-tests"),
                               scopes=["flags"])
         session.commit()
@@ -79,7 +79,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
     changes = rows(e2e_db, "select diff from audit_events where action = 'feature_flag_updated' and "
                            "target_id = 'lead_scoring' and actor_email = :e order by id", e=operator.email)
     assert [c[0]["rollout"]["after"] for c in changes] == [10, 50]
-    expect(page.locator("table[aria-label='History']")).to_contain_text("feature_flag_updated")
+    expect(page.locator("#flag-history")).to_contain_text("feature_flag_updated")
     axe.scan_both_modes(page, "flag detail")
 
 
