@@ -33,6 +33,21 @@ class FlagPatch(BaseModel):
     version: int | None = None
 
 
+class FlagCreate(BaseModel):
+    """A new flag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    name: str
+    type: str
+    description: str = ""
+    owner: str = ""
+    enabled: bool = False
+    rollout: Any = 0
+    protected: bool = False
+
+
 def _error(exc: DomainError) -> HTTPException:
     return HTTPException(exc.status_code, str(exc))
 
@@ -51,6 +66,18 @@ async def list_flags(request: Request, search: str = "", type: str = "", state: 
     rows = await asyncio.to_thread(flows.read, flag_service.list_flags, search=search, type=type, state=state,
                                    stale=stale)
     return [r.model_dump() for r in rows]
+
+
+@router.post("/api/feature-flags", status_code=201)
+async def create_flag(body: FlagCreate, request: Request) -> dict:
+    """Create a flag (admin only, `flags:write`); a duplicate or malformed key is refused with the reason."""
+    staff = await require_staff(request, "admin", "flags:write")
+    try:
+        flag = await asyncio.to_thread(flows.create, **body.model_dump(), actor=_actor(staff, request),
+                                       actor_role=staff.role)
+    except DomainError as exc:
+        raise _error(exc) from None
+    return flag.model_dump()
 
 
 @router.get("/api/feature-flags/evaluate")

@@ -232,9 +232,13 @@ def _detail() -> rx.Component:
         _section("History", data_table([Column("When"), Column("Action"), Column("Who"), Column("Change")],
                                        S.history, _history_row, label="History", empty="No changes yet.",
                                        id="flag-history")),
-        rx.cond(S.is_operator, rx.button(rx.cond(flag.archived, "Restore flag", "Archive flag"), variant="soft",
-                                         color_scheme="gray", on_click=S.set_archived(~flag.archived),
-                                         width="fit-content"), rx.fragment()),
+        rx.hstack(
+            rx.cond(S.is_admin & ~flag.protected, rx.button("Protect flag", variant="soft", on_click=S.protect,
+                                                           id="flag-protect"), rx.fragment()),
+            rx.cond(S.is_operator, rx.button(rx.cond(flag.archived, "Restore flag", "Archive flag"), variant="soft",
+                                             color_scheme="gray", on_click=S.set_archived(~flag.archived)),
+                    rx.fragment()),
+            spacing="3"),
         rx.link("All flags", href=routes.FLAGS),
         width="100%", align="stretch", spacing="4",
     )

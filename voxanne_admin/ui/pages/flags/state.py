@@ -300,6 +300,15 @@ class FlagDetailState(AppState):
                                actor_role=staff.role)
 
     @rx.event
+    @guarded("admin")
+    async def protect(self):
+        """Admins: from now on this flag changes only through change requests (kill switches can still be
+        turned off). Removing protection is itself a change request."""
+        staff = current_staff()
+        return await self._run(flows.update, "Protected: changes now need a second admin.", key=self.key,
+                               changes={"protected": True}, actor_role=staff.role, expected_version=self.version)
+
+    @rx.event
     @guarded("operator")
     async def set_archived(self, archived: bool):
         """Archive (always off, history kept) or restore."""
