@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit.models import AuditEvent, AuditEventRead
 from voxanne_admin.timeutil import utcnow
 
@@ -194,7 +195,7 @@ def to_read(row: AuditEvent) -> AuditEventRead:
     target = f"{row.target_type} {target_id}".strip() if row.target_type else ""
     return AuditEventRead(
         id=row.id or 0,
-        occurred_at=row.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        occurred_at=fmt.timestamp(row.occurred_at, seconds=True),
         actor=actor,
         action=row.action,
         target=target,

@@ -17,6 +17,7 @@ import pyotp
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import passwords
@@ -71,10 +72,6 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _fmt(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
-
-
 def to_read(user: StaffUser) -> StaffRead:
     """Plain read model (no hashes, no secrets)."""
     now = utcnow()
@@ -86,8 +83,8 @@ def to_read(user: StaffUser) -> StaffRead:
         mfa_enabled=user.mfa_enabled,
         disabled=user.disabled,
         locked=bool(user.locked_until and user.locked_until > now),
-        last_login_at=_fmt(user.last_login_at),
-        created_at=_fmt(user.created_at),
+        last_login_at=fmt.timestamp(user.last_login_at),
+        created_at=fmt.timestamp(user.created_at),
     )
 
 
@@ -604,7 +601,7 @@ def list_sessions(session: Session, *, staff_id: int, current_session_id: str | 
     ).all()
     return [
         SessionRead(id=str(r.id), ip=r.ip or "unknown", user_agent=describe_user_agent(r.user_agent or ""),
-                    created_at=_fmt(r.created_at), last_seen_at=_fmt(r.last_seen_at),
+                    created_at=fmt.timestamp(r.created_at), last_seen_at=fmt.timestamp(r.last_seen_at),
                     current=str(r.id) == current_session_id)
         for r in rows
     ]

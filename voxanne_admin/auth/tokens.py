@@ -7,6 +7,7 @@ import secrets
 
 from sqlmodel import Session, select
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.models import ApiToken, ApiTokenRead, StaffUser
@@ -71,8 +72,8 @@ def list_tokens(session: Session, *, staff_id: int) -> list[ApiTokenRead]:
     rows = session.exec(select(ApiToken).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
                         .order_by(ApiToken.id)).all()
     return [ApiTokenRead(id=r.id or 0, name=r.name, prefix=r.prefix,
-                         created_at=r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                         last_used_at=r.last_used_at.strftime("%Y-%m-%d %H:%M UTC") if r.last_used_at else "never",
+                         created_at=fmt.timestamp(r.created_at),
+                         last_used_at=fmt.timestamp(r.last_used_at, empty="never"),
                          scopes=", ".join(r.scopes or []))
             for r in rows]
 

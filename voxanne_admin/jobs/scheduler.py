@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.jobs import service
 from voxanne_admin.jobs.registry import JOBS
 
@@ -28,7 +29,7 @@ def next_run_times() -> dict[str, str]:
     for name, spec in JOBS.items():
         job = _scheduler.get_job(name) if _scheduler else None
         nxt = job.next_run_time if job else spec.trigger().get_next_fire_time(None, now)
-        out[name] = nxt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if nxt else ""
+        out[name] = fmt.timestamp(nxt)
     return out
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from voxanne_admin import db
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
@@ -122,12 +123,6 @@ def purge_runs(session: Session, *, older_than_days: int = 30) -> int:
     return result.rowcount  # type: ignore[attr-defined]
 
 
-def _fmt_duration(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
-
-
 def list_runs(session: Session, *, job_name: str | None = None, limit: int = 20) -> list[JobRunRead]:
     """Most recent runs first."""
     query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)  # type: ignore[union-attr]
@@ -137,8 +132,8 @@ def list_runs(session: Session, *, job_name: str | None = None, limit: int = 20)
         JobRunRead(
             id=r.id or 0, job_name=r.job_name, job_title=JOBS[r.job_name].title if r.job_name in JOBS else r.job_name,
             trigger="manual (run now)" if r.trigger == "manual" else "scheduled",
-            started_at=r.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), outcome=r.outcome,
-            duration=_fmt_duration(r.duration_ms), detail=r.detail or "", error=r.error or "",
+            started_at=fmt.timestamp(r.started_at, seconds=True), outcome=r.outcome,
+            duration=fmt.duration_ms(r.duration_ms), detail=r.detail or "", error=r.error or "",
         )
         for r in session.exec(query).all()
     ]

@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
@@ -33,8 +34,8 @@ def to_read(org: Organization) -> OrganizationRead:
     return OrganizationRead(
         id=org.id or 0, name=org.name, slug=org.slug, country=org.country, timezone=org.timezone,
         status=org.status,
-        closed_at=f"{org.closed_at:%Y-%m-%d}; data purged after {purge:%Y-%m-%d}" if org.closed_at else "",
-        created_at=org.created_at.strftime("%Y-%m-%d"),
+        closed_at=f"{fmt.day(org.closed_at)}; data purged after {fmt.day(purge)}" if org.closed_at else "",
+        created_at=fmt.day(org.created_at),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import reflex as rx
 
 from voxanne_admin.ui import routes, styles
+from voxanne_admin.ui.components.basics import visually_hidden
 from voxanne_admin.ui.state import AppState
 
 MIN_ROLE = {route: role for _, route, _, role in routes.NAV}
@@ -16,7 +17,7 @@ def _nav_item(label: str, route: str, icon: str) -> rx.Component:
     path = rx.State.router.page.path
     active = (path == route) | path.startswith(route + "/")  # a call's detail page belongs to Call logs
     return rx.link(
-        rx.hstack(rx.icon(icon, size=18), rx.text(label, size="3"), spacing="3", align="center"),
+        rx.hstack(rx.icon(icon, size=18, aria_hidden="true"), rx.text(label, size="3"), spacing="3", align="center"),
         href=route,
         underline="none",
         padding_x="0.75em",
@@ -41,24 +42,32 @@ def sidebar() -> rx.Component:
         elif minimum == "operator":
             item = rx.cond(AppState.is_operator, item)
         items.append(item)
-    return rx.vstack(
-        rx.hstack(
-            rx.icon("audio-waveform", size=22, color=rx.color(styles.ACCENT, 10)),
-            rx.heading("Voxanne Admin", size="4"),
-            align="center",
-            padding_bottom="1em",
+    # The outer column stretches to the page's full height (its background and border go all the way down on
+    # long pages); the inner column sticks to the top of the viewport while the page scrolls.
+    return rx.box(
+        rx.vstack(
+            rx.hstack(
+                rx.icon("audio-waveform", size=22, color=rx.color(styles.ACCENT, 11), aria_hidden="true"),
+                rx.text("Voxanne Admin", size="4", weight="bold"),
+                align="center",
+                padding_bottom="1em",
+            ),
+            rx.el.nav(rx.vstack(*items, spacing="1", width="100%"), aria_label="Main", width="100%"),
+            rx.spacer(),
+            rx.text("Internal console · staff only", size="1", color_scheme="gray"),
+            height="100vh",
+            position="sticky",
+            top="0",
+            padding="1em",
+            overflow_y="auto",
         ),
-        rx.el.nav(rx.vstack(*items, spacing="1", width="100%"), aria_label="Main", width="100%"),
-        rx.spacer(),
-        rx.text("Internal console · staff only", size="1", color_scheme="gray"),
         width=styles.SIDEBAR_WIDTH,
         min_width=styles.SIDEBAR_WIDTH,
-        height="100vh",
-        position="sticky",
-        top="0",
-        padding="1em",
+        align_self="stretch",
+        min_height="100vh",
         border_right=f"1px solid {rx.color('gray', 5)}",
         background=rx.color("gray", 2),
+        id="sidebar",
     )
 
 
@@ -85,12 +94,14 @@ def user_menu() -> rx.Component:
     """Name, role, account and sign out."""
     return rx.menu.root(
         rx.menu.trigger(
+            # Named by its visible text plus "User menu" (a label that hid the visible name would fail WCAG 2.5.3).
             rx.button(
-                rx.icon("circle-user", size=18),
+                rx.icon("circle-user", size=18, aria_hidden="true"),
+                visually_hidden("User menu: "),
                 rx.text(AppState.staff_name),
                 rx.badge(AppState.staff_role, variant="soft"),
                 variant="ghost",
-                aria_label="User menu",
+                id="user-menu",
             )
         ),
         rx.menu.content(
@@ -122,7 +133,7 @@ def sandbox_banner() -> rx.Component:
 
 def header() -> rx.Component:
     """Top bar."""
-    return rx.hstack(
+    return rx.el.header(rx.hstack(
         org_switcher(),
         rx.spacer(),
         rx.color_mode.button(size="2", variant="ghost", aria_label="Toggle light or dark mode"),
@@ -132,7 +143,8 @@ def header() -> rx.Component:
         padding_y="0.75em",
         border_bottom=f"1px solid {rx.color('gray', 5)}",
         margin_bottom="1em",
-    )
+        wrap="wrap",
+    ), width="100%")
 
 
 def _denied() -> rx.Component:
@@ -141,25 +153,29 @@ def _denied() -> rx.Component:
 
 def shell(content: rx.Component) -> rx.Component:
     """Sidebar on the left, header and content on the right."""
-    return rx.hstack(
-        sidebar(),
-        rx.box(
-            rx.vstack(
-                header(),
-                sandbox_banner(),
-                rx.box(content, width="100%"),
-                width="100%",
-                max_width=styles.CONTENT_MAX,
-                spacing="3",
+    return rx.fragment(
+        rx.el.a("Skip to the page content", href="#main-content", class_name="vx-skip-link"),
+        rx.hstack(
+            sidebar(),
+            rx.box(
+                rx.vstack(
+                    header(),
+                    sandbox_banner(),
+                    rx.el.main(content, width="100%", id="main-content", tab_index=-1),
+                    width="100%",
+                    max_width=styles.CONTENT_MAX,
+                    spacing="3",
+                ),
+                padding_x="2em",
+                padding_bottom="2em",
+                flex="1",
+                min_width="0",
             ),
-            padding_x="2em",
-            padding_bottom="2em",
-            flex="1",
-            min_width="0",
+            spacing="0",
+            align="start",
+            width="100%",
+            min_height="100vh",
         ),
-        spacing="0",
-        align="start",
-        width="100%",
     )
 
 
@@ -196,12 +212,12 @@ def bare_page(route: str, title: str, on_load: list | None = None) -> Callable:
 
 def centered_card(*children: rx.Component) -> rx.Component:
     """A narrow card in the middle of the screen, for sign-in and first run."""
-    return rx.center(
+    return rx.el.main(rx.center(
         rx.card(
             rx.vstack(
                 rx.hstack(
-                    rx.icon("audio-waveform", size=24, color=rx.color(styles.ACCENT, 10)),
-                    rx.heading("Voxanne Admin", size="5"),
+                    rx.icon("audio-waveform", size=24, color=rx.color(styles.ACCENT, 11), aria_hidden="true"),
+                    rx.text("Voxanne Admin", size="5", weight="bold"),
                     align="center",
                 ),
                 *children,
@@ -215,4 +231,4 @@ def centered_card(*children: rx.Component) -> rx.Component:
         min_height="100vh",
         padding="1em",
         background=rx.color("gray", 2),
-    )
+    ))

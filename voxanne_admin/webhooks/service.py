@@ -24,13 +24,14 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from voxanne_admin import db
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
@@ -499,14 +500,11 @@ def replay(session: Session, *, event_ids: list[int], actor: Actor, actor_role: 
     return len(rows)
 
 
-def _fmt(dt) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if dt else ""
-
-
 def to_read(event: WebhookEvent) -> WebhookEventRead:
     """Read model for tables."""
     return WebhookEventRead(id=event.id or 0, provider=event.provider, kind=event.kind, call_id=event.call_id or "",
-                            status=event.status, attempts=event.attempts, received_at=_fmt(event.received_at),
+                            status=event.status, attempts=event.attempts,
+                            received_at=fmt.timestamp(event.received_at, seconds=True),
                             last_error=event.last_error or "")
 
 
@@ -536,7 +534,7 @@ def stats(session: Session) -> dict[str, Any]:
         "select extract(epoch from now() - min(received_at)) from webhook_events where status = 'pending'"
     )).scalar()
     per_minute = [
-        {"minute": row.minute.astimezone(UTC).strftime("%H:%M"), "events": int(row.events)}
+        {"minute": fmt.clock(row.minute), "events": int(row.events)}
         for row in session.execute(sa.text(
             """select date_trunc('minute', received_at) as minute, count(*) as events from webhook_events
                where received_at > now() - interval '1 hour' group by 1 order by 1""")).all()
@@ -568,8 +566,8 @@ def recent_failures(session: Session, *, limit: int = 20) -> list[dict[str, Any]
         """select a.event_id, a.attempt, a.started_at, a.outcome, a.error, e.provider, e.kind
              from webhook_attempts a join webhook_events e on e.id = a.event_id
             where a.outcome <> 'completed' order by a.id desc limit :limit"""), {"limit": limit}).all()
-    return [{"event_id": int(r.event_id), "attempt": int(r.attempt), "at": _fmt(r.started_at), "outcome": r.outcome,
-             "error": r.error or "", "provider": r.provider, "kind": r.kind} for r in rows]
+    return [{"event_id": int(r.event_id), "attempt": int(r.attempt), "at": fmt.timestamp(r.started_at, seconds=True),
+             "outcome": r.outcome, "error": r.error or "", "provider": r.provider, "kind": r.kind} for r in rows]
 
 
 def purge(session: Session) -> str:

@@ -1,9 +1,9 @@
 """The UI kit: stateless components (values in, component out) that every page builds on.
 
-- `page_header`, `stat_card`, `empty_state`, `loading_state`, `visually_hidden`   (basics.py)
+- `page_header`, `stat_card`, `empty_state`, `loading_state`, `visually_hidden`, `code_view` (basics.py)
 - `data_table`, `Column`, `next_sort`, `sort_rows`                                 (tables.py)
 - `form_field`, `text_field`, `select_field`, `field_error`, `form_error`         (forms.py)
-- `form_dialog`, `confirm_dialog`, `typed_confirmation`                           (dialogs.py)
+- `form_dialog`, `confirm_dialog`, `view_dialog`, `typed_confirmation`            (dialogs.py)
 - `status_badge` and the per-domain mappings                                      (badges.py)
 - `chart`, `summarize`                                                            (charts.py)
 Times, durations, money and masks: `voxanne_admin.formatting` (shared with the read models).
@@ -24,9 +24,22 @@ from voxanne_admin.ui.components.badges import (
     StatusMap,
     status_badge,
 )
-from voxanne_admin.ui.components.basics import empty_state, loading_state, page_header, stat_card, visually_hidden
+from voxanne_admin.ui.components.basics import (
+    code_view,
+    empty_state,
+    loading_state,
+    page_header,
+    stat_card,
+    visually_hidden,
+)
 from voxanne_admin.ui.components.charts import chart, summarize
-from voxanne_admin.ui.components.dialogs import ConfirmTextState, confirm_dialog, form_dialog, typed_confirmation
+from voxanne_admin.ui.components.dialogs import (
+    ConfirmTextState,
+    confirm_dialog,
+    form_dialog,
+    typed_confirmation,
+    view_dialog,
+)
 from voxanne_admin.ui.components.forms import (
     control_attrs,
     field_error,
@@ -52,8 +65,9 @@ def labelled(label: str, control: rx.Component, error=None, hint: str = "", html
 
 __all__ = [
     "APPOINTMENT_STATUS", "BREAKER_STATE", "JOB_OUTCOME", "MFA_STATUS", "ORG_STATUS", "STAFF_STATUS",
-    "WEBHOOK_OUTCOME", "Column", "ConfirmTextState", "StatusMap", "chart", "confirm_dialog", "control_attrs",
+    "WEBHOOK_OUTCOME", "Column", "ConfirmTextState", "StatusMap", "chart", "code_view", "confirm_dialog",
+    "control_attrs",
     "data_table", "empty_state", "field_error", "form_dialog", "form_error", "form_field", "labelled",
     "loading_state", "next_sort", "page_header", "select_field", "sort_rows", "stat_card", "status_badge",
-    "summarize", "text_field", "typed_confirmation", "visually_hidden",
+    "summarize", "text_field", "typed_confirmation", "view_dialog", "visually_hidden",
 ]

@@ -131,3 +131,25 @@ def confirm_dialog(title: Any, description: Any, *, open: Any, on_confirm: Any, 
         # Escape and the Cancel button both close through here; a closed dialog forgets what was typed.
         on_open_change=lambda is_open: [ConfirmTextState.clear(id), on_cancel] if needs_typing else on_cancel,
     )
+
+
+def view_dialog(title: Any, description: Any, *children: rx.Component, open: Any, on_open_change: Any,
+                close_label: str = "Close", id: str = "", max_width: str = "56em") -> rx.Component:
+    """A modal that only shows something (a payload, a preview): title, description, content, Close.
+
+    Example: `view_dialog(State.payload_title, "Stored payload.", code_view(State.payload), open=State.payload_open,
+    on_open_change=State.set_payload_open)`
+    """
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(title),
+            rx.dialog.description(description, size="2", color_scheme="gray") if _present(description)
+            else rx.fragment(),
+            *children,
+            rx.hstack(rx.dialog.close(rx.button(close_label, variant="soft")), justify="end", padding_top="1em"),
+            max_width=max_width,
+            **({"id": id} if id else {}),
+        ),
+        open=open,
+        on_open_change=on_open_change,
+    )

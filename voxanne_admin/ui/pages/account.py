@@ -10,7 +10,7 @@ from voxanne_admin.auth import tokens as token_service
 from voxanne_admin.auth.models import ApiTokenRead, SessionRead
 from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import labelled, page_header
+from voxanne_admin.ui.components import Column, data_table, form_error, page_header, text_field
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
 
@@ -24,6 +24,7 @@ class AccountState(AppState):
     errors: dict[str, str] = {}
     api_tokens: list[ApiTokenRead] = []
     new_token: str = ""
+    loaded: bool = False
 
     def _refresh(self) -> None:
         staff = current_staff()
@@ -41,6 +42,7 @@ class AccountState(AppState):
         self.new_token = ""
         self.errors = {}
         self._refresh()
+        self.loaded = True
 
     @rx.event
     @guarded("operator")
@@ -128,8 +130,8 @@ class AccountState(AppState):
 
 def _session_row(s: SessionRead) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.hstack(rx.text(s.user_agent, size="1", max_width="28em", trim="both"),
-                                rx.cond(s.current, rx.badge("this session", color_scheme="green")))),
+        rx.table.row_header_cell(rx.hstack(rx.text(s.user_agent, size="1", max_width="28em", trim="both"),
+                                           rx.cond(s.current, rx.badge("this session", color_scheme="green")))),
         rx.table.cell(s.ip),
         rx.table.cell(rx.text(s.created_at, size="1")),
         rx.table.cell(rx.text(s.last_seen_at, size="1")),
@@ -140,10 +142,10 @@ def _session_row(s: SessionRead) -> rx.Component:
 
 def _token_row(t: ApiTokenRead) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(t.name), rx.table.cell(rx.code(t.prefix, "…")), rx.table.cell(rx.text(t.created_at, size="1")),
-        rx.table.cell(rx.text(t.last_used_at, size="1")),
+        rx.table.row_header_cell(t.name), rx.table.cell(rx.code(t.prefix, "…")),
+        rx.table.cell(rx.text(t.created_at, size="1")), rx.table.cell(rx.text(t.last_used_at, size="1")),
         rx.table.cell(rx.button("Revoke", size="1", variant="soft", color_scheme="red",
-                                on_click=AccountState.revoke_token(t.id))),
+                                aria_label="Revoke token " + t.name, on_click=AccountState.revoke_token(t.id))),
     )
 
 
@@ -151,30 +153,27 @@ def _tokens_card() -> rx.Component:
     err = AccountState.errors
     return rx.card(
         rx.vstack(
-            rx.heading("API tokens for monitoring", size="3"),
+            rx.heading("API tokens for monitoring", size="3", as_="h2"),
             rx.text("Tokens read the webhook figures under /api/webhooks/ with your role. Send them as "
                     "'Authorization: Bearer vxt_…'.", size="2", color_scheme="gray"),
             rx.cond(AccountState.new_token != "",
                     rx.callout(rx.vstack(rx.text("Copy this token now; it is not shown again:"),
                                          rx.code(AccountState.new_token, id="new-token")), icon="key-round",
-                               color_scheme="green", width="100%")),
+                               color_scheme="green", width="100%", role="status")),
             rx.form(
                 rx.hstack(
-                    rx.input(name="token_name", placeholder="What will use it, e.g. Grafana", max_length=80,
-                             required=True, aria_label="Token name"),
-                    rx.button("Create token", type="submit"),
+                    text_field("Token name", "token-name", name="token_name",
+                               placeholder="What will use it, e.g. Grafana", max_length=80, required=True,
+                               error=err.get("token_name", "")),
+                    rx.button("Create token", type="submit", margin_top="1.6em"),
+                    align="start", width="100%", max_width="32em",
                 ),
                 on_submit=AccountState.create_token,
                 reset_on_submit=True,
             ),
-            rx.cond(err.contains("token_name"), rx.text(err["token_name"], color_scheme="red", size="1")),
-            rx.cond(AccountState.api_tokens.length() > 0,
-                    rx.table.root(
-                        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                       ("Name", "Token", "Created", "Last used", "")])),
-                        rx.table.body(rx.foreach(AccountState.api_tokens, _token_row)),
-                        width="100%",
-                    )),
+            data_table(["Name", "Token", "Created", "Last used", Column("Actions", hide_label=True)],
+                       AccountState.api_tokens, _token_row, label="Your API tokens", empty="No tokens yet.",
+                       id="tokens-table"),
             spacing="3",
             width="100%",
         ),
@@ -182,76 +181,74 @@ def _tokens_card() -> rx.Component:
     )
 
 
+def _password_card() -> rx.Component:
+    err = AccountState.errors
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Change password", size="3", as_="h2"),
+                form_error(err.get("form", ""), id="password-form-error"),
+                text_field("Current password", "current-password", name="current", type="password", required=True,
+                           auto_complete="current-password", max_length=256, error=err.get("current", "")),
+                text_field("New password", "new-password", name="password", type="password", required=True,
+                           auto_complete="new-password", max_length=256, error=err.get("password", ""),
+                           hint="At least 12 characters."),
+                text_field("Repeat the new password", "confirm-password", name="confirm", type="password",
+                           required=True, auto_complete="new-password", max_length=256,
+                           error=err.get("confirm", "")),
+                rx.button("Change password", type="submit"),
+                spacing="3",
+            ),
+            on_submit=AccountState.change_password,
+            reset_on_submit=True,
+            id="password-form",
+        ),
+        flex="1",
+        min_width="20em",
+    )
+
+
+def _codes_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Recovery codes", size="3", as_="h2"),
+            rx.text(AccountState.recovery_left, " unused recovery codes left.", size="2", id="codes-left"),
+            rx.cond(
+                AccountState.new_codes.length() > 0,
+                rx.vstack(
+                    rx.text("Your new codes (shown once):", size="2", weight="medium"),
+                    rx.grid(rx.foreach(AccountState.new_codes, lambda c: rx.code(c)), columns="2", spacing="2",
+                            id="new-codes"),
+                    role="status",
+                ),
+            ),
+            rx.button("Make new recovery codes", variant="soft", on_click=AccountState.regenerate_codes),
+            spacing="3",
+        ),
+        flex="1",
+        min_width="20em",
+    )
+
+
 @page(routes.ACCOUNT, "Account", on_load=[AccountState.load])
 def account_page() -> rx.Component:
     """Your account."""
-    err = AccountState.errors
     return rx.vstack(
         page_header("Account", "Your sessions, password and recovery codes.",
                     rx.button("Sign out everywhere", color_scheme="red", variant="soft",
                               on_click=AccountState.revoke_all, id="revoke-all")),
         rx.card(
             rx.vstack(
-                rx.heading("Signed in as", size="3"),
+                rx.heading("Signed in as", size="3", as_="h2"),
                 rx.text(AppState.staff_name, " · ", AppState.staff_email, " · role ", rx.badge(AppState.staff_role)),
             ),
             width="100%",
         ),
-        rx.heading("Active sessions", size="4", padding_top="0.5em"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("Browser", "IP address", "Signed in", "Last seen", "")])),
-            rx.table.body(rx.foreach(AccountState.sessions, _session_row)),
-            width="100%",
-            id="sessions-table",
-        ),
-        rx.flex(
-            rx.card(
-                rx.form(
-                    rx.vstack(
-                        rx.heading("Change password", size="3"),
-                        rx.cond(err.contains("form"), rx.callout(err["form"], color_scheme="red")),
-                        labelled("Current password", rx.input(name="current", type="password", required=True,
-                                                               auto_complete="current-password", max_length=256),
-                                 err.get("current", "")),
-                        labelled("New password", rx.input(name="password", type="password", required=True,
-                                                           auto_complete="new-password", max_length=256),
-                                 err.get("password", ""), hint="At least 12 characters."),
-                        labelled("Repeat the new password", rx.input(name="confirm", type="password", required=True,
-                                                                     auto_complete="new-password", max_length=256),
-                                 err.get("confirm", "")),
-                        rx.button("Change password", type="submit"),
-                        spacing="3",
-                    ),
-                    on_submit=AccountState.change_password,
-                    reset_on_submit=True,
-                    id="password-form",
-                ),
-                flex="1",
-                min_width="20em",
-            ),
-            rx.card(
-                rx.vstack(
-                    rx.heading("Recovery codes", size="3"),
-                    rx.text(AccountState.recovery_left, " unused recovery codes left.", size="2", id="codes-left"),
-                    rx.cond(
-                        AccountState.new_codes.length() > 0,
-                        rx.vstack(
-                            rx.text("Your new codes (shown once):", size="2", weight="medium"),
-                            rx.grid(rx.foreach(AccountState.new_codes, lambda c: rx.code(c)), columns="2",
-                                    spacing="2"),
-                        ),
-                    ),
-                    rx.button("Make new recovery codes", variant="soft", on_click=AccountState.regenerate_codes),
-                    spacing="3",
-                ),
-                flex="1",
-                min_width="20em",
-            ),
-            spacing="3",
-            wrap="wrap",
-            width="100%",
-        ),
+        rx.heading("Active sessions", size="4", padding_top="0.5em", as_="h2"),
+        data_table(["Browser", "IP address", "Signed in", "Last seen", Column("Actions", hide_label=True)],
+                   AccountState.sessions, _session_row, label="Your active sessions", empty="No active sessions.",
+                   loading=~AccountState.loaded, id="sessions-table"),
+        rx.flex(_password_card(), _codes_card(), spacing="3", wrap="wrap", width="100%"),
         rx.cond(AppState.is_operator, _tokens_card()),
         width="100%",
         align="stretch",

@@ -11,7 +11,7 @@ from voxanne_admin import db
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput, RateLimited
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import field_error, labelled
+from voxanne_admin.ui.components import form_error, text_field
 from voxanne_admin.ui.layout import bare_page, centered_card
 from voxanne_admin.ui.state import actor_for, public, resolve
 
@@ -234,16 +234,12 @@ class AuthFlowState(rx.State):
 
 
 def _form_error() -> rx.Component:
-    return rx.cond(
-        AuthFlowState.errors.contains("form"),
-        rx.callout(AuthFlowState.errors["form"], icon="triangle-alert", color_scheme="red", width="100%",
-                   role="alert", id="form-error"),
-    )
+    return form_error(AuthFlowState.errors.get("form", ""), id="form-error")
 
 
 def _notice() -> rx.Component:
     return rx.cond(AuthFlowState.notice != "", rx.callout(AuthFlowState.notice, icon="info", width="100%",
-                                                        id="notice"))
+                                                        id="notice", role="status"))
 
 
 def _err(name: str):
@@ -257,16 +253,15 @@ def _founder_form() -> rx.Component:
             rx.text("This console has no staff accounts yet. The account you create now has full access; "
                     "you will set up two-factor sign-in next.", size="2", color_scheme="gray"),
             _form_error(),
-            labelled("Your name", rx.input(name="name", id="name", auto_complete="name", required=True,
-                                            max_length=120, auto_focus=True), _err("name")),
-            labelled("Work email", rx.input(name="email", id="email", type="email", auto_complete="email",
-                                             required=True, max_length=254), _err("email")),
-            labelled("Password", rx.input(name="password", id="password", type="password",
-                                           auto_complete="new-password", required=True, max_length=256),
-                     _err("password"), hint="At least 12 characters; a phrase of several words works well."),
-            labelled("Repeat the password", rx.input(name="confirm", id="confirm", type="password",
-                                                      auto_complete="new-password", required=True, max_length=256),
-                     _err("confirm")),
+            text_field("Your name", "name", auto_complete="name", required=True, max_length=120, auto_focus=True,
+                       error=_err("name")),
+            text_field("Work email", "email", type="email", auto_complete="email", required=True, max_length=254,
+                       error=_err("email")),
+            text_field("Password", "password", type="password", auto_complete="new-password", required=True,
+                       max_length=256, error=_err("password"),
+                       hint="At least 12 characters; a phrase of several words works well."),
+            text_field("Repeat the password", "confirm", type="password", auto_complete="new-password",
+                       required=True, max_length=256, error=_err("confirm")),
             rx.button("Create founder account", type="submit", width="100%", size="3"),
             spacing="3",
             width="100%",
@@ -288,9 +283,8 @@ def _enrol_step() -> rx.Component:
                                width="12em", height="12em", id="totp-qr"), width="100%"),
             rx.text("Can't scan? Enter this key in the app:", size="2", color_scheme="gray"),
             rx.code(AuthFlowState.totp_secret, id="totp-secret", size="3"),
-            labelled("6-digit code", rx.input(name="code", id="code", input_mode="numeric",
-                                               auto_complete="one-time-code", max_length=8, required=True,
-                                               auto_focus=True), _err("code")),
+            text_field("6-digit code", "code", input_mode="numeric", auto_complete="one-time-code", max_length=8,
+                       required=True, auto_focus=True, error=_err("code")),
             rx.button("Confirm and continue", type="submit", width="100%", size="3"),
             spacing="3",
             width="100%",
@@ -334,10 +328,10 @@ def _password_form() -> rx.Component:
             rx.heading("Sign in", size="4"),
             _notice(),
             _form_error(),
-            labelled("Email", rx.input(name="email", id="email", type="email", auto_complete="username",
-                                        required=True, max_length=254, auto_focus=True)),
-            labelled("Password", rx.input(name="password", id="password", type="password",
-                                           auto_complete="current-password", required=True, max_length=256)),
+            text_field("Email", "email", type="email", auto_complete="username", required=True, max_length=254,
+                       auto_focus=True),
+            text_field("Password", "password", type="password", auto_complete="current-password", required=True,
+                       max_length=256),
             rx.button("Continue", type="submit", width="100%", size="3"),
             spacing="3",
             width="100%",
@@ -355,8 +349,8 @@ def _code_form() -> rx.Component:
             _form_error(),
             rx.text("Enter the 6-digit code from your authenticator app, or one of your recovery codes "
                     "(like a1b2c-3d4e5).", size="2"),
-            labelled("Code", rx.input(name="code", id="code", auto_complete="one-time-code", max_length=16,
-                                       required=True, auto_focus=True), _err("code")),
+            text_field("Code", "code", auto_complete="one-time-code", max_length=16, required=True,
+                       auto_focus=True, error=_err("code"), hint="6 digits, or a recovery code."),
             rx.button("Sign in", type="submit", width="100%", size="3"),
             rx.button("Start again", on_click=AuthFlowState.back_to_password, variant="ghost", type="button"),
             spacing="3",
@@ -382,4 +376,4 @@ def login_page() -> rx.Component:
     )
 
 
-__all__ = ["AuthFlowState", "DomainError", "field_error", "login_page", "setup_page"]
+__all__ = ["AuthFlowState", "DomainError", "login_page", "setup_page"]

@@ -14,7 +14,7 @@ from voxanne_admin.jobs import service as job_service
 from voxanne_admin.jobs.models import JobRunRead
 from voxanne_admin.jobs.registry import JOBS
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import JOB_OUTCOME, empty_state, page_header, status_badge
+from voxanne_admin.ui.components import JOB_OUTCOME, Column, data_table, page_header, status_badge
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
 
@@ -37,6 +37,7 @@ class JobsState(AppState):
     jobs: list[JobRow] = []
     runs: list[JobRunRead] = []
     running: str = ""
+    loaded: bool = False
 
     def _refresh(self) -> None:
         nxt = scheduler.next_run_times()
@@ -55,6 +56,7 @@ class JobsState(AppState):
     def load(self):
         """Load jobs and runs."""
         self._refresh()
+        self.loaded = True
 
     @rx.event
     @guarded("admin")
@@ -84,13 +86,13 @@ def _job_row(job: JobRow) -> rx.Component:
         rx.table.cell(rx.vstack(status_badge(job.last_outcome, JOB_OUTCOME), rx.text(job.last_run, size="1"),
                                 spacing="1")),
         rx.table.cell(rx.button("Run now", size="1", loading=JobsState.running == job.name,
-                                on_click=JobsState.run_now(job.name))),
+                                aria_label="Run now: " + job.title, on_click=JobsState.run_now(job.name))),
     )
 
 
 def _run_row(run: JobRunRead) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(run.started_at, size="1", white_space="nowrap")),
+        rx.table.row_header_cell(rx.text(run.started_at, size="1", white_space="nowrap")),
         rx.table.cell(run.job_title),
         rx.table.cell(run.trigger),
         rx.table.cell(status_badge(run.outcome, JOB_OUTCOME)),
@@ -105,25 +107,12 @@ def jobs_page() -> rx.Component:
     return rx.vstack(
         page_header("Jobs", "Background work the console runs on a schedule. Each run happens once across all "
                             "servers."),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("Job", "Schedule", "Next run", "Last run", "")])),
-            rx.table.body(rx.foreach(JobsState.jobs, _job_row)),
-            width="100%",
-            id="jobs-table",
-        ),
-        rx.heading("Recent runs", size="4", padding_top="1em"),
-        rx.cond(
-            JobsState.runs.length() > 0,
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Started", "Job", "Trigger", "Outcome", "Duration", "Detail")])),
-                rx.table.body(rx.foreach(JobsState.runs, _run_row)),
-                width="100%",
-                id="runs-table",
-            ),
-            empty_state("No runs yet."),
-        ),
+        data_table(["Job", "Schedule", "Next run", "Last run", Column("Actions", hide_label=True)], JobsState.jobs,
+                   _job_row, label="Scheduled jobs", empty="No jobs are registered.", loading=~JobsState.loaded,
+                   id="jobs-table"),
+        rx.heading("Recent runs", size="4", padding_top="1em", as_="h2"),
+        data_table(["Started", "Job", "Trigger", "Outcome", "Duration", "Detail"], JobsState.runs, _run_row,
+                   label="Recent job runs", empty="No runs yet.", loading=~JobsState.loaded, id="runs-table"),
         width="100%",
         align="stretch",
     )

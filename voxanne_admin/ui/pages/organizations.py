@@ -11,7 +11,20 @@ from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.orgs.models import COUNTRIES, DEFAULT_TIMEZONES, OrganizationRead
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import APPOINTMENT_STATUS, ORG_STATUS, empty_state, labelled, page_header, status_badge
+from voxanne_admin.ui.components import (
+    APPOINTMENT_STATUS,
+    ORG_STATUS,
+    Column,
+    confirm_dialog,
+    data_table,
+    form_dialog,
+    next_sort,
+    page_header,
+    select_field,
+    sort_rows,
+    status_badge,
+    text_field,
+)
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
@@ -29,12 +42,22 @@ class OrganizationsState(AppState):
     errors: dict[str, str] = {}
     confirm_close_id: int = 0
     appointments: list[AppointmentRead] = []
+    sort: str = "name"
+    loaded: bool = False
 
     def _refresh(self) -> None:
         with db.read_only() as session:
-            self.orgs = org_service.list_organizations(session)
+            self.orgs = sort_rows(org_service.list_organizations(session), self.sort)
             org_id = int(self.selected_org) if self.selected_org.isdigit() else 0
             self.appointments = appointment_service.list_for_org(session, org_id=org_id) if org_id else []
+        self.loaded = True
+
+    @rx.event
+    @ui_only
+    def sort_by(self, key: str):
+        """Sort the table by a column (again: the other way round)."""
+        self.sort = next_sort(self.sort, key)
+        self.orgs = sort_rows(self.orgs, self.sort)
 
     @rx.event
     @guarded("viewer")
@@ -182,78 +205,52 @@ def _row(org: OrganizationRead) -> rx.Component:
 
 def _appointment_row(a: AppointmentRead) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(a.starts_at), rx.table.cell(a.contact_name), rx.table.cell(a.contact_phone),
+        rx.table.row_header_cell(a.starts_at), rx.table.cell(a.contact_name), rx.table.cell(a.contact_phone),
         rx.table.cell(a.source), rx.table.cell(status_badge(a.status, APPOINTMENT_STATUS)),
         rx.table.cell(rx.cond((a.status == "booked") & AppState.is_operator,
                               rx.button("Cancel", size="1", variant="soft", color_scheme="red",
+                                        aria_label="Cancel the appointment of " + a.contact_name,
                                         on_click=OrganizationsState.cancel_appointment(a.id)))),
     )
 
 
 def _dialog() -> rx.Component:
     err = OrganizationsState.errors
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.cond(OrganizationsState.editing_id > 0, "Edit organization", "New organization")),
-            rx.form(
-                rx.vstack(
-                    rx.cond(err.contains("form"), rx.callout(err["form"], color_scheme="red", icon="triangle-alert",
-                                                             role="alert")),
-                    labelled("Name", rx.input(name="name", id="org-name", default_value=OrganizationsState.form_name,
-                                               max_length=120, required=True, auto_focus=True),
-                             err.get("name", "")),
-                    labelled("Slug", rx.input(name="slug", id="org-slug", default_value=OrganizationsState.form_slug,
-                                               max_length=63, placeholder="made from the name when empty"),
-                             err.get("slug", ""),
-                             hint="Lowercase letters, digits and dashes; used in URLs and the CLI."),
-                    labelled("Country", rx.select.root(
-                        rx.select.trigger(id="org-country", width="100%"),
-                        rx.select.content(*[rx.select.item(f"{name} ({code})", value=code)
-                                            for code, name in COUNTRIES.items()]),
-                        value=OrganizationsState.form_country, on_change=OrganizationsState.set_form_country),
-                             err.get("country", "")),
-                    labelled("Time zone", rx.input(name="timezone", id="org-timezone",
-                                                    default_value=OrganizationsState.form_timezone,
-                                                    key=OrganizationsState.form_timezone, max_length=64,
-                                                    required=True),
-                             err.get("timezone", ""), hint="IANA name, like America/Chicago."),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Save", type="submit", id="org-save"),
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
-                ),
-                on_submit=OrganizationsState.save,
-                reset_on_submit=False,
-            ),
-            max_width="32em",
-        ),
+    return form_dialog(
+        rx.cond(OrganizationsState.editing_id > 0, "Edit organization", "New organization"),
+        "A clinic or business Voxanne runs phone agents for.",
+        text_field("Name", "org-name", name="name", default_value=OrganizationsState.form_name, max_length=120,
+                   required=True, auto_focus=True, error=err.get("name", "")),
+        text_field("Slug", "org-slug", name="slug", default_value=OrganizationsState.form_slug, max_length=63,
+                   placeholder="made from the name when empty", error=err.get("slug", ""),
+                   hint="Lowercase letters, digits and dashes; used in URLs and the CLI."),
+        select_field("Country", "org-country", [(f"{name} ({code})", code) for code, name in COUNTRIES.items()],
+                     name="country", value=OrganizationsState.form_country,
+                     on_change=OrganizationsState.set_form_country, error=err.get("country", "")),
+        text_field("Time zone", "org-timezone", name="timezone", default_value=OrganizationsState.form_timezone,
+                   key=OrganizationsState.form_timezone, max_length=64, required=True,
+                   error=err.get("timezone", ""), hint="IANA name, like America/Chicago."),
         open=OrganizationsState.dialog_open,
         on_open_change=OrganizationsState.set_dialog_open,
+        on_submit=OrganizationsState.save,
+        submit_label="Save",
+        submit_id="org-save",
+        error=err.get("form", ""),
+        id="org-dialog",
     )
 
 
 def _close_confirm() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Close this organization?"),
-            rx.alert_dialog.description(
-                "Its agents stop being managed here and all of its data is purged 30 days from now. "
-                "You can reopen it before then."
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Keep it open", variant="soft", color_scheme="gray",
-                                                 on_click=OrganizationsState.cancel_close)),
-                rx.alert_dialog.action(rx.button("Close organization", color_scheme="red",
-                                                 on_click=OrganizationsState.confirm_close)),
-                justify="end",
-                spacing="3",
-                padding_top="1em",
-            ),
-        ),
+    return confirm_dialog(
+        "Close this organization?",
+        "Its agents stop being managed here and all of its data is purged 30 days from now. You can reopen it "
+        "before then.",
         open=OrganizationsState.confirm_close_id > 0,
+        on_confirm=OrganizationsState.confirm_close,
+        on_cancel=OrganizationsState.cancel_close,
+        confirm_label="Close organization",
+        cancel_label="Keep it open",
+        id="close-org-dialog",
     )
 
 
@@ -264,37 +261,26 @@ def organizations_page() -> rx.Component:
         page_header(
             "Organizations",
             "Each clinic or business Voxanne runs phone agents for.",
-            rx.cond(AppState.is_admin, rx.button(rx.icon("plus"), "New organization",
+            rx.cond(AppState.is_admin, rx.button(rx.icon("plus", aria_hidden="true"), "New organization",
                                                   on_click=OrganizationsState.open_create, id="new-org")),
         ),
-        rx.cond(
-            OrganizationsState.orgs.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[rx.table.column_header_cell(h) for h in
-                          ("Name", "Slug", "Country", "Time zone", "Status", "Created", "")]
-                    )
-                ),
-                rx.table.body(rx.foreach(OrganizationsState.orgs, _row)),
-                width="100%",
-                id="orgs-table",
-            ),
-            empty_state("No organizations yet."),
+        data_table(
+            [Column("Name", "name"), Column("Slug", "slug"), Column("Country", "country"),
+             Column("Time zone", "timezone"), Column("Status", "status"), Column("Created", "created_at"),
+             Column("Actions", hide_label=True)],
+            OrganizationsState.orgs, _row, label="Organizations", empty="No organizations yet.",
+            loading=~OrganizationsState.loaded, sort=OrganizationsState.sort, on_sort=OrganizationsState.sort_by,
+            id="orgs-table",
         ),
         rx.cond(
             AppState.selected_org != "",
             rx.vstack(
-                rx.heading("Appointments for ", AppState.selected_org_name, size="4", padding_top="1em"),
+                rx.heading("Appointments for ", AppState.selected_org_name, size="4", padding_top="1em", as_="h2"),
                 rx.text("Booked by the phone agents (book_appointment) in the clinic's local time. Patients' numbers "
                         "are shortened.", size="2", color_scheme="gray"),
-                rx.cond(OrganizationsState.appointments.length() > 0,
-                        rx.table.root(
-                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                           ("When", "Patient", "Phone", "Booked by", "Status", "")])),
-                            rx.table.body(rx.foreach(OrganizationsState.appointments, _appointment_row)),
-                            width="100%", id="appointments-table"),
-                        empty_state("No appointments in the last week or upcoming.")),
+                data_table(["When", "Patient", "Phone", "Booked by", "Status", Column("Actions", hide_label=True)],
+                           OrganizationsState.appointments, _appointment_row, label="Appointments",
+                           empty="No appointments in the last week or upcoming.", id="appointments-table"),
                 width="100%",
             ),
             rx.text("Pick an organization in the switcher above to see its appointments.", size="2",

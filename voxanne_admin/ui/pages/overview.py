@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from voxanne_admin import db
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit_service
 from voxanne_admin.audit.models import AuditEventRead
 from voxanne_admin.auth import service as auth_service
@@ -15,7 +16,7 @@ from voxanne_admin.calls.models import OrgToday
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.timeutil import utcnow
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import empty_state, page_header, stat_card
+from voxanne_admin.ui.components import Column, data_table, page_header, stat_card
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, guarded
 
@@ -43,7 +44,7 @@ class OverviewState(AppState):
             org_id = int(self.selected_org) if self.selected_org.isdigit() else None
             self.activity = audit_service.list_recent(session, limit=15, org_id=org_id)
             self.today = call_logs.today_by_org(session, org_ids=[org_id] if org_id else None)
-        self.today_date = utcnow().date().isoformat()
+        self.today_date = fmt.day(utcnow())
         # Each organization's row opens its calls of today on the Call logs page.
         self.today_links = {
             t.org_id: routes.CALL_LOGS + "?" + urlencode(call_logs.CallFilter(
@@ -59,7 +60,7 @@ class OverviewState(AppState):
 
 def _activity_row(event: AuditEventRead) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(event.occurred_at, size="1", white_space="nowrap")),
+        rx.table.row_header_cell(rx.text(event.occurred_at, size="1", white_space="nowrap")),
         rx.table.cell(event.actor),
         rx.table.cell(rx.code(event.action)),
         rx.table.cell(event.target),
@@ -80,28 +81,18 @@ def _today_row(t: OrgToday) -> rx.Component:
 
 
 def _today() -> rx.Component:
-    headers = ["Calls", "Answered", "Missed", "Avg. duration", "Cost", "Bookings"]
+    figures = ["Calls", "Answered", "Missed", "Avg. duration", "Cost", "Bookings"]
     return rx.vstack(
         rx.hstack(
-            rx.heading("Calls today", size="4"),
+            rx.heading("Calls today", size="4", as_="h2"),
             rx.cond(OverviewState.today_date != "",
                     rx.text("(", OverviewState.today_date, ", UTC day; open an organization to see its calls)",
                             size="2", color_scheme="gray")),
-            align="baseline", spacing="2",
+            align="baseline", spacing="2", wrap="wrap",
         ),
-        rx.cond(
-            OverviewState.today.length() > 0,
-            rx.table.root(
-                rx.table.header(rx.table.row(
-                    rx.table.column_header_cell("Organization"),
-                    *[rx.table.column_header_cell(h, text_align="right") for h in headers],
-                )),
-                rx.table.body(rx.foreach(OverviewState.today, _today_row)),
-                width="100%", id="calls-today",
-            ),
-            rx.cond(OverviewState.loaded, empty_state("No active organizations."),
-                    rx.center(rx.spinner(size="2"), padding="1em", width="100%")),
-        ),
+        data_table([Column("Organization"), *[Column(h, align="right") for h in figures]], OverviewState.today,
+                   _today_row, label="Calls today per organization", empty="No active organizations.",
+                   loading=~OverviewState.loaded, id="calls-today"),
         width="100%", spacing="2", padding_top="1em",
     )
 
@@ -122,25 +113,10 @@ def overview_page() -> rx.Component:
             id="overview-stats",
         ),
         _today(),
-        rx.heading("Recent activity", size="4", padding_top="1em"),
-        rx.cond(
-            OverviewState.activity.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("When"),
-                        rx.table.column_header_cell("Who"),
-                        rx.table.column_header_cell("Action"),
-                        rx.table.column_header_cell("Target"),
-                        rx.table.column_header_cell("Change"),
-                    )
-                ),
-                rx.table.body(rx.foreach(OverviewState.activity, _activity_row)),
-                width="100%",
-                id="recent-activity",
-            ),
-            empty_state("No activity yet."),
-        ),
+        rx.heading("Recent activity", size="4", padding_top="1em", as_="h2"),
+        data_table(["When", "Who", "Action", "Target", "Change"], OverviewState.activity, _activity_row,
+                   label="Recent activity", empty="No activity yet.", loading=~OverviewState.loaded,
+                   id="recent-activity"),
         width="100%",
         align="stretch",
     )

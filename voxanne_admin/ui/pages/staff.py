@@ -11,7 +11,19 @@ from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.models import ROLES, StaffRead
 from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import labelled, page_header
+from voxanne_admin.ui.components import (
+    MFA_STATUS,
+    STAFF_STATUS,
+    Column,
+    data_table,
+    form_dialog,
+    next_sort,
+    page_header,
+    select_field,
+    sort_rows,
+    status_badge,
+    text_field,
+)
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
@@ -32,11 +44,20 @@ class StaffState(AppState):
     errors: dict[str, str] = {}
     initial_password: str = ""
     created_notice: str = ""
-    confirm: dict[str, str] = {}
+    sort: str = "name"
+    loaded: bool = False
 
     def _refresh(self) -> None:
         with db.read_only() as session:
-            self.staff = auth_service.list_staff(session)
+            self.staff = sort_rows(auth_service.list_staff(session), self.sort)
+        self.loaded = True
+
+    @rx.event
+    @ui_only
+    def sort_by(self, key: str):
+        """Sort the table by a column (again: the other way round)."""
+        self.sort = next_sort(self.sort, key)
+        self.staff = sort_rows(self.staff, self.sort)
 
     @rx.event
     @guarded("admin")
@@ -123,6 +144,10 @@ class StaffState(AppState):
                          "Two-factor sign-in reset. They will set it up again at their next sign-in.")
 
 
+def _status(s: StaffRead):
+    return rx.cond(s.disabled, "disabled", rx.cond(s.locked, "locked", "active"))
+
+
 def _row(s: StaffRead) -> rx.Component:
     # Your own account, and founders seen by a non-founder, cannot be changed here: show no controls for them.
     is_me = (s.email == AppState.staff_email) | ((s.role == "founder") & (AppState.staff_role != "founder"))
@@ -135,15 +160,11 @@ def _row(s: StaffRead) -> rx.Component:
                 is_me,
                 rx.badge(s.role),
                 rx.select(list(ROLES), value=s.role, on_change=lambda r: StaffState.change_role(s.id, r), size="1",
-                          custom_attrs={"aria-label": "Role"}),
+                          custom_attrs={"aria-label": "Role of " + s.name}),
             )
         ),
-        rx.table.cell(rx.cond(s.mfa_enabled, rx.badge("on", color_scheme="green"),
-                              rx.badge("not set up", color_scheme="amber"))),
-        rx.table.cell(
-            rx.cond(s.disabled, rx.badge("disabled", color_scheme="gray"),
-                    rx.cond(s.locked, rx.badge("locked", color_scheme="red"), rx.badge("active", color_scheme="green")))
-        ),
+        rx.table.cell(status_badge(rx.cond(s.mfa_enabled, "on", "off"), MFA_STATUS)),
+        rx.table.cell(status_badge(_status(s), STAFF_STATUS)),
         rx.table.cell(rx.text(s.last_login_at, size="1")),
         rx.table.cell(
             rx.cond(
@@ -168,42 +189,26 @@ def _row(s: StaffRead) -> rx.Component:
 
 def _dialog() -> rx.Component:
     err = StaffState.errors
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("New staff account"),
-            rx.dialog.description("Give them the initial password in person or through your password manager. "
-                                  "They set up two-factor sign-in when they first sign in.", size="2"),
-            rx.form(
-                rx.vstack(
-                    rx.cond(err.contains("form"), rx.callout(err["form"], color_scheme="red", icon="triangle-alert",
-                                                             role="alert")),
-                    labelled("Name", rx.input(name="name", id="staff-name", max_length=120, required=True,
-                                               auto_focus=True), err.get("name", "")),
-                    labelled("Email", rx.input(name="email", id="staff-email", type="email", max_length=254,
-                                                required=True), err.get("email", "")),
-                    labelled("Role", rx.select(list(ROLES), name="role", default_value="viewer", id="staff-role"),
-                             err.get("role", ""),
-                             hint="viewer reads; operator changes configuration; admin manages staff and "
-                                  "organizations; founder has everything."),
-                    labelled("Initial password", rx.input(name="password", id="staff-password",
-                                                           default_value=StaffState.initial_password,
-                                                           key=StaffState.initial_password, max_length=256,
-                                                           required=True), err.get("password", "")),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Create account", type="submit", id="staff-save"),
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
-                ),
-                on_submit=StaffState.create,
-                reset_on_submit=False,
-            ),
-            max_width="32em",
-        ),
+    return form_dialog(
+        "New staff account",
+        "Give them the initial password in person or through your password manager. They set up two-factor "
+        "sign-in when they first sign in.",
+        text_field("Name", "staff-name", name="name", max_length=120, required=True, auto_focus=True,
+                   error=err.get("name", "")),
+        text_field("Email", "staff-email", name="email", type="email", max_length=254, required=True,
+                   error=err.get("email", "")),
+        select_field("Role", "staff-role", list(ROLES), name="role", default_value="viewer", error=err.get("role", ""),
+                     hint="viewer reads; operator changes configuration; admin manages staff and organizations; "
+                          "founder has everything."),
+        text_field("Initial password", "staff-password", name="password", default_value=StaffState.initial_password,
+                   key=StaffState.initial_password, max_length=256, required=True, error=err.get("password", "")),
         open=StaffState.dialog_open,
         on_open_change=StaffState.set_dialog_open,
+        on_submit=StaffState.create,
+        submit_label="Create account",
+        submit_id="staff-save",
+        error=err.get("form", ""),
+        id="staff-dialog",
     )
 
 
@@ -212,15 +217,14 @@ def staff_page() -> rx.Component:
     """Staff accounts."""
     return rx.vstack(
         page_header("Staff", "Who can use this console, with which role.",
-                    rx.button(rx.icon("user-plus"), "New staff account", on_click=StaffState.open_create,
-                              id="new-staff")),
-        rx.cond(StaffState.created_notice != "", rx.callout(StaffState.created_notice, icon="info")),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("Person", "Role", "Two-factor", "Status", "Last sign-in", "")])),
-            rx.table.body(rx.foreach(StaffState.staff, _row)),
-            width="100%",
-            id="staff-table",
+                    rx.button(rx.icon("user-plus", aria_hidden="true"), "New staff account",
+                              on_click=StaffState.open_create, id="new-staff")),
+        rx.cond(StaffState.created_notice != "", rx.callout(StaffState.created_notice, icon="info", role="status")),
+        data_table(
+            [Column("Person", "name"), Column("Role", "role"), Column("Two-factor", "mfa_enabled"),
+             Column("Status"), Column("Last sign-in", "last_login_at"), Column("Actions", hide_label=True)],
+            StaffState.staff, _row, label="Staff accounts", empty="No staff accounts.",
+            loading=~StaffState.loaded, sort=StaffState.sort, on_sort=StaffState.sort_by, id="staff-table",
         ),
         _dialog(),
         width="100%",

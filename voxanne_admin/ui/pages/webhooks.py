@@ -8,10 +8,23 @@ import reflex as rx
 from pydantic import BaseModel
 
 from voxanne_admin import db
+from voxanne_admin import formatting as fmt
 from voxanne_admin.errors import DomainError
 from voxanne_admin.providers import resilience
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import empty_state, page_header, stat_card
+from voxanne_admin.ui.components import (
+    BREAKER_STATE,
+    WEBHOOK_OUTCOME,
+    Column,
+    chart,
+    code_view,
+    data_table,
+    page_header,
+    stat_card,
+    status_badge,
+    summarize,
+    view_dialog,
+)
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 from voxanne_admin.webhooks import service as inbox
@@ -57,6 +70,8 @@ class WebhooksState(AppState):
     counts: dict[str, int] = {}
     oldest_pending: str = "none"
     per_minute: list[dict[str, int | str]] = []
+    per_minute_summary: str = ""
+    loaded: bool = False
     rates: list[RateRow] = []
     failures: list[FailureRow] = []
     dead_letters: list[WebhookEventRead] = []
@@ -73,12 +88,15 @@ class WebhooksState(AppState):
             self.dead_letters = inbox.list_events(session, status="dead_letter", limit=100)
         self.counts = figures["counts"]
         age = figures["oldest_pending_s"]
-        self.oldest_pending = "none" if age is None else (f"{age:.0f} s" if age < 120 else f"{age / 60:.0f} min")
+        self.oldest_pending = fmt.age(age, empty="none")
         self.per_minute = figures["per_minute"]
+        self.per_minute_summary = ("Minutes are UTC. " + summarize(self.per_minute, "minute", "events", "events")
+                                   if self.per_minute else "")
         self.rates = [RateRow(**r) for r in figures["success_24h"]]
         self.breakers = [BreakerRow(**dataclasses.asdict(b)) for b in resilience.breaker_states()]
         live = {e.id for e in self.dead_letters}
         self.selected = [i for i in self.selected if i in live]
+        self.loaded = True
 
     @rx.event
     @guarded("operator")
@@ -150,7 +168,7 @@ class WebhooksState(AppState):
 
 def _rate_row(r: RateRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(r.provider), rx.table.cell(rx.code(r.kind)), rx.table.cell(r.total),
+        rx.table.row_header_cell(r.provider), rx.table.cell(rx.code(r.kind)), rx.table.cell(r.total),
         rx.table.cell(r.completed), rx.table.cell(r.failed), rx.table.cell(r.dead_letter),
         rx.table.cell(rx.text(r.success_rate, "%", weight="medium",
                               color_scheme=rx.cond(r.success_rate >= 99, "green", "amber"))),
@@ -159,11 +177,12 @@ def _rate_row(r: RateRow) -> rx.Component:
 
 def _failure_row(f: FailureRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(f.at, size="1", white_space="nowrap")),
-        rx.table.cell(rx.link(f"#{f.event_id}", on_click=WebhooksState.show_payload(f.event_id), href="#")),
+        rx.table.row_header_cell(rx.text(f.at, size="1", white_space="nowrap")),
+        rx.table.cell(rx.button(f"#{f.event_id}", variant="ghost", size="1", aria_label=f"#{f.event_id}: view payload",
+                                on_click=WebhooksState.show_payload(f.event_id))),
         rx.table.cell(f.provider, " ", rx.code(f.kind)),
         rx.table.cell(f.attempt),
-        rx.table.cell(rx.badge(f.outcome, color_scheme=rx.cond(f.outcome == "dead_letter", "red", "amber"))),
+        rx.table.cell(status_badge(f.outcome, WEBHOOK_OUTCOME)),
         rx.table.cell(rx.text(f.error, size="1")),
     )
 
@@ -179,52 +198,49 @@ def _dead_row(e: WebhookEventRead) -> rx.Component:
         rx.table.cell(e.attempts),
         rx.table.cell(rx.text(e.last_error, size="1")),
         rx.table.cell(rx.hstack(
-            rx.button("View", size="1", variant="soft", on_click=WebhooksState.show_payload(e.id)),
-            rx.button("Replay", size="1", on_click=WebhooksState.replay([e.id])),
+            rx.button("View", size="1", variant="soft", aria_label=f"View event {e.id}",
+                      on_click=WebhooksState.show_payload(e.id)),
+            rx.button("Replay", size="1", aria_label=f"Replay event {e.id}", on_click=WebhooksState.replay([e.id])),
         )),
     )
 
 
 def _breaker_row(b: BreakerRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.code(b.name)),
-        rx.table.cell(rx.badge(b.state, color_scheme=rx.match(b.state, ("closed", "green"), ("open", "red"), "amber"))),
+        rx.table.row_header_cell(rx.code(b.name)),
+        rx.table.cell(status_badge(b.state, BREAKER_STATE)),
         rx.table.cell(b.failures),
         rx.table.cell(rx.cond(b.state == "open", rx.text(b.retry_in_s, " s"), "")),
     )
 
 
-def _table(headers: list[str], body: rx.Component, table_id: str) -> rx.Component:
-    return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-        rx.table.body(body), width="100%", id=table_id,
-    )
-
-
 def _payload_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(WebhooksState.payload_title),
-            rx.dialog.description("Stored payload. Provider credentials are removed; emails, phone numbers and "
-                                  "secrets are masked.", size="2"),
-            rx.scroll_area(rx.code_block(WebhooksState.payload, language="json", wrap_long_lines=True),
-                           max_height="60vh"),
-            rx.hstack(rx.dialog.close(rx.button("Close", variant="soft")), justify="end", padding_top="1em"),
-            max_width="56em",
-        ),
+    return view_dialog(
+        WebhooksState.payload_title,
+        "Stored payload. Provider credentials are removed; emails, phone numbers and secrets are masked.",
+        rx.scroll_area(code_view(WebhooksState.payload, "json", label="Event payload", id="payload"),
+                       max_height="60vh"),
         open=WebhooksState.payload_open,
         on_open_change=WebhooksState.set_payload_open,
+        id="payload-dialog",
     )
+
+
+def _section(title: str, *actions: rx.Component) -> rx.Component:
+    return rx.hstack(rx.heading(title, size="4", as_="h2"), rx.spacer(), *actions, width="100%", padding_top="0.5em",
+                     align="center")
 
 
 @page(routes.WEBHOOKS, "Webhooks", on_load=[WebhooksState.load])
 def webhooks_page() -> rx.Component:
     """The webhook pipeline."""
     c = WebhooksState.counts
+    loading = ~WebhooksState.loaded
     return rx.vstack(
         page_header("Webhooks", "Events Vapi and Twilio send us: every accepted event is stored first, then applied "
                                 "once. Failed events retry, then wait here as dead letters.",
-                    rx.button(rx.icon("refresh-cw"), "Refresh", variant="soft", on_click=WebhooksState.load)),
+                    rx.button(rx.icon("refresh-cw", aria_hidden="true"), "Refresh", variant="soft",
+                              on_click=WebhooksState.load)),
         rx.flex(
             stat_card("Pending", c.get("pending", 0)),
             stat_card("Processing", c.get("processing", 0)),
@@ -233,46 +249,32 @@ def webhooks_page() -> rx.Component:
             stat_card("Oldest pending", WebhooksState.oldest_pending),
             spacing="3", wrap="wrap", width="100%", id="queue-health",
         ),
-        rx.heading("Events per minute (last hour)", size="4", padding_top="0.5em"),
-        rx.cond(
-            WebhooksState.per_minute.length() > 0,
-            rx.recharts.bar_chart(
-                rx.recharts.bar(data_key="events", fill=rx.color("indigo", 9)),
-                rx.recharts.x_axis(data_key="minute"),
-                rx.recharts.y_axis(allow_decimals=False),
-                rx.recharts.graphing_tooltip(),
-                data=WebhooksState.per_minute, height=180, width="100%",
-            ),
-            empty_state("No events in the last hour."),
-        ),
-        rx.heading("Success rate per provider and type (24 h)", size="4", padding_top="0.5em"),
-        rx.cond(WebhooksState.rates.length() > 0,
-                _table(["Provider", "Type", "Received", "Applied", "Retrying", "Dead", "Success"],
-                       rx.foreach(WebhooksState.rates, _rate_row), "rates-table"),
-                empty_state("No processed events in the last 24 hours.")),
-        rx.hstack(
-            rx.heading("Dead letters", size="4"),
-            rx.spacer(),
+        _section("Events per minute (last hour)"),
+        chart("bar", WebhooksState.per_minute, x_key="minute", series=[("events", "Events")],
+              label="Webhook events per minute over the last hour", summary=WebhooksState.per_minute_summary,
+              height=180, empty="No events in the last hour.", id="events-per-minute"),
+        _section("Success rate per provider and type (24 h)"),
+        data_table(["Provider", "Type", "Received", "Applied", "Retrying", "Dead", "Success"], WebhooksState.rates,
+                   _rate_row, label="Success rate per provider and type", loading=loading,
+                   empty="No processed events in the last 24 hours.", id="rates-table"),
+        _section(
+            "Dead letters",
             rx.button("Replay selected", on_click=WebhooksState.replay_selected,
                       disabled=WebhooksState.selected.length() == 0, id="replay-selected"),
             rx.button("Replay all", variant="soft", on_click=WebhooksState.replay_all,
                       disabled=WebhooksState.dead_letters.length() == 0),
-            width="100%", padding_top="0.5em", align="center",
         ),
-        rx.cond(WebhooksState.dead_letters.length() > 0,
-                _table(["", "Event", "Type", "Received", "Attempts", "Last error", ""],
-                       rx.foreach(WebhooksState.dead_letters, _dead_row), "dead-letters-table"),
-                empty_state("No dead letters. Every accepted event was applied.")),
-        rx.heading("Recent failures", size="4", padding_top="0.5em"),
-        rx.cond(WebhooksState.failures.length() > 0,
-                _table(["When", "Event", "Type", "Attempt", "Outcome", "Error"],
-                       rx.foreach(WebhooksState.failures, _failure_row), "failures-table"),
-                empty_state("No failed attempts.")),
-        rx.heading("Provider circuit breakers (this server process)", size="4", padding_top="0.5em"),
-        rx.cond(WebhooksState.breakers.length() > 0,
-                _table(["Operation", "State", "Consecutive failures", "Retry in"],
-                       rx.foreach(WebhooksState.breakers, _breaker_row), "breakers-table"),
-                empty_state("No provider calls made by this server process yet.")),
+        data_table([Column("Select", hide_label=True), "Event", "Type", "Received", "Attempts", "Last error",
+                    Column("Actions", hide_label=True)], WebhooksState.dead_letters, _dead_row, label="Dead letters",
+                   loading=loading, empty="No dead letters. Every accepted event was applied.",
+                   id="dead-letters-table"),
+        _section("Recent failures"),
+        data_table(["When", "Event", "Type", "Attempt", "Outcome", "Error"], WebhooksState.failures, _failure_row,
+                   label="Recent failed attempts", loading=loading, empty="No failed attempts.", id="failures-table"),
+        _section("Provider circuit breakers (this server process)"),
+        data_table(["Operation", "State", "Consecutive failures", "Retry in"], WebhooksState.breakers, _breaker_row,
+                   label="Provider circuit breakers", loading=loading,
+                   empty="No provider calls made by this server process yet.", id="breakers-table"),
         _payload_dialog(),
         width="100%", align="stretch",
     )
