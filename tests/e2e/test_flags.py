@@ -39,6 +39,11 @@ def _api_orgs_with(base: str, token: str, slugs: list[str], key: str) -> list[st
     return sorted(on)
 
 
+def _no_toasts(page: Page) -> None:
+    """Toasts fade after a few seconds; scan the page itself, not a passing notification."""
+    page.wait_for_function("() => document.querySelectorAll('[data-sonner-toast]').length === 0", timeout=30_000)
+
+
 def _save(page: Page) -> None:
     page.locator("#flag-save").click()
     expect(page.get_by_text("Saved.").first).to_be_visible(timeout=20_000)
@@ -80,6 +85,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
                            "target_id = 'lead_scoring' and actor_email = :e order by id", e=operator.email)
     assert [c[0]["rollout"]["after"] for c in changes] == [10, 50]
     expect(page.locator("#flag-history")).to_contain_text("feature_flag_updated")
+    _no_toasts(page)
     axe.scan_both_modes(page, "flag detail")
 
 
