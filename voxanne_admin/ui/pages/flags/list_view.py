@@ -47,7 +47,7 @@ def _row(flag: FlagRead) -> rx.Component:
         rx.table.cell(rx.text(flag.last_evaluated, size="1", white_space="nowrap")),
         rx.table.cell(rx.cond(
             (flag.type == "kill_switch") & flag.enabled & FlagsState.is_operator,
-            rx.button("Turn off", size="1", color_scheme="red", on_click=FlagsState.ask_kill(flag.key),
+            rx.button("Turn off", size="1", variant="soft", color_scheme="red", on_click=FlagsState.ask_kill(flag.key),
                       aria_label="Turn off kill switch " + flag.key),
             rx.fragment())),
     )
