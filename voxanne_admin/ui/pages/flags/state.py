@@ -80,7 +80,7 @@ class FlagsState(AppState):
 
     @rx.event
     @guarded("viewer")
-    def cancel_kill(self, *_args):
+    def cancel_kill(self):
         """Close the confirmation."""
         self.kill_key = ""
 
