@@ -102,7 +102,26 @@ TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api
           "organizations", "audit_events", "webhook_events", "webhook_attempts", "calls", "sms_messages",
           "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
-          "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills"]
+          "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
+          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests"]
+
+
+
+def _reseed_flags(conn) -> None:
+    """A fresh install has the 10 flags the migration seeds: put them back after emptying the tables."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "flags_migration", ROOT / "migrations" / "versions" / "20261201_0007_feature_flags.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    for key, name, kind, enabled, rollout, owner, description in module.SEED:
+        conn.execute(sa.text(
+            "insert into feature_flags (key, name, description, owner, type, enabled, rollout, protected, "
+            "constraints, version, evaluation_count, created_at, updated_at) values (:k, :n, :d, :o, :t, :e, :r, "
+            "false, '[]', 1, 0, now(), now())"),
+            {"k": key, "n": name, "d": description, "o": owner, "t": kind, "e": enabled, "r": rollout})
+    conn.execute(sa.text("select pg_notify('feature_flags', '*')"))
 
 
 @pytest.fixture
@@ -115,6 +134,7 @@ def clean_db(database_url: str) -> Iterator[str]:
             # Triggers (audit_events is append-only) do not fire in replica mode: test cleanup only.
             conn.execute(sa.text("set local session_replication_role = replica"))
             conn.execute(sa.text(f"truncate {', '.join(TABLES)} restart identity cascade"))
+            _reseed_flags(conn)
 
     wipe()
     yield database_url

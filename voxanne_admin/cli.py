@@ -49,6 +49,14 @@ def _add_dr() -> None:
 
 
 _add_dr()
+def _add_flag_commands() -> None:
+    from voxanne_admin.flags.cli import flags_app, tokens_app
+
+    app.add_typer(flags_app, name="flags")
+    app.add_typer(tokens_app, name="tokens")
+
+
+_add_flag_commands()
 
 
 def _settings():
@@ -414,7 +422,10 @@ def test_call(
     typer.echo(f"  duration:     {call.duration_s or 0:.0f} s")
     typer.echo(f"  cost:         {call.cost if call.cost is not None else 'n/a'}")
     typer.echo(f"  summary:      {call.summary or ''}")
-    typer.echo(f"  recording:    {call.recording_url or 'none'}")
+    from voxanne_admin.flags import gates as flag_gates
+
+    shown = call.recording_url if flag_gates.call_recording(call.org_id) else None
+    typer.echo(f"  recording:    {shown or 'none'}")
     reason = call.ended_reason or ""
     if call.status == "failed" or reason.startswith(FAILED_REASON_PREFIXES):
         typer.echo(f"The call failed: {reason or call.error}", err=True)

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     webhook_history_retention_days: int = Field(default=7, ge=1, description="Keep delivery attempt history.")
     recording_retention_days: int = Field(
         default=90, ge=0, le=3650, description="Recording links of older calls are cleared daily (0: keep forever).")
+    flags_reload_seconds: float = Field(default=30.0, ge=1, le=3600,
+                                        description="Full reload of the in-process flag snapshot (safety net).")
     sandbox_call_seconds: float = Field(default=6.0, ge=0.5, le=600, description="Length of a sandbox call.")
     telephony_verify_timeout_seconds: int = Field(
         default=30, ge=5, le=600, description="How long a forwarding verification waits for the forwarded call.")

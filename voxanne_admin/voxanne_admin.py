@@ -7,6 +7,7 @@ import reflex as rx
 from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import mount
 from voxanne_admin.dr import archive as dr_archive
+from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
@@ -16,6 +17,7 @@ from voxanne_admin.ui.pages import (
     auth,
     console,
     dr,
+    flags,
     jobs,
     organizations,
     overview,
@@ -44,6 +46,8 @@ PAGES = [
     console.console_page,
     webhooks.webhooks_page,
     telephony.telephony_page,
+    flags.flags_page,
+    flags.flag_detail_page,
     account.account_page,
 ]
 
@@ -73,6 +77,7 @@ app = rx.App(
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)
 app.register_lifespan_task(dr_archive.lifespan)
+app.register_lifespan_task(flag_listener.lifespan)
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]

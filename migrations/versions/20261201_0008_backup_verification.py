@@ -5,7 +5,7 @@ logical dumps (retention marks old ones removed); dr_drills records restore dril
 measured RTO and achieved RPO. Chained after 0006 on its branch; the integrator re-chains it after 0007.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0008'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -23,6 +23,7 @@ NAV_PAGES = [  # (route, heading of the page)
     ("/agents", "Agents"),
     ("/calls", "Call logs"),
     ("/telephony", "Telephony"),
+    ("/flags", "Feature flags"),
     ("/console", "Founder console"),
     ("/webhook-events", "Webhooks"),
     ("/staff", "Staff"),

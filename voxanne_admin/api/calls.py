@@ -27,7 +27,7 @@ def _audit_download(session: Session, staff: CurrentStaff, token: str, ip: str) 
 @router.get("/exports/{token}")
 async def download(token: str, request: Request) -> FileResponse:
     """Stream a finished export as a CSV attachment (viewer and up; the exporter or an admin)."""
-    staff = await require_staff(request, "viewer")
+    staff = await require_staff(request, "viewer", "calls")
     export = await db.run_read_only(exports.get_export, token=token)
     if export is None:
         raise HTTPException(404, "This export does not exist or was deleted (exports are kept 24 hours); "

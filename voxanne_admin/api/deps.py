@@ -19,13 +19,18 @@ def _resolve(session: Session, cookie: str | None, bearer: str | None) -> Curren
     return auth_service.resolve_session(session, token=cookie)
 
 
-async def require_staff(request: Request, minimum: str) -> CurrentStaff:
-    """401 without valid credentials, 403 below the role."""
-    header = request.headers.get("authorization", "")
+async def require_staff(request: Request, minimum: str, scope: str | None = None) -> CurrentStaff:
+    """401 without valid credentials, 403 below the role or (for a token) without the scope."""
+    header = request.headers.get("authorization", "").strip()
     bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if bearer is None and header.startswith(tokens.PREFIX):
+        bearer = header  # Unleash SDKs send the token bare
     staff = await db.run_in_transaction(_resolve, request.cookies.get(COOKIE), bearer)
     if staff is None:
         raise HTTPException(401, "Sign in, or send an API token as 'Authorization: Bearer vxt_...'.")
     if not has_role(staff.role, minimum):
         raise HTTPException(403, f"This needs the {minimum} role or higher.")
+    if scope and staff.scopes is not None and scope not in staff.scopes:
+        raise HTTPException(403, f"This token lacks the '{scope}' scope: create one with it "
+                                 f"(voxanne-admin tokens create --scope {scope}).")
     return staff

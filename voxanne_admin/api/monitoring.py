@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/webhooks")
 @router.get("/stats")
 async def stats(request: Request) -> dict:
     """Queue counts, oldest pending age, events per minute (last hour), 24 h success rates, breakers."""
-    await require_staff(request, "operator")
+    await require_staff(request, "operator", "monitoring")
     data = await db.run_read_only(inbox.stats)
     data["breakers"] = [dataclasses.asdict(b) for b in resilience.breaker_states()]
     return data
@@ -26,7 +26,7 @@ async def stats(request: Request) -> dict:
 @router.get("/dead-letters")
 async def dead_letters(request: Request, limit: int = 100) -> list[dict]:
     """Events that exhausted their attempts."""
-    await require_staff(request, "operator")
+    await require_staff(request, "operator", "monitoring")
     rows = await db.run_read_only(inbox.list_events, status="dead_letter", limit=min(max(limit, 1), 1000))
     return [r.model_dump() for r in rows]
 
@@ -34,5 +34,5 @@ async def dead_letters(request: Request, limit: int = 100) -> list[dict]:
 @router.get("/failures")
 async def failures(request: Request, limit: int = 50) -> list[dict]:
     """Latest failed processing attempts."""
-    await require_staff(request, "operator")
+    await require_staff(request, "operator", "monitoring")
     return await db.run_read_only(inbox.recent_failures, limit=min(max(limit, 1), 500))

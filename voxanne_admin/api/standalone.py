@@ -12,17 +12,18 @@ from fastapi import FastAPI
 
 from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import RequestIdMiddleware, build_api
+from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import worker
 
 
 def create_app() -> FastAPI:
-    """API routes plus the inbox worker lifespan."""
+    """API routes plus the inbox worker and flag listener lifespans."""
     vx_logging.configure(get_settings().log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
-        async with worker.lifespan():
+        async with worker.lifespan(), flag_listener.lifespan():
             yield
 
     api = build_api()

@@ -20,6 +20,7 @@ from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import Conflict, InvalidInput, NotFound
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.providers.vapi_payloads import message_metadata
 from voxanne_admin.timeutil import utcnow
@@ -177,6 +178,8 @@ def _tool_org(message: dict[str, Any]) -> int:
 def tool_check_availability(session: Session, args: dict[str, Any], message: dict[str, Any]) -> str:
     """check_availability(date) -> the free times that day in the clinic's timezone."""
     org = _org(session, _tool_org(message))
+    if not flag_gates.calendar_integration(org.id):
+        return flag_gates.BOOKING_OFF
     try:
         day = date.fromisoformat(str(args.get("date", "")).strip()[:10])
     except ValueError:
@@ -193,6 +196,8 @@ def tool_check_availability(session: Session, args: dict[str, Any], message: dic
 def tool_book_appointment(session: Session, args: dict[str, Any], message: dict[str, Any]) -> str:
     """book_appointment(contact_name, contact_phone, slot_start, duration_minutes) -> booked or nearest times."""
     org_id = _tool_org(message)
+    if not flag_gates.calendar_integration(org_id):
+        return flag_gates.BOOKING_OFF
     call_id = str((message.get("call") or {}).get("id") or message.get("callId") or "") or None
     try:
         duration = int(args.get("duration_minutes") or SLOT_MINUTES)
@@ -213,7 +218,10 @@ def tool_book_appointment(session: Session, args: dict[str, Any], message: dict[
     except (Conflict, InvalidInput, NotFound) as exc:
         return str(exc)
     org = _org(session, org_id)
-    return f"Booked for {_local(org, appointment.starts_at)}."
+    if flag_gates.appointment_reminders(org_id):
+        return f"Booked for {_local(org, appointment.starts_at)}. A reminder will be sent the day before."
+    return (f"Booked for {_local(org, appointment.starts_at)}. Reminders are turned off for this clinic, so tell "
+            "the caller no reminder will be sent.")
 
 
 # The agents' tools by name; the API edge registers them with the webhook inbox (webhooks.service.TOOL_HANDLERS).

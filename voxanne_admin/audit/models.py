@@ -15,6 +15,8 @@ from voxanne_admin.timeutil import utcnow
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
+    # A feature flag's history timeline (and any other per-target view) reads by target.
+    __table_args__ = (sa.Index("ix_audit_events_target", "target_type", "target_id"),)
 
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)

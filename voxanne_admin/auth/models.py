@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from voxanne_admin.timeutil import utcnow
@@ -113,6 +114,8 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=80)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     prefix: str = Field(max_length=12)
+    # What the token may be used for (auth.tokens.SCOPES), within its owner's role.
+    scopes: list[str] = Field(default_factory=list, sa_type=JSONB)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     last_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -126,6 +129,7 @@ class ApiTokenRead(BaseModel):
     prefix: str
     created_at: str
     last_used_at: str
+    scopes: str = ""
 
 
 class StaffRead(BaseModel):

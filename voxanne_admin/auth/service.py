@@ -564,6 +564,8 @@ class CurrentStaff:
     name: str
     role: str
     session_id: str
+    # An API token's scopes; None for a staff session (no scope limit beyond the role).
+    scopes: tuple[str, ...] | None = None
 
 
 def resolve_session(session: Session, *, token: str | None) -> CurrentStaff | None:

@@ -15,6 +15,7 @@ from voxanne_admin.calls.families import family_label
 from voxanne_admin.calls.filters import CallFilter, check_scope
 from voxanne_admin.calls.models import Call, CallDetail, CostLine, EventLine, Turn
 from voxanne_admin.errors import NotFound
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.privacy.masking import mask_number
 from voxanne_admin.webhooks.models import WebhookEvent
@@ -128,7 +129,7 @@ def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | 
         cost=fmt.money(call.cost), is_test=bool(call.is_test), cost_breakdown=_cost_lines(call.costs),
         turns=parse_turns(call.messages, call.transcript), summary=call.summary or "",
         analysis_json=json.dumps(call.analysis, indent=2, ensure_ascii=False) if call.analysis else "",
-        recording_url=call.recording_url or "", events=events)
+        recording_url=(call.recording_url or "") if flag_gates.call_recording(call.org_id) else "", events=events)
 
 
 def _phone_number_masked(session: Session, call: Call) -> str:

@@ -8,6 +8,7 @@ A flow: it calls Vapi and commits short transactions (db.run_in_transaction) aro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, ProviderError
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs.models import COUNTRIES, Organization
 from voxanne_admin.privacy.masking import mask
 from voxanne_admin.providers.vapi import VapiClient
@@ -116,6 +118,9 @@ async def preflight(*, org_id: int, to: str, role: str = "outbound", vapi: VapiC
         result.checks.append(Check("Organization", False, "The organization does not exist or is closed."))
         return result
     result.org_name = org.name
+    if not await asyncio.to_thread(flag_gates.outbound_calling, org_id):  # feature flag (kill switch)
+        result.checks.append(Check("Outbound calling", False, flag_gates.OUTBOUND_OFF))
+        return result
     # Invariant 2: a missing outbound agent is a clear message, never an exception.
     if agent is None:
         result.checks.append(Check("Outbound agent", False, f"Outbound agent not configured for {org.name}"))

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from voxanne_admin.calls.models import STATUS_RANK, Call
 from voxanne_admin.errors import NotFound
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.privacy import redaction
 from voxanne_admin.providers.vapi_payloads import message_metadata
@@ -130,10 +131,11 @@ def apply_end_of_call_report(session: Session, *, vapi_call_id: str, message: di
     row.summary = redaction.redact(str(summary), region=region) if summary else row.summary
     row.analysis = redaction.redact_value(analysis, region=region) if analysis else row.analysis
     recording = artifact.get("recording") or {}
-    row.recording_url = (artifact.get("recordingUrl") or message.get("recordingUrl")
-                         or (recording.get("mono") or {}).get("combinedUrl") or row.recording_url)
-    row.stereo_recording_url = (artifact.get("stereoRecordingUrl") or message.get("stereoRecordingUrl")
-                                or row.stereo_recording_url)
+    if flag_gates.call_recording(row.org_id):  # feature flag: off means recording links are never stored
+        row.recording_url = (artifact.get("recordingUrl") or message.get("recordingUrl")
+                             or (recording.get("mono") or {}).get("combinedUrl") or row.recording_url)
+        row.stereo_recording_url = (artifact.get("stereoRecordingUrl") or message.get("stereoRecordingUrl")
+                                    or row.stereo_recording_url)
     row.report_received = True
     row.updated_at = utcnow()
     session.add(row)

@@ -127,6 +127,12 @@ def _dr_retention(session: Session) -> str:
     return flows.apply_retention()
 
 
+def _apply_flag_schedules(session: Session) -> str:
+    from voxanne_admin.flags import schedules
+
+    return schedules.apply_due(session)
+
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in [
@@ -266,6 +272,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=2, minute=45, timezone="UTC"),
             period=timedelta(days=1),
             run=_dr_retention,
+        ),
+        JobSpec(
+            name="apply_flag_schedules",
+            title="Apply scheduled flag changes",
+            description="Applies scheduled feature-flag changes and ramp steps that are due, once each, audited as "
+                        "the person who scheduled them (every worker's snapshot reloads on the NOTIFY).",
+            schedule="Every minute",
+            trigger=lambda: CronTrigger(minute="*", timezone="UTC"),
+            period=timedelta(minutes=1),
+            run=_apply_flag_schedules,
         ),
     ]
 }

@@ -14,6 +14,8 @@ CALL_DETAIL = "/calls/[call_ref]"
 ACCOUNT = "/account"
 TELEPHONY = "/telephony"
 DR = "/disaster-recovery"
+FLAGS = "/flags"
+FLAG_DETAIL = "/flags/[flag_key]"
 
 # (label, route, icon, minimum role)
 NAV = [
@@ -22,6 +24,7 @@ NAV = [
     ("Agents", AGENTS, "bot", "viewer"),
     ("Call logs", CALL_LOGS, "phone", "viewer"),
     ("Telephony", TELEPHONY, "phone-forwarded", "viewer"),
+    ("Feature flags", FLAGS, "toggle-right", "viewer"),
     ("Founder console", CONSOLE, "phone-outgoing", "admin"),
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
@@ -39,6 +42,11 @@ def establish_url(ticket: str) -> str:
 def call_url(call_id) -> str:
     """The shareable address of one call's detail page."""
     return f"/calls/{call_id}"
+
+
+def flag_url(key: str) -> str:
+    """A feature flag's detail page."""
+    return f"/flags/{key}"
 
 
 def export_url(token: str) -> str:

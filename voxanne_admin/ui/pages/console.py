@@ -14,6 +14,7 @@ from voxanne_admin.calls import flows as outbound
 from voxanne_admin.calls import service as call_service
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, NotFound, ProviderError
+from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import (
@@ -271,7 +272,8 @@ class ConsoleState(AppState):
                         self.ended_reason_text = ENDED_REASONS.get(self.ended_reason, "")
                         self.duration = formatting.duration(call.duration_s)
                         self.cost = formatting.money(call.cost)
-                        self.recording_url = call.recording_url or ""
+                        self.recording_url = (call.recording_url or "") if flag_gates.call_recording(
+                            call.org_id) else ""
                         self._load_recent()
                         return
             await asyncio.sleep(WATCH_INTERVAL_S)
