@@ -1,77 +1,23 @@
-"""The `voxanne-admin` command line. Domain errors map to exit code 1, bad settings to 2, provider errors
-(Twilio, Vapi) to 3; the message goes to stderr. The mapping is done once, in `_Group.invoke`."""
+"""The console's own commands: database, demo data, audit, jobs, webhooks, sandbox, test calls, build, serve."""
 
 from __future__ import annotations
 
-import getpass
 import os
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer import _click as click
-from typer.core import TyperGroup
 
-from voxanne_admin.errors import EXIT_SETTINGS, DomainError, ProviderError, exit_code
-from voxanne_admin.settings import SettingsError, get_settings
-
-
-class _Group(TyperGroup):
-    """Maps every DomainError escaping a command (ProviderError included) to its message and exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DomainError as exc:
-            prefix = f"{exc.provider.title()}: " if isinstance(exc, ProviderError) else ""
-            typer.echo(f"{prefix}{exc}", err=True)
-            raise typer.Exit(exit_code(exc)) from None
-
-
-app = typer.Typer(help="Voxanne Admin: the operations console for Voxanne AI.", no_args_is_help=True,
-                  add_completion=False, cls=_Group)
-db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit trail commands.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(audit_app, name="audit")
-app.add_typer(jobs_app, name="jobs")
-webhooks_app = typer.Typer(help="The webhook inbox.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="The built-in sandbox providers (fault injection).", no_args_is_help=True)
-app.add_typer(webhooks_app, name="webhooks")
-app.add_typer(sandbox_app, name="sandbox")
-
-
-def _add_dr() -> None:
-    from voxanne_admin.dr.cli import dr_app
-
-    app.add_typer(dr_app, name="dr")
-
-
-_add_dr()
-def _add_flag_commands() -> None:
-    from voxanne_admin.flags.cli import flags_app, tokens_app
-
-    app.add_typer(flags_app, name="flags")
-    app.add_typer(tokens_app, name="tokens")
-
-
-_add_flag_commands()
-
-
-def _settings():
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_SETTINGS) from None
-
-
-def _database_url() -> str:
-    from voxanne_admin import db
-
-    _settings()
-    return db.ensure_database()
+from voxanne_admin.cli.common import (
+    _database_url,
+    _settings,
+    app,
+    audit_app,
+    db_app,
+    jobs_app,
+    sandbox_app,
+    webhooks_app,
+)
+from voxanne_admin.errors import DomainError, ProviderError, exit_code
 
 
 @db_app.command("upgrade")
@@ -125,91 +71,6 @@ def seed_demo(
     created = _seed_demo(history=history)
     typer.echo(f"Created {created} demo organizations with their agents (synced to Vapi by the running console)."
                if created else "Organizations exist already: no organization added.")
-
-
-@app.command("create-staff")
-def create_staff(
-    email: Annotated[str, typer.Option(help="Work email (sign-in name).")],
-    role: Annotated[str, typer.Option(help="viewer, operator, admin or founder.")] = "viewer",
-    name: Annotated[str, typer.Option(help="Full name; defaults to the email's local part.")] = "",
-) -> None:
-    """Create a staff account (password from VOXANNE_NEW_PASSWORD or a prompt; TOTP set up at first sign-in)."""
-    from voxanne_admin import db
-    from voxanne_admin.audit.service import Actor
-    from voxanne_admin.auth import service as auth_service
-
-    _database_url()
-    password = os.environ.get("VOXANNE_NEW_PASSWORD") or ""
-    if not password:
-        if not sys.stdin.isatty():
-            typer.echo("Set VOXANNE_NEW_PASSWORD or run in a terminal to be asked for the password.", err=True)
-            raise typer.Exit(1)
-        password = getpass.getpass("Initial password (12+ characters): ")
-        if getpass.getpass("Repeat it: ") != password:
-            typer.echo("The passwords do not match.", err=True)
-            raise typer.Exit(1)
-    actor = Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
-    try:
-        with db.transaction() as session:
-            user = auth_service.create_staff(session, email=email, name=name or email.split("@")[0], role=role,
-                                             password=password, actor=actor, actor_role="founder")
-            created = (user.email, user.role)
-    except DomainError as exc:
-        typer.echo(f"Not created: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"Created {created[0]} ({created[1]}). They set up two-factor sign-in at their first sign-in.")
-
-
-@app.command("staff-sso-only")
-def staff_sso_only(
-    email: Annotated[str, typer.Argument(help="The staff member's email.")],
-    on: Annotated[bool, typer.Option("--on/--off", help="Refuse (or allow again) their password sign-in.")] = True,
-) -> None:
-    """Make a staff member sign in by single sign-on only (founders keep password + TOTP as break-glass)."""
-    from voxanne_admin import db
-    from voxanne_admin.audit.service import Actor
-    from voxanne_admin.auth import service as auth_service
-    from voxanne_admin.auth import sso
-    from voxanne_admin.errors import DomainError
-
-    _settings()
-    _database_url()
-    actor = Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
-    try:
-        with db.transaction() as session:
-            user = auth_service.get_by_email(session, email=auth_service.normalise_email(email))
-            if user is None:
-                typer.echo(f"No staff account for {email}.", err=True)
-                raise typer.Exit(1)
-            sso.set_sso_only(session, actor_user=None, staff_id=user.id or 0, sso_only=on, actor=actor)
-    except DomainError as exc:
-        typer.echo(f"Not changed: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"{email}: {'single sign-on only' if on else 'password sign-in allowed again'}.")
-
-
-@app.command("staff-sso-unlink")
-def staff_sso_unlink(email: Annotated[str, typer.Argument(help="The staff member's email.")]) -> None:
-    """Forget the IdP account linked to a staff member (after the IdP re-created their account)."""
-    from voxanne_admin import db
-    from voxanne_admin.audit.service import Actor
-    from voxanne_admin.auth import service as auth_service
-    from voxanne_admin.auth import sso
-    from voxanne_admin.errors import DomainError
-
-    _database_url()
-    actor = Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
-    try:
-        with db.transaction() as session:
-            user = auth_service.get_by_email(session, email=auth_service.normalise_email(email))
-            if user is None:
-                typer.echo(f"No staff account for {email}.", err=True)
-                raise typer.Exit(1)
-            sso.unlink(session, staff_id=user.id or 0, actor=actor)
-    except DomainError as exc:
-        typer.echo(f"Not changed: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"{email}: unlinked; their next single sign-on links by verified email again.")
 
 
 @audit_app.command("verify")
@@ -497,12 +358,3 @@ def serve(
     finally:
         if settings.database_url is None:
             db.stop_embedded(settings.data_dir)
-
-
-def main() -> None:
-    """Console entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ dr_app = typer.Typer(help="Backups and disaster recovery.", no_args_is_help=True
 
 def _prepare() -> None:
     from voxanne_admin import db
-    from voxanne_admin.cli import _settings
+    from voxanne_admin.cli.common import _settings
 
     _settings()
     db.ensure_database()

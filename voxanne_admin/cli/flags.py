@@ -13,7 +13,7 @@ tokens_app = typer.Typer(help="API tokens for scripts and monitoring.", no_args_
 
 
 def _db() -> None:
-    from voxanne_admin.cli import _database_url
+    from voxanne_admin.cli.common import _database_url
 
     _database_url()
 
