@@ -45,10 +45,10 @@ class OidcHttp:
                   basic_auth: tuple[str, str] | None = None) -> tuple[int, Any]:
         """POST a form (client_secret_basic when `basic_auth`); (status, JSON body or {} when not JSON).
         Only a transport error raises OidcHttpError: refusals are the caller's to read."""
+        auth = httpx.BasicAuth(*basic_auth) if basic_auth else httpx.USE_CLIENT_DEFAULT
         try:
             with self._client() as http:
-                response = http.post(url, data=data, auth=httpx.BasicAuth(*basic_auth) if basic_auth else httpx.USE_CLIENT_DEFAULT,
-                                     headers={"Accept": "application/json"})
+                response = http.post(url, data=data, auth=auth, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise OidcHttpError(type(exc).__name__, str(exc)) from None
         try:
