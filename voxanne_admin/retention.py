@@ -39,9 +39,9 @@ def purge_closed_organizations(session: Session, *, now: datetime | None = None)
         still_closed = sa.exists(sa.select(1).where(col(Organization.id) == org_id,
                                                     col(Organization.status) == "closed",
                                                     col(Organization.closed_at) < cutoff))
-        calls = _deleted(session, sa.delete(Call).where(col(Call.org_id) == org_id, still_closed))
+        calls = _rowcount(session, sa.delete(Call).where(col(Call.org_id) == org_id, still_closed))
         events = inbox.purge_organization_events(session, org_id=org_id, where=still_closed)
-        appointments = _deleted(session, sa.delete(Appointment).where(col(Appointment.org_id) == org_id,
+        appointments = _rowcount(session, sa.delete(Appointment).where(col(Appointment.org_id) == org_id,
                                                                       still_closed))
         if calls or events or appointments:
             counts = {"calls": calls, "webhook_events": events, "appointments": appointments}
@@ -52,7 +52,7 @@ def purge_closed_organizations(session: Session, *, now: datetime | None = None)
     return done
 
 
-def _deleted(session: Session, statement: sa.Delete | sa.Update) -> int:
+def _rowcount(session: Session, statement: sa.Delete | sa.Update) -> int:
     """Rows a DELETE/UPDATE touched (DML runs on a cursor, whose result carries the row count)."""
     return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount
 
@@ -62,7 +62,7 @@ def clear_old_recordings(session: Session, *, days: int, now: datetime | None = 
     if days <= 0:
         return 0
     cutoff = (now or utcnow()) - timedelta(days=days)
-    cleared = _deleted(session, sa.update(Call).where(
+    cleared = _rowcount(session, sa.update(Call).where(
         col(Call.listed_at) < cutoff, sa.or_(col(Call.recording_url).is_not(None),
                                              col(Call.stereo_recording_url).is_not(None)))
         .values(recording_url=None, stereo_recording_url=None))
