@@ -24,6 +24,7 @@ from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import InvalidInput, NotFound, PermissionDenied
 from voxanne_admin.orgs.models import Organization
+from voxanne_admin.webhooks import service as inbox
 from voxanne_admin.webhooks.models import WebhookEvent
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -251,7 +252,7 @@ def test_call_detail_turns_costs_events_and_masking(session, world):
     assert "book_appointment(slot_start=2026-12-01T10:00)" in detail.turns[2].text
     assert detail.customer_masked.startswith("***") and call.customer_number not in detail.customer_masked
     assert [c.label for c in detail.cost_breakdown] == ["model", "transport (twilio)"]
-    assert [e.kind for e in detail.events] == ["end-of-call-report"]
+    assert [e.kind for e in inbox.call_events(session, vapi_call_id=call.vapi_call_id)] == ["end-of-call-report"]
     assert detail.recording_url.endswith("r.wav") and '"successEvaluation"' in detail.analysis_json
 
 

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from tests.unit.factories import make_staff, open_session
-from voxanne_admin import db
+from voxanne_admin import db, retention
 from voxanne_admin.api.app import build_api
 from voxanne_admin.appointments.models import Appointment
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.calls import export_flow, exports, retention
+from voxanne_admin.calls import export_flow, exports
 from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import PermissionDenied

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tests.integration.conftest import _scalar
 from voxanne_admin import db, demo_history
 from voxanne_admin.jobs.registry import JOBS
+from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import service as inbox
 
 CALLS = 1500
@@ -116,5 +117,5 @@ def test_demo_dead_letters_replay_into_applied_events(clean_db):
     dead = [row[0] for row in _rows("select id from webhook_events where status = 'dead_letter' order by id")]
     with db.transaction() as session:
         assert inbox.replay(session, event_ids=dead, actor=Actor.system("pytest"), actor_role="operator") == 3
-    inbox.drain()
+    inbox_flows.drain()
     assert _scalar("select count(*) from webhook_events where id = any(:ids) and status = 'completed'", ids=dead) == 3

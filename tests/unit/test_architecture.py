@@ -66,10 +66,35 @@ def test_import_contract_is_kept(lint_output, contract_id):
 
 def test_every_top_level_module_is_covered_by_the_httpx_contract():
     """A new top-level package must be listed (or be providers/ or sandbox/, which may use httpx)."""
-    tops = {p.stem for p in PACKAGE.iterdir() if (p.suffix == ".py" and p.stem != "__init__") or
-            (p.is_dir() and (p / "__init__.py").exists())}
+    tops = _top_level_modules()
     listed = {m.split(".", 1)[1] for m in CONTRACTS["httpx-only-in-providers"]["source_modules"]}
     assert tops - listed == {"providers", "sandbox"}
+
+
+# Top-level modules that sit at the edge (they wire the app, load data or serve): they may import anything.
+EDGE_LEVEL = {"api", "ui", "cli", "serve", "migrate", "models", "voxanne_admin", "demo", "demo_history", "sandbox"}
+# Leaf utilities any layer may import; they import nothing of voxanne_admin themselves.
+LEAF_UTILITIES = {"privacy", "formatting"}
+
+
+def _top_level_modules() -> set[str]:
+    return {p.stem for p in PACKAGE.iterdir() if (p.suffix == ".py" and p.stem != "__init__") or
+            (p.is_dir() and (p / "__init__.py").exists())}
+
+
+def test_every_top_level_module_has_a_layer():
+    """A top-level module is either edge-level (ARCHITECTURE.md) or covered by the no-edge-imports contract."""
+    domain = {m.split(".", 1)[1] for m in CONTRACTS["domain-not-importing-edges"]["source_modules"]}
+    assert _top_level_modules() - domain == EDGE_LEVEL
+    assert domain >= LEAF_UTILITIES
+
+
+def test_leaf_utilities_are_held_to_importing_nothing_of_the_app():
+    """privacy/ and formatting may be imported by every layer, so they may import no other top-level module."""
+    contract = CONTRACTS["utilities-are-leaves"]
+    assert {m.split(".", 1)[1] for m in contract["source_modules"]} == LEAF_UTILITIES
+    forbidden = {m.split(".", 1)[1] for m in contract["forbidden_modules"] if m.startswith("voxanne_admin.")}
+    assert forbidden == _top_level_modules() - LEAF_UTILITIES
 
 
 def test_no_test_seams_in_production_code():

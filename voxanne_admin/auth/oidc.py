@@ -1,7 +1,8 @@
 """OpenID Connect relying party: discovery, the authorization request (PKCE, state, nonce), the code exchange
 and ID token validation (JWKS signature with rotation, iss, aud, exp, iat skew, nonce, email_verified).
 
-No database here: `auth/sso.py` decides who gets in and `auth/sso_flows.py` commits around these calls.
+No database and no HTTP here: `providers/oidc.py` talks to the provider, `auth/sso.py` decides who gets in and
+`auth/sso_flows.py` commits around these calls.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -21,6 +21,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from voxanne_admin.providers.oidc import OidcHttp, OidcHttpError, Transport
 from voxanne_admin.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ DISCOVERY_TTL_S = 3600
 DISCOVERY_RETRY_S = 30  # after a failed discovery, try again at most this often
 JWKS_TTL_S = 3600
 JWKS_MIN_REFRESH_S = 5  # an unknown kid refetches the JWKS, at most this often
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MFA_AMR = frozenset({"mfa", "otp", "hwk", "swk"})
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
@@ -104,7 +104,7 @@ class _Cache:
 class OidcClient:
     """One configured OpenID Provider. Discovery and JWKS are cached per process."""
 
-    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None):
+    def __init__(self, settings: Settings, transport: Transport | None = None):
         if not settings.sso_enabled:
             raise SsoUnavailable("single sign-on is not configured (OIDC_ISSUER is unset)")
         self.settings = settings
@@ -113,11 +113,8 @@ class OidcClient:
         secret = settings.oidc_client_secret
         self.client_secret = secret.get_secret_value() if secret else ""
         self.redirect_uri = settings.public_url + CALLBACK_PATH
-        self._transport = transport
+        self._http = OidcHttp(transport)
         self._cache = _Cache()
-
-    def _http(self) -> httpx.Client:
-        return httpx.Client(timeout=HTTP_TIMEOUT, transport=self._transport, follow_redirects=False)
 
     # ------------------------------------------------------------ discovery and keys
 
@@ -146,12 +143,9 @@ class OidcClient:
     def _discover(self) -> dict:
         url = self.issuer + "/.well-known/openid-configuration"
         try:
-            with self._http() as http:
-                response = http.get(url)
-            response.raise_for_status()
-            doc = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise SsoUnavailable(f"OIDC discovery at {url} failed: {type(exc).__name__}: {exc}"[:300]) from None
+            doc = self._http.get_json(url)
+        except OidcHttpError as exc:
+            raise SsoUnavailable(f"OIDC discovery at {url} failed: {exc.kind}: {exc}"[:300]) from None
         if not isinstance(doc, dict):
             raise SsoUnavailable(f"OIDC discovery at {url} did not return a JSON object")
         if doc.get("issuer", "").rstrip("/") != self.issuer:
@@ -180,15 +174,13 @@ class OidcClient:
                 return cache.keys
             url = self.metadata()["jwks_uri"]
             try:
-                with self._http() as http:
-                    response = http.get(url)
-                response.raise_for_status()
-                keys = KeySet.import_key_set(response.json())
-            except (httpx.HTTPError, ValueError, JoseError) as exc:
+                keys = KeySet.import_key_set(self._http.get_json(url))
+            except (OidcHttpError, ValueError, JoseError) as exc:
                 if cache.keys is not None:
                     log.warning("OIDC JWKS refresh from %s failed, keeping cached keys: %s", url, exc)
                     return cache.keys
-                raise SsoUnavailable(f"OIDC JWKS at {url} failed: {type(exc).__name__}") from None
+                kind = exc.kind if isinstance(exc, OidcHttpError) else type(exc).__name__
+                raise SsoUnavailable(f"OIDC JWKS at {url} failed: {kind}") from None
             cache.keys, cache.keys_at = keys, now
             if refresh:
                 cache.forced_at = now
@@ -213,26 +205,20 @@ class OidcClient:
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
                 "code_verifier": code_verifier}
         methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
-        auth = None
+        basic_auth = None
         if not self.client_secret:
             data["client_id"] = self.client_id
         elif "client_secret_basic" in methods:
-            auth = httpx.BasicAuth(self.client_id, self.client_secret)
+            basic_auth = (self.client_id, self.client_secret)
         else:
             data.update(client_id=self.client_id, client_secret=self.client_secret)
         try:
-            with self._http() as http:
-                response = http.post(meta["token_endpoint"], data=data, auth=auth,
-                                     headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise SsoUnavailable(f"OIDC token endpoint unreachable: {type(exc).__name__}") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200:
+            status, body = self._http.post_form(meta["token_endpoint"], data, basic_auth=basic_auth)
+        except OidcHttpError as exc:
+            raise SsoUnavailable(f"OIDC token endpoint unreachable: {exc.kind}") from None
+        if status != 200:
             error = body.get("error", "") if isinstance(body, dict) else ""
-            raise TokenInvalid(f"token endpoint refused the code: HTTP {response.status_code} {error}".strip())
+            raise TokenInvalid(f"token endpoint refused the code: HTTP {status} {error}".strip())
         id_token = body.get("id_token") if isinstance(body, dict) else None
         if not id_token:
             raise TokenInvalid("token endpoint returned no id_token")

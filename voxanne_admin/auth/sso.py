@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -67,7 +67,7 @@ def safe_next(path: str | None) -> str:
 def begin(session: Session, *, state: str, nonce: str, code_verifier: str, next_path: str) -> SsoLogin:
     """Keep one sign-in attempt's secrets for the callback (the browser holds only the state, in a cookie)."""
     now = utcnow()
-    session.execute(sa.delete(SsoLogin).where(SsoLogin.expires_at < now - timedelta(hours=1)))
+    session.execute(sa.delete(SsoLogin).where(col(SsoLogin.expires_at) < now - timedelta(hours=1)))
     row = SsoLogin(state_hash=_sha256(state), nonce=nonce, code_verifier=code_verifier,
                    next_path=safe_next(next_path), created_at=now, expires_at=now + LOGIN_TTL)
     session.add(row)
@@ -79,7 +79,7 @@ def claim(session: Session, *, state: str, cookie_state: str) -> SsoLogin | None
     """The pending attempt for this callback, once: the state must match the browser's cookie and be fresh."""
     if not state or not cookie_state or not secrets.compare_digest(state, cookie_state):
         return None
-    row = session.exec(select(SsoLogin).where(SsoLogin.state_hash == _sha256(state)).with_for_update()).first()
+    row = session.exec(select(SsoLogin).where(col(SsoLogin.state_hash) == _sha256(state)).with_for_update()).first()
     now = utcnow()
     if row is None or row.used_at is not None or row.expires_at < now:
         return None
@@ -124,7 +124,7 @@ def decide(session: Session, *, identity: Identity, issuer: str, provider: str, 
         failed(session, actor=actor, reason="wrong domain", email=email, detail=f"domain {identity.domain!r}")
         return Decision(ok=False, reason="wrong domain")
     subject = f"{issuer}|{identity.subject}"[:300]
-    user = session.exec(select(StaffUser).where(StaffUser.email == email).with_for_update()).first()
+    user = session.exec(select(StaffUser).where(col(StaffUser.email) == email).with_for_update()).first()
     if user is None:
         if not settings.sso_jit_role:
             failed(session, actor=actor, reason="unknown user", email=email)
@@ -185,7 +185,7 @@ def redeem_ticket(session: Session, *, ticket: str) -> tuple[int, str] | None:
     """(staff id, next path) for a fresh ticket, once; None if unknown, used or expired."""
     if not ticket or len(ticket) > 100:
         return None
-    row = session.exec(select(SsoLogin).where(SsoLogin.ticket_hash == _sha256(ticket)).with_for_update()).first()
+    row = session.exec(select(SsoLogin).where(col(SsoLogin.ticket_hash) == _sha256(ticket)).with_for_update()).first()
     now = utcnow()
     if row is None or row.ticket_used_at is not None or row.expires_at < now or row.staff_id is None:
         return None

@@ -94,5 +94,7 @@ def callback(*, code: str, state: str, cookie_state: str, error: str, actor: Act
             ticket = auth_service.create_session(session, user=user, actor=actor, provider=provider, idp_mfa=True)
             return f"/api/auth/establish?{urlencode({'ticket': ticket, 'next': next_path})}"
         row = session.get(sso.SsoLogin, login_id)
+        if row is None:  # purged as expired while the person was at the IdP
+            return _fail(actor, "state mismatch", "the pending sign-in expired before the IdP answered")
         ticket = sso.issue_ticket(session, row=row, user=user)
         return f"{LOGIN}?{urlencode({'sso_ticket': ticket})}"

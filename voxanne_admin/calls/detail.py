@@ -1,4 +1,5 @@
-"""One call in full: transcript turns, cost breakdown, analysis, recording and the webhook events that built it."""
+"""One call in full: transcript turns, cost breakdown, analysis and recording. The webhook events that built it
+are the inbox's (`webhooks.service.call_events`): webhooks import calls, never the other way."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from voxanne_admin import formatting as fmt
 from voxanne_admin.agents.models import Agent, PhoneNumber
 from voxanne_admin.calls.families import family_label
 from voxanne_admin.calls.filters import CallFilter, check_scope
-from voxanne_admin.calls.models import Call, CallDetail, CostLine, EventLine, Turn
+from voxanne_admin.calls.models import Call, CallDetail, CostLine, Turn
 from voxanne_admin.errors import NotFound
 from voxanne_admin.flags import gates as flag_gates
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.privacy.masking import mask_number
-from voxanne_admin.webhooks.models import WebhookEvent
 
 _ROLES = {"bot": ("assistant", "Agent"), "assistant": ("assistant", "Agent"), "user": ("customer", "Caller"),
           "system": ("system", "System"), "tool_calls": ("tool", "Tool call"),
@@ -99,7 +99,8 @@ def _cost_lines(costs: list[Any] | None) -> list[CostLine]:
 
 
 def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | None = None) -> CallDetail:
-    """One call with its transcript turns, costs, analysis and the webhook events that built it. A call outside
+    """One call with its transcript turns, costs and analysis (`events` is left empty: the caller adds the
+    inbox's `webhooks.service.call_events`). A call outside
     `org_ids` (when given) is refused exactly like a missing one, so ids of other organizations leak nothing."""
     check_scope(CallFilter(org_ids=org_ids), role)
     call = session.get(Call, call_id)
@@ -109,15 +110,8 @@ def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | 
     org = session.get(Organization, call.org_id) if call.org_id else None
     agent = session.get(Agent, call.agent_id) if call.agent_id else None
     if agent is None and call.assistant_id:
-        agent = session.execute(sa.select(Agent).where(Agent.vapi_assistant_id == call.assistant_id)).scalars().first()
-    events = []
-    if call.vapi_call_id:
-        events = [EventLine(id=e.id, kind=e.kind, status=e.status,
-                            received_at=fmt.timestamp(e.received_at, seconds=True))
-                  for e in session.execute(
-                      sa.select(WebhookEvent.id, WebhookEvent.kind, WebhookEvent.status, WebhookEvent.received_at)
-                      .where(WebhookEvent.call_id == call.vapi_call_id).order_by(WebhookEvent.received_at,
-                                                                                 WebhookEvent.id)).all()]
+        agent = session.execute(sa.select(Agent).where(
+            col(Agent.vapi_assistant_id) == call.assistant_id)).scalars().first()
     return CallDetail(
         id=call.id or 0, vapi_call_id=call.vapi_call_id or "", org_id=call.org_id or 0,
         org_name=org.name if org else "", agent_name=agent.name if agent else "", direction=call.direction or "",
@@ -129,14 +123,14 @@ def get_call(session: Session, *, call_id: int, org_ids: list[int], role: str | 
         cost=fmt.money(call.cost), is_test=bool(call.is_test), cost_breakdown=_cost_lines(call.costs),
         turns=parse_turns(call.messages, call.transcript), summary=call.summary or "",
         analysis_json=json.dumps(call.analysis, indent=2, ensure_ascii=False) if call.analysis else "",
-        recording_url=(call.recording_url or "") if flag_gates.call_recording(call.org_id) else "", events=events)
+        recording_url=(call.recording_url or "") if flag_gates.call_recording(call.org_id) else "")
 
 
 def _phone_number_masked(session: Session, call: Call) -> str:
     if not call.phone_number_id:
         return ""
-    e164 = session.execute(sa.select(PhoneNumber.e164).where(
-        PhoneNumber.vapi_phone_number_id == call.phone_number_id)).scalar()
+    e164 = session.execute(sa.select(col(PhoneNumber.e164)).where(
+        col(PhoneNumber.vapi_phone_number_id) == call.phone_number_id)).scalar()
     return mask_number(e164) if e164 else ""
 
 

@@ -16,6 +16,7 @@ from datetime import UTC
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
@@ -82,11 +83,12 @@ def _export_stmt(flt: CallFilter) -> sa.Select:
     """The export's columns, newest first."""
     org, agent_by_id, agent_by_assistant = aliases()
     return (
-        joined(Call.id, Call.vapi_call_id, org.name, sa.func.coalesce(agent_by_id.name, agent_by_assistant.name),
-                Call.direction, Call.status, Call.ended_reason, Call.customer_number, Call.listed_at,
-                Call.ended_at, Call.duration_s, Call.cost, Call.is_test, Call.recording_url, Call.summary)
+        joined(col(Call.id), col(Call.vapi_call_id), org.name,
+               sa.func.coalesce(agent_by_id.name, agent_by_assistant.name), col(Call.direction), col(Call.status),
+               col(Call.ended_reason), col(Call.customer_number), col(Call.listed_at), col(Call.ended_at),
+               col(Call.duration_s), col(Call.cost), col(Call.is_test), col(Call.recording_url), col(Call.summary))
         .where(*conditions(flt))
-        .order_by(Call.listed_at.desc(), Call.id.desc())
+        .order_by(col(Call.listed_at).desc(), col(Call.id).desc())
     )
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from voxanne_admin.calls.filters import CallFilter, check_scope
 from voxanne_admin.calls.models import CallExport
@@ -45,7 +45,7 @@ def get_export(session: Session, *, token: str) -> CallExport | None:
 def purge_exports(session: Session, *, older_than_hours: int = EXPORT_KEEP_HOURS) -> int:
     """Delete export files (and their rows) older than `older_than_hours`; returns how many."""
     cutoff = utcnow() - timedelta(hours=older_than_hours)
-    rows = session.execute(sa.select(CallExport).where(CallExport.created_at < cutoff)).scalars().all()
+    rows = session.execute(sa.select(CallExport).where(col(CallExport.created_at) < cutoff)).scalars().all()
     for row in rows:
         if row.path:
             Path(row.path).unlink(missing_ok=True)

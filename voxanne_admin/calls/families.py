@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
 
 from voxanne_admin.calls.models import Call
 
@@ -63,7 +64,7 @@ def family_case_sql(column: str = "ended_reason") -> str:
     return f"case when {column} is null then '' {' '.join(whens)} else 'other' end"
 
 
-def family_column() -> sa.ColumnElement:
+def family_column() -> Mapped[str | None]:
     """The family of a call: a stored generated column, so filtering and grouping by it costs nothing per row."""
-    return Call.ended_family
+    return col(Call.ended_family)
 

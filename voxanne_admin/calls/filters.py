@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, model_validator
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from voxanne_admin.agents.models import Agent
 from voxanne_admin.auth.roles import has_role, require_role
@@ -211,36 +211,36 @@ def conditions(flt: CallFilter) -> list[sa.ColumnElement]:
     """The WHERE conditions of a filter (its values were checked when it was built)."""
     c: list[sa.ColumnElement] = []
     if flt.org_ids:
-        c.append(Call.org_id.in_(flt.org_ids) if len(flt.org_ids) > 1 else Call.org_id == flt.org_ids[0])
+        c.append(col(Call.org_id).in_(flt.org_ids) if len(flt.org_ids) > 1 else col(Call.org_id) == flt.org_ids[0])
     if flt.agent_id:
-        assistant = sa.select(Agent.vapi_assistant_id).where(Agent.id == flt.agent_id).scalar_subquery()
-        c.append(sa.or_(Call.agent_id == flt.agent_id,
-                        sa.and_(Call.agent_id.is_(None), Call.assistant_id == assistant)))
+        assistant = sa.select(col(Agent.vapi_assistant_id)).where(col(Agent.id) == flt.agent_id).scalar_subquery()
+        c.append(sa.or_(col(Call.agent_id) == flt.agent_id,
+                        sa.and_(col(Call.agent_id).is_(None), col(Call.assistant_id) == assistant)))
     if flt.direction:
-        c.append(Call.direction == flt.direction)
+        c.append(col(Call.direction) == flt.direction)
     if flt.status:
-        c.append(Call.status == flt.status)
+        c.append(col(Call.status) == flt.status)
     if flt.ended_family:
-        c.append(Call.ended_family == flt.ended_family)
+        c.append(col(Call.ended_family) == flt.ended_family)
     if flt.date_from:
-        c.append(Call.listed_at >= datetime.combine(date.fromisoformat(flt.date_from), datetime.min.time(), UTC))
+        c.append(col(Call.listed_at) >= datetime.combine(date.fromisoformat(flt.date_from), datetime.min.time(), UTC))
     if flt.date_to:
         end = datetime.combine(date.fromisoformat(flt.date_to), datetime.min.time(), UTC) + timedelta(days=1)
-        c.append(Call.listed_at < end)
-    duration = sa.func.coalesce(Call.duration_s, 0)
+        c.append(col(Call.listed_at) < end)
+    duration = sa.func.coalesce(col(Call.duration_s), 0)
     if flt.min_duration is not None:
         c.append(duration >= flt.min_duration)
     if flt.max_duration is not None:
         c.append(duration <= flt.max_duration)
-    cost = sa.func.coalesce(Call.cost, 0)
+    cost = sa.func.coalesce(col(Call.cost), 0)
     if flt.min_cost:
         c.append(cost >= Decimal(flt.min_cost))
     if flt.max_cost:
         c.append(cost <= Decimal(flt.max_cost))
     if flt.test_only:
-        c.append(Call.is_test.is_(True))
+        c.append(col(Call.is_test).is_(True))
     if flt.q.strip():
-        c.append(Call.search.op("@@")(tsquery(flt.q)))
+        c.append(col(Call.search).op("@@")(tsquery(flt.q)))
     return c
 
 

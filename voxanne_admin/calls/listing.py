@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from voxanne_admin import formatting as fmt
 from voxanne_admin.agents.models import Agent
@@ -27,14 +27,14 @@ from voxanne_admin.timeutil import utcnow
 
 def _sort_keys(sort: str, org_name: Any) -> list[Any]:
     if sort == "duration":
-        return [sa.func.coalesce(Call.duration_s, 0)]
+        return [sa.func.coalesce(col(Call.duration_s), 0)]
     if sort == "cost":
-        return [sa.func.coalesce(Call.cost, 0)]
+        return [sa.func.coalesce(col(Call.cost), 0)]
     if sort == "status":
-        return [Call.status, Call.listed_at]
+        return [col(Call.status), col(Call.listed_at)]
     if sort == "org":
-        return [org_name, Call.listed_at]
-    return [Call.listed_at]
+        return [org_name, col(Call.listed_at)]
+    return [col(Call.listed_at)]
 
 
 def _encode_value(v: Any) -> Any:
@@ -89,19 +89,19 @@ def joined(*columns: Any) -> sa.Select:
     return (
         sa.select(*columns)
         .select_from(Call)
-        .outerjoin(org, org.id == Call.org_id)
-        .outerjoin(agent_by_id, agent_by_id.id == Call.agent_id)
-        .outerjoin(agent_by_assistant, sa.and_(Call.agent_id.is_(None),
-                                               agent_by_assistant.vapi_assistant_id == Call.assistant_id))
+        .outerjoin(org, org.id == col(Call.org_id))
+        .outerjoin(agent_by_id, agent_by_id.id == col(Call.agent_id))
+        .outerjoin(agent_by_assistant, sa.and_(col(Call.agent_id).is_(None),
+                                               agent_by_assistant.vapi_assistant_id == col(Call.assistant_id)))
     )
 
 
 def _row_select(flt: CallFilter) -> tuple[sa.Select, Any]:
     org, agent_by_id, agent_by_assistant = aliases()
-    stmt = joined(Call.id, Call.org_id, org.name.label("org_name"),
+    stmt = joined(col(Call.id), col(Call.org_id), org.name.label("org_name"),
                    sa.func.coalesce(agent_by_id.name, agent_by_assistant.name).label("agent_name"),
-                   Call.direction, Call.status, Call.ended_reason, Call.customer_number, Call.listed_at,
-                   Call.duration_s, Call.cost, Call.is_test, Call.summary)
+                   col(Call.direction), col(Call.status), col(Call.ended_reason), col(Call.customer_number),
+                   col(Call.listed_at), col(Call.duration_s), col(Call.cost), col(Call.is_test), col(Call.summary))
     return stmt, sa.func.coalesce(org.name, "")
 
 
@@ -114,11 +114,11 @@ def list_calls(session: Session, *, flt: CallFilter, cursor: str = "", limit: in
     limit = max(1, min(int(limit), 500))
     stmt, org_name = _row_select(flt)
     keys = _sort_keys(flt.sort, org_name)
-    order = [k.desc() if flt.desc else k.asc() for k in [*keys, Call.id]]
+    order = [k.desc() if flt.desc else k.asc() for k in [*keys, col(Call.id)]]
     stmt = stmt.where(*conditions(flt)).order_by(*order).limit(limit + 1)
     if cursor:
         values, row_id = _decode_cursor(flt, cursor, len(keys))
-        left = sa.tuple_(*keys, Call.id)
+        left = sa.tuple_(*keys, col(Call.id))
         right = sa.tuple_(*[sa.literal(v) if v is not None else sa.null() for v in values], sa.literal(row_id))
         stmt = stmt.where(left < right if flt.desc else left > right)
     sort_values = [k.label(f"_k{i}") for i, k in enumerate(keys)]
@@ -126,7 +126,7 @@ def list_calls(session: Session, *, flt: CallFilter, cursor: str = "", limit: in
     if flt.q.strip():
         recent = _recent_hits(session, flt, cursor, limit) if flt.sort == "started" else None
         if recent is not None:
-            rows = session.execute(stmt.where(Call.id.in_(recent))).all() if recent else []
+            rows = session.execute(stmt.where(col(Call.id).in_(recent))).all() if recent else []
         elif _few_matches(session, flt):
             with gin_only(session):
                 rows = session.execute(stmt).all()
@@ -166,11 +166,11 @@ def _recent_hits(session: Session, flt: CallFilter, cursor: str, limit: int) -> 
     cond = conditions(flt.model_copy(update={"q": ""}))
     if cursor:
         (value,), row_id = _decode_cursor(flt, cursor, 1)
-        left, right = sa.tuple_(Call.listed_at, Call.id), sa.tuple_(sa.literal(value), sa.literal(row_id))
+        left, right = sa.tuple_(col(Call.listed_at), col(Call.id)), sa.tuple_(sa.literal(value), sa.literal(row_id))
         cond.append(left < right if flt.desc else left > right)
-    order = [Call.listed_at.desc(), Call.id.desc()] if flt.desc else [Call.listed_at.asc(), Call.id.asc()]
+    order = [k.desc() if flt.desc else k.asc() for k in (col(Call.listed_at), col(Call.id))]
     # @@ in the select list is evaluated only for the rows the index scan returns, never for the whole table.
-    rows = session.execute(sa.select(Call.id, Call.search.op("@@")(tsquery(flt.q))).where(*cond)
+    rows = session.execute(sa.select(col(Call.id), col(Call.search).op("@@")(tsquery(flt.q))).where(*cond)
                            .order_by(*order).limit(RECENT_BUDGET)).all()
     hits = [row_id for row_id, hit in rows if hit]
     if len(hits) > limit or len(rows) < RECENT_BUDGET:
@@ -181,7 +181,7 @@ def _recent_hits(session: Session, flt: CallFilter, cursor: str, limit: int) -> 
 def _few_matches(session: Session, flt: CallFilter) -> bool:
     """True when the search matches fewer than FEW_MATCHES calls (counted through the GIN index, stopping there)."""
     cond = conditions(flt)
-    probe = sa.select(Call.id).where(*cond).limit(FEW_MATCHES)
+    probe = sa.select(col(Call.id)).where(*cond).limit(FEW_MATCHES)
     with gin_only(session):
         found = session.execute(sa.select(sa.func.count()).select_from(probe.subquery())).scalar_one()
     return found < FEW_MATCHES
@@ -200,9 +200,9 @@ def _snippets(session: Session, ids: list[int], q: str) -> dict[int, str]:
     """Highlighted fragments for one page only (ts_headline re-parses the text, so never for the whole match)."""
     if not ids:
         return {}
-    doc = sa.func.coalesce(Call.summary, "") + sa.literal(" ") + sa.func.coalesce(Call.transcript, "")
-    stmt = sa.select(Call.id, sa.func.ts_headline(sa.literal_column("'english'::regconfig"), doc, tsquery(q),
-                                                  _HEADLINE)).where(Call.id.in_(ids))
+    doc = sa.func.coalesce(col(Call.summary), "") + sa.literal(" ") + sa.func.coalesce(col(Call.transcript), "")
+    stmt = sa.select(col(Call.id), sa.func.ts_headline(sa.literal_column("'english'::regconfig"), doc, tsquery(q),
+                                                  _HEADLINE)).where(col(Call.id).in_(ids))
     return {i: " ".join((h or "").split()) for i, h in session.execute(stmt).all()}
 
 
@@ -220,11 +220,11 @@ def count_calls(session: Session, *, flt: CallFilter, role: str | None = None) -
 
 def agent_options(session: Session, *, org_ids: list[int]) -> list[AgentOption]:
     """The agents of the organizations in scope (every organization when empty), for the agent filter."""
-    stmt = (sa.select(Agent.id, Agent.name, Agent.role, Organization.name).join(Organization,
-                                                                               Organization.id == Agent.org_id)
-            .order_by(Organization.name, Agent.role))
+    stmt = (sa.select(col(Agent.id), col(Agent.name), col(Agent.role), col(Organization.name))
+            .join(Organization, col(Organization.id) == col(Agent.org_id))
+            .order_by(col(Organization.name), col(Agent.role)))
     if org_ids:
-        stmt = stmt.where(Agent.org_id.in_(org_ids))
+        stmt = stmt.where(col(Agent.org_id).in_(org_ids))
     return [AgentOption(id=i, label=f"{org}: {name} ({role})") for i, name, role, org in session.execute(stmt).all()]
 
 

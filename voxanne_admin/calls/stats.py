@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from voxanne_admin import formatting as fmt
 from voxanne_admin import locks
@@ -23,13 +23,13 @@ from voxanne_admin.timeutil import utcnow
 
 def answered_sql() -> sa.ColumnElement:
     family = family_column()
-    return sa.and_(Call.status == "ended", sa.func.coalesce(Call.duration_s, 0) > 0,
+    return sa.and_(col(Call.status) == "ended", sa.func.coalesce(col(Call.duration_s), 0) > 0,
                    family.not_in(MISSED_FAMILIES))
 
 
 def booked_sql() -> sa.ColumnElement:
-    return sa.exists(sa.select(1).where(Appointment.vapi_call_id == Call.vapi_call_id,
-                                        Appointment.status != "cancelled"))
+    return sa.exists(sa.select(1).where(col(Appointment.vapi_call_id) == col(Call.vapi_call_id),
+                                        col(Appointment.status) != "cancelled"))
 
 
 def _edges_sql() -> str:
@@ -115,16 +115,16 @@ def _live_part(session: Session, flt: CallFilter, since: datetime | None, exact_
 def _live_figures(session: Session, flt: CallFilter, since: datetime | None, exact_p90: bool) -> dict[str, Any]:
     cond = conditions(flt)
     if since is not None:
-        cond.append(Call.listed_at >= since)
+        cond.append(col(Call.listed_at) >= since)
     answered = answered_sql()
-    ended = Call.status.in_(("ended", "failed"))
+    ended = col(Call.status).in_(("ended", "failed"))
     inner = sa.select(
-        sa.func.date_trunc("day", sa.func.timezone("UTC", Call.listed_at)).label("day"),
-        Call.ended_family.label("fam"),
-        sa.case((answered, sa.func.width_bucket(Call.duration_s, sa.literal_column(_edges_sql()))),
+        sa.func.date_trunc("day", sa.func.timezone("UTC", col(Call.listed_at))).label("day"),
+        col(Call.ended_family).label("fam"),
+        sa.case((answered, sa.func.width_bucket(col(Call.duration_s), sa.literal_column(_edges_sql()))),
                 else_=None).label("wb"),
-        answered.label("ans"), sa.and_(ended, sa.not_(answered)).label("mis"), Call.duration_s.label("dur"),
-        Call.cost.label("cost"), sa.and_(Call.vapi_call_id.is_not(None), booked_sql()).label("bk"),
+        answered.label("ans"), sa.and_(ended, sa.not_(answered)).label("mis"), col(Call.duration_s).label("dur"),
+        col(Call.cost).label("cost"), sa.and_(col(Call.vapi_call_id).is_not(None), booked_sql()).label("bk"),
     ).where(*cond).subquery()
     c = inner.c
     # One scan, four groupings: totals, per day, per family, per duration bucket (answered calls only).
@@ -145,7 +145,7 @@ def _live_figures(session: Session, flt: CallFilter, since: datetime | None, exa
         elif wb is not None:
             out["hist"][max(1, min(wb, len(DURATION_EDGES))) - 1] += total
     if exact_p90 and out["answered"]:
-        out["p90"] = session.execute(sa.select(sa.func.percentile_cont(0.9).within_group(Call.duration_s))
+        out["p90"] = session.execute(sa.select(sa.func.percentile_cont(0.9).within_group(col(Call.duration_s)))
                                      .where(*cond, answered)).scalar()
     return out
 
@@ -159,11 +159,12 @@ def stats(session: Session, *, flt: CallFilter, role: str | None = None) -> Call
     rollup, or with a text/duration/cost filter, everything is computed from the calls (exact p90)."""
     check_scope(flt, role)
     check_search(session, flt)
-    before = session.execute(sa.select(CallStatsState.complete_before).where(CallStatsState.id == 1)).scalar()
+    before = session.execute(sa.select(col(CallStatsState.complete_before))
+                             .where(col(CallStatsState.id) == 1)).scalar()
     use_rollup = before is not None and _rollup_usable(flt)
-    if use_rollup and flt.date_from and date.fromisoformat(flt.date_from) >= before:
+    if before is not None and use_rollup and flt.date_from and date.fromisoformat(flt.date_from) >= before:
         use_rollup = False  # the whole range is live anyway
-    if use_rollup:
+    if before is not None and use_rollup:
         since = datetime.combine(before, datetime.min.time(), UTC)
         rolled = _rollup_part(session, flt, before)
         live = _live_part(session, flt, since, exact_p90=False)
@@ -215,7 +216,7 @@ def refresh_stats(session: Session, *, days_back: int | None = 2, today: date | 
         session.execute(sa.text("delete from call_stats_daily"))
     answered = _answered_text("c")
     hist = ", ".join(f"count(*) filter (where answered and wb = {k + 1})" for k in range(len(DURATION_EDGES)))
-    written = session.execute(sa.text(f"""
+    written = cast("sa.CursorResult[Any]", session.execute(sa.text(f"""
         insert into call_stats_daily (day, org_id, agent_id, direction, status, ended_family, is_test, calls,
                                       answered, missed, duration_sum, cost_sum, booked, hist)
         select day, org_id, agent_id, direction, status, ended_family, is_test, count(*),
@@ -235,7 +236,7 @@ def refresh_stats(session: Session, *, days_back: int | None = 2, today: date | 
             where {window}
         ) x
         group by day, org_id, agent_id, direction, status, ended_family, is_test
-    """), params).rowcount  # noqa: S608 (constants from this module only; values are bound)
+    """), params)).rowcount  # noqa: S608 (constants from this module only; values are bound)
     if state is None:
         state = CallStatsState(id=1)
     state.complete_before, state.refreshed_at = today, utcnow()
@@ -248,19 +249,20 @@ def today_by_org(session: Session, *, org_ids: list[int] | None = None) -> list[
     """Today's figures (UTC day) per active organization, for the Overview page (all orgs when org_ids empty)."""
     start = datetime.combine(utcnow().date(), datetime.min.time(), UTC)
     answered = answered_sql()
-    call_cond = [Call.org_id == Organization.id, Call.listed_at >= start]
+    call_cond = [col(Call.org_id) == col(Organization.id), col(Call.listed_at) >= start]
     stmt = (
-        sa.select(Organization.id, Organization.name, sa.func.count(Call.id),
-                  sa.func.count(Call.id).filter(answered),
-                  sa.func.count(Call.id).filter(sa.and_(Call.status.in_(("ended", "failed")), sa.not_(answered))),
-                  sa.func.avg(Call.duration_s).filter(answered), sa.func.coalesce(sa.func.sum(Call.cost), 0),
-                  sa.func.count(Call.id).filter(sa.and_(Call.vapi_call_id.is_not(None), booked_sql())))
+        sa.select(col(Organization.id), col(Organization.name), sa.func.count(col(Call.id)),
+                  sa.func.count(col(Call.id)).filter(answered),
+                  sa.func.count(col(Call.id)).filter(sa.and_(col(Call.status).in_(("ended", "failed")),
+                                                             sa.not_(answered))),
+                  sa.func.avg(col(Call.duration_s)).filter(answered), sa.func.coalesce(sa.func.sum(col(Call.cost)), 0),
+                  sa.func.count(col(Call.id)).filter(sa.and_(col(Call.vapi_call_id).is_not(None), booked_sql())))
         .select_from(Organization).outerjoin(Call, sa.and_(*call_cond))
-        .where(Organization.status == "active").group_by(Organization.id, Organization.name)
-        .order_by(Organization.name)
+        .where(col(Organization.status) == "active").group_by(col(Organization.id), col(Organization.name))
+        .order_by(col(Organization.name))
     )
     if org_ids:
-        stmt = stmt.where(Organization.id.in_(org_ids))
+        stmt = stmt.where(col(Organization.id).in_(org_ids))
     return [OrgToday(org_id=i, org_name=n, calls=c, answered=a, missed=m, avg_duration=fmt.duration(d),
                      cost=fmt.money(cost), booked=b) for i, n, c, a, m, d, cost, b in session.execute(stmt).all()]
 

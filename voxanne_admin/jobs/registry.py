@@ -59,7 +59,7 @@ def _redact_phi_backfill(session: Session) -> str:
 
 
 def _call_retention(session: Session) -> str:
-    from voxanne_admin.calls import retention
+    from voxanne_admin import retention
 
     return retention.retention(session)
 

@@ -84,8 +84,8 @@ def find_dates(text: str, spans: list[Span]) -> None:
             if last_birth < 0 or not _NOT_BIRTH.search(before[last_birth:]):
                 if _year_of(value) is None:
                     # "born 4 March 85": a bare two-digit year after a birth date is its year
-                    year = _SHORT_YEAR_AFTER.match(text, end)
-                    end = year.end() if year else end
+                    short_year = _SHORT_YEAR_AFTER.match(text, end)
+                    end = short_year.end() if short_year else end
                 spans.append(Span("DOB", start, end))
                 continue
         full = m.group("num") or m.group("iso") or (

@@ -22,16 +22,17 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.calls import service as call_service
+from voxanne_admin.calls.models import EventLine
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.messaging import service as sms_service
 from voxanne_admin.privacy import redaction as phi
@@ -340,6 +341,26 @@ def recent_failures(session: Session, *, limit: int = 20) -> list[dict[str, Any]
             where a.outcome <> 'completed' order by a.id desc limit :limit"""), {"limit": limit}).all()
     return [{"event_id": int(r.event_id), "attempt": int(r.attempt), "at": fmt.timestamp(r.started_at, seconds=True),
              "outcome": r.outcome, "error": r.error or "", "provider": r.provider, "kind": r.kind} for r in rows]
+
+
+def purge_organization_events(session: Session, *, org_id: int, where: sa.ColumnElement[bool]) -> int:
+    """Retention of a long-closed organization: delete its inbox events (all statuses) when `where` (the
+    caller's "still closed" recheck) holds; the number deleted."""
+    result = session.execute(sa.delete(WebhookEvent).where(col(WebhookEvent.org_id) == org_id, where))
+    return cast("sa.CursorResult[Any]", result).rowcount
+
+
+def call_events(session: Session, *, vapi_call_id: str) -> list[EventLine]:
+    """The call detail's timeline: the inbox events that built one call, oldest first."""
+    if not vapi_call_id:
+        return []
+    rows = session.execute(
+        sa.select(col(WebhookEvent.id), col(WebhookEvent.kind), col(WebhookEvent.status),
+                  col(WebhookEvent.received_at))
+        .where(col(WebhookEvent.call_id) == vapi_call_id)
+        .order_by(col(WebhookEvent.received_at), col(WebhookEvent.id))).all()
+    return [EventLine(id=e.id, kind=e.kind, status=e.status, received_at=fmt.timestamp(e.received_at, seconds=True))
+            for e in rows]
 
 
 def purge(session: Session) -> str:

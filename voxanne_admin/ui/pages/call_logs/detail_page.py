@@ -14,6 +14,7 @@ from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.pages.call_logs.components import CALL_STATUS
 from voxanne_admin.ui.pages.call_logs.state import CallLogsState, is_admin
 from voxanne_admin.ui.state import AppState, current_staff, guarded
+from voxanne_admin.webhooks import service as inbox
 
 
 class CallDetailState(AppState):
@@ -41,7 +42,9 @@ class CallDetailState(AppState):
             org_ids = [int(i) for i in org_ids]
         try:
             with db.read_only() as session:
-                self.call = detail.get_call(session, call_id=int(ref), org_ids=org_ids, role=staff.role)
+                call = detail.get_call(session, call_id=int(ref), org_ids=org_ids, role=staff.role)
+                call.events = inbox.call_events(session, vapi_call_id=call.vapi_call_id)
+                self.call = call
         except DomainError as exc:
             self.error = str(exc)
             self.call = CallDetail()
