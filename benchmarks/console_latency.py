@@ -35,12 +35,13 @@ def main() -> None:
         from voxanne_admin import db
         from voxanne_admin.audit.service import Actor
         from voxanne_admin.auth import service as auth
+        from voxanne_admin.auth import signin
 
         with db.transaction() as session:
             user = auth.create_first_founder(session, email=EMAIL, name="Bench Founder", password=PASSWORD,
                                              actor=Actor())
-            secret, _ = auth.begin_totp_enrolment(session, user=user)
-            codes = auth.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).now(), actor=Actor())
+            secret, _ = signin.begin_totp_enrolment(session, user=user)
+            codes = signin.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).now(), actor=Actor())
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
                                          args=["--headless", "--no-sandbox", "--disable-gpu",

@@ -60,10 +60,11 @@ import pyotp
 from voxanne_admin import db
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import service as s
+from voxanne_admin.auth import signin
 with db.transaction() as session:
     u = s.create_first_founder(session, email={EMAIL!r}, name="Bench Founder", password={PASSWORD!r}, actor=Actor())
-    secret, _ = s.begin_totp_enrolment(session, user=u)
-    codes = s.confirm_totp_enrolment(session, user=u, code=pyotp.TOTP(secret).now(), actor=Actor())
+    secret, _ = signin.begin_totp_enrolment(session, user=u)
+    codes = signin.confirm_totp_enrolment(session, user=u, code=pyotp.TOTP(secret).now(), actor=Actor())
 print(secret + " " + ",".join(codes))
 """
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL")}

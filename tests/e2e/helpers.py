@@ -37,6 +37,7 @@ def create_account(engine: Engine, *, role: str, label: str, password: str = PAS
     """Create a staff account with TOTP enrolled, committed, as the founder tooling would."""
     from voxanne_admin.audit.service import Actor
     from voxanne_admin.auth import service as auth_service
+    from voxanne_admin.auth import signin
 
     email = f"{label}-{secrets.token_hex(3)}@e2e.voxanne.example"
     name = f"E2E {label.replace('-', ' ').title()}"
@@ -44,14 +45,14 @@ def create_account(engine: Engine, *, role: str, label: str, password: str = PAS
     with Session(engine, expire_on_commit=False) as session:
         user = auth_service.create_staff(session, email=email, name=name, role=role, password=password,
                                          actor=actor, actor_role="founder")
-        secret, _uri = auth_service.begin_totp_enrolment(session, user=user)
+        secret, _uri = signin.begin_totp_enrolment(session, user=user)
         # Enrol with the previous step's code (inside the server's +-1 window): the step is then recorded as
         # used, and two sign-ins right away can take the current and the next step without waiting.
         totp = pyotp.TOTP(secret)
         while time.time() % totp.interval > totp.interval - 2:
             time.sleep(0.5)
         code = totp.at(time.time() - totp.interval)
-        codes = auth_service.confirm_totp_enrolment(session, user=user, code=code, actor=actor)
+        codes = signin.confirm_totp_enrolment(session, user=user, code=code, actor=actor)
         session.commit()
         return Account(id=user.id or 0, email=email, name=name, role=role, password=password, secret=secret,
                        recovery_codes=codes)

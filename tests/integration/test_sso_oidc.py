@@ -14,7 +14,7 @@ from tests.oidc import op
 from tests.unit.factories import actor_of, audit_events, make_staff
 from voxanne_admin import db
 from voxanne_admin.api.app import build_api
-from voxanne_admin.auth import oidc, sso
+from voxanne_admin.auth import oidc, signin, sso
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.models import SsoLogin, StaffSession, StaffUser
 from voxanne_admin.errors import InvalidInput
@@ -154,7 +154,7 @@ def test_unknown_user_of_an_allowed_domain_is_created_with_the_jit_role(client, 
         assert audit_events(session, "sso_linked")[-1].diff["just_in_time"] is True
     # A JIT account has no usable password.
     with db.transaction() as session:
-        result = auth_service.authenticate_password(session, email="jit@clinic.test", password="anything-at-all",
+        result = signin.authenticate_password(session, email="jit@clinic.test", password="anything-at-all",
                                                     actor=actor_of())
     assert not result.ok
 
@@ -269,7 +269,7 @@ def test_broken_issuer_makes_sso_unavailable_but_keeps_password_sign_in(clean_db
             assert ready["checks"]["sso"].startswith("unavailable: OIDC discovery")
             assert not any("sso" in reason.lower() for reason in ready["reasons"])
         with db.transaction() as session:
-            result = auth_service.authenticate_password(session, email=user.email, password="copper-lantern-orbit"
+            result = signin.authenticate_password(session, email=user.email, password="copper-lantern-orbit"
                                                         "-meadow-42", actor=actor_of())
         assert result.ok
     finally:
@@ -287,9 +287,9 @@ def test_sso_only_staff_cannot_use_a_password_but_founders_keep_it(client):
             sso.set_sso_only(session, actor_user=admin, staff_id=founder.id, sso_only=True, actor=actor_of(admin))
         assert audit_events(session, "staff_sso_only_changed")[-1].target_id == str(viewer.id)
     with db.transaction() as session:
-        refused = auth_service.authenticate_password(session, email="viewer@clinic.test",
+        refused = signin.authenticate_password(session, email="viewer@clinic.test",
                                                      password="copper-lantern-orbit-meadow-42", actor=actor_of())
-        allowed = auth_service.authenticate_password(session, email="founder@clinic.test",
+        allowed = signin.authenticate_password(session, email="founder@clinic.test",
                                                      password="copper-lantern-orbit-meadow-42", actor=actor_of())
     assert not refused.ok and "single sign-on only" in refused.message
     assert allowed.ok
@@ -394,7 +394,7 @@ def test_sso_only_flag_is_dormant_when_sso_is_not_configured(clean_db, monkeypat
         user.sso_only = True
         session.add(user)
     with db.transaction() as session:
-        result = auth_service.authenticate_password(session, email="viewer@clinic.test",
+        result = signin.authenticate_password(session, email="viewer@clinic.test",
                                                     password="copper-lantern-orbit-meadow-42", actor=actor_of())
     assert result.ok
 

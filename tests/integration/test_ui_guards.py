@@ -13,6 +13,7 @@ from tests.unit.factories import make_staff, open_session
 from voxanne_admin import db
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth import signin
 from voxanne_admin.auth.models import ROLES
 from voxanne_admin.jobs.models import JobRun
 from voxanne_admin.orgs import service as org_service
@@ -187,7 +188,7 @@ def test_public_sign_in_handler_reports_wrong_password_without_session(clean_db)
     fake = _fake_state()
     fake.errors, fake.notice = {}, ""
     assert _handler(AuthFlowState, "submit_password")(fake, {"email": email, "password": "wrong-password-1"}) is None
-    assert fake.errors == {"form": auth_service.GENERIC_FAILURE}
+    assert fake.errors == {"form": signin.GENERIC_FAILURE}
     with db.read_only() as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "login_failed")).one()
         assert event.ip == "203.0.113.9"

@@ -11,6 +11,7 @@ import pytest
 from tests.unit.factories import PASSWORD, actor_of, audit_actions, last_audit_id, make_staff
 from voxanne_admin.audit import service as audit_service
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth import signin
 
 AUTH_EVENTS = {
     "login_success", "login_failed", "logout", "mfa_enabled", "mfa_disabled", "mfa_challenge_success",
@@ -21,7 +22,7 @@ AUTH_EVENTS = {
 @pytest.fixture
 def clock(monkeypatch) -> float:
     now = (time.time() // 30) * 30 + 15
-    monkeypatch.setattr(auth_service, "time", SimpleNamespace(time=lambda: now, monotonic=time.monotonic,
+    monkeypatch.setattr(signin, "time", SimpleNamespace(time=lambda: now, monotonic=time.monotonic,
                                                               sleep=time.sleep))
     return now
 
@@ -39,18 +40,18 @@ def test_each_auth_event_written_by_its_service_call(session, clock):
         seen.update(expected)
         return result
 
-    step(["login_failed"], lambda: auth_service.authenticate_password(session, email=user.email, password="nope",
+    step(["login_failed"], lambda: signin.authenticate_password(session, email=user.email, password="nope",
                                                                        actor=me))
-    assert step([], lambda: auth_service.authenticate_password(session, email=user.email, password=PASSWORD,
+    assert step([], lambda: signin.authenticate_password(session, email=user.email, password=PASSWORD,
                                                                actor=me)).ok
-    secret, _ = auth_service.begin_totp_enrolment(session, user=user)
-    codes = step(["mfa_enabled"], lambda: auth_service.confirm_totp_enrolment(
+    secret, _ = signin.begin_totp_enrolment(session, user=user)
+    codes = step(["mfa_enabled"], lambda: signin.confirm_totp_enrolment(
         session, user=user, code=pyotp.TOTP(secret).at(clock), actor=me))
-    step(["mfa_challenge_success"], lambda: auth_service.verify_second_factor(
+    step(["mfa_challenge_success"], lambda: signin.verify_second_factor(
         session, staff_id=user.id, code=pyotp.TOTP(secret).at(clock + 30), actor=me))
-    step(["mfa_challenge_failed"], lambda: auth_service.verify_second_factor(
+    step(["mfa_challenge_failed"], lambda: signin.verify_second_factor(
         session, staff_id=user.id, code="99999-99999", actor=me))
-    step(["recovery_code_used", "mfa_challenge_success"], lambda: auth_service.verify_second_factor(
+    step(["recovery_code_used", "mfa_challenge_success"], lambda: signin.verify_second_factor(
         session, staff_id=user.id, code=codes[0], actor=me))
     ticket = step(["login_success"], lambda: auth_service.create_session(session, user=user, actor=me))
     token = auth_service.establish_session(session, ticket=ticket)
@@ -64,8 +65,8 @@ def test_each_auth_event_written_by_its_service_call(session, clock):
     step(["password_changed"], lambda: auth_service.change_password(
         session, user=user, current=PASSWORD, new="granite heron folds the paper moon", actor=me))
     for _ in range(4):
-        auth_service.verify_second_factor(session, staff_id=user.id, code="99999-99999", actor=me)
-    step(["mfa_challenge_failed", "account_locked"], lambda: auth_service.verify_second_factor(
+        signin.verify_second_factor(session, staff_id=user.id, code="99999-99999", actor=me)
+    step(["mfa_challenge_failed", "account_locked"], lambda: signin.verify_second_factor(
         session, staff_id=user.id, code="99999-99999", actor=me))
     step(["mfa_disabled"], lambda: auth_service.reset_mfa(session, actor_user=admin, staff_id=user.id,
                                                           actor=actor_of(admin)))

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from tests.unit.factories import IP, PASSWORD, actor_of, audit_actions, audit_events, last_audit_id, make_staff
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth import signin
 from voxanne_admin.auth.models import LoginAttempt
 from voxanne_admin.errors import Conflict, InvalidInput, RateLimited
 from voxanne_admin.settings import get_settings
@@ -23,7 +24,7 @@ def clock(monkeypatch) -> float:
     """Freeze the TOTP clock in the middle of a 30 s step so window tests never straddle a boundary."""
     now = (time.time() // 30) * 30 + 15
     fake = SimpleNamespace(time=lambda: now, monotonic=time.monotonic, sleep=time.sleep)
-    monkeypatch.setattr(auth_service, "time", fake)
+    monkeypatch.setattr(signin, "time", fake)
     return now
 
 
@@ -42,7 +43,7 @@ def _code(user, at: float) -> str:
 
 
 def _sign_in(session, email: str, password: str, ip: str = IP):
-    return auth_service.authenticate_password(session, email=email, password=password, actor=actor_of(ip=ip))
+    return signin.authenticate_password(session, email=email, password=password, actor=actor_of(ip=ip))
 
 
 # ---------------------------------------------------------------- TOTP enrolment
@@ -50,27 +51,27 @@ def _sign_in(session, email: str, password: str, ip: str = IP):
 
 def test_totp_enrolment_activates_mfa_when_code_confirmed(session, clock):
     user = make_staff(session, mfa=False)
-    secret, uri = auth_service.begin_totp_enrolment(session, user=user)
+    secret, uri = signin.begin_totp_enrolment(session, user=user)
     assert uri.startswith("otpauth://totp/") and secret in uri and "Voxanne%20Admin" in uri
     assert not user.mfa_enabled
 
-    codes = auth_service.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).at(clock),
+    codes = signin.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).at(clock),
                                                 actor=actor_of(user))
 
     assert user.mfa_enabled
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert auth_service.remaining_recovery_codes(session, user.id) == 10
+    assert signin.remaining_recovery_codes(session, user.id) == 10
     assert [e.target_id for e in audit_events(session, "mfa_enabled")] == [str(user.id)]
 
 
 def test_totp_enrolment_refused_when_code_wrong(session, clock):
     user = make_staff(session, mfa=False)
-    secret, _ = auth_service.begin_totp_enrolment(session, user=user)
+    secret, _ = signin.begin_totp_enrolment(session, user=user)
     wrong = pyotp.TOTP(secret).at(clock - 3600)
     with pytest.raises(InvalidInput, match="not valid"):
-        auth_service.confirm_totp_enrolment(session, user=user, code=wrong, actor=actor_of(user))
+        signin.confirm_totp_enrolment(session, user=user, code=wrong, actor=actor_of(user))
     with pytest.raises(InvalidInput, match="6-digit code"):
-        auth_service.confirm_totp_enrolment(session, user=user, code="12ab56", actor=actor_of(user))
+        signin.confirm_totp_enrolment(session, user=user, code="12ab56", actor=actor_of(user))
     assert not user.mfa_enabled
     assert audit_events(session, "mfa_enabled") == []
 
@@ -78,15 +79,15 @@ def test_totp_enrolment_refused_when_code_wrong(session, clock):
 def test_totp_enrolment_refused_when_already_enabled(session):
     user = make_staff(session, mfa=True)
     with pytest.raises(Conflict, match="already set up"):
-        auth_service.begin_totp_enrolment(session, user=user)
+        signin.begin_totp_enrolment(session, user=user)
 
 
 def test_totp_code_from_enrolment_refused_at_sign_in(session, clock):
     user = make_staff(session, mfa=False)
-    secret, _ = auth_service.begin_totp_enrolment(session, user=user)
+    secret, _ = signin.begin_totp_enrolment(session, user=user)
     code = pyotp.TOTP(secret).at(clock)
-    auth_service.confirm_totp_enrolment(session, user=user, code=code, actor=actor_of(user))
-    result = auth_service.verify_second_factor(session, staff_id=user.id, code=code, actor=actor_of(user))
+    signin.confirm_totp_enrolment(session, user=user, code=code, actor=actor_of(user))
+    result = signin.verify_second_factor(session, staff_id=user.id, code=code, actor=actor_of(user))
     assert not result.ok
 
 
@@ -97,24 +98,24 @@ def test_totp_step_matched_for_previous_current_and_next_window(clock):
     secret = pyotp.random_base32()
     totp = pyotp.TOTP(secret)
     step = int(clock // 30)
-    assert auth_service._match_step(secret, totp.at(clock), clock) == step
-    assert auth_service._match_step(secret, totp.at(clock - 30), clock) == step - 1
-    assert auth_service._match_step(secret, totp.at(clock + 30), clock) == step + 1
-    assert auth_service._match_step(secret, totp.at(clock - 60), clock) is None
-    assert auth_service._match_step(secret, totp.at(clock + 60), clock) is None
+    assert signin._match_step(secret, totp.at(clock), clock) == step
+    assert signin._match_step(secret, totp.at(clock - 30), clock) == step - 1
+    assert signin._match_step(secret, totp.at(clock + 30), clock) == step + 1
+    assert signin._match_step(secret, totp.at(clock - 60), clock) is None
+    assert signin._match_step(secret, totp.at(clock + 60), clock) is None
 
 
 def test_totp_code_accepted_once_then_refused_on_replay(session, clock):
     user = make_staff(session)
     code = _code(user, clock)
 
-    first = auth_service.verify_second_factor(session, staff_id=user.id, code=code, actor=actor_of(user))
-    replay = auth_service.verify_second_factor(session, staff_id=user.id, code=code, actor=actor_of(user))
+    first = signin.verify_second_factor(session, staff_id=user.id, code=code, actor=actor_of(user))
+    replay = signin.verify_second_factor(session, staff_id=user.id, code=code, actor=actor_of(user))
 
     assert first.ok and first.staff_id == user.id
     assert user.totp_last_step == int(clock // 30)
     assert not replay.ok
-    assert replay.message == auth_service.CODE_FAILURE
+    assert replay.message == signin.CODE_FAILURE
     (failed,) = audit_events(session, "mfa_challenge_failed")
     assert failed.diff == {"reason": "code already used"}
     (success,) = audit_events(session, "mfa_challenge_success")
@@ -123,7 +124,7 @@ def test_totp_code_accepted_once_then_refused_on_replay(session, clock):
 
 def test_totp_code_accepted_when_from_previous_window(session, clock):
     user = make_staff(session)
-    result = auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock - 30),
+    result = signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock - 30),
                                                actor=actor_of(user))
     assert result.ok
     assert user.totp_last_step == int(clock // 30) - 1
@@ -131,14 +132,14 @@ def test_totp_code_accepted_when_from_previous_window(session, clock):
 
 def test_totp_code_accepted_when_from_next_window(session, clock):
     user = make_staff(session)
-    result = auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock + 30),
+    result = signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock + 30),
                                                actor=actor_of(user))
     assert result.ok
 
 
 def test_totp_code_refused_when_older_than_a_window(session, clock):
     user = make_staff(session)
-    result = auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock - 90),
+    result = signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock - 90),
                                                actor=actor_of(user))
     assert not result.ok
     assert audit_events(session, "mfa_challenge_failed")[0].diff == {"reason": "wrong code"}
@@ -146,9 +147,9 @@ def test_totp_code_refused_when_older_than_a_window(session, clock):
 
 def test_totp_previous_window_refused_after_current_code_used(session, clock):
     user = make_staff(session)
-    assert auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock),
+    assert signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock),
                                              actor=actor_of(user)).ok
-    older = auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock - 30),
+    older = signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock - 30),
                                               actor=actor_of(user))
     assert not older.ok
 
@@ -156,7 +157,7 @@ def test_totp_previous_window_refused_after_current_code_used(session, clock):
 def test_second_factor_success_records_sign_in_and_clears_failures(session, clock):
     user = make_staff(session)
     user.failed_attempts = 3
-    result = auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock),
+    result = signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock),
                                                actor=actor_of(user))
     assert result.ok
     assert user.failed_attempts == 0
@@ -167,7 +168,7 @@ def test_second_factor_success_records_sign_in_and_clears_failures(session, cloc
 
 def test_second_factor_refused_when_account_has_no_mfa(session):
     user = make_staff(session, mfa=False)
-    result = auth_service.verify_second_factor(session, staff_id=user.id, code="123456", actor=actor_of(user))
+    result = signin.verify_second_factor(session, staff_id=user.id, code="123456", actor=actor_of(user))
     assert not result.ok
     assert "expired" in result.message
 
@@ -177,8 +178,8 @@ def test_second_factor_refused_when_account_has_no_mfa(session):
 
 def _enrolled(session, clock):
     user = make_staff(session, mfa=False)
-    secret, _ = auth_service.begin_totp_enrolment(session, user=user)
-    codes = auth_service.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).at(clock),
+    secret, _ = signin.begin_totp_enrolment(session, user=user)
+    codes = signin.confirm_totp_enrolment(session, user=user, code=pyotp.TOTP(secret).at(clock),
                                                 actor=actor_of(user))
     return user, codes
 
@@ -186,12 +187,12 @@ def _enrolled(session, clock):
 def test_recovery_code_works_once_then_fails(session, clock):
     user, codes = _enrolled(session, clock)
 
-    first = auth_service.verify_second_factor(session, staff_id=user.id, code=codes[0], actor=actor_of(user))
-    again = auth_service.verify_second_factor(session, staff_id=user.id, code=codes[0], actor=actor_of(user))
+    first = signin.verify_second_factor(session, staff_id=user.id, code=codes[0], actor=actor_of(user))
+    again = signin.verify_second_factor(session, staff_id=user.id, code=codes[0], actor=actor_of(user))
 
     assert first.ok
-    assert not again.ok and again.message == auth_service.CODE_FAILURE
-    assert auth_service.remaining_recovery_codes(session, user.id) == 9
+    assert not again.ok and again.message == signin.CODE_FAILURE
+    assert signin.remaining_recovery_codes(session, user.id) == 9
     (used,) = audit_events(session, "recovery_code_used")
     assert used.diff == {"remaining": 9}
     assert audit_events(session, "mfa_challenge_success")[0].diff == {"method": "recovery_code"}
@@ -201,15 +202,15 @@ def test_recovery_code_works_once_then_fails(session, clock):
 def test_recovery_code_accepted_when_typed_without_dash_in_capitals(session, clock):
     user, codes = _enrolled(session, clock)
     typed = codes[1].replace("-", "").upper()
-    assert auth_service.verify_second_factor(session, staff_id=user.id, code=f" {typed} ", actor=actor_of(user)).ok
+    assert signin.verify_second_factor(session, staff_id=user.id, code=f" {typed} ", actor=actor_of(user)).ok
 
 
 def test_recovery_codes_regenerated_when_old_ones_stop_working(session, clock):
     user, old = _enrolled(session, clock)
-    new = auth_service.regenerate_recovery_codes(session, user=user, actor=actor_of(user))
+    new = signin.regenerate_recovery_codes(session, user=user, actor=actor_of(user))
     assert not set(old) & set(new)
-    assert not auth_service.verify_second_factor(session, staff_id=user.id, code=old[0], actor=actor_of(user)).ok
-    assert auth_service.verify_second_factor(session, staff_id=user.id, code=new[0], actor=actor_of(user)).ok
+    assert not signin.verify_second_factor(session, staff_id=user.id, code=old[0], actor=actor_of(user)).ok
+    assert signin.verify_second_factor(session, staff_id=user.id, code=new[0], actor=actor_of(user)).ok
     assert len(audit_events(session, "recovery_codes_regenerated")) == 1
 
 
@@ -231,7 +232,7 @@ def test_unknown_email_gets_same_message_as_wrong_password(session):
     unknown = _sign_in(session, "nobody@clinic.example", PASSWORD)
 
     assert not wrong.ok and not unknown.ok
-    assert wrong.message == unknown.message == auth_service.GENERIC_FAILURE
+    assert wrong.message == unknown.message == signin.GENERIC_FAILURE
     assert wrong.staff_id is None and unknown.staff_id is None
     assert audit_actions(session, since_id=start) == ["login_failed", "login_failed"]
     reasons = [e.diff["reason"] for e in audit_events(session, "login_failed")]
@@ -241,14 +242,14 @@ def test_unknown_email_gets_same_message_as_wrong_password(session):
 def test_disabled_account_refused_with_generic_message(session):
     user = make_staff(session, disabled=True)
     result = _sign_in(session, user.email, PASSWORD)
-    assert not result.ok and result.message == auth_service.GENERIC_FAILURE
+    assert not result.ok and result.message == signin.GENERIC_FAILURE
 
 
 def test_five_failures_lock_account_and_locked_account_refuses_right_password(session):
     user = make_staff(session)
     results = [_sign_in(session, user.email, f"wrong-password-{i}") for i in range(5)]
 
-    assert [r.message == auth_service.GENERIC_FAILURE for r in results] == [True] * 4 + [False]
+    assert [r.message == signin.GENERIC_FAILURE for r in results] == [True] * 4 + [False]
     locked = results[-1]
     assert locked.locked_until is not None
     assert locked.locked_until > utcnow() + timedelta(minutes=14)
@@ -266,15 +267,15 @@ def test_five_failures_lock_account_and_locked_account_refuses_right_password(se
 def test_five_wrong_codes_lock_account(session, clock):
     user = make_staff(session)
     wrong_totp = next(c for c in ("000000", "111111", "222222", "333333")
-                      if auth_service._match_step(user.totp_secret, c, clock) is None)
-    results = [auth_service.verify_second_factor(session, staff_id=user.id, code=wrong_totp if i % 2 else "11111-22222",
+                      if signin._match_step(user.totp_secret, c, clock) is None)
+    results = [signin.verify_second_factor(session, staff_id=user.id, code=wrong_totp if i % 2 else "11111-22222",
                                                  actor=actor_of(user)) for i in range(5)]
     assert all(not r.ok for r in results)
     assert results[-1].locked_until is not None and "locked" in results[-1].message
     assert audit_events(session, "account_locked")[0].diff["stage"] == "mfa"
     assert len(audit_events(session, "mfa_challenge_failed")) == 5
     # Even a correct code is refused while locked.
-    assert not auth_service.verify_second_factor(session, staff_id=user.id, code=_code(user, clock),
+    assert not signin.verify_second_factor(session, staff_id=user.id, code=_code(user, clock),
                                                  actor=actor_of(user)).ok
 
 
@@ -286,7 +287,7 @@ def test_sign_in_refused_with_rate_limit_when_ip_over_limit(session, ip_limit_10
         _sign_in(session, user.email, PASSWORD)
     assert 0 < exc.value.retry_after_s <= 15 * 60 + 1
     with pytest.raises(RateLimited):
-        auth_service.verify_second_factor(session, staff_id=user.id, code="123456", actor=actor_of(user))
+        signin.verify_second_factor(session, staff_id=user.id, code="123456", actor=actor_of(user))
 
 
 def test_rate_limit_counts_only_this_ip_and_recent_attempts(session, ip_limit_10):

@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.factories import PASSWORD, actor_of, audit_events, make_staff, open_session
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth import signin
 from voxanne_admin.auth.models import RecoveryCode
 from voxanne_admin.auth.roles import has_role, require_role
 from voxanne_admin.errors import InvalidInput, PermissionDenied
@@ -148,7 +149,7 @@ def test_mfa_reset_clears_totp_codes_and_sessions(session):
     auth_service.reset_mfa(session, actor_user=admin, staff_id=target.id, actor=actor_of(admin))
 
     assert (target.mfa_enabled, target.totp_secret, target.totp_last_step) == (False, None, None)
-    assert auth_service.remaining_recovery_codes(session, target.id) == 0
+    assert signin.remaining_recovery_codes(session, target.id) == 0
     assert auth_service.resolve_session(session, token=token) is None
     (event,) = audit_events(session, "mfa_disabled")
     assert event.target_id == str(target.id) and event.actor_email == admin.email

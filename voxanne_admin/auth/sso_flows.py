@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from voxanne_admin import db
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.auth import oidc, sso
+from voxanne_admin.auth import oidc, signin, sso
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.errors import RateLimited
 from voxanne_admin.settings import get_settings
@@ -56,7 +56,7 @@ def callback(*, code: str, state: str, cookie_state: str, error: str, actor: Act
     provider = oidc.provider_name(settings)
     try:
         with db.read_only() as session:
-            auth_service.check_ip_rate(session, actor.ip or "")
+            signin.check_ip_rate(session, actor.ip or "")
     except RateLimited:
         return _refused("rate limited")
     with db.transaction() as session:

@@ -6,6 +6,7 @@ import reflex as rx
 
 from voxanne_admin import db
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth import signin
 from voxanne_admin.auth import tokens as token_service
 from voxanne_admin.auth.models import ApiTokenRead, SessionRead
 from voxanne_admin.errors import DomainError, InvalidInput
@@ -31,7 +32,7 @@ class AccountState(AppState):
         with db.transaction() as session:
             self.sessions = auth_service.list_sessions(session, staff_id=staff.id,
                                                        current_session_id=staff.session_id)
-            self.recovery_left = auth_service.remaining_recovery_codes(session, staff.id)
+            self.recovery_left = signin.remaining_recovery_codes(session, staff.id)
             self.api_tokens = token_service.list_tokens(session, staff_id=staff.id)
 
     @rx.event
@@ -120,7 +121,7 @@ class AccountState(AppState):
         try:
             with db.transaction() as session:
                 user = auth_service.get(session, staff_id=staff.id)
-                self.new_codes = auth_service.regenerate_recovery_codes(session, user=user,
+                self.new_codes = signin.regenerate_recovery_codes(session, user=user,
                                                                         actor=actor_for(self, staff))
         except DomainError as exc:
             return rx.toast.error(str(exc))

@@ -8,7 +8,7 @@ import reflex as rx
 import segno
 
 from voxanne_admin import db
-from voxanne_admin.auth import oidc, sso
+from voxanne_admin.auth import oidc, signin, sso
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput, RateLimited
 from voxanne_admin.ui import routes
@@ -59,7 +59,7 @@ class AuthFlowState(rx.State):
     def _start_enrolment(self, staff_id: int) -> None:
         with db.transaction() as session:
             user = auth_service.get(session, staff_id=staff_id)
-            secret, uri = auth_service.begin_totp_enrolment(session, user=user)
+            secret, uri = signin.begin_totp_enrolment(session, user=user)
         self.totp_secret = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
         self.qr_data_uri = _qr_data_uri(uri)
         self.step = "enrol"
@@ -122,7 +122,7 @@ class AuthFlowState(rx.State):
                 actor = actor_for(self)
                 actor = type(actor)(type="staff", id=str(user.id), email=user.email, ip=actor.ip,
                                     user_agent=actor.user_agent)
-                codes = auth_service.confirm_totp_enrolment(session, user=user, code=form.get("code", ""),
+                codes = signin.confirm_totp_enrolment(session, user=user, code=form.get("code", ""),
                                                             actor=actor)
         except InvalidInput as exc:
             self.errors = {"code": str(exc)}
@@ -219,7 +219,7 @@ class AuthFlowState(rx.State):
         self.notice = ""
         try:
             with db.transaction() as session:
-                result = auth_service.authenticate_password(
+                result = signin.authenticate_password(
                     session, email=form.get("email", ""), password=form.get("password", ""), actor=actor_for(self)
                 )
         except RateLimited as exc:
@@ -249,7 +249,7 @@ class AuthFlowState(rx.State):
             return None
         try:
             with db.transaction() as session:
-                result = auth_service.verify_second_factor(session, staff_id=staff_id, code=form.get("code", ""),
+                result = signin.verify_second_factor(session, staff_id=staff_id, code=form.get("code", ""),
                                                            actor=actor_for(self))
         except RateLimited as exc:
             self.errors = {"code": f"{exc} (HTTP 429)"}
