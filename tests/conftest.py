@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,11 +131,23 @@ def clean_db(database_url: str) -> Iterator[str]:
     from voxanne_admin import db
 
     def wipe() -> None:
-        with db.get_engine().begin() as conn:
-            # Triggers (audit_events is append-only) do not fire in replica mode: test cleanup only.
-            conn.execute(sa.text("set local session_replication_role = replica"))
-            conn.execute(sa.text(f"truncate {', '.join(TABLES)} restart identity cascade"))
-            _reseed_flags(conn)
+        # A shared API server (tests/integration/conftest.py) keeps reading these tables (inbox poll, flag
+        # snapshot reload, jobs): TRUNCATE's exclusive locks can deadlock with those reads. PostgreSQL then aborts
+        # one side; when it is this one, empty the tables again (the server's side simply retries its poll).
+        for attempt in range(1, 6):
+            try:
+                with db.get_engine().begin() as conn:
+                    # Triggers (audit_events is append-only) do not fire in replica mode: test cleanup only.
+                    conn.execute(sa.text("set local session_replication_role = replica"))
+                    conn.execute(sa.text("set local lock_timeout = '10s'"))
+                    conn.execute(sa.text(f"truncate {', '.join(TABLES)} restart identity cascade"))
+                    _reseed_flags(conn)
+                return
+            except sa.exc.OperationalError as exc:
+                retryable = getattr(exc.orig, "sqlstate", "") in ("40P01", "55P03")  # deadlock, lock timeout
+                if not retryable or attempt == 5:
+                    raise
+                time.sleep(0.2 * attempt)
 
     wipe()
     yield database_url
