@@ -70,7 +70,7 @@ def resolve_source(sa_url: str | None = None) -> Source:
         with engine.connect() as conn:
             can_replicate = conn.execute(sa.text(
                 "select rolreplication or rolsuper from pg_roles where rolname = current_user")).scalar()
-            major = int(conn.execute(sa.text("show server_version_num")).scalar()) // 10000
+            major = int(conn.execute(sa.text("show server_version_num")).scalar_one()) // 10000
     finally:
         engine.dispose()
     return Source(mode="physical" if can_replicate else "logical", url=libpq_url(url), sa_url=url,

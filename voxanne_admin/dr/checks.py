@@ -58,7 +58,7 @@ def live_checks(conn: sa.Connection, *, baseline: dict[str, int] | None, backup_
                 connect_ms: float) -> tuple[list[Check], dict[str, int]]:
     """The seed's six checks on an open connection; returns them and the row counts (the next baseline)."""
     checks = [Check("connectivity", "pass", f"connected in {connect_ms:.0f} ms; "
-                    f"{conn.execute(sa.text('select version()')).scalar().split(',')[0]}")]
+                    f"{conn.execute(sa.text('select version()')).scalar_one().split(',')[0]}")]
     missing = [t for t in backup.CRITICAL_TABLES if t not in backup.OPTIONAL_TABLES
                and not conn.execute(sa.text("select to_regclass(:t)"), {"t": f"public.{t}"}).scalar()]
     present_optional = [t for t in backup.OPTIONAL_TABLES
@@ -80,7 +80,7 @@ def live_checks(conn: sa.Connection, *, baseline: dict[str, int] | None, backup_
     problems = []
     if not conn.execute(sa.text("select 1 from pg_proc where proname = 'audit_events_append_only'")).scalar():
         problems.append("function audit_events_append_only() is missing")
-    triggers = dict(conn.execute(sa.text(
+    triggers: dict[str, str] = dict(conn.execute(sa.text(
         "select tgname, tgenabled from pg_trigger where tgrelid = to_regclass('public.audit_events') "
         "and not tgisinternal")).all()) if conn.execute(sa.text("select to_regclass('public.audit_events')")).scalar() \
         else {}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
@@ -23,6 +24,7 @@ from voxanne_admin.dr import archive, backup, checks, pgtools, restore
 from voxanne_admin.dr import service as dr_service
 from voxanne_admin.dr.models import BackupVerificationLog, DrBackup, DrDrill
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput
+from voxanne_admin.providers import slack
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
@@ -39,17 +41,8 @@ def _authorise(actor: Actor | None, actor_role: str | None) -> Actor:
 
 def alert(text: str) -> None:
     """Slack incoming webhook when SLACK_WEBHOOK_URL is set (best effort; the record and log line always exist)."""
-    settings = get_settings()
     log.warning("dr alert", extra={"alert": text[:500]})
-    if settings.slack_webhook_url is None:
-        return
-    import httpx
-
-    try:
-        httpx.post(settings.slack_webhook_url.get_secret_value(), json={"text": f":rotating_light: {text}"},
-                   timeout=5)
-    except httpx.HTTPError:
-        log.warning("slack alert failed")
+    slack.post(f":rotating_light: {text}")
 
 
 # --- backups -------------------------------------------------------------------------------------------------
@@ -118,8 +111,9 @@ def apply_retention() -> str:
     removed: list[str] = []
     with db.transaction() as session:
         for kind in ("base", "logical"):
-            rows = session.execute(sa.select(DrBackup).where(DrBackup.kind == kind, DrBackup.status == "succeeded")
-                                   .order_by(DrBackup.started_at.desc())).scalars().all()  # type: ignore[attr-defined]
+            query = (sa.select(DrBackup).where(col(DrBackup.kind) == kind, col(DrBackup.status) == "succeeded")
+                     .order_by(col(DrBackup.started_at).desc()))
+            rows = session.execute(query).scalars().all()
             for row in rows[keep:]:
                 backup.remove_backup(Path(row.path))
                 row.status = "removed"
@@ -130,7 +124,7 @@ def apply_retention() -> str:
                 if oldest.start_wal and archive.wal_dir().exists():
                     backup.prune_wal(oldest.start_wal)
         cutoff = utcnow() - timedelta(days=VERIFICATION_RETENTION_DAYS)
-        session.execute(sa.delete(BackupVerificationLog).where(BackupVerificationLog.verified_at < cutoff))
+        session.execute(sa.delete(BackupVerificationLog).where(col(BackupVerificationLog.verified_at) < cutoff))
     return f"kept {keep} per kind; removed {len(removed)}" + (f" ({', '.join(removed)})" if removed else "")
 
 

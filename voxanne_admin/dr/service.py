@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from voxanne_admin.dr import archive
 from voxanne_admin.dr.checks import LatestBackup
@@ -22,10 +23,10 @@ def _latest(row: DrBackup) -> LatestBackup:
 
 
 def _succeeded(session: Session, kind: str | None = None) -> list[DrBackup]:
-    query = sa.select(DrBackup).where(DrBackup.status == "succeeded")
+    query = sa.select(DrBackup).where(col(DrBackup.status) == "succeeded")
     if kind:
-        query = query.where(DrBackup.kind == kind)
-    return list(session.execute(query.order_by(DrBackup.started_at.desc())).scalars().all())  # type: ignore[attr-defined]
+        query = query.where(col(DrBackup.kind) == kind)
+    return list(session.execute(query.order_by(col(DrBackup.started_at).desc())).scalars().all())
 
 
 def latest_backup(session: Session) -> LatestBackup | None:
@@ -36,8 +37,8 @@ def latest_backup(session: Session) -> LatestBackup | None:
 
 def baseline_counts(session: Session) -> dict[str, int] | None:
     """Row counts stored by the last verification that reached the database."""
-    rows = session.execute(sa.select(BackupVerificationLog.verification_details)
-                           .order_by(BackupVerificationLog.id.desc()).limit(10)).scalars().all()  # type: ignore[union-attr]
+    rows = session.execute(sa.select(col(BackupVerificationLog.verification_details))
+                           .order_by(col(BackupVerificationLog.id).desc()).limit(10)).scalars().all()
     for details in rows:
         if details and details.get("row_counts"):
             return {k: int(v) for k, v in details["row_counts"].items()}
@@ -46,8 +47,8 @@ def baseline_counts(session: Session) -> dict[str, int] | None:
 
 def running_drill(session: Session) -> DrDrill | None:
     """The drill or restore in progress, if any."""
-    return session.execute(sa.select(DrDrill).where(DrDrill.status == "running")
-                           .order_by(DrDrill.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+    return session.execute(sa.select(DrDrill).where(col(DrDrill.status) == "running")
+                           .order_by(col(DrDrill.id).desc()).limit(1)).scalars().first()
 
 
 def window(session: Session, mode: str) -> tuple[datetime | None, datetime | None]:
@@ -82,7 +83,7 @@ def choose_backup(session: Session, target: datetime | None, *, mode: str
 
 def dump_counts(session: Session, label: str) -> dict[str, int]:
     """Row counts a dump recorded from its own snapshot."""
-    row = session.execute(sa.select(DrBackup).where(DrBackup.label == label)).scalars().first()
+    row = session.execute(sa.select(DrBackup).where(col(DrBackup.label) == label)).scalars().first()
     return {k: int(v) for k, v in ((row.row_counts if row else None) or {}).items()}
 
 
@@ -106,7 +107,7 @@ def _secs(value: float | None) -> str:
 
 def list_backups(session: Session, limit: int = 20) -> list[BackupRead]:
     """Newest backups first, with size, duration and verification."""
-    rows = session.execute(sa.select(DrBackup).order_by(DrBackup.id.desc()).limit(limit)).scalars().all()  # type: ignore[union-attr]
+    rows = session.execute(sa.select(DrBackup).order_by(col(DrBackup.id).desc()).limit(limit)).scalars().all()
     return [BackupRead(
         id=r.id or 0, label=r.label, kind="base backup" if r.kind == "base" else "logical dump", status=r.status,
         started_at=_ts(r.started_at), duration=_secs(r.duration_ms / 1000 if r.duration_ms is not None else None),
@@ -117,7 +118,7 @@ def list_backups(session: Session, limit: int = 20) -> list[BackupRead]:
 
 def list_drills(session: Session, limit: int = 20) -> list[DrillRead]:
     """Newest drills and restores first."""
-    rows = session.execute(sa.select(DrDrill).order_by(DrDrill.id.desc()).limit(limit)).scalars().all()  # type: ignore[union-attr]
+    rows = session.execute(sa.select(DrDrill).order_by(col(DrDrill.id).desc()).limit(limit)).scalars().all()
     return [DrillRead(
         id=r.id or 0, kind=r.kind, status=r.status, phase=r.phase, started_at=_ts(r.started_at),
         target=_ts(r.target_time) or "latest point", rto=_secs(r.rto_s), rpo=_secs(r.rpo_s), error=r.error or "")
@@ -126,7 +127,7 @@ def list_drills(session: Session, limit: int = 20) -> list[DrillRead]:
 
 def latest_verification(session: Session) -> BackupVerificationLog | None:
     """The newest verification record."""
-    return session.execute(sa.select(BackupVerificationLog).order_by(BackupVerificationLog.id.desc())  # type: ignore[union-attr]
+    return session.execute(sa.select(BackupVerificationLog).order_by(col(BackupVerificationLog.id).desc())
                            .limit(1)).scalars().first()
 
 
@@ -139,18 +140,20 @@ def latest_checks(session: Session) -> list[CheckRead]:
             for c in row.verification_details.get("checks", [])]
 
 
-def history(session: Session, days: int = 30) -> list[dict]:
+def history(session: Session, days: int = 30) -> list[dict[str, Any]]:
     """Per day of the last `days`: verifications by status and drills by outcome (the page's chart)."""
     since = (utcnow() - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {(since + timedelta(days=i)).strftime("%m-%d"): {"day": (since + timedelta(days=i)).strftime("%m-%d"),
-           "success": 0, "warning": 0, "failure": 0, "drill_ok": 0, "drill_failed": 0} for i in range(days)}
-    query = sa.select(BackupVerificationLog.verified_at, BackupVerificationLog.status)
-    for verified_at, status in session.execute(query.where(BackupVerificationLog.verified_at >= since)).all():
+    days_shown = [(since + timedelta(days=i)).strftime("%m-%d") for i in range(days)]
+    out: dict[str, dict[str, Any]] = {day: {"day": day, "success": 0, "warning": 0, "failure": 0, "drill_ok": 0,
+                                            "drill_failed": 0} for day in days_shown}
+    query = sa.select(col(BackupVerificationLog.verified_at), col(BackupVerificationLog.status))
+    for verified_at, status in session.execute(query.where(col(BackupVerificationLog.verified_at) >= since)).all():
         key = verified_at.astimezone(UTC).strftime("%m-%d")
         if key in out:
             out[key][status] += 1
-    for started_at, status in session.execute(sa.select(DrDrill.started_at, DrDrill.status)
-                                              .where(DrDrill.started_at >= since, DrDrill.kind == "drill")).all():
+    drills = (sa.select(col(DrDrill.started_at), col(DrDrill.status))
+              .where(col(DrDrill.started_at) >= since, col(DrDrill.kind) == "drill"))
+    for started_at, status in session.execute(drills).all():
         key = started_at.astimezone(UTC).strftime("%m-%d")
         if key in out and status != "running":
             out[key]["drill_ok" if status == "succeeded" else "drill_failed"] += 1
@@ -159,8 +162,9 @@ def history(session: Session, days: int = 30) -> list[dict]:
 
 def headline(session: Session, mode: str | None) -> dict[str, str]:
     """RPO now, RTO of the last drill, last verification, and the mode's meaning, as display strings."""
-    last_drill = session.execute(sa.select(DrDrill).where(DrDrill.status == "succeeded", DrDrill.kind == "drill")
-                                 .order_by(DrDrill.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+    last_drill = session.execute(sa.select(DrDrill)
+                                 .where(col(DrDrill.status) == "succeeded", col(DrDrill.kind) == "drill")
+                                 .order_by(col(DrDrill.id).desc()).limit(1)).scalars().first()
     verification = latest_verification(session)
     rpo = ""
     if mode == "logical":

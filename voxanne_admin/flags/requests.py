@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -202,7 +202,7 @@ def list_requests(session: Session, *, key: str) -> list[RequestRead]:
     """A flag's requests, newest first."""
     flag = flag_service.get_by_key(session, key=key)
     rows = session.exec(select(FlagChangeRequest).where(FlagChangeRequest.flag_id == flag.id)
-                        .order_by(FlagChangeRequest.id.desc())).all()  # type: ignore[union-attr]
+                        .order_by(col(FlagChangeRequest.id).desc())).all()
     return [RequestRead(id=r.id or 0, state=r.state, changes=r.changes, summary=summary(r.changes), comment=r.comment,
                         requested_by=r.requested_by_email, approved_by=r.approved_by_email or "",
                         updated_at=flag_service._fmt(r.updated_at)) for r in rows]

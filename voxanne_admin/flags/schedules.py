@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -107,7 +107,8 @@ def apply_due(session: Session, *, now: datetime | None = None) -> str:
     """Apply every due pending change once, each as the person who scheduled it."""
     now = now or utcnow()
     due = session.exec(select(FlagSchedule).where(FlagSchedule.status == "pending", FlagSchedule.run_at <= now)
-                       .order_by(FlagSchedule.run_at, FlagSchedule.id).with_for_update(skip_locked=True)).all()
+                       .order_by(col(FlagSchedule.run_at), col(FlagSchedule.id))
+                       .with_for_update(skip_locked=True)).all()
     applied = failed = 0
     for row in due:
         flag = session.get(FeatureFlag, row.flag_id)
@@ -138,7 +139,7 @@ def list_schedules(session: Session, *, key: str) -> list[ScheduleRead]:
     """A flag's scheduled changes, soonest first."""
     flag = flag_service.get_by_key(session, key=key)
     rows = session.exec(select(FlagSchedule).where(FlagSchedule.flag_id == flag.id)
-                        .order_by(FlagSchedule.run_at, FlagSchedule.id)).all()
+                        .order_by(col(FlagSchedule.run_at), col(FlagSchedule.id))).all()
     return [ScheduleRead(id=r.id or 0, action=r.action, rollout=r.rollout,
                          run_at=f"{r.run_at.astimezone(UTC):%Y-%m-%d %H:%M UTC}", status=r.status,
                          created_by=r.created_by_email, result=r.result) for r in rows]

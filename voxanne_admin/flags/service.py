@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.models import AuditEvent, AuditEventRead
@@ -84,8 +84,8 @@ def org_by_slug(session: Session, *, slug: str) -> Organization:
 
 
 def _override_counts(session: Session) -> dict[int, int]:
-    rows = session.execute(sa.select(OrgFeatureFlag.flag_id, sa.func.count())
-                           .group_by(OrgFeatureFlag.flag_id)).all()
+    rows = session.execute(sa.select(col(OrgFeatureFlag.flag_id), sa.func.count())
+                           .group_by(col(OrgFeatureFlag.flag_id))).all()
     return {int(flag_id): int(n) for flag_id, n in rows}
 
 
@@ -307,8 +307,8 @@ def list_overrides(session: Session, *, key: str) -> list[OverrideRead]:
     """The flag's overrides, by organization name."""
     flag = get_by_key(session, key=key)
     rows = session.exec(select(OrgFeatureFlag, Organization)
-                        .join(Organization, Organization.id == OrgFeatureFlag.org_id)
-                        .where(OrgFeatureFlag.flag_id == flag.id).order_by(Organization.name)).all()
+                        .join(Organization, col(Organization.id) == col(OrgFeatureFlag.org_id))
+                        .where(OrgFeatureFlag.flag_id == flag.id).order_by(col(Organization.name))).all()
     return [OverrideRead(org_id=o.id or 0, org_slug=o.slug, org_name=o.name, enabled=r.enabled, reason=r.reason,
                          created_by=r.created_by, created_at=_fmt(r.created_at)) for r, o in rows]
 
@@ -317,5 +317,5 @@ def history(session: Session, *, key: str, limit: int = 200) -> list[AuditEventR
     """The flag's timeline from the audit trail, newest first."""
     get_by_key(session, key=key)
     rows = session.exec(select(AuditEvent).where(AuditEvent.target_type == TARGET, AuditEvent.target_id == key)
-                        .order_by(AuditEvent.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+                        .order_by(col(AuditEvent.id).desc()).limit(limit)).all()
     return [audit.to_read(r) for r in rows]
