@@ -17,6 +17,7 @@ FIRST_FOUNDER = 0x7A0D18  # xact: two people opening a fresh install at once, on
 JOB_BASE = 0x7A0E0000  # session: + crc32(job name) % 0xFFFF, one run of a job at a time across processes
 AGENT_SYNC_BASE = 0x7A0F0000  # session: + agent id, syncs of one agent to Vapi are serialised
 APPOINTMENT_SLOT_NAMESPACE = 0x7A10  # xact, two-key: (namespace, crc32(org:slot) - 2**31), no double booking
+SSO_EMAIL_NAMESPACE = 0x7A12  # xact, two-key: (namespace, crc32(email) - 2**31), one JIT account per email
 CALL_STATS_REFRESH = 0x7A11CA  # xact: one refresher of the call-statistics rollup at a time
 DEMO_LOAD = 0x7A0DE0  # session: one process loads the demo history into an empty database
 
@@ -34,3 +35,8 @@ def agent_sync(agent_id: int) -> int:
 def appointment_slot(org_id: int, start_iso: str) -> tuple[int, int]:
     """The two-key transaction lock of one organization's appointment slot."""
     return APPOINTMENT_SLOT_NAMESPACE, zlib.crc32(f"{org_id}:{start_iso}".encode()) - 2**31
+
+
+def sso_email(email: str) -> tuple[int, int]:
+    """The two-key transaction lock serialising single sign-on decisions for one email (no duplicate JIT user)."""
+    return SSO_EMAIL_NAMESPACE, zlib.crc32(email.encode()) - 2**31

@@ -4,9 +4,11 @@ who gets in, what is refused and audited, TOTP after SSO, the session hand-off, 
 from __future__ import annotations
 
 import socket
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -414,3 +416,46 @@ def test_relinked_idp_account_is_refused_until_unlinked(client):
     assert _sign_in(client, "linked@clinic.test", _password("linked@clinic.test")).startswith("/login?sso_ticket=")
     with db.read_only() as session:
         assert [e.actor_id for e in audit_events(session, "sso_unlinked")] == ["cli"]
+
+
+def test_two_first_sso_sign_ins_at_once_create_one_jit_account(client, monkeypatch):
+    """Two callbacks of one new person racing: the second waits for the first's account instead of a 500."""
+    import threading
+
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.auth.oidc import Identity
+
+    monkeypatch.setenv("SSO_JIT_ROLE", "viewer")
+    get_settings.cache_clear()
+    identity = Identity(subject="race-1", email="racer@clinic.test", email_verified=True, domain="clinic.test",
+                        name="Race Condition", amr=())
+    actor = Actor(type="anonymous", ip="127.0.0.1")
+    first_decided, results, errors = threading.Event(), [], []
+
+    def first() -> None:
+        try:
+            with db.transaction() as session:
+                results.append(sso.decide(session, identity=identity, issuer="iss", provider="Test", actor=actor).ok)
+                first_decided.set()
+                time.sleep(1.0)  # hold the new account uncommitted while the second callback arrives
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            first_decided.set()
+
+    def second() -> None:
+        first_decided.wait(10)
+        try:
+            with db.transaction() as session:
+                results.append(sso.decide(session, identity=identity, issuer="iss", provider="Test", actor=actor).ok)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and results == [True, True]
+    with db.read_only() as session:
+        rows = session.execute(sa.text("select count(*) from staff_users where email = 'racer@clinic.test'"))
+        assert rows.scalar() == 1

@@ -13,6 +13,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from voxanne_admin import locks
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import service as auth_service
@@ -124,6 +125,9 @@ def decide(session: Session, *, identity: Identity, issuer: str, provider: str, 
         failed(session, actor=actor, reason="wrong domain", email=email, detail=f"domain {identity.domain!r}")
         return Decision(ok=False, reason="wrong domain")
     subject = f"{issuer}|{identity.subject}"[:300]
+    # Two first sign-ins of one new person at once: the second waits here, then finds the account the first made.
+    session.execute(sa.text("select pg_advisory_xact_lock(:ns, :key)"),
+                    dict(zip(("ns", "key"), locks.sso_email(email), strict=True)))
     user = session.exec(select(StaffUser).where(col(StaffUser.email) == email).with_for_update()).first()
     if user is None:
         if not settings.sso_jit_role:
