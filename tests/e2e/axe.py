@@ -85,3 +85,16 @@ def write_report(path: Path) -> None:
     """Per-view violation counts as JSON (test-artifacts/e2e/axe-counts.json)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(SCANNED, indent=2, sort_keys=True))
+
+
+def scan_collecting(page: Page, name: str, problems: list[str], report: Path) -> None:
+    """Scan in both colour modes, keep going and collect what fails (a test reports every page at once), and
+    rewrite the per-view count report."""
+    try:
+        scan_both_modes(page, name)
+    except BaseException as exc:  # pytest.fail raises an Outcome, not an Exception
+        if "violation" not in str(exc):
+            raise
+        problems.append(str(exc))
+    finally:
+        write_report(report)

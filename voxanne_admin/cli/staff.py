@@ -57,21 +57,15 @@ def staff_sso_only(
 ) -> None:
     """Make a staff member sign in by single sign-on only (founders keep password + TOTP as break-glass)."""
     from voxanne_admin import db
-    from voxanne_admin.audit.service import Actor
-    from voxanne_admin.auth import service as auth_service
     from voxanne_admin.auth import sso
     from voxanne_admin.errors import DomainError
 
     _settings()
     _database_url()
-    actor = Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
+    actor = _cli_actor()
     try:
         with db.transaction() as session:
-            user = auth_service.get_by_email(session, email=auth_service.normalise_email(email))
-            if user is None:
-                typer.echo(f"No staff account for {email}.", err=True)
-                raise typer.Exit(1)
-            sso.set_sso_only(session, actor_user=None, staff_id=user.id or 0, sso_only=on, actor=actor)
+            sso.set_sso_only(session, actor_user=None, staff_id=_staff_id(session, email), sso_only=on, actor=actor)
     except DomainError as exc:
         typer.echo(f"Not changed: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -82,21 +76,32 @@ def staff_sso_only(
 def staff_sso_unlink(email: Annotated[str, typer.Argument(help="The staff member's email.")]) -> None:
     """Forget the IdP account linked to a staff member (after the IdP re-created their account)."""
     from voxanne_admin import db
-    from voxanne_admin.audit.service import Actor
-    from voxanne_admin.auth import service as auth_service
     from voxanne_admin.auth import sso
     from voxanne_admin.errors import DomainError
 
     _database_url()
-    actor = Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
+    actor = _cli_actor()
     try:
         with db.transaction() as session:
-            user = auth_service.get_by_email(session, email=auth_service.normalise_email(email))
-            if user is None:
-                typer.echo(f"No staff account for {email}.", err=True)
-                raise typer.Exit(1)
-            sso.unlink(session, staff_id=user.id or 0, actor=actor)
+            sso.unlink(session, staff_id=_staff_id(session, email), actor=actor)
     except DomainError as exc:
         typer.echo(f"Not changed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{email}: unlinked; their next single sign-on links by verified email again.")
+
+
+def _cli_actor():
+    from voxanne_admin.audit.service import Actor
+
+    return Actor(type="system", id="cli", email=None, user_agent=f"voxanne-admin cli ({getpass.getuser()})")
+
+
+def _staff_id(session, email: str) -> int:
+    """The staff member with this email, or exit 1 saying there is none."""
+    from voxanne_admin.auth import service as auth_service
+
+    user = auth_service.get_by_email(session, email=auth_service.normalise_email(email))
+    if user is None:
+        typer.echo(f"No staff account for {email}.", err=True)
+        raise typer.Exit(1)
+    return user.id or 0
