@@ -23,6 +23,7 @@ os.environ.pop("DATABASE_URL", None)
 os.environ.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 _TMP = Path(tempfile.mkdtemp(prefix="voxanne-tests-"))
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... in a parallel run; each has its own _TMP
 os.environ["VOXANNE_DATA_DIR"] = str(_TMP / "data")
 
 
@@ -160,7 +161,20 @@ def pytest_collection_modifyitems(config, items):
 
     Playwright's sync API keeps an event loop running in the main thread while the session-scoped browser is
     open, so tests that call asyncio.run() must come before it (their relative order is kept)."""
-    items[:] = [i for i in items if "/e2e/" not in str(i.path)] + [i for i in items if "/e2e/" in str(i.path)]
+    browser_tests = [i for i in items if "/e2e/" in str(i.path)]
+    others = [i for i in items if "/e2e/" not in str(i.path)]
+    if XDIST_WORKER:
+        # Parallel run (pytest-xdist, --dist loadgroup): every e2e test in ONE group, so one worker runs them all
+        # on one production server and browser; every other module is a group of its own (its module-scoped
+        # fixtures are made once). The browser group goes first: it is the longest, and the early build overlaps
+        # the other workers' modules. (The browser is package-scoped, so it is closed before that worker takes
+        # further modules whose tests call asyncio.run().)
+        items[:] = browser_tests + others
+        for item in items:
+            group = "browser" if "/e2e/" in str(item.path) else item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+    else:
+        items[:] = others + browser_tests
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"database_url", "session", "clean_db", "live_server"}:

@@ -12,6 +12,7 @@ test, and `E2E_ORDER = "last"` (the worker-crash test) after all of them, whatev
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -49,6 +50,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 _BUILD: list[subprocess.Popen] = []  # the background `voxanne-admin build`, when e2e tests were collected
+# One build at a time per checkout: in a parallel run every worker collects the e2e tests, the first starts the
+# build and hands it this lock (the build process holds it until it exits); the others skip, and the worker
+# that runs the e2e tests waits on the lock before starting the server.
+BUILD_LOCK = ROOT / ".web-build.lock"
 
 
 def _server_env(**extra: str) -> dict[str, str]:
@@ -65,10 +70,20 @@ def pytest_collection_finish(session):
     if session.config.option.collectonly or not any("/e2e/" in str(item.path) for item in session.items):
         return
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    _BUILD.append(subprocess.Popen(
-        [sys.executable, "-m", "voxanne_admin.cli", "build"], cwd=ROOT, env=_server_env(),
-        stdout=(ARTIFACTS / "build.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-    ))
+    fd = os.open(BUILD_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # another worker of this run is building
+        return
+    try:
+        _BUILD.append(subprocess.Popen(
+            [sys.executable, "-m", "voxanne_admin.cli", "build"], cwd=ROOT, env=_server_env(), pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=(ARTIFACTS / "build.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        ))
+    finally:
+        os.close(fd)  # the build's inherited descriptor keeps the lock until the build exits
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -79,13 +94,24 @@ def pytest_sessionfinish(session, exitstatus):
             proc.wait(30)
 
 
-def _wait_for_build() -> None:
-    """Let the early build finish (if it failed, `serve` builds again and shows the error)."""
-    for proc in _BUILD:
-        try:
-            proc.wait(900)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def _wait_for_build(timeout: float = 900) -> None:
+    """Let the early build finish, whichever worker started it (if it failed, `serve` builds again and shows
+    the error)."""
+    fd = os.open(BUILD_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    for proc in _BUILD:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    return
+                time.sleep(0.5)
+    finally:
+        os.close(fd)
 
 
 def _wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout: float = 420) -> None:
@@ -133,7 +159,7 @@ def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator
     env.update(op.server_env(oidc_provider.issuer, SSO_JIT_ROLE="viewer"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "voxanne_admin.cli", "serve", "--demo", "--no-history"], cwd=ROOT, env=env,
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://localhost:{E2E_PORT}"
     try:
@@ -185,7 +211,7 @@ def founder(make_account) -> Account:
     return make_account("founder", "founder")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
     """Headless Debian Chromium through Playwright (playwright install cannot download browsers here)."""
     if not Path(CHROMIUM).exists():

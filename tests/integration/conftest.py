@@ -74,7 +74,8 @@ class ApiServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "voxanne_admin.api.standalone:create_app"],
-            cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90

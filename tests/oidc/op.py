@@ -75,7 +75,8 @@ def start(port: int, redirect_uris: list[str], log: Path) -> OpenIdProvider:
     clients = [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": redirect_uris}]
     env = {**os.environ, "OP_PORT": str(port), "OP_CLIENTS": json.dumps(clients), "OP_USERS": json.dumps(USERS),
            "NODE_ENV": "test", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.Popen([str(BIN / "node"), "provider.mjs"], cwd=HERE, env=env, stdout=log.open("w"),
+    proc = subprocess.Popen([str(BIN / "node"), "provider.mjs"], cwd=HERE, env=env, stdin=subprocess.DEVNULL,
+                            stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     issuer = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
