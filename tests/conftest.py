@@ -155,6 +155,21 @@ def clean_db(database_url: str) -> Iterator[str]:
     wipe()
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Parallel run: one unit of work per test module, except that every e2e test is in ONE unit (one production
+    server, one browser, the first-run test first). Units go out in collection order (--no-loadscope-reorder),
+    so the browser unit starts first. (xdist's own `loadgroup` marks do not work with pytest 9: it rewrites a
+    node-id attribute pytest no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid.split("::", 1)[0]
+
+    return ModuleScheduling(config, log)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Mark database and browser tests so CI can prove none of them skipped; run the browser tests last.
@@ -164,15 +179,10 @@ def pytest_collection_modifyitems(config, items):
     browser_tests = [i for i in items if "/e2e/" in str(i.path)]
     others = [i for i in items if "/e2e/" not in str(i.path)]
     if XDIST_WORKER:
-        # Parallel run (pytest-xdist, --dist loadgroup): every e2e test in ONE group, so one worker runs them all
-        # on one production server and browser; every other module is a group of its own (its module-scoped
-        # fixtures are made once). The browser group goes first: it is the longest, and the early build overlaps
-        # the other workers' modules. (The browser is package-scoped, so it is closed before that worker takes
-        # further modules whose tests call asyncio.run().)
+        # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the e2e unit goes first, it is the
+        # longest, and the early build overlaps the other workers' modules. (The browser is package-scoped, so it
+        # is closed before that worker takes further modules whose tests call asyncio.run().)
         items[:] = browser_tests + others
-        for item in items:
-            group = "browser" if "/e2e/" in str(item.path) else item.nodeid.split("::", 1)[0]
-            item.add_marker(pytest.mark.xdist_group(group))
     else:
         items[:] = others + browser_tests
     for item in items:
