@@ -160,7 +160,11 @@ def pytest_collection_modifyitems(config, items):
 
     Playwright's sync API keeps an event loop running in the main thread while the session-scoped browser is
     open, so tests that call asyncio.run() must come before it (their relative order is kept)."""
-    items[:] = [i for i in items if "/e2e/" not in str(i.path)] + [i for i in items if "/e2e/" in str(i.path)]
+    def late(item) -> bool:  # e2e tests, and the security tests that drive the browser (tests/security)
+        return "/e2e/" in str(item.path) or ("/security/" in str(item.path) and bool(
+            {"browser", "browser_page", "new_page"} & set(getattr(item, "fixturenames", ()))))
+
+    items[:] = [i for i in items if not late(i)] + [i for i in items if late(i)]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"database_url", "session", "clean_db", "live_server"}:
