@@ -32,7 +32,7 @@ class EventSocket:
         self.token = token or str(uuid.uuid4())
         headers = {"Cookie": cookie} if cookie else None
         self.ws: ClientConnection = connect(event_url(base, self.token), origin=origin,  # type: ignore[arg-type]
-                                            additional_headers=headers, open_timeout=20)
+                                            additional_headers=headers, open_timeout=20, legacy=True)
         opened = self.ws.recv(timeout=20)
         assert str(opened).startswith("0"), opened
         self.received: list[str] = []

@@ -217,11 +217,15 @@ class SecurityMiddleware:
             return
 
         needs_binding = scope["type"] == "http" and not _has_cookie(cookie, PRE_COOKIE)
+        # Answers of our routes may carry PHI or secrets: never stored by a browser or shared cache (ASVS 8.2.1).
+        no_store = str(scope.get("path", "")).startswith(("/api/", "/webhooks/"))
 
         async def send_with_headers(message):
             if message["type"] in ("http.response.start", "websocket.accept", "websocket.http.response.start"):
                 kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
                 headers = [*kept, *extra]
+                if no_store and not any(k.lower() == b"cache-control" for k, _ in kept):
+                    headers.append((b"cache-control", b"no-store"))
                 if needs_binding and any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in kept):
                     headers.append((b"set-cookie", new_presignin_cookie(settings)))  # pages only
                 message = {**message, "headers": headers}
