@@ -164,7 +164,9 @@ def pytest_collection_modifyitems(config, items):
         return "/e2e/" in str(item.path) or ("/security/" in str(item.path) and bool(
             {"browser", "browser_page", "new_page"} & set(getattr(item, "fixturenames", ()))))
 
-    items[:] = [i for i in items if not late(i)] + [i for i in items if late(i)]
+    # The e2e tests first (their own order: first run first, worker crash last), then the security browser tests.
+    items[:] = ([i for i in items if not late(i)] + [i for i in items if "/e2e/" in str(i.path)]
+                + [i for i in items if late(i) and "/e2e/" not in str(i.path)])
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"database_url", "session", "clean_db", "live_server"}:
