@@ -96,7 +96,7 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     # The session cookie is HttpOnly: page scripts cannot read it.
     cookies = page.context.cookies()
     session_cookie = next(c for c in cookies if c["name"] == "vx_session")
-    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Lax"
+    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Strict"
     assert "vx_session" not in page.evaluate("document.cookie")
 
     # The first-run page is closed now.
