@@ -38,13 +38,21 @@ def _descendants(cls: type[rx.State]) -> list[type[rx.State]]:
     return found
 
 
+def _ours(cls: type[rx.State]) -> bool:
+    return cls.__module__.startswith("voxanne_admin")
+
+
 async def wipe_client_states(state: rx.State) -> None:
-    """Reset every state of this client token to its defaults, including states this visit never loaded
-    (with Redis they would otherwise come back from the store on the next hydrate)."""
+    """Reset every state of ours for this client token to its defaults, including states this visit never loaded
+    (with Redis they would otherwise come back from the store on the next hydrate). Reflex's internal states
+    (router, hydration flags) are left to Reflex."""
     root = state._get_root_state()
     for cls in _descendants(type(root)):
-        await root.get_state(cls)
-    root.reset()
+        if _ours(cls):
+            await root.get_state(cls)
+    for cls in type(root).get_substates():
+        if _ours(cls):
+            (await root.get_state(cls)).reset()  # resets its substates too
 
 
 def rotate_token_and_go(url: str):
