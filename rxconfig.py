@@ -4,6 +4,7 @@ import os
 
 import reflex as rx
 
+from voxanne_admin.api.security import allowed_origins
 from voxanne_admin.settings import get_settings
 
 _settings = get_settings()
@@ -21,6 +22,8 @@ config = rx.Config(
     deploy_url=_settings.public_url,
     redis_url=_settings.redis_url.get_secret_value() if _settings.redis_url else None,
     show_built_with_reflex=False,
+    # Reflex's default is "*": its Socket.IO server and CORS middleware would accept any Origin (with credentials).
+    cors_allowed_origins=allowed_origins(_settings),
     plugins=[
         rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium")),
         rx.plugins.SitemapPlugin(),

@@ -3,7 +3,9 @@ server), a rolled-back session per test, and the CI rule that database and brows
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -155,6 +157,21 @@ def clean_db(database_url: str) -> Iterator[str]:
     wipe()
 
 
+BROWSER_FIXTURES = {"browser", "browser_page", "new_page", "live_server"}
+
+
+@functools.cache
+def _uses_the_browser(module: str) -> bool:
+    """Tests of this module need the one production server and browser of the run (e2e, and the security
+    modules that use their fixtures): they all go to the same xdist worker."""
+    if module.startswith("tests/e2e/"):
+        return True
+    path = ROOT / module
+    if not module.startswith("tests/security/") or not path.is_file():
+        return False
+    return bool(re.search(r"\b(" + "|".join(sorted(BROWSER_FIXTURES)) + r")\b", path.read_text()))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """Parallel run: one unit of work per test module, except that every e2e test is in ONE unit (one production
@@ -165,7 +182,8 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid.split("::", 1)[0]
+            module = nodeid.split("::", 1)[0]
+            return "browser" if _uses_the_browser(module) else module
 
     return ModuleScheduling(config, log)
 
@@ -176,15 +194,21 @@ def pytest_collection_modifyitems(config, items):
 
     Playwright's sync API keeps an event loop running in the main thread while the session-scoped browser is
     open, so tests that call asyncio.run() must come before it (their relative order is kept)."""
-    browser_tests = [i for i in items if "/e2e/" in str(i.path)]
-    others = [i for i in items if "/e2e/" not in str(i.path)]
+    def late(item) -> bool:  # e2e tests, and the security tests that drive the browser (tests/security)
+        return "/e2e/" in str(item.path) or ("/security/" in str(item.path) and bool(
+            BROWSER_FIXTURES & set(getattr(item, "fixturenames", ()))))
+
+    e2e = [i for i in items if "/e2e/" in str(i.path)]
+    security_browser = [i for i in items if late(i) and "/e2e/" not in str(i.path)]
+    others = [i for i in items if not late(i)]
     if XDIST_WORKER:
-        # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the e2e unit goes first, it is the
+        # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the browser unit goes first, it is the
         # longest, and the early build overlaps the other workers' modules. (The browser is package-scoped, so it
         # is closed before that worker takes further modules whose tests call asyncio.run().)
-        items[:] = browser_tests + others
+        items[:] = e2e + security_browser + others
     else:
-        items[:] = others + browser_tests
+        # The e2e tests (their own order: first run first, worker crash last), then the security browser tests.
+        items[:] = others + e2e + security_browser
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"database_url", "session", "clean_db", "live_server"}:

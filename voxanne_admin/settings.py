@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _providers_all_or_nothing(self) -> Settings:
+        # Sandbox mode is "no provider credentials at all". Some but not all of them is a mistake (a typo, a
+        # missing secret in the deploy), not a request for the sandbox: it would also drop the webhook secret.
+        given = {"VAPI_API_KEY": self.vapi_api_key, "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                 "TWILIO_AUTH_TOKEN": self.twilio_auth_token}
+        missing = [name for name, value in given.items() if not value]
+        if missing and len(missing) < len(given):
+            raise ValueError(f"provider credentials are half-configured: {', '.join(missing)} missing. Set all of "
+                             "VAPI_API_KEY, TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or none for sandbox mode")
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_webhook_secret(self) -> Settings:
         if not self.sandbox and self.vapi_webhook_secret is None:
             raise ValueError("VAPI_WEBHOOK_SECRET is required when VAPI_API_KEY and Twilio credentials are set")

@@ -27,6 +27,7 @@ from voxanne_admin.ui.pages import (
 )
 from voxanne_admin.ui.pages.call_logs import detail_page as call_detail
 from voxanne_admin.ui.pages.call_logs import list_page as call_logs
+from voxanne_admin.ui.security import OriginGuard
 from voxanne_admin.ui.state import backend_exception_handler, ui_only
 from voxanne_admin.webhooks import worker as inbox_worker
 
@@ -74,6 +75,7 @@ app = rx.App(
     backend_exception_handler=backend_exception_handler,
     toaster=rx.toast.provider(position="bottom-right", close_button=True),
 )
+app.add_middleware(OriginGuard())  # every event re-checks its websocket's Origin
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)
 app.register_lifespan_task(dr_archive.lifespan)

@@ -131,6 +131,10 @@ def _wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout: float = 4
 @pytest.fixture(scope="session")
 def oidc_provider() -> Iterator:
     """The test OpenID Provider (tests/oidc) the e2e server's single sign-on points at; started before it."""
+    yield from _shared("oidc_provider", _oidc_provider)
+
+
+def _oidc_provider() -> Iterator:
     from tests.oidc import op
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -142,9 +146,32 @@ def oidc_provider() -> Iterator:
     handle.stop()
 
 
+# tests/security imports these session fixtures too (its own copies of the definitions): one server, one OP and one
+# browser serve both directories in a run. The first definition to run owns the teardown; a second one reuses.
+_SHARED: dict[str, object] = {}
+
+
+def _shared(name: str, factory):
+    """Yield the process-wide instance of fixture `name`, starting it with `factory` (a generator) only once."""
+    if name in _SHARED:
+        yield _SHARED[name]
+        return
+    gen = factory()
+    _SHARED[name] = next(gen)
+    try:
+        yield _SHARED[name]
+    finally:
+        _SHARED.pop(name, None)
+        next(gen, None)
+
+
 @pytest.fixture(scope="session")
 def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator[dict]:
     """`voxanne-admin serve --demo` on E2E_PORT against a fresh database; yields base URL, db URL and process."""
+    yield from _shared("live_server", lambda: _live_server(pg_server_url, tmp_path_factory, oidc_provider))
+
+
+def _live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator[dict]:
     from tests.oidc import op
 
     url = create_database(pg_server_url, "voxanne_e2e")
@@ -214,6 +241,10 @@ def founder(make_account) -> Account:
 @pytest.fixture(scope="package")
 def browser() -> Iterator:
     """Headless Debian Chromium through Playwright (playwright install cannot download browsers here)."""
+    yield from _shared("browser", _browser)
+
+
+def _browser() -> Iterator:
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail("Chromium is missing: the test command installs Debian's chromium package.")

@@ -12,7 +12,8 @@ import time
 import pyotp
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import scalar
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.helpers import scalar, wait_until
 from tests.e2e.test_accessibility import _report, _scan
 
 E2E_ORDER = "first"
@@ -30,6 +31,13 @@ def _totp_after(secret: str, last: str | None) -> str:
     return code
 
 
+def _setup_code_from_log() -> str:
+    """The one-time code `voxanne-admin serve` printed (the server listens on 0.0.0.0, beyond loopback)."""
+    found = wait_until(lambda: re.search(r"setup code: ([A-Z0-9-]+)", (ARTIFACTS / "server.log").read_text()),
+                       what="the setup code in the server log")
+    return found.group(1)
+
+
 def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     assert scalar(e2e_db, "select count(*) from staff_users") == 0, (
         "the first-run test needs an empty staff table: it must run before any test that creates accounts"
@@ -45,6 +53,11 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     page.fill("#email", EMAIL)
     page.fill("#password", "short")
     page.fill("#confirm", "short")
+    page.get_by_label("Setup code").fill("WRONG-CODE-0000")
+    page.get_by_role("button", name="Create founder account").click()
+    expect(page.get_by_text("That setup code is not right")).to_be_visible()
+    assert scalar(e2e_db, "select count(*) from staff_users") == 0
+    page.get_by_label("Setup code").fill(_setup_code_from_log())
     page.get_by_role("button", name="Create founder account").click()
     expect(page.get_by_text("Use at least 12 characters")).to_be_visible()
     page.shot("password-too-short")
@@ -83,7 +96,7 @@ def test_first_run_founder_totp_and_overview(browser_page, live_server, e2e_db):
     # The session cookie is HttpOnly: page scripts cannot read it.
     cookies = page.context.cookies()
     session_cookie = next(c for c in cookies if c["name"] == "vx_session")
-    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Lax"
+    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Strict"
     assert "vx_session" not in page.evaluate("document.cookie")
 
     # The first-run page is closed now.

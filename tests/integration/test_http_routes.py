@@ -8,13 +8,21 @@ from starlette.testclient import TestClient
 from tests.unit.factories import actor_of, make_staff
 from voxanne_admin import db, migrate
 from voxanne_admin.api.app import build_api
+from voxanne_admin.api.auth import ticket_proof
 from voxanne_admin.auth import service as auth_service
+
+BINDING = "this-browsers-presignin-cookie"
 
 
 @pytest.fixture
 def client(database_url) -> TestClient:
-    with TestClient(build_api(), follow_redirects=False) as c:
+    with TestClient(build_api(), follow_redirects=False, cookies={"vx_presignin": BINDING}) as c:
         yield c
+
+
+def _bound(ticket: str, **extra) -> dict:
+    """Query of the hand-off link the sign-in handler gives this browser."""
+    return {"ticket": ticket, "proof": ticket_proof(ticket, BINDING), **extra}
 
 
 def _ticket(role: str = "viewer") -> tuple[int, str]:
@@ -68,10 +76,10 @@ def test_establish_redirects_to_login_without_cookie_when_ticket_bad(clean_db, c
     assert "set-cookie" not in response.headers
 
 
-def test_establish_sets_httponly_lax_cookie_once_when_ticket_valid(clean_db, client):
+def test_establish_sets_httponly_strict_cookie_once_when_ticket_valid(clean_db, client):
     staff_id, ticket = _ticket()
 
-    response = client.get("/api/auth/establish", params={"ticket": ticket})
+    response = client.get("/api/auth/establish", params=_bound(ticket))
 
     assert response.status_code == 303
     assert response.headers["location"] == "/overview"
@@ -79,7 +87,7 @@ def test_establish_sets_httponly_lax_cookie_once_when_ticket_valid(clean_db, cli
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert cookie.startswith("vx_session=")
     assert "httponly" in attributes
-    assert "samesite=lax" in attributes
+    assert "samesite=strict" in attributes
     assert "path=/" in attributes
     assert "max-age=604800" in attributes
     token = cookie.split(";")[0].split("=", 1)[1]
@@ -88,7 +96,8 @@ def test_establish_sets_httponly_lax_cookie_once_when_ticket_valid(clean_db, cli
     assert staff is not None and staff.id == staff_id
 
     client.cookies.clear()
-    again = client.get("/api/auth/establish", params={"ticket": ticket})
+    client.cookies.set("vx_presignin", BINDING)
+    again = client.get("/api/auth/establish", params=_bound(ticket))
     assert again.status_code == 303
     assert again.headers["location"] == "/login?expired=1"
     assert "set-cookie" not in again.headers
@@ -106,26 +115,26 @@ def https_public_url(monkeypatch):
 
 def test_establish_cookie_secure_when_public_url_is_https(clean_db, https_public_url, client):
     _, ticket = _ticket()
-    response = client.get("/api/auth/establish", params={"ticket": ticket})
+    response = client.get("/api/auth/establish", params=_bound(ticket))
     assert "secure" in [part.strip().lower() for part in response.headers["set-cookie"].split(";")]
 
 
 def test_establish_cookie_not_secure_over_plain_http(clean_db, client):
     _, ticket = _ticket()
-    response = client.get("/api/auth/establish", params={"ticket": ticket})
+    response = client.get("/api/auth/establish", params=_bound(ticket))
     assert "secure" not in [part.strip().lower() for part in response.headers["set-cookie"].split(";")]
 
 
 def test_establish_redirects_to_the_requested_console_page(clean_db, client):
     _, ticket = _ticket()
-    response = client.get("/api/auth/establish", params={"ticket": ticket, "next": "/staff"})
+    response = client.get("/api/auth/establish", params=_bound(ticket, next="/staff"))
     assert response.headers["location"] == "/staff"
 
 
 @pytest.mark.parametrize("next_url", ["//evil.example/x", "https://evil.example", "/\\evil.example", "evil.example"])
 def test_establish_never_redirects_off_site(clean_db, client, next_url):
     _, ticket = _ticket()
-    response = client.get("/api/auth/establish", params={"ticket": ticket, "next": next_url})
+    response = client.get("/api/auth/establish", params=_bound(ticket, next=next_url))
     location = response.headers["location"]
     assert location.startswith("/") and not location.startswith(("//", "/\\"))
     assert "set-cookie" in response.headers

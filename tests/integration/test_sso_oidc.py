@@ -52,7 +52,8 @@ def _configure(monkeypatch, issuer: str, **extra: str) -> None:
 @pytest.fixture
 def client(clean_db, provider, monkeypatch):
     _configure(monkeypatch, provider.issuer)
-    with TestClient(build_api(), follow_redirects=False) as c:
+    # The pre-sign-in cookie every page response gives a browser (the hand-off link is bound to it).
+    with TestClient(build_api(), follow_redirects=False, cookies={"vx_presignin": "sso-browser"}) as c:
         yield c
     get_settings.cache_clear()
     oidc.reset_clients()

@@ -68,7 +68,9 @@ def test_meta_guarded_handlers_name_a_real_role():
 
 def test_meta_public_handlers_only_in_sign_in_flow():
     public = {(state.__name__, name) for state, name, fn in _our_handlers() if PUBLIC_ATTR in _marks(fn)}
-    assert public and {state for state, _ in public} == {"AuthFlowState"}
+    # SessionEnd.wipe: the end of a visit (ui/security.py) only forgets this browser's own state.
+    assert public and {state for state, _ in public} == {"AuthFlowState", "SessionEnd"}
+    assert {name for state, name in public if state == "SessionEnd"} == {"wipe"}
 
 
 def test_meta_staff_and_job_handlers_need_admin():
@@ -107,7 +109,8 @@ def test_guarded_handler_redirects_to_login_without_running_when_no_cookie(datab
     fake = _fake_state(cookie="")
     result = _handler(OrganizationsState, "open_create")(fake)
     kind, text = _event(result)
-    assert kind == "_redirect" and '"/login"' in text
+    # Denied without a session: every state of this client token is wiped on the way to the sign-in page.
+    assert kind == "SessionEnd.wipe" and '"/login"' in text
     assert not hasattr(fake, "dialog_open")
 
 
@@ -115,7 +118,7 @@ def test_guarded_handler_redirects_to_login_when_cookie_unknown(database_url):
     fake = _fake_state(cookie="vx_session=forged-token-value")
     kind, text = _event(_handler(AppState, "select_org")(fake, "7"))
     # A cookie that no longer resolves: the session ended, and the sign-in page says so.
-    assert kind == "_redirect" and '"/login?ended=1"' in text
+    assert kind == "SessionEnd.wipe" and '"/login?ended=1"' in text
     assert not hasattr(fake, "selected_org")
 
 
@@ -143,7 +146,7 @@ def test_guarded_handler_redirects_to_login_after_session_revoked(clean_db):
         auth_service.revoke_all_sessions(session, staff_id=staff_id, actor=auth_service.Actor.system())
     fake = _fake_state(cookie)
     kind, text = _event(_handler(OrganizationsState, "open_create")(fake))
-    assert kind == "_redirect" and '"/login?ended=1"' in text
+    assert kind == "SessionEnd.wipe" and '"/login?ended=1"' in text
     assert not hasattr(fake, "dialog_open")
 
 
@@ -173,7 +176,7 @@ def test_sign_out_revokes_session_and_writes_logout_event(clean_db):
     staff_id, cookie = _signed_in("viewer")
     token = cookie.split("vx_session=")[1]
     kind, text = _event(_handler(AppState, "sign_out")(_fake_state(cookie)))
-    assert kind == "_call_script" and "/api/auth/signed-out" in text
+    assert kind == "SessionEnd.wipe" and "/api/auth/signed-out" in text
     with db.read_only() as session:
         assert auth_service.resolve_session(session, token=token) is None
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "logout")).one()
@@ -185,9 +188,10 @@ def test_public_sign_in_handler_reports_wrong_password_without_session(clean_db)
     with db.transaction() as session:
         user = make_staff(session)
         email = user.email
-    fake = _fake_state()
+    fake = _fake_state("vx_presignin=this-browser")
     fake.errors, fake.notice = {}, ""
-    assert _handler(AuthFlowState, "submit_password")(fake, {"email": email, "password": "wrong-password-1"}) is None
+    form = {"email": email, "password": "wrong-password-1"}
+    assert asyncio.run(_handler(AuthFlowState, "submit_password")(fake, form)) is None
     assert fake.errors == {"form": signin.GENERIC_FAILURE}
     with db.read_only() as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "login_failed")).one()

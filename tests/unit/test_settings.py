@@ -60,6 +60,8 @@ def test_settings_secrets_not_in_repr_or_str(env):
     env.setenv("DATABASE_URL", "postgresql://voxanne:db-pass-7781@db.internal/voxanne")
     env.setenv("VAPI_API_KEY", "vapi-key-5521")
     env.setenv("TWILIO_AUTH_TOKEN", "twilio-token-9932")
+    env.setenv("TWILIO_ACCOUNT_SID", "AC0123456789")
+    env.setenv("VAPI_WEBHOOK_SECRET", "whsec-4471")
     settings = load_settings()
     for text in (repr(settings), str(settings), settings.model_dump_json()):
         assert "db-pass-7781" not in text
@@ -68,10 +70,12 @@ def test_settings_secrets_not_in_repr_or_str(env):
     assert settings.vapi_api_key.get_secret_value() == "vapi-key-5521"
 
 
-def test_settings_sandbox_until_every_provider_credential_set(env):
+def test_settings_sandbox_only_without_any_provider_credential(env):
+    assert load_settings().sandbox
     env.setenv("VAPI_API_KEY", "vapi-key-5521")
     env.setenv("TWILIO_AUTH_TOKEN", "twilio-token-9932")
-    assert load_settings().sandbox
+    with pytest.raises(SettingsError, match="half-configured: TWILIO_ACCOUNT_SID missing"):
+        load_settings()
     env.setenv("VAPI_WEBHOOK_SECRET", "whsec-4471")  # needed once real providers are configured
     env.setenv("TWILIO_ACCOUNT_SID", "AC0123456789")
     assert not load_settings().sandbox

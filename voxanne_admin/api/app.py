@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from voxanne_admin.api import auth, calls, flags, health, monitoring, oidc, webhooks
+from voxanne_admin.api.security import SecurityMiddleware, require_sandbox_access
 from voxanne_admin.errors import DomainError, ProviderError, RateLimited
 from voxanne_admin.logging import request_id_var
 from voxanne_admin.settings import get_settings
@@ -76,9 +77,11 @@ def build_api() -> FastAPI:
         from voxanne_admin.sandbox import twilio as sandbox_twilio
         from voxanne_admin.sandbox import vapi as sandbox_vapi
 
-        api.include_router(sandbox_vapi.router)
-        api.include_router(sandbox_twilio.router)
-        api.include_router(sandbox_carrier.router)
+        # Loopback (our own provider clients) or the sandbox secret: never the open network.
+        guard = [Depends(require_sandbox_access)]
+        api.include_router(sandbox_vapi.router, dependencies=guard)
+        api.include_router(sandbox_twilio.router, dependencies=guard)
+        api.include_router(sandbox_carrier.router, dependencies=guard)
     return api
 
 
@@ -86,5 +89,6 @@ def mount(asgi_app) -> FastAPI:
     """api_transformer factory: our routes first, then everything else goes to Reflex."""
     api = build_api()
     api.add_middleware(RequestIdMiddleware)
+    api.add_middleware(SecurityMiddleware)  # outermost of ours: Origin refused before any route runs
     api.mount("", asgi_app)
     return api

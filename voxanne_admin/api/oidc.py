@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from voxanne_admin.api.auth import _secure
+from voxanne_admin.api.auth import PRE_COOKIE, _secure, ticket_proof
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import oidc, sso_flows
 from voxanne_admin.logging import request_id_var
@@ -28,6 +29,16 @@ def _actor(request: Request) -> Actor:
     ip = request.client.host if request.client else None
     return Actor(type="anonymous", ip=ip, user_agent=request.headers.get("user-agent", "")[:400] or None,
                  request_id=request_id_var.get())
+
+
+def _bind_handoff(request: Request, target: str) -> str:
+    """A direct hand-off (the IdP's MFA trusted) is bound to this browser like the password path's."""
+    parts = urlsplit(target)
+    if parts.path != "/api/auth/establish":
+        return target
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query["proof"] = ticket_proof(query.get("ticket", ""), request.cookies.get(PRE_COOKIE, ""))
+    return f"{parts.path}?{urlencode(query)}"
 
 
 @router.get("/start")
@@ -54,6 +65,6 @@ async def callback(request: Request, code: str = "", state: str = "", error: str
         sso_flows.callback, code=code[:2048], state=state[:200], cookie_state=request.cookies.get(STATE_COOKIE, ""),
         error=error, actor=_actor(request),
     )
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(_bind_handoff(request, target), status_code=303)
     response.delete_cookie(STATE_COOKIE, path=STATE_PATH, httponly=True, samesite="lax", secure=_secure())
     return response

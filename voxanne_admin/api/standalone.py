@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import RequestIdMiddleware, build_api
+from voxanne_admin.api.security import SecurityMiddleware
 from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import worker
@@ -29,4 +30,5 @@ def create_app() -> FastAPI:
     api = build_api()
     api.router.lifespan_context = lifespan
     api.add_middleware(RequestIdMiddleware)
+    api.add_middleware(SecurityMiddleware)
     return api

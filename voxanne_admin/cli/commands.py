@@ -328,6 +328,23 @@ def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing chan
     typer.echo("Frontend built." if built else "Frontend is up to date.")
 
 
+def _announce_setup_code(settings) -> None:
+    """A fresh install listening beyond loopback: print the one-time code the first-run form asks for."""
+    from voxanne_admin import db
+    from voxanne_admin.auth import service as auth_service
+    from voxanne_admin.auth import setup_code
+
+    with db.read_only() as session:
+        fresh = not auth_service.staff_exists(session)
+    if not fresh:
+        setup_code.clear()
+        return
+    code = setup_code.issue(host=settings.host)
+    if code:
+        typer.echo(f"First run: create the founder account at {settings.public_url}/setup "
+                   f"with this one-time setup code: {code}")
+
+
 @app.command("serve")
 def serve(
     demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
@@ -349,6 +366,7 @@ def serve(
         created = _seed_demo(history=history)
         if created:
             typer.echo(f"Loaded {created} demo organizations.")
+    _announce_setup_code(settings)
     db.reset_engine()  # workers open their own pools after fork
     build_frontend(settings)
     if build_only:

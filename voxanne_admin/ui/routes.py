@@ -34,11 +34,6 @@ NAV = [
 ]
 
 
-def establish_url(ticket: str) -> str:
-    """Where the browser exchanges a sign-in ticket for its session cookie."""
-    return f"/api/auth/establish?ticket={ticket}"
-
-
 def call_url(call_id) -> str:
     """The shareable address of one call's detail page."""
     return f"/calls/{call_id}"

@@ -22,6 +22,7 @@ import reflex as rx
 
 from voxanne_admin import db
 from voxanne_admin.api.auth import COOKIE
+from voxanne_admin.api.security import PRE_COOKIE
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.roles import has_role
@@ -31,24 +32,38 @@ from voxanne_admin.logging import org_id_var, request_id_var, staff_id_var
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes
+from voxanne_admin.ui.security import PUBLIC_ATTR, SessionEnd
 
 log = logging.getLogger(__name__)
 _current: contextvars.ContextVar[CurrentStaff | None] = contextvars.ContextVar("current_staff", default=None)
 
 GUARD_ATTR = "_voxanne_min_role"
-PUBLIC_ATTR = "_voxanne_public"
 UI_ONLY_ATTR = "_voxanne_ui_only"
 
 
-def _session_token(state: rx.State) -> str | None:
+def _cookie(state: rx.State, name: str) -> str | None:
     raw = state.router.headers.cookie or ""
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(raw)
     except Exception:
         return None
-    morsel = jar.get(COOKIE)
+    morsel = jar.get(name)
     return morsel.value if morsel else None
+
+
+def _session_token(state: rx.State) -> str | None:
+    return _cookie(state, COOKIE)
+
+
+def presignin_binding(state: rx.State) -> str:
+    """This browser's pre-sign-in cookie (sent with the websocket handshake); '' if the page never set one."""
+    return _cookie(state, PRE_COOKIE) or ""
+
+
+def end_visit(url: str):
+    """Sign-out and ended sessions: wipe every state of this client token, new token, full load of `url`."""
+    return SessionEnd.wipe(url)
 
 
 def resolve(state: rx.State) -> CurrentStaff | None:
@@ -80,8 +95,9 @@ def actor_for(state: rx.State, staff: CurrentStaff | None = None) -> Actor:
 
 def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
     if staff is None:
-        # A cookie that no longer resolves means the session ended; no cookie means never signed in.
-        return rx.redirect(f"{routes.LOGIN}?ended=1" if _session_token(state) else routes.LOGIN)
+        # A cookie that no longer resolves means the session ended; no cookie means never signed in. Either way
+        # nothing of an earlier visit may stay in this client token's state.
+        return end_visit(f"{routes.LOGIN}?ended=1" if _session_token(state) else routes.LOGIN)
     # One id: a page whose load and shell both refuse shows a single message.
     return rx.toast.error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.",
                           id="access-denied")
@@ -247,7 +263,7 @@ class AppState(rx.State):
         with db.transaction() as session:
             auth_service.revoke_session(session, staff_id=staff.id, session_id=staff.session_id,
                                         actor=actor_for(self, staff), action="logout")
-        return rx.call_script(f"window.location.assign('{routes.SIGNED_OUT_URL}')")
+        return end_visit(routes.SIGNED_OUT_URL)
 
     @rx.var
     def org_scope_id(self) -> int:

@@ -13,7 +13,7 @@ from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import Column, data_table, form_error, page_header, text_field
 from voxanne_admin.ui.layout import page
-from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
+from voxanne_admin.ui.state import AppState, actor_for, current_staff, end_visit, guarded, ui_only
 
 
 class AccountState(AppState):
@@ -81,7 +81,7 @@ class AccountState(AppState):
             auth_service.revoke_session(session, staff_id=staff.id, session_id=session_id,
                                         actor=actor_for(self, staff))
         if session_id == staff.session_id:
-            return rx.call_script(f"window.location.assign('{routes.SIGNED_OUT_URL}')")
+            return end_visit(routes.SIGNED_OUT_URL)
         self._refresh()
         return rx.toast.success("That session is signed out.")
 
@@ -92,7 +92,7 @@ class AccountState(AppState):
         staff = current_staff()
         with db.transaction() as session:
             auth_service.revoke_all_sessions(session, staff_id=staff.id, actor=actor_for(self, staff))
-        return rx.call_script(f"window.location.assign('{routes.SIGNED_OUT_URL}')")
+        return end_visit(routes.SIGNED_OUT_URL)
 
     @rx.event
     @guarded("viewer")
@@ -112,6 +112,13 @@ class AccountState(AppState):
             self.errors = {exc.field or "form": str(exc)}
             return None
         return rx.toast.success("Password changed.")
+
+    @rx.event
+    @ui_only
+    def forget_shown_secrets(self):
+        """The person saved the new codes / token: the server forgets them too (they were shown once)."""
+        self.new_codes = []
+        self.new_token = ""
 
     @rx.event
     @guarded("viewer")
@@ -160,7 +167,10 @@ def _tokens_card() -> rx.Component:
                     "'Authorization: Bearer vxt_…'.", size="2", color_scheme="gray"),
             rx.cond(AccountState.new_token != "",
                     rx.callout(rx.vstack(rx.text("Copy this token now; it is not shown again:"),
-                                         rx.code(AccountState.new_token, id="new-token")), icon="key-round",
+                                         rx.code(AccountState.new_token, id="new-token"),
+                                         rx.button("I copied it: hide the token", size="1", variant="soft",
+                                                   on_click=AccountState.forget_shown_secrets)),
+                               icon="key-round",
                                color_scheme="green", width="100%", role="status")),
             rx.form(
                 rx.hstack(
@@ -221,6 +231,8 @@ def _codes_card() -> rx.Component:
                     rx.text("Your new codes (shown once):", size="2", weight="medium"),
                     rx.grid(rx.foreach(AccountState.new_codes, lambda c: rx.code(c)), columns="2", spacing="2",
                             id="new-codes"),
+                    rx.button("I saved them: hide the codes", size="1", variant="soft", id="hide-codes",
+                              on_click=AccountState.forget_shown_secrets),
                     role="status",
                 ),
             ),

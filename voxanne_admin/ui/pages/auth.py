@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import reflex as rx
 import segno
 
 from voxanne_admin import db
-from voxanne_admin.auth import oidc, signin, sso
+from voxanne_admin.api.auth import bound_establish_url
+from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import oidc, setup_code, signin, sso
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput, RateLimited
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import form_error, text_field
 from voxanne_admin.ui.layout import bare_page, centered_card
-from voxanne_admin.ui.state import actor_for, public, resolve
+from voxanne_admin.ui.state import actor_for, presignin_binding, public, resolve
 
 PENDING_TTL_S = 300
+
+
+SETUP_CODE_FAILURE = ("That setup code is not right. It is printed in the server's log at start "
+                      "(a line with 'setup code:').")
+NO_BINDING = "Reload this page, then sign in again (your browser did not keep the sign-in cookie)."
+
+
+def _password_step(email: str, password: str, actor: Actor) -> signin.SignInResult:
+    """argon2 and the database on a worker thread; the caller pads without blocking the event loop."""
+    with db.transaction() as session:
+        return signin.authenticate_password(session, email=email, password=password, actor=actor, pad=False)
+
+
+def _create_founder(form: dict, actor: Actor) -> int:
+    """Password policy, argon2 and the insert on a worker thread (zxcvbn and argon2 are CPU-bound)."""
+    with db.transaction() as session:
+        user = auth_service.create_first_founder(session, email=form.get("email", ""), name=form.get("name", ""),
+                                                 password=form.get("password", ""), actor=actor)
+        return user.id or 0
 
 
 def _qr_data_uri(uri: str) -> str:
@@ -35,6 +57,7 @@ class AuthFlowState(rx.State):
     busy: bool = False
     sso_label: str = ""  # "Sign in with Okta" when single sign-on is configured
     sso_down: bool = False
+    setup_code_required: bool = False
     _pending_staff_id: int = 0
     _pending_provider: str = ""
     _pending_until: float = 0.0
@@ -75,24 +98,33 @@ class AuthFlowState(rx.State):
             exists = auth_service.staff_exists(session)
         if exists and self.step == "form":
             return rx.redirect(routes.LOGIN)
+        self.setup_code_required = not exists and setup_code.required()
         return None
+
+    def _handoff(self, ticket: str):
+        """Send this browser (only this one: the link is bound to its pre-sign-in cookie) to the hand-off."""
+        return rx.call_script(f"window.location.assign('{bound_establish_url(ticket, presignin_binding(self))}')")
 
     @rx.event
     @public
-    def create_founder(self, form: dict):
-        """Create the first founder account, then start TOTP enrolment."""
+    async def create_founder(self, form: dict):
+        """Create the first founder account (with the setup code when one is required), then start TOTP."""
         self.errors = {}
         password = form.get("password", "")
         if password != form.get("confirm", ""):
             self.errors = {"confirm": "The two passwords do not match."}
             return None
+        if not presignin_binding(self):
+            self.errors = {"form": NO_BINDING}
+            return None
+        if not setup_code.check(str(form.get("setup_code", ""))):
+            self.setup_code_required = True
+            self.errors = {"setup_code": SETUP_CODE_FAILURE}
+            return None
         try:
-            with db.transaction() as session:
-                user = auth_service.create_first_founder(
-                    session, email=form.get("email", ""), name=form.get("name", ""), password=password,
-                    actor=actor_for(self),
-                )
-                staff_id = user.id or 0
+            staff_id = await asyncio.to_thread(_create_founder, form, actor_for(self))
+            setup_code.clear()
+            self.setup_code_required = False
         except InvalidInput as exc:
             self.errors = {exc.field or "form": str(exc)}
             return None
@@ -148,7 +180,7 @@ class AuthFlowState(rx.State):
             ticket = auth_service.create_session(session, user=user, actor=actor_for(self),
                                                  provider=self._pending_provider)
         self._reset_flow()
-        return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
+        return self._handoff(ticket)
 
     # ------------------------------------------------------------ single sign-on
 
@@ -213,18 +245,22 @@ class AuthFlowState(rx.State):
 
     @rx.event
     @public
-    def submit_password(self, form: dict):
-        """Step 1: email and password."""
+    async def submit_password(self, form: dict):
+        """Step 1: email and password (argon2 on a worker thread; the constant-time padding never blocks)."""
         self.errors = {}
         self.notice = ""
+        if not presignin_binding(self):
+            self.errors = {"form": NO_BINDING}
+            return None
+        started = time.monotonic()
         try:
-            with db.transaction() as session:
-                result = signin.authenticate_password(
-                    session, email=form.get("email", ""), password=form.get("password", ""), actor=actor_for(self)
-                )
+            result = await asyncio.to_thread(_password_step, str(form.get("email", "")),
+                                             str(form.get("password", "")), actor_for(self))
         except RateLimited as exc:
             self.errors = {"form": f"{exc} (HTTP 429)"}
             return None
+        finally:
+            await asyncio.sleep(max(0.0, signin.MIN_RESPONSE_S - (time.monotonic() - started)))
         if not result.ok:
             self.errors = {"form": result.message}
             return None
@@ -265,7 +301,7 @@ class AuthFlowState(rx.State):
             ticket = auth_service.create_session(session, user=user, actor=actor_for(self),
                                                  provider=self._pending_provider)
         self._reset_flow()
-        return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
+        return self._handoff(ticket)
 
     @rx.event
     @public
@@ -294,6 +330,13 @@ def _founder_form() -> rx.Component:
             rx.text("This console has no staff accounts yet. The account you create now has full access; "
                     "you will set up two-factor sign-in next.", size="2", color_scheme="gray"),
             _form_error(),
+            rx.cond(
+                AuthFlowState.setup_code_required,
+                text_field("Setup code", "setup_code", auto_complete="off", required=True, max_length=32,
+                           error=_err("setup_code"),
+                           hint="This console is reachable from other machines: the one-time code is in the "
+                                "server's log (the line with 'setup code:')."),
+            ),
             text_field("Your name", "name", auto_complete="name", required=True, max_length=120, auto_focus=True,
                        error=_err("name")),
             text_field("Work email", "email", type="email", auto_complete="email", required=True, max_length=254,

@@ -77,8 +77,10 @@ class StaffState(AppState):
     @rx.event
     @ui_only
     def set_dialog_open(self, value: bool):
-        """Close the dialog."""
+        """Close the dialog (the generated initial password is forgotten with it)."""
         self.dialog_open = value
+        if not value:
+            self.initial_password = ""
 
     @rx.event
     @guarded("admin")
@@ -100,6 +102,7 @@ class StaffState(AppState):
             self.errors = {"form": str(exc)}
             return None
         self.dialog_open = False
+        self.initial_password = ""  # given to the new person out of band; the server does not keep it
         self.created_notice = (f"{email} can now sign in with the initial password you gave them, and will set up "
                                "two-factor sign-in first.")
         self._refresh()
