@@ -100,7 +100,8 @@ def session(database_url: str) -> Iterator[Session]:
 
 
 TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
-          "organizations", "audit_events", "audit_stream_cursor", "webhook_events", "webhook_attempts", "calls", "sms_messages",
+          "organizations", "audit_events", "audit_stream_cursor", "webhook_events", "webhook_attempts", "calls",
+          "sms_messages",
           "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",

@@ -20,7 +20,8 @@ from voxanne_admin.webhooks import models as webhook_models
 metadata = SQLModel.metadata
 
 __all__ = [
-    "agent_models", "appointment_models", "audit_models", "audit_page_schema", "auth_models", "call_models", "dr_models", "flag_models",
+    "agent_models", "appointment_models", "audit_models", "audit_page_schema", "auth_models",
+    "call_models", "dr_models", "flag_models",
     "job_models",
     "messaging_models", "metadata", "org_models", "sandbox_models", "telephony_models", "webhook_models",
 ]

@@ -37,9 +37,11 @@ def _token(role: str, email: str) -> str:
 def trail(clean_db):
     """Two organizations and a mixed trail: sign-ins, staff changes, flags, a formula in a diff."""
     with db.transaction() as session:
-        a = org_service.create(session, name="Harbor Dental", slug="harbor-dental", country="US", timezone="America/New_York",
+        a = org_service.create(session, name="Harbor Dental", slug="harbor-dental", country="US",
+                               timezone="America/New_York",
                                actor=ALICE, actor_role="founder")
-        b = org_service.create(session, name="Lakeside Vets", slug="lakeside-vets", country="US", timezone="America/Chicago",
+        b = org_service.create(session, name="Lakeside Vets", slug="lakeside-vets", country="US",
+                               timezone="America/Chicago",
                                actor=ALICE, actor_role="founder")
         ids = {"a": a.id, "b": b.id}
     with db.transaction() as session:
