@@ -105,7 +105,19 @@ TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api
           "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
-          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests"]
+          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests",
+          "audit_seals", "audit_flood_windows", "audit_archive_segments"]
+
+
+def _wipe_audit_files() -> None:
+    """The audit chain's checkpoint file and archive live outside the database: empty them with it."""
+    import shutil
+
+    from voxanne_admin.settings import get_settings
+
+    settings = get_settings()
+    (settings.audit_dir / "checkpoints.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(settings.audit_archive_path, ignore_errors=True)
 
 
 
@@ -143,6 +155,7 @@ def clean_db(database_url: str) -> Iterator[str]:
                     conn.execute(sa.text("set local lock_timeout = '10s'"))
                     conn.execute(sa.text(f"truncate {', '.join(TABLES)} restart identity cascade"))
                     _reseed_flags(conn)
+                _wipe_audit_files()
                 return
             except sa.exc.OperationalError as exc:
                 retryable = getattr(exc.orig, "sqlstate", "") in ("40P01", "55P03")  # deadlock, lock timeout

@@ -87,8 +87,32 @@ class Settings(BaseSettings):
     oidc_provider_name: str = Field(default="", description="Button label: 'Sign in with <name>' (default: guessed).")
     sso_jit_role: str = Field(default="", description="Role for unknown users of allowed domains (viewer/operator).")
     sso_trust_idp_mfa: bool = Field(default=False, description="Skip TOTP when the ID token's amr says MFA was done.")
+    database_owner_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL of the schema owner (migrations, audit retention, backups). With an external "
+        "DATABASE_URL set it to the owner role and DATABASE_URL to the least-privileged app role. Embedded: automatic.",
+    )
+    audit_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 keys of the audit trail, comma-separated, newest first (32+ characters each). "
+        "Unset: VOXANNE_DATA_DIR/secrets/audit_hmac.keys (0600, generated on first start).",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None, description="Where signed audit checkpoints (checkpoints.jsonl) are appended. "
+        "Default VOXANNE_DATA_DIR/audit.",
+    )
+    audit_archive_dir: Path | None = Field(
+        default=None, description="Where audit retention writes signed archive segments before deleting rows. "
+        "Default VOXANNE_DATA_DIR/audit/archive.",
+    )
+    audit_auth_retention_days: int = Field(
+        default=90, ge=1, description="Keep authentication audit events (sign-ins, sessions, MFA) this many days.")
+    audit_retention_days: int = Field(
+        default=6 * 365, ge=30, description="Keep every other audit event this many days (HIPAA: 6 years).")
+    audit_checkpoint_seconds: int = Field(
+        default=60, ge=5, le=3600, description="Seconds between signed audit checkpoints.")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_owner_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -236,6 +260,16 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Absolute data directory."""
         return self.voxanne_data_dir.expanduser().resolve()
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where signed audit checkpoints are appended (outside the database)."""
+        return (self.audit_checkpoint_dir or self.data_dir / "audit").expanduser().resolve()
+
+    @property
+    def audit_archive_path(self) -> Path:
+        """Where audit retention writes its signed archive segments."""
+        return (self.audit_archive_dir or self.data_dir / "audit" / "archive").expanduser().resolve()
 
     @property
     def backup_dir(self) -> Path:
