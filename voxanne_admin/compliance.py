@@ -11,13 +11,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from voxanne_admin.audit.models import AuditEvent
+from voxanne_admin.audit.models import AuditArchiveSegment, AuditEvent
 from voxanne_admin.jobs.models import JobRun
 from voxanne_admin.jobs.registry import JOBS
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.orgs.service import PURGE_AFTER_DAYS
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
+
+
+AUDIT_RETENTION_JOB = "audit_retention"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Rule:
     data: str
     keep: str
     setting: str | None
-    job: str
+    job: str | None
     counted_by: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (audit action, diff keys summed)
 
 
@@ -49,6 +52,11 @@ def _rules() -> list[Rule]:
              "SESSION_IDLE_MINUTES, SESSION_ABSOLUTE_DAYS", "purge_expired_sessions"),
         Rule("login_attempts", "Sign-in attempt records", "90 days", None, "purge_login_attempts"),
         Rule("job_runs", "Job run records", "30 days", None, "purge_job_runs"),
+        # Archived to signed segments first (the proof is kept), then deleted by the owner role.
+        Rule("audit_events", "Audit events: authentication / everything else",
+             f"{s.audit_auth_retention_days} days / {s.audit_retention_days} days",
+             "AUDIT_AUTH_RETENTION_DAYS, AUDIT_RETENTION_DAYS", AUDIT_RETENTION_JOB if AUDIT_RETENTION_JOB in JOBS
+             else None),
     ]
 
 
@@ -56,12 +64,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def _next_run(job: str, now: datetime) -> str | None:
-    spec = JOBS.get(job)
+def _next_run(job: str | None, now: datetime) -> str | None:
+    spec = JOBS.get(job) if job else None
     return _iso(spec.trigger().get_next_fire_time(None, now)) if spec else None
 
 
-def _last_run(session: Session, job: str) -> dict[str, Any] | None:
+def _last_run(session: Session, job: str | None) -> dict[str, Any] | None:
+    if job is None:
+        return None
     row = session.execute(sa.select(JobRun).where(col(JobRun.job_name) == job, col(JobRun.outcome) != "running")
                           .order_by(col(JobRun.id).desc()).limit(1)).scalars().first()
     if row is None:
@@ -84,6 +94,16 @@ def _purged(session: Session, rule: Rule, since: datetime | None) -> dict[str, i
             if since else sa.literal(0)).where(col(AuditEvent.action) == action)).one()
         total, last = total + int(everything), last + int(recent)
     return {"total": total, "last_run": last}
+
+
+def _archived(session: Session) -> dict[str, Any]:
+    """What audit retention archived (signed segments) and then deleted."""
+    segments, rows, deleted, last = session.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.sum(col(AuditArchiveSegment.rows)), 0),
+        sa.func.coalesce(sa.func.sum(col(AuditArchiveSegment.deleted)), 0),
+        sa.func.max(col(AuditArchiveSegment.created_at)))).one()
+    return {"segments": int(segments), "rows_archived": int(rows), "rows_deleted": int(deleted),
+            "last_segment_at": _iso(last)}
 
 
 def _pending_closures(session: Session, now: datetime) -> list[dict[str, Any]]:
@@ -109,5 +129,6 @@ def data_retention(session: Session, *, now: datetime | None = None) -> dict[str
         since = datetime.fromisoformat(last["started_at"].replace("Z", "+00:00")) if last else None
         rules.append({"rule": rule.key, "data": rule.data, "keep": rule.keep, "setting": rule.setting,
                       "job": rule.job, "last_run": last, "next_run": _next_run(rule.job, now),
-                      "rows_purged": _purged(session, rule, since)})
+                      "rows_purged": _purged(session, rule, since),
+                      **({"archive": _archived(session)} if rule.key == "audit_events" else {})})
     return {"generated_at": _iso(now), "rules": rules, "pending_closure_purges": _pending_closures(session, now)}

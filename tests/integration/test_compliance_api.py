@@ -201,6 +201,9 @@ def test_data_retention_lists_rules_runs_and_pending_closures(api_server, trail)
     assert purge["next_run"] > report["generated_at"]
     assert rules["call_recordings"]["setting"] == "RECORDING_RETENTION_DAYS"
     assert rules["call_recordings"]["keep"] == "90 days"
+    assert rules["audit_events"]["keep"] == "90 days / 2190 days"
+    assert rules["audit_events"]["archive"] == {"segments": 0, "rows_archived": 0, "rows_deleted": 0,
+                                                "last_segment_at": None}
     pending = {p["slug"]: p for p in report["pending_closure_purges"]}
     assert pending["lakeside-vets"]["overdue"] is False
     assert pending["lakeside-vets"]["purge_due_at"] > report["generated_at"]
