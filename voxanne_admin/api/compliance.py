@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from voxanne_admin import compliance, db
 from voxanne_admin.api.deps import require_staff
-from voxanne_admin.audit import export, query
+from voxanne_admin.audit import chain, export, query, stream
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.service import CurrentStaff
 from voxanne_admin.errors import InvalidInput
@@ -117,3 +117,27 @@ async def data_retention(request: Request) -> JSONResponse:
     """Each retention rule with its setting, last run and rows purged; closed organizations awaiting the purge."""
     await _admin(request)
     return JSONResponse(await db.run_read_only(compliance.data_retention), headers={"Cache-Control": "no-store"})
+
+
+def _chain(session) -> dict:
+    status = chain.chain_status(session)
+    siem = stream.status(session)
+    return {
+        "sealed_through": status.sealed_through, "unsealed": status.unsealed, "sealer_lag_s": status.sealer_lag_s,
+        "last_checkpoint": status.last_checkpoint,
+        "stream": {"configured": siem.configured, "delivered_through": siem.last_event_id,
+                   "backlog_events": siem.backlog_events, "lag_s": siem.lag_s,
+                   "delivered_events": siem.delivered_events,
+                   "delivered_at": siem.delivered_at.isoformat() if siem.delivered_at else None,
+                   "failing_since": siem.failing_since.isoformat() if siem.failing_since else None,
+                   "last_error": siem.last_error or None, "status": siem.summary},
+    }
+
+
+@router.get("/audit-chain")
+@bad_request_400
+async def audit_chain(request: Request) -> JSONResponse:
+    """The chain's state: sealed head, rows waiting for the sealer and its lag, the last signed checkpoint, and
+    the SIEM stream's backlog."""
+    await _admin(request)
+    return JSONResponse(await db.run_read_only(_chain), headers={"Cache-Control": "no-store"})
