@@ -19,7 +19,6 @@ from voxanne_admin.orgs.service import PURGE_AFTER_DAYS
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
-
 AUDIT_RETENTION_JOB = "audit_retention"
 
 

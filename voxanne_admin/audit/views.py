@@ -4,16 +4,18 @@ chain-status panel (sealer lag, last checkpoint, SIEM stream backlog)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from voxanne_admin import db
 from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import chain, stream
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.models import AuditEvent
-from voxanne_admin.audit.query import GROUP_LABELS, group_of
+from voxanne_admin.audit.query import GROUP_LABELS, AuditFilter, get_event, group_of, list_events
 
 # The targets the page links to (the UI maps them to its routes).
 LINKED_TARGETS = ("staff", "organization", "agent", "call", "feature_flag")
@@ -45,36 +47,36 @@ class DiffLine(BaseModel):
 class AuditDetail(BaseModel):
     """Everything about one event, for its detail dialog."""
 
-    id: int
-    occurred_at: str
-    actor: str
-    actor_type: str
-    action: str
-    group: str
-    target: str
-    target_type: str
-    target_id: str
-    org_id: str
-    ip: str
-    user_agent: str
-    request_id: str
-    changes: list[DiffLine]
-    details: str  # diff entries that are not before/after pairs, as JSON
-    sealed: bool
+    id: int = 0
+    occurred_at: str = ""
+    actor: str = ""
+    actor_type: str = ""
+    action: str = ""
+    group: str = ""
+    target: str = ""
+    target_type: str = ""
+    target_id: str = ""
+    org_id: str = ""
+    ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+    changes: list[DiffLine] = []
+    details: str = ""  # diff entries that are not before/after pairs, as JSON
+    sealed: bool = False
 
 
 class ChainPanel(BaseModel):
     """The chain-status panel."""
 
-    sealed_through: int
-    unsealed: int
-    sealer_lag: str
-    last_checkpoint: str
-    last_checkpoint_seq: int
-    stream_configured: bool
-    stream_backlog: int
-    stream_lag: str
-    stream_status: str
+    sealed_through: int = 0
+    unsealed: int = 0
+    sealer_lag: str = ""
+    last_checkpoint: str = ""
+    last_checkpoint_seq: int = 0
+    stream_configured: bool = False
+    stream_backlog: int = 0
+    stream_lag: str = ""
+    stream_status: str = ""
 
 
 def _text(value: Any) -> str:
@@ -128,3 +130,25 @@ def chain_panel(session: Session) -> ChainPanel:
         last_checkpoint_seq=int(cp["seq"]) if cp else 0,
         stream_configured=siem.configured, stream_backlog=siem.backlog_events, stream_lag=_seconds(siem.lag_s),
         stream_status=siem.summary)
+
+
+def verify_and_record(*, actor: audit.Actor, progress: Callable[[int, int], None] | None = None) -> chain.VerifyReport:
+    """Verify the whole chain (a read), then record who verified and the outcome (its own short transaction)."""
+    with db.read_only() as session:
+        report = chain.verify(session, progress=progress)
+    with db.transaction() as session:
+        audit.record(session, actor=actor, action="audit_verified", target_type="audit_events", target_id="chain",
+                     diff={"ok": report.ok, "rows_checked": report.rows_checked, "problems": report.problems[:5]})
+    return report
+
+
+def list_rows(session: Session, *, flt: AuditFilter, cursor: str = "", limit: int = 50) -> tuple[list[AuditRow], str]:
+    """One keyset page of list rows and the next page's cursor (the compliance API's query)."""
+    page = list_events(session, flt=flt, cursor=cursor, limit=limit)
+    return [to_row(r) for r in page.rows], page.next_cursor
+
+
+def get_detail(session: Session, *, event_id: int) -> AuditDetail | None:
+    """One event's detail, or None."""
+    row = get_event(session, event_id=event_id)
+    return to_detail(session, row) if row is not None else None
