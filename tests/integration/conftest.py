@@ -69,6 +69,7 @@ class ApiServer:
         env = {**os.environ, "DATABASE_URL": self.database_url, "PORT": str(port), "SANDBOX_CALL_SECONDS": "2",
                "LOG_LEVEL": "WARNING"}
         env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+        env.pop("VOXANNE_RESOLVED_OWNER_URL", None)
         self.starts += 1
         log_path = self.log_dir / f"server-{self.starts}.log"
         self.proc = subprocess.Popen(
