@@ -126,7 +126,8 @@ _SERVER: list[ApiServer] = []  # the session's server, once a test asked for it
 
 @pytest.fixture(scope="session")
 def _api_server_process(database_url, tmp_path_factory):
-    server = ApiServer(database_url, tmp_path_factory.mktemp("api-server"))
+    # As the app role (DATABASE_URL), like production; the owner URL is in DATABASE_OWNER_URL.
+    server = ApiServer(os.environ.get("DATABASE_URL", database_url), tmp_path_factory.mktemp("api-server"))
     _SERVER.append(server)
     yield server
     server.stop()
