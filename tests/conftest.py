@@ -76,9 +76,18 @@ def database_url(pg_server_url: str) -> Iterator[str]:
     from voxanne_admin.settings import get_settings
 
     url = create_database(pg_server_url, "voxanne_test")
-    migrate.upgrade(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ[db.RESOLVED_URL_ENV] = url
+    # The app connects as the least-privileged role (INSERT and SELECT only on the audit tables), like in
+    # production; the fixture's own URL stays the owner's (superuser) for tests that act behind the app's back.
+    app_url = make_url(url).set(username=db.APP_ROLE, password="test-app-role").render_as_string(
+        hide_password=False)
+    try:
+        migrate.upgrade(url, app_url=app_url)
+    except RuntimeError:  # an external TEST_DATABASE_URL whose role may not create roles: one role for all
+        app_url = url
+    os.environ["DATABASE_URL"] = app_url
+    os.environ["DATABASE_OWNER_URL"] = url
+    os.environ[db.RESOLVED_URL_ENV] = app_url
+    os.environ[db.RESOLVED_OWNER_URL_ENV] = url
     get_settings.cache_clear()
     db.reset_engine()
     yield url
@@ -149,7 +158,7 @@ def clean_db(database_url: str) -> Iterator[str]:
         # one side; when it is this one, empty the tables again (the server's side simply retries its poll).
         for attempt in range(1, 6):
             try:
-                with db.get_engine().begin() as conn:
+                with db.get_owner_engine().begin() as conn:
                     # Triggers (audit_events is append-only) do not fire in replica mode: test cleanup only.
                     conn.execute(sa.text("set local session_replication_role = replica"))
                     conn.execute(sa.text("set local lock_timeout = '10s'"))

@@ -57,6 +57,8 @@ def _server_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(PORT=str(E2E_PORT), LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3", **extra)
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+    env.pop("VOXANNE_RESOLVED_OWNER_URL", None)
+    env.pop("DATABASE_OWNER_URL", None)  # the unit tests' database owner, not this server's
     env.pop("VOXANNE_PUBLIC_URL", None)
     return env
 

@@ -33,10 +33,10 @@ from voxanne_admin.audit import checkpoints
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
-AUTH_ACTIONS = ("login", "login_failed", "login_succeeded", "logout", "session_revoked", "session_expired",
-                "mfa_enrolled", "mfa_verified", "mfa_failed", "recovery_code_used", "sso_login",
-                "sso_login_failed", "password_changed", "account_locked", "signin_refused")
-AUTH_PREFIXES = ("login_", "logout", "session_", "mfa_", "sso_login", "recovery_code", "signin_")
+# Sign-ins and sessions (the seed's 90-day policy). Changes to accounts (password, MFA set-up, roles) are not
+# authentication events: they are kept the full period.
+AUTH_ACTIONS = ("logout", "recovery_code_used", "account_locked")
+AUTH_PREFIXES = ("login_", "session_", "mfa_challenge_", "sso_login")
 EVENT_COLUMNS = ("id", "occurred_at", "actor_type", "actor_id", "actor_email", "action", "target_type",
                  "target_id", "org_id", "diff", "ip", "user_agent", "request_id", "key_id", "mac")
 
@@ -51,7 +51,7 @@ def is_auth_action(action: str) -> bool:
 
 
 def _auth_sql() -> str:
-    prefixes = " or ".join(f"action like '{p}%'" for p in AUTH_PREFIXES)
+    prefixes = " or ".join(f"left(action, {len(p)}) = '{p}'" for p in AUTH_PREFIXES)
     names = ", ".join(f"'{a}'" for a in AUTH_ACTIONS)
     return f"(action in ({names}) or {prefixes})"
 
@@ -189,4 +189,9 @@ def archive_and_purge(owner: Session, *, now: datetime | None = None) -> dict[st
         "deleted, path, sha256) values (:now, :fi, :li, :fs, :ls, :ll, :r, :d, :p, :h)"),
         {"now": now, "fi": int(rows[0]["id"]), "li": last_id, "fs": start_seq + 1, "ls": last_seq, "ll": last_link,
          "r": len(rows), "d": deleted, "p": str(data_path), "h": digest})
+    from voxanne_admin.audit import service as audit
+
+    audit.record(owner, actor=audit.Actor.system("retention"), action="audit_archived", target_type="audit_segment",
+                 target_id=data_path.name[:64], diff={"first_id": int(rows[0]["id"]), "last_id": last_id,
+                                                      "archived": len(rows), "deleted": int(deleted)})
     return {"archived": len(rows), "deleted": int(deleted), "segment": data_path.name}

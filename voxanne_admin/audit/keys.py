@@ -18,8 +18,10 @@ import os
 import secrets
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlmodel import Session
 
 from voxanne_admin import vault
 from voxanne_admin.settings import get_settings
@@ -68,8 +70,42 @@ def load_mac_keys(*, allow_create: bool = True) -> MacKeys:
 
 @functools.lru_cache(maxsize=1)
 def mac_keys() -> MacKeys:
-    """The process-wide MAC keyring (`mac_keys.cache_clear()` after a rotation)."""
-    return load_mac_keys()
+    """The process-wide MAC keyring (`mac_keys.cache_clear()` after a rotation). Never creates the key: a missing
+    one is `KeyMissingError` (see `ensure_mac_keys`)."""
+    return load_mac_keys(allow_create=False)
+
+
+def _has_rows(session: Session) -> bool:
+    return bool(session.execute(sa.text("select exists (select 1 from audit_events)")).scalar())
+
+
+def ensure_mac_keys(session: Session) -> MacKeys:
+    """The MAC keyring; generated on first use only while the audit trail is empty."""
+    try:
+        return mac_keys()
+    except vault.KeyMissingError:
+        if _has_rows(session) or get_settings().audit_hmac_key is not None:
+            raise
+        load_mac_keys(allow_create=True)
+        return mac_keys()
+
+
+def check_startup(session: Session) -> None:
+    """Refuse (`KeyMissingError`, with instructions) when audit rows exist but their MAC key is not configured."""
+    keyring = ensure_mac_keys(session)
+    used = [r[0] for r in session.execute(sa.text(
+        "select distinct key_id from (select key_id from audit_events order by id desc limit 1000) t")).all()]
+    missing = [k for k in used if k not in keyring.by_id]
+    if missing:
+        raise vault.KeyMissingError(
+            f"The newest audit rows were written with MAC key(s) {', '.join(missing)}, which AUDIT_HMAC_KEY / "
+            f"VOXANNE_DATA_DIR/secrets/{MAC_FILE} does not hold. Restore the key file from your secrets backup, "
+            "or put the old key back (after the new one, comma-separated). A new key would make the existing "
+            "trail unverifiable, so none is generated.")
+    from voxanne_admin.audit import checkpoints
+
+    if checkpoints.path().exists() and checkpoints.path().stat().st_size > 0:
+        load_signing_keys(allow_create=False)
 
 
 def _new_signing_key() -> str:

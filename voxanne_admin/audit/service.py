@@ -113,7 +113,7 @@ def record(
     diff: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event in the caller's transaction (no lock shared with other writers; sealed later)."""
-    keyring = keys.mac_keys()
+    keyring = keys.ensure_mac_keys(session)
     row_id = session.execute(_NEXT_ID).scalar_one()
     row = AuditEvent(
         id=row_id,

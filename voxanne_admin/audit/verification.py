@@ -69,7 +69,7 @@ class Walker:
         if event is None:
             self.problem(f"row {event_id}: removed (its seal remains)")
         if int(seal["prev_id"]) != self.prev_id:
-            if int(seal["prev_id"]) > self.prev_id:
+            if self.prev_id < int(seal["prev_id"]) < event_id:
                 self.problem(f"row {seal['prev_id']}: removed (row {event_id} links to it)")
             else:
                 self.problem(f"row {event_id}: reordered (it links to row {seal['prev_id']}, "

@@ -26,8 +26,8 @@ def db_upgrade() -> None:
     """Apply pending migrations (starts the embedded database if DATABASE_URL is unset)."""
     from voxanne_admin import migrate
 
-    url = _database_url()
-    migrate.upgrade(url)
+    _database_url()
+    migrate.upgrade_database()
     typer.echo(f"Database is at migration {migrate.head_revision()}.")
 
 
@@ -72,6 +72,20 @@ def seed_demo(
     created = _seed_demo(history=history)
     typer.echo(f"Created {created} demo organizations with their agents (synced to Vapi by the running console)."
                if created else "Organizations exist already: no organization added.")
+
+
+def _check_audit_keys() -> None:
+    """Refuse to start when audit rows exist but their MAC key is missing (never a new key for old rows)."""
+    from voxanne_admin import db
+    from voxanne_admin.audit import keys
+    from voxanne_admin.vault import KeyMissingError
+
+    with db.read_only() as session:
+        try:
+            keys.check_startup(session)
+        except KeyMissingError as exc:
+            typer.echo(f"Refusing to start: {exc}", err=True)
+            raise typer.Exit(2) from None
 
 
 @audit_app.command("verify")
@@ -335,7 +349,8 @@ def seed_calls(
     from voxanne_admin import migrate
     from voxanne_admin.calls import seed as call_seed
 
-    migrate.upgrade(_database_url())
+    _database_url()
+    migrate.upgrade_database()
     with typer.progressbar(length=count, label="Seeding calls") as bar:
         done = [0]
 
@@ -376,7 +391,8 @@ def serve(
     url = db.ensure_database()
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
-    migrate.upgrade(url)
+    migrate.upgrade_database()
+    _check_audit_keys()
     if demo or settings.voxanne_demo:
         created = _seed_demo(history=history)
         if created:
