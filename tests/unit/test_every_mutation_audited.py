@@ -2,8 +2,9 @@
 table (session.add/add_all/delete/merge, sa.insert/update/delete, INSERT/UPDATE/DELETE SQL) and requires that it
 writes an audit event itself or through a function it calls (in its module, or an imported module, followed
 transitively: a caller of an audited function counts as audited, so the scan is a floor), or that it is on the
-allow-list below with the reason it needs no audit row. A new unaudited write fails here, naming the function. A runtime check then proves, for a sample of services, that the audit row is
-written in the SAME transaction as the change (same `xmin`)."""
+allow-list below with the reason it needs no audit row. A new unaudited write fails here, naming the function.
+A runtime check then proves, for a sample of services, that the audit row is written in the SAME transaction as
+the change (same `xmin`)."""
 
 from __future__ import annotations
 
