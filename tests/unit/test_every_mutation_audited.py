@@ -28,8 +28,6 @@ ALLOWED: dict[str, str] = {
     "voxanne_admin.audit.service:record": "this IS the audit write",
     "voxanne_admin.audit.chain:seal_pending": "the chain links (audit_seals) are the record's own structure",
     "voxanne_admin.audit.flood:count_refusal": "flood control counts refusals; flush_closed writes their audit row",
-    "voxanne_admin.audit.archive:archive_and_purge": "retention of the trail: the signed archive segment and its "
-                                                     "row are the record of the purge",
     "voxanne_admin.audit.stream:_advance": "SIEM stream cursor: " + BOOKKEEPING,
     "voxanne_admin.audit.stream:_failed": "SIEM stream cursor: " + BOOKKEEPING,
     # Sessions and sign-in machinery: the audited events are login_success / mfa_* / logout / session_revoked,

@@ -72,6 +72,7 @@ class ChainPanel(BaseModel):
     unsealed: int = 0
     sealer_lag: str = ""
     last_checkpoint: str = ""
+    last_checkpoint_detail: str = ""
     last_checkpoint_seq: int = 0
     stream_configured: bool = False
     stream_backlog: int = 0
@@ -125,8 +126,10 @@ def chain_panel(session: Session) -> ChainPanel:
     siem = stream.status(session)
     return ChainPanel(
         sealed_through=status.sealed_through, unsealed=status.unsealed, sealer_lag=_seconds(status.sealer_lag_s),
-        last_checkpoint=(f"#{cp['seq']}: {cp['count']:,} rows through event {cp['last_id']}, "
-                         f"{fmt.timestamp(status.last_checkpoint_at, seconds=True)}") if cp else "None yet",
+        last_checkpoint=f"#{cp['seq']}" if cp else "None yet",
+        last_checkpoint_detail=(f"{cp['count']:,} rows through event {cp['last_id']}, signed "
+                                f"{fmt.timestamp(status.last_checkpoint_at, seconds=True)}") if cp
+        else "The sealer signs one every minute.",
         last_checkpoint_seq=int(cp["seq"]) if cp else 0,
         stream_configured=siem.configured, stream_backlog=siem.backlog_events, stream_lag=_seconds(siem.lag_s),
         stream_status=siem.summary)

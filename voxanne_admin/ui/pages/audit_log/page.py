@@ -121,7 +121,7 @@ def _chain_panel() -> rx.Component:
                           "Rows up to here are linked into the chain.", id="chain-sealed"),
                 stat_card("Waiting for the sealer", S.counts["unsealed"],
                           "Oldest has waited " + c.sealer_lag + " (normally under 3 s).", id="chain-lag"),
-                stat_card("Last signed checkpoint", c.last_checkpoint, id="chain-checkpoint"),
+                stat_card("Last signed checkpoint", c.last_checkpoint, c.last_checkpoint_detail, id="chain-checkpoint"),
                 stat_card("SIEM stream", rx.cond(c.stream_configured, S.counts["backlog"] + " queued", "Off"),
                           c.stream_status, id="chain-stream"),
                 spacing="3", wrap="wrap", width="100%",
@@ -217,8 +217,9 @@ def _detail_dialog() -> rx.Component:
 def _exports() -> rx.Component:
     # A link drawn as a button (Radix asChild): the browser downloads the streamed file of the current filter.
     def export(label: str, href, control_id: str) -> rx.Component:
-        return rx.button(rx.link(rx.icon("download", size=16, aria_hidden="true"), label, href=href, download=True,
-                                 id=control_id, underline="none"), as_child=True, variant="soft")
+        # A plain <a download> (rx.link would navigate client-side instead of downloading).
+        return rx.button(rx.el.a(rx.icon("download", size=16, aria_hidden="true"), label, href=href, download="",
+                                 id=control_id), as_child=True, variant="soft")
 
     return rx.hstack(export("Export CSV", S.csv_url, "export-csv"), export("Export JSON", S.json_url, "export-json"),
                      spacing="2")
