@@ -215,14 +215,11 @@ def _detail_dialog() -> rx.Component:
 
 
 def _exports() -> rx.Component:
-    # A link drawn as a button (Radix asChild): the browser downloads the streamed file of the current filter.
-    def export(label: str, href, control_id: str) -> rx.Component:
-        # A plain <a download> (rx.link would navigate client-side instead of downloading).
-        return rx.button(rx.el.a(rx.icon("download", size=16, aria_hidden="true"), label, href=href, download="",
-                                 id=control_id), as_child=True, variant="soft")
+    def export(label: str, fmt: str) -> rx.Component:
+        return rx.button(rx.icon("download", size=16, aria_hidden="true"), label, variant="soft",
+                         on_click=S.export(fmt), id=f"export-{fmt}")
 
-    return rx.hstack(export("Export CSV", S.csv_url, "export-csv"), export("Export JSON", S.json_url, "export-json"),
-                     spacing="2")
+    return rx.hstack(export("Export CSV", "csv"), export("Export JSON", "json"), spacing="2")
 
 
 @page(routes.AUDIT_LOG, "Audit log", on_load=[AuditLogState.load])
