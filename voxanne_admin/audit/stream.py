@@ -85,11 +85,17 @@ def _cursor(session: Session) -> AuditStreamCursor:
 def status(session: Session) -> StreamStatus:
     """The stream's cursor against the sealed head: backlog and how long its oldest event has waited."""
     cursor = _cursor(session)
+    if not get_settings().audit_stream_url:
+        # Not streaming: no backlog to count (counting the whole trail would cost the page at 1M rows).
+        return StreamStatus(configured=False, last_event_id=cursor.last_event_id, backlog_events=0, lag_s=None,
+                            delivered_events=cursor.delivered_events, delivered_at=cursor.delivered_at,
+                            failing_since=cursor.failing_since, last_error=cursor.last_error or "",
+                            attempts=cursor.attempts)
     through = chain.sealed_through(session)
     backlog, oldest = session.execute(sa.select(sa.func.count(), sa.func.min(col(AuditEvent.occurred_at))).where(
         col(AuditEvent.id) > cursor.last_event_id, col(AuditEvent.id) <= through)).one()
     return StreamStatus(
-        configured=bool(get_settings().audit_stream_url), last_event_id=cursor.last_event_id,
+        configured=True, last_event_id=cursor.last_event_id,
         backlog_events=int(backlog), lag_s=(utcnow() - oldest).total_seconds() if oldest else 0.0,
         delivered_events=cursor.delivered_events, delivered_at=cursor.delivered_at,
         failing_since=cursor.failing_since, last_error=cursor.last_error or "", attempts=cursor.attempts)
