@@ -129,7 +129,8 @@ def _chain_panel() -> rx.Component:
             rx.cond(
                 S.verifying | (S.verify_total > 0),
                 rx.vstack(
-                    rx.text(rx.cond(S.verifying, "Verifying: ", "Checked: "), S.counts["done"], " of ", S.counts["total"], " rows checked", size="2",
+                    rx.text(rx.cond(S.verifying, "Verifying: ", "Checked: "), S.counts["done"], " of ",
+                            S.counts["total"], " rows checked", size="2",
                             id="verify-progress-text"),
                     rx.progress(value=S.verify_percent, max=100, width="100%", id="verify-progress",
                                 aria_label="Verification progress"),
