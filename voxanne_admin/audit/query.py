@@ -50,6 +50,7 @@ GROUP_LABELS = {"auth": "Sign-in and access", "staff": "Staff", "organizations":
 PARAMS = ("actor", "group", "action", "target_type", "target_id", "org", "from", "to", "q")
 MAX_Q = 200
 MAX_LIMIT = 500
+ID_SLACK = timedelta(hours=1)
 _NAME = re.compile(r"^[a-z0-9_:.\-]{1,64}$")
 _ID = re.compile(r"^[A-Za-z0-9_:.@\-]{1,64}$")
 
@@ -207,10 +208,24 @@ def conditions(flt: AuditFilter) -> list[sa.ColumnElement[bool]]:
         out.append(col(AuditEvent.target_id) == flt.target_id)
     if flt.org_id is not None:
         out.append(col(AuditEvent.org_id) == flt.org_id)
+    # A time range also bounds `id`, so the newest-first scan reads only the range, not the newer rows above it:
+    # the id of the first event at or after (start - ID_SLACK) and of the last before (end + ID_SLACK), each one
+    # index lookup on occurred_at. An event's time and id are taken together at insert (microseconds apart), so
+    # ids follow times to within far less than the slack; the exact time condition stays.
     if flt.date_from:
-        out.append(col(AuditEvent.occurred_at) >= _parse_time(flt.date_from, end=False))
+        start = _parse_time(flt.date_from, end=False)
+        assert start is not None
+        out.append(col(AuditEvent.occurred_at) >= start)
+        out.append(col(AuditEvent.id) >= sa.select(col(AuditEvent.id)).where(
+            col(AuditEvent.occurred_at) >= start - ID_SLACK).order_by(col(AuditEvent.occurred_at))
+            .limit(1).scalar_subquery())
     if flt.date_to:
-        out.append(col(AuditEvent.occurred_at) < _parse_time(flt.date_to, end=True))
+        stop = _parse_time(flt.date_to, end=True)
+        assert stop is not None
+        out.append(col(AuditEvent.occurred_at) < stop)
+        out.append(col(AuditEvent.id) <= sa.select(col(AuditEvent.id)).where(
+            col(AuditEvent.occurred_at) < stop + ID_SLACK).order_by(col(AuditEvent.occurred_at).desc())
+            .limit(1).scalar_subquery())
     if flt.q:
         out.append(search_condition(flt.q))
     return out
