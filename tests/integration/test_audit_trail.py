@@ -228,6 +228,22 @@ def test_superuser_reordering_rows_is_named(clean_db):
     assert problems and problems[0] == f"row {ids[0]}: reordered (it links to row {ids[1]}, the row before it is 0)"
 
 
+def test_superuser_copying_a_row_is_named(clean_db):
+    ids = _write_events(2)
+    _as_superuser("insert into audit_events (occurred_at, actor_type, actor_id, actor_email, action, target_type, "
+                  "target_id, org_id, diff, ip, user_agent, request_id, key_id, mac) select occurred_at, actor_type, "
+                  "actor_id, actor_email, action, target_type, target_id, org_id, diff, ip, user_agent, request_id, "
+                  "key_id, mac from audit_events where id = :id", id=ids[0])
+    _seal()
+    copy = max(_ids_now())
+    assert _verify().problems == [f"row {copy}: a copy of row {ids[0]} (same MAC)"]
+
+
+def _ids_now() -> list[int]:
+    with db.read_only() as session:
+        return list(session.exec(select(AuditEvent.id)).all())
+
+
 def test_edited_checkpoint_fails_its_signature(clean_db):
     _write_events(2)
     _seal()
