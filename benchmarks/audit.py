@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+_OWN_DATA_DIR = "VOXANNE_DATA_DIR" not in os.environ  # keys and checkpoints of this run only
 os.environ.setdefault("VOXANNE_DATA_DIR", tempfile.mkdtemp(prefix="voxanne-audit-bench-data-"))
 
 
@@ -47,6 +48,7 @@ def _setup_database(writers: int) -> object:
         server_url = db.normalise_url(base)
     else:
         server = db.start_embedded(Path(tempfile.mkdtemp(prefix="voxanne-audit-bench-")))
+        server.cleanup_mode = "delete"  # type: ignore[attr-defined]
         server_url = server.get_uri(driver="psycopg")
     owner = create_database(server_url, "voxanne_audit_bench")
     app = make_url(owner).set(username=db.APP_ROLE, password="bench-app-role").render_as_string(
@@ -184,8 +186,13 @@ def main() -> None:
         report = chain.verify(session)
     verify_s = time.perf_counter() - started
     page = measure_page()
-    if server is not None:
-        db.reset_engine()
+    db.reset_engine()
+    if server is not None:  # the throwaway embedded server: stop it and delete its files
+        server.cleanup()  # type: ignore[attr-defined]
+    if _OWN_DATA_DIR:
+        import shutil
+
+        shutil.rmtree(os.environ["VOXANNE_DATA_DIR"], ignore_errors=True)
     ratio = audited / plain if plain else 0.0
     rows = [
         ("writers", f"{args.writers}"),

@@ -135,6 +135,17 @@ def test_one_sealer_at_a_time_across_connections(clean_db):
     assert seqs == list(range(1, 21))
 
 
+def test_sealer_tick_flushes_seals_and_checkpoints(clean_db):
+    from voxanne_admin.audit import sealer
+
+    ids = _write_events(3)
+    sealed, checkpoint = sealer.tick_once()
+    assert sealed == 3
+    assert checkpoint is not None and (checkpoint["count"], checkpoint["last_id"]) == (3, ids[-1])
+    assert sealer.tick_once() == (0, None)  # nothing new, checkpoint not due
+    assert _verify().ok
+
+
 def test_checkpoints_are_signed_and_numbered(clean_db):
     _write_events(2)
     _seal()
