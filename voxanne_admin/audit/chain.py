@@ -122,7 +122,7 @@ def seal_pending(session: Session, *, wait_s: float = _WAIT_INFLIGHT_S) -> int:
     while not _inflight_done(session, snapshot):
         if time.monotonic() >= deadline:
             return 0  # a transaction older than the fence is still open: next tick
-        time.sleep(0.01)
+        time.sleep(0.05)
     head = _head(session)
     seq, prev_id, prev_link = (head.seq, head.event_id, head.link) if head else _boundary(session)
     keyring = keys.mac_keys()
