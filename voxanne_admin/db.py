@@ -104,7 +104,7 @@ def ensure_database() -> str:
         server = start_embedded(settings.data_dir)
         owner = server.get_uri(driver="psycopg")
         url = app_url_for(owner)
-    os.environ.setdefault(RESOLVED_OWNER_URL_ENV, owner)
+    os.environ[RESOLVED_OWNER_URL_ENV] = owner
     os.environ[RESOLVED_URL_ENV] = url
     return url
 

@@ -9,7 +9,10 @@ The old plain SHA-256 chain (prev_hash, hash) is replaced: existing rows get a M
 key file is created on first start), and the sealer links them from genesis on its first tick.
 """
 
+import hashlib
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,7 +42,18 @@ create trigger audit_seals_no_truncate before truncate on audit_seals
 """
 
 
+def _legacy_hash(r, prev: str) -> str:
+    """The pre-0010 plain SHA-256 of a row (its content plus the previous row's hash)."""
+    occurred = r["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    content = {k: r[k] for k in ("actor_type", "actor_id", "actor_email", "action", "target_type", "target_id",
+                                 "org_id", "diff", "ip", "user_agent", "request_id")}
+    content.update(occurred_at=occurred, prev_hash=prev)
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
 def _backfill_macs() -> None:
+    """MAC every existing row under the new key, after checking the old plain chain; the result is audited."""
     from voxanne_admin.audit import keys
     from voxanne_admin.audit.models import AuditEvent
     from voxanne_admin.audit.service import compute_mac
@@ -51,19 +65,34 @@ def _backfill_macs() -> None:
     columns = ["id", "occurred_at", "actor_type", "actor_id", "actor_email", "action", "target_type", "target_id",
                "org_id", "diff", "ip", "user_agent", "request_id"]
     op.execute("alter table audit_events disable trigger audit_events_no_update_delete")
-    after = 0
+    after, rows_done, prev, first_broken = 0, 0, "0" * 64, None
     while True:
-        rows = conn.execute(sa.text(f"select {', '.join(columns)} from audit_events where id > :a "  # noqa: S608
-                                    "order by id limit 5000"), {"a": after}).mappings().all()
+        rows = conn.execute(sa.text(f"select {', '.join(columns)}, prev_hash, hash from audit_events "  # noqa: S608
+                                    "where id > :a order by id limit 5000"), {"a": after}).mappings().all()
         if not rows:
             break
         updates = []
         for r in rows:
-            event = AuditEvent(**dict(r), key_id=keyring.current_id, mac="")
+            if first_broken is None and (r["prev_hash"] != prev or _legacy_hash(r, prev) != r["hash"]):
+                first_broken = r["id"]
+            prev = r["hash"]
+            event = AuditEvent(**{c: r[c] for c in columns}, key_id=keyring.current_id, mac="")
             updates.append({"i": r["id"], "k": keyring.current_id, "m": compute_mac(event, keyring.current)})
             after = r["id"]
         conn.execute(sa.text("update audit_events set key_id = :k, mac = :m where id = :i"), updates)
+        rows_done += len(rows)
     op.execute("alter table audit_events enable trigger audit_events_no_update_delete")
+    # Say in the trail itself what the old chain looked like when the new one took over.
+    note = AuditEvent(occurred_at=datetime.now(UTC), actor_type="system", actor_id="migration-0010",
+                      action="audit_chain_migrated", diff={"rows": rows_done, "legacy_chain_intact": first_broken is None,
+                                                           "legacy_first_broken_id": first_broken},
+                      key_id=keyring.current_id, mac="")
+    note.mac = compute_mac(note, keyring.current)
+    conn.execute(sa.text(
+        "insert into audit_events (occurred_at, actor_type, actor_id, action, diff, key_id, mac, prev_hash, hash) "
+        "values (:o, :t, :a, :n, cast(:d as jsonb), :k, :m, '', :h)"),
+        {"o": note.occurred_at, "t": note.actor_type, "a": note.actor_id, "n": note.action,
+         "d": json.dumps(note.diff), "k": note.key_id, "m": note.mac, "h": note.mac})
 
 
 def upgrade() -> None:

@@ -135,6 +135,17 @@ def test_one_sealer_at_a_time_across_connections(clean_db):
     assert seqs == list(range(1, 21))
 
 
+def test_sealer_tick_flushes_seals_and_checkpoints(clean_db):
+    from voxanne_admin.audit import sealer
+
+    ids = _write_events(3)
+    sealed, checkpoint = sealer.tick_once()
+    assert sealed == 3
+    assert checkpoint is not None and (checkpoint["count"], checkpoint["last_id"]) == (3, ids[-1])
+    assert sealer.tick_once() == (0, None)  # nothing new, checkpoint not due
+    assert _verify().ok
+
+
 def test_checkpoints_are_signed_and_numbered(clean_db):
     _write_events(2)
     _seal()
@@ -226,6 +237,22 @@ def test_superuser_reordering_rows_is_named(clean_db):
                   "update audit_seals set seq = 1, prev_id = 0 where event_id = :b", a=ids[0], b=ids[1])
     problems = _verify().problems
     assert problems and problems[0] == f"row {ids[0]}: reordered (it links to row {ids[1]}, the row before it is 0)"
+
+
+def test_superuser_copying_a_row_is_named(clean_db):
+    ids = _write_events(2)
+    _as_superuser("insert into audit_events (occurred_at, actor_type, actor_id, actor_email, action, target_type, "
+                  "target_id, org_id, diff, ip, user_agent, request_id, key_id, mac) select occurred_at, actor_type, "
+                  "actor_id, actor_email, action, target_type, target_id, org_id, diff, ip, user_agent, request_id, "
+                  "key_id, mac from audit_events where id = :id", id=ids[0])
+    _seal()
+    copy = max(_ids_now())
+    assert _verify().problems == [f"row {copy}: a copy of row {ids[0]} (same MAC)"]
+
+
+def _ids_now() -> list[int]:
+    with db.read_only() as session:
+        return list(session.exec(select(AuditEvent.id)).all())
 
 
 def test_edited_checkpoint_fails_its_signature(clean_db):

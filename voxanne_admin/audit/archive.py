@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -178,10 +178,10 @@ def archive_and_purge(owner: Session, *, now: datetime | None = None) -> dict[st
     manifest_tmp.write_text(json.dumps(manifest, sort_keys=True, indent=1))
     os.replace(manifest_tmp, manifest_path)
     owner.execute(sa.text("set local voxanne.audit_retention = 'on'"))
-    deleted = owner.execute(sa.text(
+    deleted = cast("sa.CursorResult[Any]", owner.execute(sa.text(
         f"delete from audit_events where id <= :last and id > :first and (occurred_at < :other "  # noqa: S608
         f"or (occurred_at < :auth and {_auth_sql()}))"),
-        {"last": last_id, "first": start_id, "other": other_cutoff, "auth": auth_cutoff}).rowcount
+        {"last": last_id, "first": start_id, "other": other_cutoff, "auth": auth_cutoff})).rowcount
     owner.execute(sa.text("delete from audit_seals where seq > :a and seq <= :b"), {"a": start_seq, "b": last_seq})
     owner.execute(sa.text("set local voxanne.audit_retention = 'off'"))
     owner.execute(sa.text(

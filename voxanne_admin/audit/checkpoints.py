@@ -91,7 +91,8 @@ def read_all(file: Path | None = None) -> list[dict[str, Any]]:
 
 
 def read_checkpoints(after_seq: int = 0) -> list[dict]:
-    """Checkpoints with seq > after_seq, oldest first (seq increases by one per checkpoint)."""
+    """Checkpoints with seq > after_seq, oldest first (seq increases by one per checkpoint). A damaged file raises
+    `CheckpointFileError` (never skipped silently)."""
     return [r for r in read_all() if r["seq"] > after_seq]
 
 

@@ -70,11 +70,11 @@ def make_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> di
     return _redact(changed)
 
 
-def canonical(row: AuditEvent) -> bytes:
-    """The row's content, id and key id included, as stable bytes (what its MAC covers)."""
+def canonical(row: Any) -> bytes:
+    """The row's content and key id as stable bytes (what its MAC covers). The id is not known before the one
+    insert statement; the sealer's link binds id and MAC together, and verify refuses two rows with one MAC."""
     occurred = row.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
     content = {
-        "id": row.id,
         "occurred_at": occurred,
         "actor_type": row.actor_type,
         "actor_id": row.actor_id,
@@ -92,14 +92,20 @@ def canonical(row: AuditEvent) -> bytes:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_mac(row: AuditEvent, key: bytes) -> str:
+def compute_mac(row: Any, key: bytes) -> str:
     """HMAC-SHA256 of the row's canonical content under `key`."""
     return hmac.new(key, b"row|" + canonical(row), hashlib.sha256).hexdigest()
 
 
-# The transaction's id is taken BEFORE the row's id (the sub-select is evaluated first): the sealer relies on
-# every audit id being allocated by a transaction that already has an xid (see chain.py).
-_NEXT_ID = sa.text("select nextval('audit_events_id_seq') from (select pg_current_xact_id() as x offset 0) t")
+# One round trip. The transaction's xid is taken BEFORE the row's id (the sub-select runs first, then the
+# projection's nextval default): the sealer relies on every audit id being allocated by a transaction that already
+# has an xid (see chain.py).
+_INSERT = sa.text(
+    "insert into audit_events (occurred_at, actor_type, actor_id, actor_email, action, target_type, target_id, "
+    "org_id, diff, ip, user_agent, request_id, key_id, mac) "
+    "select cast(:occurred_at as timestamptz), :actor_type, :actor_id, :actor_email, :action, :target_type, "
+    ":target_id, cast(:org_id as integer), cast(:diff as jsonb), :ip, :user_agent, :request_id, :key_id, :mac "
+    "from (select pg_current_xact_id() as x offset 0) t returning id")
 
 
 def record(
@@ -114,9 +120,8 @@ def record(
 ) -> AuditEvent:
     """Append one audit event in the caller's transaction (no lock shared with other writers; sealed later)."""
     keyring = keys.ensure_mac_keys(session)
-    row_id = session.execute(_NEXT_ID).scalar_one()
+    session.flush()  # the caller's pending changes go first, as before
     row = AuditEvent(
-        id=row_id,
         occurred_at=utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,
@@ -133,8 +138,9 @@ def record(
         mac="",
     )
     row.mac = compute_mac(row, keyring.current)
-    session.add(row)
-    session.flush()
+    values = row.model_dump(exclude={"id"})
+    values["diff"] = json.dumps(row.diff, ensure_ascii=False) if row.diff is not None else None
+    row.id = session.execute(_INSERT, values).scalar_one()
     return row
 
 
