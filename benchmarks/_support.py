@@ -36,7 +36,8 @@ def clone() -> Path:
 
 def serve(repo: Path, port: int, *, demo: bool = True, **env_extra: str) -> subprocess.Popen:
     """Start `voxanne-admin serve` from `repo` and wait until /health/ready answers 200."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL",
+                                                         "DATABASE_OWNER_URL", "VOXANNE_RESOLVED_OWNER_URL")}
     env.update(PORT=str(port), VOXANNE_DATA_DIR=str(repo / ".voxanne"), LOG_LEVEL="WARNING",
                PYTHONPATH=str(repo), REFLEX_USE_NPM="1", REFLEX_TELEMETRY_ENABLED="false", **env_extra)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -73,6 +74,7 @@ def use_database_of(repo: Path) -> str:
     """Point this process's voxanne_admin at the clone's embedded database; returns its URL."""
     os.environ["VOXANNE_DATA_DIR"] = str(repo / ".voxanne")
     os.environ.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+    os.environ.pop("VOXANNE_RESOLVED_OWNER_URL", None)
     os.environ.pop("DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
     from voxanne_admin import db

@@ -79,9 +79,18 @@ def database_url(pg_server_url: str) -> Iterator[str]:
     from voxanne_admin.settings import get_settings
 
     url = create_database(pg_server_url, "voxanne_test")
-    migrate.upgrade(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ[db.RESOLVED_URL_ENV] = url
+    # The app connects as the least-privileged role (INSERT and SELECT only on the audit tables), like in
+    # production; the fixture's own URL stays the owner's (superuser) for tests that act behind the app's back.
+    app_url = make_url(url).set(username=db.APP_ROLE, password="test-app-role").render_as_string(
+        hide_password=False)
+    try:
+        migrate.upgrade(url, app_url=app_url)
+    except RuntimeError:  # an external TEST_DATABASE_URL whose role may not create roles: one role for all
+        app_url = url
+    os.environ["DATABASE_URL"] = app_url
+    os.environ["DATABASE_OWNER_URL"] = url
+    os.environ[db.RESOLVED_URL_ENV] = app_url
+    os.environ[db.RESOLVED_OWNER_URL_ENV] = url
     get_settings.cache_clear()
     db.reset_engine()
     yield url
@@ -103,11 +112,24 @@ def session(database_url: str) -> Iterator[Session]:
 
 
 TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
-          "organizations", "audit_events", "webhook_events", "webhook_attempts", "calls", "sms_messages",
+          "organizations", "audit_events", "audit_stream_cursor", "webhook_events", "webhook_attempts", "calls",
+          "sms_messages",
           "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
-          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests"]
+          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests",
+          "audit_seals", "audit_flood_windows", "audit_archive_segments"]
+
+
+def _wipe_audit_files() -> None:
+    """The audit chain's checkpoint file and archive live outside the database: empty them with it."""
+    import shutil
+
+    from voxanne_admin.settings import get_settings
+
+    settings = get_settings()
+    (settings.audit_dir / "checkpoints.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(settings.audit_archive_path, ignore_errors=True)
 
 
 
@@ -139,12 +161,13 @@ def clean_db(database_url: str) -> Iterator[str]:
         # one side; when it is this one, empty the tables again (the server's side simply retries its poll).
         for attempt in range(1, 6):
             try:
-                with db.get_engine().begin() as conn:
+                with db.get_owner_engine().begin() as conn:
                     # Triggers (audit_events is append-only) do not fire in replica mode: test cleanup only.
                     conn.execute(sa.text("set local session_replication_role = replica"))
                     conn.execute(sa.text("set local lock_timeout = '10s'"))
                     conn.execute(sa.text(f"truncate {', '.join(TABLES)} restart identity cascade"))
                     _reseed_flags(conn)
+                _wipe_audit_files()
                 return
             except sa.exc.OperationalError as exc:
                 retryable = getattr(exc.orig, "sqlstate", "") in ("40P01", "55P03")  # deadlock, lock timeout

@@ -32,6 +32,10 @@ T = TypeVar("T")
 
 # Set by `ensure_database()` in the serving process and inherited by its workers.
 RESOLVED_URL_ENV = "VOXANNE_RESOLVED_DATABASE_URL"
+RESOLVED_OWNER_URL_ENV = "VOXANNE_RESOLVED_OWNER_URL"
+# The embedded database's application role: INSERT and SELECT only on the audit tables, never the owner.
+APP_ROLE = "voxanne_app"
+APP_ROLE_PASSWORD_FILE = "db_app.password"
 
 
 def normalise_url(url: str) -> str:
@@ -86,18 +90,45 @@ def stop_embedded(data_dir: Path) -> None:
 
 
 def ensure_database() -> str:
-    """Return the database URL, starting the embedded server when DATABASE_URL is unset."""
+    """The application's database URL (the least-privileged role), starting the embedded server when
+    DATABASE_URL is unset. The owner's URL is resolved at the same time (`owner_url`)."""
     resolved = os.environ.get(RESOLVED_URL_ENV)
     if resolved:
         return resolved
     settings = get_settings()
     if settings.database_url is not None:
         url = normalise_url(settings.database_url.get_secret_value())
+        owner = normalise_url(settings.database_owner_url.get_secret_value()) if settings.database_owner_url \
+            else url
     else:
         server = start_embedded(settings.data_dir)
-        url = server.get_uri(driver="psycopg")
+        owner = server.get_uri(driver="psycopg")
+        url = app_url_for(owner)
+    os.environ[RESOLVED_OWNER_URL_ENV] = owner
     os.environ[RESOLVED_URL_ENV] = url
     return url
+
+
+def owner_url() -> str:
+    """The schema owner's URL: migrations, audit retention and backups run as it, never the app's requests."""
+    resolved = os.environ.get(RESOLVED_OWNER_URL_ENV)
+    if resolved:
+        return resolved
+    settings = get_settings()
+    if settings.database_owner_url is not None:
+        owner = normalise_url(settings.database_owner_url.get_secret_value())
+        os.environ[RESOLVED_OWNER_URL_ENV] = owner
+        return owner
+    ensure_database()
+    return os.environ.get(RESOLVED_OWNER_URL_ENV) or ensure_database()
+
+
+def app_url_for(owner: str) -> str:
+    """The embedded database's application role URL: same server and database, role `APP_ROLE`."""
+    from voxanne_admin import vault
+
+    password = vault.key_file(APP_ROLE_PASSWORD_FILE, what="the embedded database's application role")
+    return make_url(owner).set(username=APP_ROLE, password=password).render_as_string(hide_password=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,11 +147,31 @@ def get_engine() -> Engine:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def get_owner_engine() -> Engine:
+    """The owner's engine (a small pool): migrations, audit retention, test fixtures; never request handling."""
+    return create_engine(owner_url(), pool_pre_ping=True, hide_parameters=True, pool_size=2, max_overflow=2,
+                         connect_args={"application_name": "voxanne-admin-owner"})
+
+
 def reset_engine() -> None:
-    """Forget the engine (tests switching databases, forked workers)."""
-    if get_engine.cache_info().currsize:
-        get_engine().dispose(close=False)
-    get_engine.cache_clear()
+    """Forget the engines (tests switching databases, forked workers)."""
+    for cached in (get_engine, get_owner_engine):
+        if cached.cache_info().currsize:
+            cached().dispose(close=False)
+        cached.cache_clear()
+
+
+@contextlib.contextmanager
+def owner_transaction() -> Iterator[Session]:
+    """One unit of work as the schema owner (audit retention): commit on success, roll back on error."""
+    with Session(get_owner_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 @contextlib.contextmanager

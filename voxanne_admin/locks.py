@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import zlib
 
-AUDIT_CHAIN = 0x7A0D17  # xact: one writer extends the audit hash chain at a time
+AUDIT_SEALER = 0x7A0D17  # xact (try): one sealer links audit rows at a time, across every worker and replica
+AUDIT_RETENTION = 0x7A0D19  # xact: one audit archive-and-purge at a time
+DB_GRANTS = 0x7A0D1A  # xact: one process grants the app role its privileges at a time
+AUDIT_STREAM = 0x7A0D1B  # session (try): one SIEM streamer at a time, held on its own connection across the POSTs
 FIRST_FOUNDER = 0x7A0D18  # xact: two people opening a fresh install at once, one becomes the founder
 JOB_BASE = 0x7A0E0000  # session: + crc32(job name) % 0xFFFF, one run of a job at a time across processes
 AGENT_SYNC_BASE = 0x7A0F0000  # session: + agent id, syncs of one agent to Vapi are serialised

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from voxanne_admin.agents import models as agent_models
 from voxanne_admin.appointments import models as appointment_models
 from voxanne_admin.audit import models as audit_models
+from voxanne_admin.audit import page_schema as audit_page_schema
 from voxanne_admin.auth import models as auth_models
 from voxanne_admin.calls import models as call_models
 from voxanne_admin.dr import models as dr_models
@@ -19,7 +20,8 @@ from voxanne_admin.webhooks import models as webhook_models
 metadata = SQLModel.metadata
 
 __all__ = [
-    "agent_models", "appointment_models", "audit_models", "auth_models", "call_models", "dr_models", "flag_models",
+    "agent_models", "appointment_models", "audit_models", "audit_page_schema", "auth_models",
+    "call_models", "dr_models", "flag_models",
     "job_models",
     "messaging_models", "metadata", "org_models", "sandbox_models", "telephony_models", "webhook_models",
 ]

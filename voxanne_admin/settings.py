@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,8 +88,47 @@ class Settings(BaseSettings):
     oidc_provider_name: str = Field(default="", description="Button label: 'Sign in with <name>' (default: guessed).")
     sso_jit_role: str = Field(default="", description="Role for unknown users of allowed domains (viewer/operator).")
     sso_trust_idp_mfa: bool = Field(default=False, description="Skip TOTP when the ID token's amr says MFA was done.")
+    database_owner_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL of the schema owner (migrations, audit retention, backups). With an external "
+        "DATABASE_URL set it to the owner role and DATABASE_URL to the least-privileged app role. Embedded: automatic.",
+    )
+    audit_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 keys of the audit trail, comma-separated, newest first (32+ characters each). "
+        "Unset: VOXANNE_DATA_DIR/secrets/audit_hmac.keys (0600, generated on first start).",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None, description="Where signed audit checkpoints (checkpoints.jsonl) are appended. "
+        "Default VOXANNE_DATA_DIR/audit.",
+    )
+    audit_archive_dir: Path | None = Field(
+        default=None, description="Where audit retention writes signed archive segments before deleting rows. "
+        "Default VOXANNE_DATA_DIR/audit/archive.",
+    )
+    audit_auth_retention_days: int = Field(
+        default=90, ge=1, description="Keep authentication audit events (sign-ins, sessions, MFA) this many days.")
+    audit_retention_days: int = Field(
+        default=6 * 365, ge=30, description="Keep every other audit event this many days (HIPAA: 6 years).")
+    audit_checkpoint_seconds: int = Field(
+        default=60, ge=5, le=3600, description="Seconds between signed audit checkpoints.")
+    audit_stream_url: str = Field(
+        default="", description="SIEM endpoint: every sealed audit event and checkpoint is POSTed there as JSON "
+        "batches. https only (http only to a loopback address, for tests). Unset: no streaming.")
+    audit_stream_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to AUDIT_STREAM_URL (Authorization: Bearer ...).")
+    audit_stream_batch: int = Field(default=500, ge=1, le=10000, description="Audit events per SIEM POST.")
+    audit_stream_interval_seconds: float = Field(
+        default=5.0, ge=0.5, le=3600, description="How often the scheduler streams new sealed events.")
+    audit_stream_attempts: int = Field(
+        default=5, ge=1, le=50, description="POST attempts per batch and run before the run gives up (the next "
+        "run starts again from the same batch: nothing is skipped).")
+    audit_stream_backoff_seconds: float = Field(
+        default=1.0, gt=0, le=600, description="First retry wait of a failed SIEM POST; doubles per attempt.")
+    audit_stream_backoff_max_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Longest wait between two SIEM POST attempts.")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_owner_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -98,6 +138,21 @@ class Settings(BaseSettings):
         if scheme not in ("postgres", "postgresql", "postgresql+psycopg"):
             raise ValueError("must be a PostgreSQL URL such as postgresql://user:password@host:5432/dbname")
         return SecretStr(raw)
+
+    @field_validator("audit_stream_url")
+    @classmethod
+    def _stream_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        parsed = urlsplit(value)
+        loopback = (parsed.hostname or "") in ("127.0.0.1", "::1", "localhost")
+        if parsed.scheme == "https" and parsed.hostname:
+            return value
+        if parsed.scheme == "http" and loopback:
+            return value
+        raise ValueError("must be an https:// URL (http:// is allowed only to 127.0.0.1 or localhost, for tests), "
+                         "for example https://siem.example.com/ingest/voxanne")
 
     @field_validator("voxanne_public_url")
     @classmethod
@@ -151,7 +206,7 @@ class Settings(BaseSettings):
         return self
 
     @field_validator("vapi_api_key", "twilio_auth_token", "redis_url", "vapi_webhook_secret", "slack_webhook_url",
-                     "oidc_client_secret")
+                     "oidc_client_secret", "audit_stream_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -248,6 +303,16 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Absolute data directory."""
         return self.voxanne_data_dir.expanduser().resolve()
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where signed audit checkpoints are appended (outside the database)."""
+        return (self.audit_checkpoint_dir or self.data_dir / "audit").expanduser().resolve()
+
+    @property
+    def audit_archive_path(self) -> Path:
+        """Where audit retention writes its signed archive segments."""
+        return (self.audit_archive_dir or self.data_dir / "audit" / "archive").expanduser().resolve()
 
     @property
     def backup_dir(self) -> Path:

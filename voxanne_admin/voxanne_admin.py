@@ -25,6 +25,7 @@ from voxanne_admin.ui.pages import (
     telephony,
     webhooks,
 )
+from voxanne_admin.ui.pages.audit_log import page as audit_log
 from voxanne_admin.ui.pages.call_logs import detail_page as call_detail
 from voxanne_admin.ui.pages.call_logs import list_page as call_logs
 from voxanne_admin.ui.security import OriginGuard
@@ -50,6 +51,7 @@ PAGES = [
     flags.flags_page,
     flags.flag_detail_page,
     account.account_page,
+    audit_log.audit_log_page,
 ]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -61,6 +62,8 @@ def _server_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(PORT=str(E2E_PORT), LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3", **extra)
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+    env.pop("VOXANNE_RESOLVED_OWNER_URL", None)
+    env.pop("DATABASE_OWNER_URL", None)  # the unit tests' database owner, not this server's
     env.pop("VOXANNE_PUBLIC_URL", None)
     return env
 
@@ -179,6 +182,14 @@ def _live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterato
     log = ARTIFACTS / "server.log"
     # Backups outside pytest's basetemp: a new pytest session resets it to 0700, locking PostgreSQL's user out.
     backups = Path(tempfile.mkdtemp(prefix="voxanne-e2e-backups-"))
+    # One audit MAC key for the server and this process (tests write audit rows straight into the server's
+    # database: they must verify under the server's key).
+    from voxanne_admin.audit import keys as audit_keys
+    from voxanne_admin.settings import get_settings
+
+    os.environ.setdefault("AUDIT_HMAC_KEY", secrets.token_hex(32))
+    get_settings.cache_clear()
+    audit_keys.mac_keys.cache_clear()
     env = _server_env(DATABASE_URL=url, VOXANNE_DATA_DIR=str(tmp_path_factory.mktemp("e2e-data")),
                       VOXANNE_BACKUP_DIR=str(backups / "backups"))
     _wait_for_build()

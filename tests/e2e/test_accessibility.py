@@ -28,6 +28,7 @@ NAV_PAGES = [  # (route, heading of the page)
     ("/webhook-events", "Webhooks"),
     ("/staff", "Staff"),
     ("/jobs", "Jobs"),
+    ("/audit-log", "Audit log"),
     ("/disaster-recovery", "Disaster recovery"),
     ("/account", "Account"),
 ]

@@ -69,6 +69,7 @@ class ApiServer:
         env = {**os.environ, "DATABASE_URL": self.database_url, "PORT": str(port), "SANDBOX_CALL_SECONDS": "2",
                "LOG_LEVEL": "WARNING"}
         env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+        env.pop("VOXANNE_RESOLVED_OWNER_URL", None)
         self.starts += 1
         log_path = self.log_dir / f"server-{self.starts}.log"
         self.proc = subprocess.Popen(
@@ -126,7 +127,8 @@ _SERVER: list[ApiServer] = []  # the session's server, once a test asked for it
 
 @pytest.fixture(scope="session")
 def _api_server_process(database_url, tmp_path_factory):
-    server = ApiServer(database_url, tmp_path_factory.mktemp("api-server"))
+    # As the app role (DATABASE_URL), like production; the owner URL is in DATABASE_OWNER_URL.
+    server = ApiServer(os.environ.get("DATABASE_URL", database_url), tmp_path_factory.mktemp("api-server"))
     _SERVER.append(server)
     yield server
     server.stop()

@@ -12,13 +12,15 @@ import sqlalchemy as sa
 
 @contextlib.contextmanager
 def app_database(url: str, backup_dir: Path) -> Iterator[None]:
-    """Make `url` the app's database and `backup_dir` its VOXANNE_BACKUP_DIR for the block."""
+    """Make `url` the app's database (as app and owner) and `backup_dir` its VOXANNE_BACKUP_DIR for the block."""
     from voxanne_admin import db
     from voxanne_admin.settings import get_settings
 
-    names = ("DATABASE_URL", db.RESOLVED_URL_ENV, "VOXANNE_BACKUP_DIR")
+    names = ("DATABASE_URL", db.RESOLVED_URL_ENV, "DATABASE_OWNER_URL", db.RESOLVED_OWNER_URL_ENV,
+             "VOXANNE_BACKUP_DIR")
     saved = {k: os.environ.get(k) for k in names}
-    os.environ.update({"DATABASE_URL": url, db.RESOLVED_URL_ENV: url, "VOXANNE_BACKUP_DIR": str(backup_dir)})
+    os.environ.update({"DATABASE_URL": url, db.RESOLVED_URL_ENV: url, "DATABASE_OWNER_URL": url,
+                       db.RESOLVED_OWNER_URL_ENV: url, "VOXANNE_BACKUP_DIR": str(backup_dir)})
     get_settings.cache_clear()
     db.reset_engine()
     try:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from voxanne_admin import db
+from voxanne_admin.audit import flood
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.settings import get_settings
+from voxanne_admin.timeutil import utcnow
 from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import service as inbox
 from voxanne_admin.webhooks.signatures import twilio_signature, vapi_hmac
@@ -97,8 +100,13 @@ def test_bad_signature_is_401_audited_with_source_ip(client):
     assert response.status_code == 401
     assert "ringing" not in response.text
     assert _scalar("select count(*) from webhook_events") == 0
+    # Counted per source IP and minute; the sealer's tick writes one audit row per closed window.
+    assert _scalar("select count(*) from audit_events where action = 'webhook_auth_failed'") == 0
+    with db.transaction() as session:
+        flood.flush_closed(session, now=utcnow() + timedelta(minutes=1))
     row = _rows("select ip, diff from audit_events where action = 'webhook_auth_failed'")[0]
-    assert row.ip == "203.0.113.9" and "signature" in row.diff["reason"]
+    assert row.ip == "203.0.113.9" and row.diff["count"] == 1
+    assert any("signature" in reason for reason in row.diff["reasons"])
 
 
 def test_oversized_body_is_413(client, monkeypatch):

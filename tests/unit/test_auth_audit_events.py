@@ -9,7 +9,7 @@ import pyotp
 import pytest
 
 from tests.unit.factories import PASSWORD, actor_of, audit_actions, last_audit_id, make_staff
-from voxanne_admin.audit import service as audit_service
+from voxanne_admin.audit import chain as audit_chain
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth import signin
 
@@ -72,4 +72,4 @@ def test_each_auth_event_written_by_its_service_call(session, clock):
                                                           actor=actor_of(admin)))
 
     assert seen == AUTH_EVENTS
-    assert audit_service.verify_chain(session).ok
+    assert audit_chain.verify(session).ok

@@ -7,7 +7,7 @@ import uuid
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from voxanne_admin.api import auth, calls, flags, health, monitoring, oidc, webhooks
+from voxanne_admin.api import auth, calls, compliance, flags, health, monitoring, oidc, webhooks
 from voxanne_admin.api.security import SecurityMiddleware, require_sandbox_access
 from voxanne_admin.errors import DomainError, ProviderError, RateLimited
 from voxanne_admin.logging import request_id_var
@@ -71,6 +71,7 @@ def build_api() -> FastAPI:
     api.include_router(monitoring.router)
     api.include_router(calls.router)
     api.include_router(flags.router)
+    api.include_router(compliance.router)
     if get_settings().sandbox:
         # Only without real credentials: the sandbox signs webhooks with our own secret.
         from voxanne_admin.sandbox import carrier as sandbox_carrier

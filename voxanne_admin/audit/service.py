@@ -1,14 +1,14 @@
-"""Write and verify the hash-chained audit trail.
+"""Write the audit trail: one row per event, in the caller's transaction, with its MAC.
 
-Each row stores SHA-256(canonical content + previous row's hash). Writers take a
-transaction-scoped advisory lock so the chain stays linear across processes; the
-lock is released when the caller's transaction commits or rolls back, so an
-event is written in the same transaction as the change it records.
+`record` takes no lock shared with other writers: it allocates the row's id, computes the row's HMAC-SHA256 under
+the current MAC key (`keys.py`, held outside the database) and inserts. Order and linking are the sealer's job
+(`chain.py`), which links committed rows in id order once no in-flight transaction can still add a lower id.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +18,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from voxanne_admin import formatting as fmt
-from voxanne_admin import locks
+from voxanne_admin.audit import keys
 from voxanne_admin.audit.models import AuditEvent, AuditEventRead
 from voxanne_admin.privacy import secrets
 from voxanne_admin.timeutil import utcnow
-
-GENESIS_HASH = "0" * 64
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,9 @@ def make_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> di
     return _redact(changed)
 
 
-def _canonical(row: AuditEvent) -> bytes:
+def canonical(row: Any) -> bytes:
+    """The row's content and key id as stable bytes (what its MAC covers). The id is not known before the one
+    insert statement; the sealer's link binds id and MAC together, and verify refuses two rows with one MAC."""
     occurred = row.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
     content = {
         "occurred_at": occurred,
@@ -87,14 +87,25 @@ def _canonical(row: AuditEvent) -> bytes:
         "ip": row.ip,
         "user_agent": row.user_agent,
         "request_id": row.request_id,
-        "prev_hash": row.prev_hash,
+        "key_id": row.key_id,
     }
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(row: AuditEvent) -> str:
-    """SHA-256 over the row's canonical content, which includes the previous hash."""
-    return hashlib.sha256(_canonical(row)).hexdigest()
+def compute_mac(row: Any, key: bytes) -> str:
+    """HMAC-SHA256 of the row's canonical content under `key`."""
+    return hmac.new(key, b"row|" + canonical(row), hashlib.sha256).hexdigest()
+
+
+# One round trip. The transaction's xid is taken BEFORE the row's id (the sub-select runs first, then the
+# projection's nextval default): the sealer relies on every audit id being allocated by a transaction that already
+# has an xid (see chain.py).
+_INSERT = sa.text(
+    "insert into audit_events (occurred_at, actor_type, actor_id, actor_email, action, target_type, target_id, "
+    "org_id, diff, ip, user_agent, request_id, key_id, mac) "
+    "select cast(:occurred_at as timestamptz), :actor_type, :actor_id, :actor_email, :action, :target_type, "
+    ":target_id, cast(:org_id as integer), cast(:diff as jsonb), :ip, :user_agent, :request_id, :key_id, :mac "
+    "from (select pg_current_xact_id() as x offset 0) t returning id")
 
 
 def record(
@@ -107,12 +118,11 @@ def record(
     org_id: int | None = None,
     diff: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one audit event in the caller's transaction."""
-    session.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": locks.AUDIT_CHAIN})
-    prev = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()  # type: ignore[union-attr]
-    now = utcnow()
+    """Append one audit event in the caller's transaction (no lock shared with other writers; sealed later)."""
+    keyring = keys.ensure_mac_keys(session)
+    session.flush()  # the caller's pending changes go first, as before
     row = AuditEvent(
-        occurred_at=now.replace(microsecond=now.microsecond),
+        occurred_at=utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_email=actor.email,
@@ -124,46 +134,14 @@ def record(
         ip=(actor.ip or None),
         user_agent=(actor.user_agent or "")[:400] or None,
         request_id=actor.request_id,
-        prev_hash=prev or GENESIS_HASH,
-        hash="",
+        key_id=keyring.current_id,
+        mac="",
     )
-    row.hash = compute_hash(row)
-    session.add(row)
-    session.flush()
+    row.mac = compute_mac(row, keyring.current)
+    values = row.model_dump(exclude={"id"})
+    values["diff"] = json.dumps(row.diff, ensure_ascii=False) if row.diff is not None else None
+    row.id = session.execute(_INSERT, values).scalar_one()
     return row
-
-
-@dataclass
-class VerifyResult:
-    """Outcome of walking the chain."""
-
-    ok: bool
-    checked: int
-    broken_id: int | None = None
-    reason: str = ""
-
-
-def verify_chain(session: Session, batch: int = 5000) -> VerifyResult:
-    """Walk the chain in id order and name the first row whose hash or link is wrong."""
-    expected_prev = GENESIS_HASH
-    checked = 0
-    last_id = 0
-    while True:
-        rows = session.exec(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)  # type: ignore[operator,arg-type]
-        ).all()
-        if not rows:
-            return VerifyResult(ok=True, checked=checked)
-        for row in rows:
-            if row.prev_hash != expected_prev:
-                reason = "its link to the previous row is broken (row removed or reordered)"
-                return VerifyResult(False, checked, row.id, reason)
-            if compute_hash(row) != row.hash:
-                return VerifyResult(False, checked, row.id, "its content does not match its hash (row altered)")
-            expected_prev = row.hash
-            checked += 1
-            last_id = row.id  # type: ignore[assignment]
-        session.expunge_all()
 
 
 def _summary(row: AuditEvent) -> str:

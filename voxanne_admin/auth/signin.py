@@ -14,6 +14,7 @@ import pyotp
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from voxanne_admin.audit import flood
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import passwords
@@ -168,8 +169,12 @@ def authenticate_password(session: Session, *, email: str, password: str, actor:
     if user is None or user.disabled:
         session.add(LoginAttempt(ip=ip, staff_id=user.id if user else None, stage="password", succeeded=False,
                                  reason="unknown_or_disabled"))
-        audit.record(session, actor=_actor_for(user, actor), action="login_failed",
-                     diff={"stage": "password", "reason": "unknown account" if user is None else "disabled"})
+        if user is None:  # anyone can send these: counted per IP and minute, one audit row per window
+            flood.count_refusal(session, action="login_failed", actor=Actor(type="anonymous", ip=actor.ip),
+                                reason="unknown account")
+        else:
+            audit.record(session, actor=_actor_for(user, actor), action="login_failed",
+                         diff={"stage": "password", "reason": "disabled"})
         result = SignInResult(ok=False, message=GENERIC_FAILURE)
     elif valid and user.sso_only and user.role != "founder" and get_settings().sso_enabled:
         # Checked after the password so the answer does not reveal which accounts are SSO-only. With SSO

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from voxanne_admin import db
+from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.calls import exports
@@ -118,7 +119,7 @@ def export_csv(*, flt: CallFilter, path: str | Path, progress: Callable[[int], N
                         r[8].astimezone(UTC).isoformat() if r[8] else "",
                         r[9].astimezone(UTC).isoformat() if r[9] else "",
                         f"{r[10]:.1f}" if r[10] is not None else "", str(r[11]) if r[11] is not None else "",
-                        "yes" if r[12] else "no", r[13] or "", _csv_safe(r[14] or "")])
+                        "yes" if r[12] else "no", r[13] or "", fmt.csv_safe(r[14] or "")])
                 written += len(batch)
                 if progress:
                     progress(written)
@@ -139,12 +140,6 @@ def export_csv(*, flt: CallFilter, path: str | Path, progress: Callable[[int], N
                 row.status, row.rows, row.finished_at = "completed", written, utcnow()
                 session.add(row)
     return written
-
-
-def _csv_safe(text: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: prefix them with a quote."""
-    text = " ".join(text.split())
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _finish_export(token: str, *, status: str, rows: int, error: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,8 +26,8 @@ def db_upgrade() -> None:
     """Apply pending migrations (starts the embedded database if DATABASE_URL is unset)."""
     from voxanne_admin import migrate
 
-    url = _database_url()
-    migrate.upgrade(url)
+    _database_url()
+    migrate.upgrade_database()
     typer.echo(f"Database is at migration {migrate.head_revision()}.")
 
 
@@ -73,21 +74,66 @@ def seed_demo(
                if created else "Organizations exist already: no organization added.")
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit hash chain and name the first broken row (exit 1 if any)."""
+def _check_audit_keys() -> None:
+    """Refuse to start when audit rows exist but their MAC key is missing (never a new key for old rows)."""
     from voxanne_admin import db
-    from voxanne_admin.audit import service as audit_service
+    from voxanne_admin.audit import keys
+    from voxanne_admin.vault import KeyMissingError
+
+    with db.read_only() as session:
+        try:
+            keys.check_startup(session)
+        except KeyMissingError as exc:
+            typer.echo(f"Refusing to start: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
+@audit_app.command("verify")
+def audit_verify(
+    archive: Annotated[Path | None, typer.Option("--archive", help="Also prove the archived history in DIR.",
+                                                 metavar="DIR")] = None,
+) -> None:
+    """Check every row's MAC, the chain links and the signed checkpoints; exit 1 naming the first problem."""
+    from voxanne_admin import db
+    from voxanne_admin.audit import chain
 
     _database_url()
     with db.read_only() as session:
-        result = audit_service.verify_chain(session)
-    if result.ok:
-        typer.echo(f"Audit trail intact: {result.checked} events verified.")
+        report = chain.verify(session, archive_dir=archive)
+    if report.ok:
+        typer.echo(f"Audit trail intact: {report.rows_checked} events verified.")
         return
-    typer.echo(f"Audit trail BROKEN at event id {result.broken_id}: {result.reason}. "
-               f"{result.checked} events before it verified.", err=True)
+    typer.echo(f"Audit trail BROKEN: {report.problems[0]}", err=True)
+    for problem in report.problems[1:]:
+        typer.echo(f"  also: {problem}", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Seal what is committed and take a signed checkpoint now."""
+    from voxanne_admin import db
+    from voxanne_admin.audit import chain, checkpoints
+
+    _database_url()
+    with db.transaction() as session:
+        chain.seal_pending(session)
+    with db.read_only() as session:
+        record = chain.take_checkpoint(session)
+    typer.echo(f"Checkpoint {record['seq']}: {record['count']} events through id {record['last_id']}, "
+               f"head {record['head'][:16]}..., signed by key {record['key_id']}; appended to {checkpoints.path()}.")
+
+
+@audit_app.command("rotate-keys")
+def audit_rotate_keys() -> None:
+    """Put a new MAC key and a new checkpoint signing key first; old keys stay to verify older rows."""
+    from voxanne_admin.audit import keys
+
+    _database_url()
+    mac_id, signing_id = keys.rotate()
+    typer.echo((f"New MAC key {mac_id}. " if mac_id else "AUDIT_HMAC_KEY is set: put a new key first in it "
+                "(comma-separated, keep the old ones). ") + f"New signing key {signing_id}. Restart the console "
+               "so every worker uses them; back up VOXANNE_DATA_DIR/secrets/.")
 
 
 @jobs_app.command("run")
@@ -303,7 +349,8 @@ def seed_calls(
     from voxanne_admin import migrate
     from voxanne_admin.calls import seed as call_seed
 
-    migrate.upgrade(_database_url())
+    _database_url()
+    migrate.upgrade_database()
     with typer.progressbar(length=count, label="Seeding calls") as bar:
         done = [0]
 
@@ -361,7 +408,8 @@ def serve(
     url = db.ensure_database()
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
-    migrate.upgrade(url)
+    migrate.upgrade_database()
+    _check_audit_keys()
     if demo or settings.voxanne_demo:
         created = _seed_demo(history=history)
         if created:

@@ -59,11 +59,12 @@ def libpq_url(sa_url: str) -> str:
 
 
 def resolve_source(sa_url: str | None = None) -> Source:
-    """The app's database and how it can be backed up (asks the server whether the role has REPLICATION)."""
+    """The app's database, reached as its owner (backups need more than the app role may), and how it can be
+    backed up (asks the server whether the role has REPLICATION)."""
     from voxanne_admin import db
 
     settings = get_settings()
-    url = sa_url or db.ensure_database()
+    url = sa_url or db.owner_url()
     embedded = sa_url is None and settings.database_url is None
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
@@ -328,7 +329,7 @@ async def lifespan():
         source = await asyncio.to_thread(resolve_source)
         if source.mode == "physical":
             await asyncio.to_thread(prepare)
-            receiver = Receiver(source, lock_url=db.ensure_database())
+            receiver = Receiver(source, lock_url=db.owner_url())
             receiver.start()
     except Exception as exc:  # the console still serves; the page and verification show the failure
         _write_status("failing", f"WAL archiving could not start: {exc}"[:500])

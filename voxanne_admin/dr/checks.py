@@ -95,7 +95,12 @@ def live_checks(conn: sa.Connection, *, baseline: dict[str, int] | None, backup_
                         "; ".join(problems) if problems else
                         "audit append-only function and its 2 triggers, 3 generated columns of calls present"))
     disabled = [name for name, enabled in triggers.items() if name in AUDIT_TRIGGERS and enabled == "D"]
+    # The role requests run as (the app role), not this connection's (the owner, for backups): a superuser
+    # there could switch the triggers off.
+    app_role = _app_role_name()
     role = conn.execute(sa.text(
+        "select rolname, rolsuper, rolbypassrls from pg_roles where rolname = coalesce(:r, current_user)"),
+        {"r": app_role}).first() or conn.execute(sa.text(
         "select current_user, rolsuper, rolbypassrls from pg_roles where rolname = current_user")).first()
     replica = conn.execute(sa.text("show session_replication_role")).scalar()
     forced = conn.execute(sa.text(
@@ -118,6 +123,17 @@ def live_checks(conn: sa.Connection, *, baseline: dict[str, int] | None, backup_
             size_status, size_detail = "warning", size_detail + ": the next base backup may not fit"
     checks.append(Check("database size", size_status, size_detail, {"bytes": size}))
     return checks, counts
+
+
+def _app_role_name() -> str | None:
+    from sqlalchemy.engine import make_url
+
+    from voxanne_admin import db
+
+    try:
+        return make_url(db.ensure_database()).username
+    except Exception:  # verification of a scratch restore still reports this connection's role
+        return None
 
 
 def backup_age(latest: LatestBackup | None, mode: str) -> Check:

@@ -64,6 +64,19 @@ def _call_retention(session: Session) -> str:
     return retention.retention(session)
 
 
+def _audit_retention(session: Session) -> str:
+    from voxanne_admin import db
+    from voxanne_admin.audit import archive
+
+    # As the owner, in its own transaction: the app role may not delete audit rows (the job's session is unused).
+    with db.owner_transaction() as owner:
+        result = archive.archive_and_purge(owner)
+    if not result["segment"]:
+        return "nothing past its retention period"
+    return (f"{result['archived']} events archived to {result['segment']}, "
+            f"{result['deleted']} past their retention period deleted")
+
+
 def _refresh_call_stats(session: Session) -> str:
     from voxanne_admin.calls import stats
 
@@ -201,6 +214,16 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(hour=4, minute=15, timezone="UTC"),
             period=timedelta(days=1),
             run=_call_retention,
+        ),
+        JobSpec(
+            name="audit_retention",
+            title="Audit retention",
+            description="Archives audit events past their period (sign-ins 90 days, others AUDIT_RETENTION_DAYS) "
+                        "to a signed segment with its checkpoint, then deletes them as the owner role.",
+            schedule="Daily at 04:30 UTC",
+            trigger=lambda: CronTrigger(hour=4, minute=30, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_audit_retention,
         ),
         JobSpec(
             name="refresh_call_stats",

@@ -16,6 +16,7 @@ TELEPHONY = "/telephony"
 DR = "/disaster-recovery"
 FLAGS = "/flags"
 FLAG_DETAIL = "/flags/[flag_key]"
+AUDIT_LOG = "/audit-log"
 
 # (label, route, icon, minimum role)
 NAV = [
@@ -29,6 +30,7 @@ NAV = [
     ("Webhooks", WEBHOOKS, "webhook", "operator"),
     ("Staff", STAFF, "users", "admin"),
     ("Jobs", JOBS, "timer", "admin"),
+    ("Audit log", AUDIT_LOG, "scroll-text", "admin"),
     ("Disaster recovery", DR, "life-buoy", "admin"),
     ("Account", ACCOUNT, "user-cog", "viewer"),
 ]
@@ -47,6 +49,20 @@ def flag_url(key: str) -> str:
 def export_url(token: str) -> str:
     """Where the browser downloads a finished CSV export (the route checks the staff session)."""
     return f"/api/calls/exports/{token}"
+
+
+def audit_export_url(query: str, fmt: str) -> str:
+    """The streamed export of the Audit log's current filter (`query` is its URL query string)."""
+    return f"/api/compliance/audit-logs/export?format={fmt}&via=page" + (f"&{query}" if query else "")
+
+
+def audit_target_url(target_type: str, target_id: str) -> str:
+    """Where an audit event's target lives in the console ("" when it has no page)."""
+    if target_type == "call" and target_id:
+        return call_url(target_id)
+    if target_type == "feature_flag" and target_id:
+        return flag_url(target_id)
+    return {"staff": STAFF, "organization": ORGANIZATIONS, "agent": AGENTS}.get(target_type, "")
 
 
 SIGNED_OUT_URL = "/api/auth/signed-out"

@@ -1,0 +1,1 @@
+"""The Audit log page: State (`state`) and layout (`page`)."""
