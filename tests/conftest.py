@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -24,6 +25,10 @@ os.environ.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 _TMP = Path(tempfile.mkdtemp(prefix="voxanne-tests-"))
 os.environ["VOXANNE_DATA_DIR"] = str(_TMP / "data")
+# One keyring and recovery-code key for this run, shared with the servers the tests start (their data
+# directories differ): accounts the tests create must open in the server too.
+os.environ.setdefault("VOXANNE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("VOXANNE_RECOVERY_CODE_KEY", secrets.token_hex(32))
 
 
 def _server_url() -> str:
@@ -101,7 +106,7 @@ def session(database_url: str) -> Iterator[Session]:
 
 TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
           "organizations", "audit_events", "webhook_events", "webhook_attempts", "calls", "sms_messages",
-          "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
+          "voice_legs", "tool_call_answers", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
           "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests"]

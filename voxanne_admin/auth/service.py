@@ -218,6 +218,7 @@ def unlock(session: Session, *, actor_user: StaffUser, staff_id: int, actor: Act
     before = {"locked_until": target.locked_until}
     target.locked_until = None
     target.failed_attempts = 0
+    target.failures_reset_at = utcnow()  # earlier failures no longer count, from any source (auth.lockout)
     session.add(target)
     audit.record(session, actor=actor, action="account_unlocked", target_type="staff", target_id=target.id,
                  diff=audit.make_diff(before, {"locked_until": None}))
