@@ -328,6 +328,19 @@ def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing chan
     typer.echo("Frontend built." if built else "Frontend is up to date.")
 
 
+def _refuse_unopenable_secrets() -> None:
+    """Stop before serving when the keyring does not open the stored secrets (a lost or replaced key)."""
+    from voxanne_admin import db, vault
+    from voxanne_admin.auth import secrets_at_rest
+
+    try:
+        with db.get_engine().connect() as conn:
+            secrets_at_rest.check_startup(conn)
+    except vault.KeyMissingError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("serve")
 def serve(
     demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
@@ -345,6 +358,7 @@ def serve(
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
     migrate.upgrade(url)
+    _refuse_unopenable_secrets()
     if demo or settings.voxanne_demo:
         created = _seed_demo(history=history)
         if created:
