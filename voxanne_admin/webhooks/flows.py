@@ -42,8 +42,9 @@ PARALLEL = 4  # groups of a claimed batch applied in parallel transactions
 
 
 def _call_id(message: dict[str, Any]) -> str:
-    call = message.get("call") if isinstance(message.get("call"), dict) else {}
-    return str(call.get("id") or message.get("callId") or "")[:64]
+    call = message.get("call")
+    call_id = call.get("id") if isinstance(call, dict) else None
+    return str(call_id or message.get("callId") or "")[:64]
 
 
 def _claim_answer(session: Any, call_id: str, tool_call_id: str, name: str) -> dict[str, Any] | None:
