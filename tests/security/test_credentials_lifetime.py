@@ -152,6 +152,8 @@ def test_new_token_needs_the_password_or_a_code_again_within_five_minutes(clean_
     with db.transaction() as session:
         user = make_staff(session, role="operator")
         staff_id, seed, cookie = user.id, totp_seed(user), open_session(session, user)
+    with db.transaction() as session:  # signed in a while ago: the sign-in no longer counts as recent
+        session.execute(sa.update(StaffSession).values(reauth_at=utcnow() - timedelta(minutes=6)))
     page = _AccountPage(cookie)
     create = AccountState.event_handlers["create_token"].fn
     confirm = AppState.event_handlers["confirm_reauth"].fn

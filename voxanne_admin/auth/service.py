@@ -349,6 +349,9 @@ def establish_session(session: Session, *, ticket: str) -> str | None:
     row.token_hash = _sha256(token)
     row.expires_at = now + timedelta(days=get_settings().session_absolute_days)
     row.last_seen_at = now
+    # Both factors were just presented: that counts as the first authentication for sensitive actions
+    # (auth.reauth asks again once it is REAUTH_WINDOW old).
+    row.reauth_at = now
     session.add(row)
     return token
 

@@ -153,6 +153,7 @@ def _token_row(t: ApiTokenRead) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(t.name), rx.table.cell(rx.code(t.prefix, "…")),
         rx.table.cell(rx.text(t.created_at, size="1")), rx.table.cell(rx.text(t.last_used_at, size="1")),
+        rx.table.cell(rx.text(t.expires_at, size="1")),
         rx.table.cell(rx.button("Revoke", size="1", variant="soft", color_scheme="red",
                                 aria_label="Revoke token " + t.name, on_click=AccountState.revoke_token(t.id))),
     )
@@ -180,7 +181,7 @@ def _tokens_card() -> rx.Component:
                 on_submit=AccountState.create_token,
                 reset_on_submit=True,
             ),
-            data_table(["Name", "Token", "Created", "Last used", Column("Actions", hide_label=True)],
+            data_table(["Name", "Token", "Created", "Last used", "Expires", Column("Actions", hide_label=True)],
                        AccountState.api_tokens, _token_row, label="Your API tokens", empty="No tokens yet.",
                        id="tokens-table"),
             spacing="3",
