@@ -126,7 +126,7 @@ def guarded(minimum: str) -> Callable:
                         async for item in fn(self, *args, **kwargs):
                             yield item
                     except reauth.ReauthRequired as exc:
-                        yield _ask_reauth(self, fn, args, exc)
+                        yield _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:  # ProviderError too: the provider's actionable message
                         yield rx.toast.error(str(exc))
 
@@ -142,7 +142,7 @@ def guarded(minimum: str) -> Callable:
                     try:
                         return await fn(self, *args, **kwargs)
                     except reauth.ReauthRequired as exc:
-                        return _ask_reauth(self, fn, args, exc)
+                        return _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:
                         return rx.toast.error(str(exc))
 
@@ -160,7 +160,7 @@ def guarded(minimum: str) -> Callable:
                     try:
                         return fn(self, *args, **kwargs)
                     except reauth.ReauthRequired as exc:
-                        return _ask_reauth(self, fn, args, exc)
+                        return _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:
                         return rx.toast.error(str(exc))
 
@@ -175,16 +175,18 @@ def guarded(minimum: str) -> Callable:
 _REAUTH_HANDLERS: dict[str, tuple[type, str]] = {}
 
 
-def _ask_reauth(state: Any, fn: Callable, args: tuple, exc: reauth.ReauthRequired):
+def _ask_reauth(state: Any, fn: Callable, args: tuple, kwargs: dict, exc: reauth.ReauthRequired):
     """A sensitive handler needs the password or a code again: open the re-authentication dialog and remember
-    the action (server-side) so confirming runs it."""
+    the action (server-side) so confirming runs it. Reflex passes the payload by name: keep it in the
+    handler's parameter order, which is how an event is built again."""
     key = f"{type(state).get_full_name()}.{fn.__name__}"
     _REAUTH_HANDLERS[key] = (type(state), fn.__name__)
+    bound = inspect.signature(fn).bind(state, *args, **kwargs)
     state.reauth_open = True
     state.reauth_error = ""
     state.reauth_reason = str(exc)
     state._reauth_pending = key
-    state._reauth_args = list(args)
+    state._reauth_args = list(bound.arguments.values())[1:]
     return None
 
 
