@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -27,6 +28,10 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 _TMP = Path(tempfile.mkdtemp(prefix="voxanne-tests-"))
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... in a parallel run; each has its own _TMP
 os.environ["VOXANNE_DATA_DIR"] = str(_TMP / "data")
+# One keyring and recovery-code key for this run, shared with the servers the tests start (their data
+# directories differ): accounts the tests create must open in the server too.
+os.environ.setdefault("VOXANNE_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("VOXANNE_RECOVERY_CODE_KEY", secrets.token_hex(32))
 
 
 def _server_url() -> str:
@@ -113,8 +118,8 @@ def session(database_url: str) -> Iterator[Session]:
 
 TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api_tokens", "staff_users",
           "organizations", "audit_events", "audit_stream_cursor", "webhook_events", "webhook_attempts", "calls",
-          "sms_messages",
-          "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
+          "sms_messages", "voice_legs", "tool_call_answers", "sandbox_objects", "sandbox_faults", "staff_preferences",
+          "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
           "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests",

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, ge=3, le=20, description="Consecutive failures before a lock.")
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long a lock lasts.")
     login_ip_limit: int = Field(default=100, ge=10, description="Sign-in attempts per IP per 15 minutes.")
+    api_token_days: int = Field(default=90, ge=1, le=366,
+                                description="Lifetime of a new API token in days (it stops working after).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     vapi_api_key: SecretStr | None = Field(default=None, description="Vapi private key. Unset: sandbox.")
     vapi_base_url: str = Field(default="", description="Vapi API base. Default https://api.vapi.ai (sandbox: ours).")

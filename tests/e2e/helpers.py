@@ -43,8 +43,9 @@ def create_account(engine: Engine, *, role: str, label: str, password: str = PAS
     name = f"E2E {label.replace('-', ' ').title()}"
     actor = Actor.system("e2e-tests")
     with Session(engine, expire_on_commit=False) as session:
+        # The person already replaced the administrator's initial password (that step has its own test).
         user = auth_service.create_staff(session, email=email, name=name, role=role, password=password,
-                                         actor=actor, actor_role="founder")
+                                         actor=actor, actor_role="founder", must_change_password=False)
         secret, _uri = signin.begin_totp_enrolment(session, user=user)
         # Enrol with the previous step's code (inside the server's +-1 window): the step is then recorded as
         # used, and two sign-ins right away can take the current and the next step without waiting.
@@ -137,3 +138,20 @@ def sign_in(page: Page, engine: Engine, account: Account) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/overview/?$"))
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+def make_confirmation_stale(page: Page, engine: Engine, account: Account) -> None:
+    """Make this account's last confirmation stale (over 5 minutes), so the next sensitive action opens the
+    re-authentication dialog; `reauthenticate` then answers it."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("update staff_sessions set reauth_at = now() - interval '6 minutes' "
+                             "where staff_id = :id"), {"id": account.id})
+
+
+def reauthenticate(page: Page, account: Account) -> None:
+    """Answer the re-authentication dialog with the password (it then runs the action that asked)."""
+    dialog = page.get_by_role("dialog").filter(has=page.get_by_role("heading", name="Confirm it is you"))
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Password or authenticator code").fill(account.password)
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(dialog).to_have_count(0)

@@ -91,7 +91,7 @@ def test_enrolment_and_recovery_codes_have_no_axe_violations(browser_page, e2e_d
     with Session(e2e_db, expire_on_commit=False) as session:
         user = auth_service.create_staff(session, email="axe-enrol@e2e.voxanne.example", name="E2E Axe Enrol",
                                          role="viewer", password=PASSWORD, actor=Actor.system("e2e-tests"),
-                                         actor_role="founder")
+                                         actor_role="founder", must_change_password=False)
         session.commit()
     page = browser_page
     problems: list[str] = []

@@ -6,7 +6,7 @@ import secrets
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import rows, scalar, sign_in
+from tests.e2e.helpers import make_confirmation_stale, reauthenticate, rows, scalar, sign_in
 
 
 def test_admin_creates_staff_account_and_changes_role(browser_page, e2e_db, make_account):
@@ -54,9 +54,11 @@ def test_admin_creates_staff_account_and_changes_role(browser_page, e2e_db, make
     expect(dialog).to_have_count(0)
     assert scalar(e2e_db, "select count(*) from staff_users where email = :e", e=email) == 1
 
-    # Change the role from the table.
+    # Change the role from the table (a sensitive action: the password again once over 5 minutes old).
+    make_confirmation_stale(page, e2e_db, admin)
     row.get_by_role("combobox").click()
     page.get_by_role("option", name="operator").click()
+    reauthenticate(page, admin)
     expect(page.get_by_text("Role changed to operator.")).to_be_visible()
     expect(row.get_by_role("combobox")).to_have_text("operator")
     page.shot("role-changed")

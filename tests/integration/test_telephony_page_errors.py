@@ -37,6 +37,13 @@ class _Page:
         self.search_seq, self.searching, self.numbers, self.search_error = 1, True, [], ""
         self.searched_for, self.searched_type = "", ""
         self.buying, self.buy_error = True, ""
+        self.number_type, self.number_country, self.caveats_ok = "local", "", False
+        self.setup = SimpleNamespace(country="")
+
+    _buy_refusal = TelephonyState._buy_refusal  # the handler re-checks the purchase on the page's state
+
+    def _org_id(self) -> int:
+        return int(self.selected_org)
 
     async def __aenter__(self):
         return self
@@ -126,6 +133,7 @@ def test_buy_refused_by_twilio_shows_actionable_message_and_clears_buying(tel_se
         store.add_fault("twilio", "fail", operation="buy_number", status=400, code=str(code),
                         message="refused by the test")
     page = _operator_page(org_id)
+    page.numbers, page.searched_type = found, "local"  # bought from this page's own search
     result = _run(_handler("run_buy")(page, org_id, e164, "local"))
     assert page.buying is False
     assert page.buy_error.startswith(ERROR_MESSAGES[code])

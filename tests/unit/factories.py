@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.auth import passwords
+from voxanne_admin.auth import passwords, secrets_at_rest
 from voxanne_admin.auth.models import StaffSession, StaffUser
 from voxanne_admin.timeutil import utcnow
 
@@ -30,19 +30,25 @@ def password_hash() -> str:
 def make_staff(
     session: Session, *, role: str = "viewer", mfa: bool = True, email: str | None = None, disabled: bool = False
 ) -> StaffUser:
-    """A staff account with PASSWORD; with `mfa` it has an active TOTP secret (no step used yet)."""
+    """A staff account with PASSWORD; with `mfa` it has an active TOTP secret (no step used yet), stored
+    encrypted as the app stores it (`totp_seed(user)` gives the clear seed)."""
     user = StaffUser(
         email=email or f"staff{next(_seq)}@clinic.example",
         name=f"Test {role.title()}",
         role=role,
         password_hash=password_hash(),
-        totp_secret=pyotp.random_base32() if mfa else None,
+        totp_secret=secrets_at_rest.encrypt(pyotp.random_base32()) if mfa else None,
         mfa_enabled=mfa,
         disabled=disabled,
     )
     session.add(user)
     session.flush()
     return user
+
+
+def totp_seed(user: StaffUser) -> str:
+    """The clear TOTP seed of a staff member (stored encrypted)."""
+    return secrets_at_rest.decrypt(user.totp_secret or "")
 
 
 def actor_of(user: StaffUser | None = None, ip: str = IP) -> Actor:

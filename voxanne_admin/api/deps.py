@@ -11,6 +11,7 @@ from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth import tokens
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
+from voxanne_admin.errors import PermissionDenied
 
 
 def _resolve(session: Session, cookie: str | None, bearer: str | None) -> CurrentStaff | None:
@@ -30,7 +31,9 @@ async def require_staff(request: Request, minimum: str, scope: str | None = None
         raise HTTPException(401, "Sign in, or send an API token as 'Authorization: Bearer vxt_...'.")
     if not has_role(staff.role, minimum):
         raise HTTPException(403, f"This needs the {minimum} role or higher.")
-    if scope and staff.scopes is not None and scope not in staff.scopes:
-        raise HTTPException(403, f"This token lacks the '{scope}' scope: create one with it "
-                                 f"(voxanne-admin tokens create --scope {scope}).")
+    if scope:
+        try:
+            tokens.require_scope(staff, scope)
+        except PermissionDenied as exc:
+            raise HTTPException(403, str(exc)) from None
     return staff

@@ -8,7 +8,6 @@ written, the answer is 503 so the provider retries later.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,8 +22,8 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import flows as inbox_flows
+from voxanne_admin.webhooks import parse_limits, worker
 from voxanne_admin.webhooks import service as inbox
-from voxanne_admin.webhooks import worker
 from voxanne_admin.webhooks.signatures import SignatureError, verify_twilio, verify_vapi
 
 log = logging.getLogger(__name__)
@@ -111,10 +110,9 @@ async def vapi(request: Request) -> JSONResponse:
     except SignatureError as exc:
         return await _unauthorised("vapi", request, str(exc))
     try:
-        envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return JSONResponse({"error": f"malformed JSON: {type(exc).__name__} at position "
-                                      f"{getattr(exc, 'pos', '?')}"}, status_code=400)
+        envelope = parse_limits.loads(body)  # depth limit, no NaN/Infinity: a 400, never a 500
+    except parse_limits.InputRefused as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
     try:
         parsed = inbox.parse_vapi(envelope)
     except InvalidInput as exc:
@@ -125,7 +123,7 @@ async def vapi(request: Request) -> JSONResponse:
         log.exception("could not store a Vapi webhook")
         return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
     message = envelope["message"]
-    if parsed.kind == "tool-calls":
+    if parsed.kind == "tool-calls":  # a replay is answered from the stored results, not run again
         return JSONResponse(await asyncio.to_thread(inbox_flows.answer_tool_calls, message))
     if parsed.kind == "assistant-request":
         return JSONResponse(inbox.answer_assistant_request(message))
@@ -159,9 +157,9 @@ async def _twilio(request: Request, kind: str, *, twiml: str | None = None, stor
         return await _unauthorised("twilio", request, str(exc))
     if is_json:
         try:
-            data = json.loads(body)
+            data = parse_limits.loads(body)
             form = {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
-        except ValueError:
+        except parse_limits.InputRefused:
             form = None
         if form is None:
             return JSONResponse({"error": "malformed JSON body"}, status_code=400)

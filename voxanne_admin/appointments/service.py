@@ -136,11 +136,12 @@ def book(session: Session, *, org_id: int, contact_name: str, contact_phone: str
     return appointment
 
 
-def cancel(session: Session, *, appointment_id: int, actor: Actor, actor_role: str | None) -> Appointment:
-    """Cancel a booking (operator and up); the slot becomes free."""
+def cancel(session: Session, *, appointment_id: int, actor: Actor, actor_role: str | None,
+           org_id: int | None = None) -> Appointment:
+    """Cancel a booking (operator and up); the slot becomes free. With `org_id`, only that organization's."""
     require_role(actor_role, "operator")
     row = session.get(Appointment, appointment_id, with_for_update=True)
-    if row is None:
+    if row is None or (org_id is not None and row.org_id != org_id):
         raise NotFound("That appointment does not exist.")
     if row.status != "booked":
         raise Conflict("That appointment is already cancelled.")

@@ -28,7 +28,8 @@ class StaffUser(SQLModel, table=True):
     name: str = Field(max_length=120)
     role: str = Field(max_length=16)
     password_hash: str = Field(max_length=255)
-    totp_secret: str | None = Field(default=None, max_length=64)
+    # Encrypted under the vault's keyring (auth.secrets_at_rest); never the clear seed.
+    totp_secret: str | None = Field(default=None, max_length=400)
     mfa_enabled: bool = Field(default=False)
     # Last TOTP time step accepted: a code of that step or earlier is refused (no replay).
     totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
@@ -41,6 +42,10 @@ class StaffUser(SQLModel, table=True):
     # Single sign-on: password sign-in refused (founders excepted); the IdP's subject once linked.
     sso_only: bool = Field(default=False)
     sso_subject: str | None = Field(default=None, max_length=300)
+    # Set when an administrator chose the password: the person must replace it before using the console.
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Failed sign-ins before this moment no longer count (an administrator lifted the lock; auth.lockout).
+    failures_reset_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class StaffSession(SQLModel, table=True):
@@ -60,6 +65,9 @@ class StaffSession(SQLModel, table=True):
     auth_provider: str = Field(default="", max_length=60)
     # The IdP reported MFA and SSO_TRUST_IDP_MFA allowed it to stand in for TOTP.
     idp_mfa: bool = Field(default=False)
+    # Last time the person re-entered their password or a TOTP code in this session (sensitive actions need it
+    # within REAUTH_WINDOW, ASVS 3.7.1).
+    reauth_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class SsoLogin(SQLModel, table=True):
@@ -86,19 +94,23 @@ class RecoveryCode(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     staff_id: int = Field(foreign_key="staff_users.id", index=True, ondelete="CASCADE")
-    code_hash: str = Field(max_length=64)
+    # auth.secrets_at_rest.recovery_hash: keyed with a key outside the database.
+    code_hash: str = Field(max_length=128)
     used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempts"
-    __table_args__ = (sa.Index("ix_login_attempts_ip_time", "ip", "occurred_at"),)
+    __table_args__ = (sa.Index("ix_login_attempts_ip_time", "ip", "occurred_at"),
+                      sa.Index("ix_login_attempts_account_time", "account_key", "occurred_at"))
 
     id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
     ip: str = Field(default="", max_length=64)
     staff_id: int | None = Field(default=None, index=True)
+    # auth.lockout.account_key of the email tried (unknown emails too): failures are counted by account and IP.
+    account_key: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})
     stage: str = Field(max_length=16)  # password | mfa
     succeeded: bool
     reason: str = Field(default="", max_length=64)
@@ -119,6 +131,7 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     last_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class ApiTokenRead(BaseModel):
@@ -130,6 +143,7 @@ class ApiTokenRead(BaseModel):
     created_at: str
     last_used_at: str
     scopes: str = ""
+    expires_at: str = ""
 
 
 class StaffRead(BaseModel):

@@ -22,6 +22,7 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import passwords
 from voxanne_admin.auth.models import (
     ROLES,
+    ApiToken,
     LoginAttempt,
     RecoveryCode,
     SessionRead,
@@ -109,9 +110,11 @@ def list_staff(session: Session) -> list[StaffRead]:
 
 
 def create_staff(
-    session: Session, *, email: str, name: str, role: str, password: str, actor: Actor, actor_role: str | None
+    session: Session, *, email: str, name: str, role: str, password: str, actor: Actor, actor_role: str | None,
+    must_change_password: bool = True,
 ) -> StaffUser:
-    """Create a staff account (admin and up; only founders create founders)."""
+    """Create a staff account (admin and up; only founders create founders). The password an administrator chose
+    must be replaced at the first sign-in (`must_change_password`)."""
     require_role(actor_role, "admin")
     if role not in ROLES:
         raise InvalidInput(f"Choose a role: {', '.join(ROLES)}.", field="role")
@@ -122,7 +125,8 @@ def create_staff(
     passwords.validate_password(password, email=email, name=name)
     if get_by_email(session, email=email) is not None:
         raise Conflict(f"A staff account for {email} already exists.")
-    user = StaffUser(email=email, name=name, role=role, password_hash=passwords.hash_password(password))
+    user = StaffUser(email=email, name=name, role=role, password_hash=passwords.hash_password(password),
+                     must_change_password=must_change_password)
     session.add(user)
     try:
         session.flush()
@@ -201,6 +205,7 @@ def set_disabled(session: Session, *, actor_user: StaffUser, staff_id: int, disa
     session.add(target)
     if disabled:
         _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="account disabled")
+        revoke_api_tokens(session, staff_id=target.id or 0, actor=actor, reason="account disabled")
     audit.record(
         session, actor=actor, action="staff_disabled" if disabled else "staff_enabled",
         target_type="staff", target_id=target.id,
@@ -218,6 +223,7 @@ def unlock(session: Session, *, actor_user: StaffUser, staff_id: int, actor: Act
     before = {"locked_until": target.locked_until}
     target.locked_until = None
     target.failed_attempts = 0
+    target.failures_reset_at = utcnow()  # earlier failures no longer count, from any source (auth.lockout)
     session.add(target)
     audit.record(session, actor=actor, action="account_unlocked", target_type="staff", target_id=target.id,
                  diff=audit.make_diff(before, {"locked_until": None}))
@@ -234,13 +240,16 @@ def reset_mfa(session: Session, *, actor_user: StaffUser, staff_id: int, actor: 
     session.add(target)
     session.execute(sa.delete(RecoveryCode).where(col(RecoveryCode.staff_id) == target.id))
     _revoke_all(session, staff_id=target.id or 0, actor=actor, reason="MFA reset")
+    revoke_api_tokens(session, staff_id=target.id or 0, actor=actor, reason="MFA reset")
     audit.record(session, actor=actor, action="mfa_disabled", target_type="staff", target_id=target.id,
                  diff={"reason": "reset by an administrator"})
     return target
 
 
-def change_password(session: Session, *, user: StaffUser, current: str, new: str, actor: Actor) -> None:
-    """Change one's own password after checking the current one."""
+def change_password(session: Session, *, user: StaffUser, current: str, new: str, actor: Actor,
+                    keep_session_id: str | None = None) -> int:
+    """Change one's own password after checking the current one. Every other session and every API token is
+    revoked (a stolen session or token must not outlive the password); returns how many sessions ended."""
     if not passwords.verify_password(user.password_hash, current):
         raise InvalidInput("The current password is not correct.", field="current")
     passwords.validate_password(new, email=user.email, name=user.name)
@@ -248,8 +257,41 @@ def change_password(session: Session, *, user: StaffUser, current: str, new: str
         raise InvalidInput("Choose a password different from the current one.", field="password")
     user.password_hash = passwords.hash_password(new)
     user.password_changed_at = utcnow()
+    user.must_change_password = False
     session.add(user)
     audit.record(session, actor=actor, action="password_changed", target_type="staff", target_id=user.id)
+    ended = _revoke_all(session, staff_id=user.id or 0, actor=actor, reason="password changed",
+                        except_id=keep_session_id)
+    revoke_api_tokens(session, staff_id=user.id or 0, actor=actor, reason="password changed")
+    return ended
+
+
+def replace_initial_password(session: Session, *, user: StaffUser, new: str, actor: Actor) -> None:
+    """At the first sign-in: replace the password an administrator chose with one only the person knows."""
+    if not user.must_change_password:
+        raise Conflict("Your password was already changed: sign in with it.")
+    passwords.validate_password(new, email=user.email, name=user.name)
+    if passwords.verify_password(user.password_hash, new):
+        raise InvalidInput("Choose a password different from the one you were given.", field="password")
+    user.password_hash = passwords.hash_password(new)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    session.add(user)
+    audit.record(session, actor=actor, action="password_changed", target_type="staff", target_id=user.id,
+                 diff={"initial_password_replaced": True})
+    revoke_api_tokens(session, staff_id=user.id or 0, actor=actor, reason="password changed")
+
+
+def revoke_api_tokens(session: Session, *, staff_id: int, actor: Actor, reason: str) -> int:
+    """Revoke every active API token of a staff member (disabled, MFA reset, password changed, signed out
+    everywhere); audited once with the count."""
+    count = session.execute(
+        sa.update(ApiToken).where(col(ApiToken.staff_id) == staff_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())).rowcount  # type: ignore[attr-defined]
+    if count:
+        audit.record(session, actor=actor, action="api_token_revoked", target_type="staff", target_id=staff_id,
+                     diff={"tokens": count, "reason": reason})
+    return count
 
 
 def _actor_for(user: StaffUser | None, actor: Actor) -> Actor:
@@ -307,6 +349,9 @@ def establish_session(session: Session, *, ticket: str) -> str | None:
     row.token_hash = _sha256(token)
     row.expires_at = now + timedelta(days=get_settings().session_absolute_days)
     row.last_seen_at = now
+    # Both factors were just presented: that counts as the first authentication for sensitive actions
+    # (auth.reauth asks again once it is REAUTH_WINDOW old).
+    row.reauth_at = now
     session.add(row)
     return token
 
@@ -407,7 +452,8 @@ def _revoke_all(session: Session, *, staff_id: int, actor: Actor, reason: str, e
 
 
 def revoke_all_sessions(session: Session, *, staff_id: int, actor: Actor) -> int:
-    """Sign out everywhere, this session included."""
+    """Sign out everywhere, this session included, and revoke every API token."""
+    revoke_api_tokens(session, staff_id=staff_id, actor=actor, reason="sign out everywhere")
     return _revoke_all(session, staff_id=staff_id, actor=actor, reason="sign out everywhere")
 
 

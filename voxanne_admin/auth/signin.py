@@ -1,6 +1,7 @@
-"""Sign-in: the password step (lockout, per-IP rate, constant time), TOTP enrolment and the second factor,
-recovery codes. Services never commit; sign-in outcomes are returned, not raised, so failure counters and audit
-events are committed too."""
+"""Sign-in: the password step (lockout by account and IP in `lockout`, per-IP rate, constant time), TOTP
+enrolment and the second factor, recovery codes. Services never commit; sign-in outcomes are returned, not
+raised, so failure counters and audit events are committed too. TOTP seeds are encrypted at rest and recovery
+codes stored under a keyed hash (`secrets_at_rest`)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from sqlmodel import Session, col, select
 from voxanne_admin.audit import flood
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.auth import passwords
+from voxanne_admin.auth import lockout, passwords, secrets_at_rest
 from voxanne_admin.auth.models import LoginAttempt, RecoveryCode, StaffUser
-from voxanne_admin.auth.service import _actor_for, _sha256, get_by_email, normalise_email
+from voxanne_admin.auth.service import _actor_for, get_by_email, normalise_email
 from voxanne_admin.errors import Conflict, InvalidInput, RateLimited
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
@@ -45,7 +46,7 @@ def begin_totp_enrolment(session: Session, *, user: StaffUser) -> tuple[str, str
     if user.mfa_enabled:
         raise Conflict("Two-factor sign-in is already set up for this account.")
     secret = pyotp.random_base32()
-    user.totp_secret = secret
+    user.totp_secret = secrets_at_rest.encrypt(secret)  # encrypted at rest; the clear seed is shown once
     session.add(user)
     uri = _totp(secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
     return secret, uri
@@ -69,7 +70,7 @@ def _new_recovery_codes(session: Session, user: StaffUser) -> list[str]:
         raw = secrets.token_hex(5)  # 40 bits each, single use, rate limited by lockout
         code = f"{raw[:5]}-{raw[5:]}"
         codes.append(code)
-        session.add(RecoveryCode(staff_id=user.id or 0, code_hash=_sha256(code)))
+        session.add(RecoveryCode(staff_id=user.id or 0, code_hash=secrets_at_rest.recovery_hash(code)))
     return codes
 
 
@@ -80,7 +81,7 @@ def confirm_totp_enrolment(session: Session, *, user: StaffUser, code: str, acto
         raise InvalidInput("Start the two-factor setup again: no secret is pending.", field="code")
     if not re.fullmatch(r"\d{6}", code):
         raise InvalidInput("Enter the 6-digit code from your authenticator app.", field="code")
-    step = _match_step(user.totp_secret, code)
+    step = _match_step(secrets_at_rest.decrypt(user.totp_secret), code)
     if step is None:
         raise InvalidInput(CODE_FAILURE, field="code")
     user.mfa_enabled = True
@@ -103,6 +104,8 @@ class SignInResult:
     staff_id: int | None = None
     needs_enrolment: bool = False
     locked_until: datetime | None = None
+    retry_after_s: int = 0
+    must_change_password: bool = False
 
 
 def _check_ip_rate(session: Session, ip: str) -> None:
@@ -128,33 +131,36 @@ def check_ip_rate(session: Session, ip: str) -> None:
     _check_ip_rate(session, ip)
 
 
-def _locked_message(until: datetime) -> str:
-    return (
-        f"This account is locked after too many failed attempts. Try again after {until.strftime('%H:%M')} UTC "
-        "or ask an administrator."
-    )
-
-
-def _register_failure(session: Session, user: StaffUser, actor: Actor, stage: str) -> datetime | None:
-    settings = get_settings()
+def _register_failure(session: Session, user: StaffUser | None, key: str, ip: str, actor: Actor,
+                      stage: str) -> None:
+    """After a failure was recorded: when it locks this IP out of the account, say so in the audit trail (the
+    person is not told: the answer stays the generic one)."""
+    until = lockout.locks_now(session, key=key, ip=ip, user=user)
+    if until is None or user is None:
+        return
     user.failed_attempts += 1
-    locked = None
-    if user.failed_attempts >= settings.lockout_threshold:
-        locked = utcnow() + timedelta(minutes=settings.lockout_minutes)
-        user.locked_until = locked
-        user.failed_attempts = 0
-        audit.record(
-            session, actor=actor, action="account_locked", target_type="staff", target_id=user.id,
-            diff={"locked_until": locked.isoformat(), "stage": stage},
-        )
+    user.locked_until = until  # shown on the Staff page ("locked for a source"); sign-in checks lockout
     session.add(user)
-    return locked
+    audit.record(session, actor=actor, action="account_locked", target_type="staff", target_id=user.id,
+                 diff={"locked_until": until.isoformat(), "stage": stage, "source_ip": ip})
+
+
+def _refused(session: Session, *, user: StaffUser | None, key: str, ip: str, stage: str, actor: Actor,
+             throttle: lockout.Throttle) -> SignInResult:
+    session.add(LoginAttempt(ip=ip, staff_id=user.id if user else None, account_key=key, stage=stage,
+                             succeeded=False, reason="locked" if throttle.reason == "locked" else "throttled"))
+    audit.record(session, actor=_actor_for(user, actor), action="login_failed",
+                 diff={"stage": stage, "reason": f"refused ({throttle.reason})"})
+    return SignInResult(ok=False, message=throttle.message, retry_after_s=throttle.retry_after_s)
 
 
 def authenticate_password(session: Session, *, email: str, password: str, actor: Actor,
                           pad: bool = True) -> SignInResult:
     """First step: email + password. Raises RateLimited past the per-IP limit. `pad=False`: the caller pads to
-    MIN_RESPONSE_S itself without blocking (the UI awaits asyncio.sleep; this runs on a worker thread)."""
+    MIN_RESPONSE_S itself without blocking (the UI awaits asyncio.sleep; this runs on a worker thread).
+
+    Every refusal reads the same for an existing and an unknown email: GENERIC_FAILURE, or the lockout's one
+    message (auth.lockout) once the account is throttled for this source, which unknown emails get too."""
     started = time.monotonic()
     ip = actor.ip or ""
     _check_ip_rate(session, ip)
@@ -162,42 +168,45 @@ def authenticate_password(session: Session, *, email: str, password: str, actor:
         email = normalise_email(email)
     except InvalidInput:
         email = ""
+    key = lockout.account_key(email)
     user = get_by_email(session, email=email) if email else None
+    throttle = lockout.check(session, key=key, ip=ip, user=user)
+    if not throttle.allowed:
+        return _refused(session, user=user, key=key, ip=ip, stage="password", actor=actor, throttle=throttle)
     valid = passwords.verify_password(user.password_hash if user else None, password or "")
-    now = utcnow()
     result: SignInResult
     if user is None or user.disabled:
-        session.add(LoginAttempt(ip=ip, staff_id=user.id if user else None, stage="password", succeeded=False,
-                                 reason="unknown_or_disabled"))
+        session.add(LoginAttempt(ip=ip, staff_id=user.id if user else None, account_key=key, stage="password",
+                                 succeeded=False, reason="unknown_or_disabled"))
         if user is None:  # anyone can send these: counted per IP and minute, one audit row per window
             flood.count_refusal(session, action="login_failed", actor=Actor(type="anonymous", ip=actor.ip),
                                 reason="unknown account")
         else:
             audit.record(session, actor=_actor_for(user, actor), action="login_failed",
                          diff={"stage": "password", "reason": "disabled"})
+        session.flush()
+        _register_failure(session, user, key, ip, _actor_for(user, actor), "password")
         result = SignInResult(ok=False, message=GENERIC_FAILURE)
     elif valid and user.sso_only and user.role != "founder" and get_settings().sso_enabled:
         # Checked after the password so the answer does not reveal which accounts are SSO-only. With SSO
         # unconfigured (OIDC_ISSUER removed) the flag is dormant, or those people could not sign in at all.
-        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="sso_only"))
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, account_key=key, stage="password", succeeded=False,
+                                 reason="sso_only"))
         audit.record(session, actor=_actor_for(user, actor), action="login_failed",
                      diff={"stage": "password", "reason": "single sign-on only"})
         result = SignInResult(ok=False, message=SSO_ONLY_FAILURE)
-    elif user.locked_until and user.locked_until > now:
-        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="locked"))
-        audit.record(session, actor=_actor_for(user, actor), action="login_failed",
-                     diff={"stage": "password", "reason": "locked"})
-        result = SignInResult(ok=False, message=_locked_message(user.locked_until), locked_until=user.locked_until)
     elif not valid:
-        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=False, reason="bad_password"))
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, account_key=key, stage="password", succeeded=False,
+                                 reason="bad_password"))
         audit.record(session, actor=_actor_for(user, actor), action="login_failed",
                      diff={"stage": "password", "reason": "wrong password"})
-        locked = _register_failure(session, user, _actor_for(user, actor), "password")
-        result = SignInResult(ok=False, message=_locked_message(locked) if locked else GENERIC_FAILURE,
-                              locked_until=locked)
+        session.flush()
+        _register_failure(session, user, key, ip, _actor_for(user, actor), "password")
+        result = SignInResult(ok=False, message=GENERIC_FAILURE)
     else:
-        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="password", succeeded=True))
-        result = SignInResult(ok=True, staff_id=user.id, needs_enrolment=not user.mfa_enabled)
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, account_key=key, stage="password", succeeded=True))
+        result = SignInResult(ok=True, staff_id=user.id, needs_enrolment=not user.mfa_enabled,
+                              must_change_password=user.must_change_password)
     # Pad so that unknown emails, wrong passwords and successes are indistinguishable by time.
     elapsed = time.monotonic() - started
     if pad and elapsed < MIN_RESPONSE_S:
@@ -206,21 +215,30 @@ def authenticate_password(session: Session, *, email: str, password: str, actor:
 
 
 def verify_second_factor(session: Session, *, staff_id: int, code: str, actor: Actor) -> SignInResult:
-    """Second step: a 6-digit TOTP code (never twice in its window) or a one-time recovery code."""
+    """Second step: a 6-digit TOTP code (never twice in its window) or a one-time recovery code.
+
+    The staff row is locked (SELECT ... FOR UPDATE) while the code is checked, so two submissions of one code at
+    once are serialised: the second sees the step the first recorded and is refused as a replay."""
     ip = actor.ip or ""
     _check_ip_rate(session, ip)
-    user = session.get(StaffUser, staff_id)
+    # populate_existing: the row as the previous lock holder committed it, not a copy cached in this session.
+    user = session.exec(select(StaffUser).where(StaffUser.id == staff_id).with_for_update()
+                        .execution_options(populate_existing=True)).first()
     if user is None or user.disabled or not user.mfa_enabled or not user.totp_secret:
         return SignInResult(ok=False, message="Your sign-in expired. Start again.")
     staff_actor = _actor_for(user, actor)
     now = utcnow()
-    if user.locked_until and user.locked_until > now:
-        return SignInResult(ok=False, message=_locked_message(user.locked_until), locked_until=user.locked_until)
+    key = lockout.account_key(user.email)
+    throttle = lockout.check(session, key=key, ip=ip, user=user)
+    if not throttle.allowed:
+        refused = _refused(session, user=user, key=key, ip=ip, stage="mfa", actor=actor, throttle=throttle)
+        refused.locked_until = now + timedelta(seconds=throttle.retry_after_s)
+        return refused
     cleaned = re.sub(r"\s", "", code or "").lower()
     method = ""
     reason = "wrong code"
     if re.fullmatch(r"\d{6}", cleaned):
-        step = _match_step(user.totp_secret, cleaned)
+        step = _match_step(secrets_at_rest.decrypt(user.totp_secret), cleaned)
         if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
             user.totp_last_step = step
             method = "totp"
@@ -230,7 +248,8 @@ def verify_second_factor(session: Session, *, staff_id: int, code: str, actor: A
         normalised = cleaned if "-" in cleaned else f"{cleaned[:5]}-{cleaned[5:]}"
         row = session.exec(
             select(RecoveryCode)
-            .where(RecoveryCode.staff_id == user.id, RecoveryCode.code_hash == _sha256(normalised),
+            .where(RecoveryCode.staff_id == user.id,
+                   RecoveryCode.code_hash == secrets_at_rest.recovery_hash(normalised),
                    RecoveryCode.used_at.is_(None))  # type: ignore[union-attr]
             .with_for_update()
         ).first()
@@ -244,19 +263,35 @@ def verify_second_factor(session: Session, *, staff_id: int, code: str, actor: A
         else:
             reason = "unknown or used recovery code"
     if not method:
-        session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="mfa", succeeded=False, reason=reason[:64]))
+        session.add(LoginAttempt(ip=ip, staff_id=user.id, account_key=key, stage="mfa", succeeded=False,
+                                 reason=reason[:64]))
         audit.record(session, actor=staff_actor, action="mfa_challenge_failed", target_type="staff",
                      target_id=user.id, diff={"reason": reason})
-        locked = _register_failure(session, user, staff_actor, "mfa")
-        return SignInResult(ok=False, message=_locked_message(locked) if locked else CODE_FAILURE, locked_until=locked)
-    session.add(LoginAttempt(ip=ip, staff_id=user.id, stage="mfa", succeeded=True))
+        session.flush()
+        _register_failure(session, user, key, ip, staff_actor, "mfa")
+        return SignInResult(ok=False, message=CODE_FAILURE)
+    session.add(LoginAttempt(ip=ip, staff_id=user.id, account_key=key, stage="mfa", succeeded=True))
     user.failed_attempts = 0
     user.locked_until = None
     user.last_login_at = now
     session.add(user)
     audit.record(session, actor=staff_actor, action="mfa_challenge_success", target_type="staff",
                  target_id=user.id, diff={"method": method})
-    return SignInResult(ok=True, staff_id=user.id)
+    return SignInResult(ok=True, staff_id=user.id, must_change_password=user.must_change_password)
+
+
+def verify_current_code(session: Session, *, user: StaffUser, code: str) -> bool:
+    """Re-authentication with a TOTP code: True when it is valid and newer than the last step used (which it
+    then records, so it cannot be used again). The caller holds the staff row (`with_for_update`)."""
+    cleaned = re.sub(r"\s", "", code or "")
+    if not (user.mfa_enabled and user.totp_secret and re.fullmatch(r"\d{6}", cleaned)):
+        return False
+    step = _match_step(secrets_at_rest.decrypt(user.totp_secret), cleaned)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    session.add(user)
+    return True
 
 
 def remaining_recovery_codes(session: Session, staff_id: int) -> int:

@@ -1,10 +1,17 @@
-"""Monitoring API tokens: created on the Account page, shown once, stored hashed, carry the owner's role."""
+"""API tokens: created on the Account page, shown once, stored hashed, carry the owner's role and a scope.
+
+A token expires (API_TOKEN_DAYS, default 90) and is revoked with every other credential when its owner is
+disabled, has MFA reset, changes the password or signs out everywhere
+(`auth.service.revoke_api_tokens`). Routes check the scope with
+`require_scope(staff, scope)`; a staff session (no token) is limited by its role only."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from voxanne_admin import formatting as fmt
@@ -13,7 +20,8 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.models import ApiToken, ApiTokenRead, StaffUser
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
-from voxanne_admin.errors import InvalidInput, NotFound
+from voxanne_admin.errors import InvalidInput, NotFound, PermissionDenied
+from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 
 PREFIX = "vxt_"
@@ -59,22 +67,26 @@ def create(session: Session, *, staff_id: int, name: str, actor: Actor, scopes: 
     if len(active) >= MAX_TOKENS:
         raise InvalidInput(f"You have {MAX_TOKENS} active tokens: revoke one first.", field="token_name")
     token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(staff_id=staff_id, name=name, token_hash=_hash(token), prefix=token[:10], scopes=chosen)
+    expires = utcnow() + timedelta(days=get_settings().api_token_days)
+    row = ApiToken(staff_id=staff_id, name=name, token_hash=_hash(token), prefix=token[:10], scopes=chosen,
+                   expires_at=expires)
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="api_token_created", target_type="api_token", target_id=row.id,
-                 diff={"name": name, "staff_id": staff_id, "scopes": chosen})
+                 diff={"name": name, "staff_id": staff_id, "scopes": chosen, "expires_at": expires.isoformat()})
     return token
 
 
 def list_tokens(session: Session, *, staff_id: int) -> list[ApiTokenRead]:
-    """Active tokens of a staff member."""
-    rows = session.exec(select(ApiToken).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    """Active (unrevoked, unexpired) tokens of a staff member."""
+    rows = session.exec(select(ApiToken).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None),  # type: ignore[union-attr]
+                                               sa.or_(col(ApiToken.expires_at).is_(None),
+                                                      col(ApiToken.expires_at) > utcnow()))
                         .order_by(col(ApiToken.id))).all()
     return [ApiTokenRead(id=r.id or 0, name=r.name, prefix=r.prefix,
                          created_at=fmt.timestamp(r.created_at),
                          last_used_at=fmt.timestamp(r.last_used_at, empty="never"),
-                         scopes=", ".join(r.scopes or []))
+                         scopes=", ".join(r.scopes or []), expires_at=fmt.timestamp(r.expires_at, empty="never"))
             for r in rows]
 
 
@@ -95,6 +107,8 @@ def resolve(session: Session, *, token: str) -> CurrentStaff | None:
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
     if row is None or row.revoked_at is not None:
         return None
+    if row.expires_at is None or row.expires_at <= utcnow():
+        return None  # expired (tokens from before expiries got one in migration 0013)
     user = session.get(StaffUser, row.staff_id)
     if user is None or user.disabled:
         return None
@@ -104,3 +118,13 @@ def resolve(session: Session, *, token: str) -> CurrentStaff | None:
         session.add(row)
     return CurrentStaff(id=user.id or 0, email=user.email, name=user.name, role=user.role, session_id=f"token:{row.id}",
                         scopes=tuple(row.scopes or ()))
+
+
+def require_scope(staff: CurrentStaff, scope: str) -> None:
+    """Raise PermissionDenied (403) when `staff` came from an API token without `scope` (e.g. "monitoring" for
+    /metrics, "compliance" for /api/compliance/*). A staff session is limited by its role only."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; scopes are {', '.join(SCOPES)}")
+    if staff.scopes is not None and scope not in staff.scopes:
+        raise PermissionDenied(f"This token lacks the '{scope}' scope: create one with it "
+                               f"(voxanne-admin tokens create --scope {scope}).")

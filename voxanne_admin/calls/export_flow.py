@@ -8,7 +8,6 @@ count and register, write in a worker thread, report progress, finish."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from voxanne_admin.calls.families import family_label
 from voxanne_admin.calls.filters import CallFilter, check_scope, conditions
 from voxanne_admin.calls.listing import aliases, count_calls, joined
 from voxanne_admin.calls.models import Call, CallExport
+from voxanne_admin.privacy import csvsafe
 from voxanne_admin.privacy.masking import mask_number
 from voxanne_admin.timeutil import utcnow
 
@@ -106,7 +106,7 @@ def export_csv(*, flt: CallFilter, path: str | Path, progress: Callable[[int], N
     try:
         with db.get_engine().connect() as conn, tmp.open("w", newline="", encoding="utf-8") as fh, conn.begin():
             conn.execute(sa.text("set transaction isolation level repeatable read, read only"))
-            writer = csv.writer(fh)
+            writer = csvsafe.writer(fh)  # every text cell neutralised (formula injection)
             writer.writerow(EXPORT_HEADER)
             # A named (server-side) cursor: PostgreSQL sends EXPORT_BATCH rows at a time.
             result = conn.execute(_export_stmt(flt).execution_options(stream_results=True,
@@ -119,7 +119,7 @@ def export_csv(*, flt: CallFilter, path: str | Path, progress: Callable[[int], N
                         r[8].astimezone(UTC).isoformat() if r[8] else "",
                         r[9].astimezone(UTC).isoformat() if r[9] else "",
                         f"{r[10]:.1f}" if r[10] is not None else "", str(r[11]) if r[11] is not None else "",
-                        "yes" if r[12] else "no", r[13] or "", fmt.csv_safe(r[14] or "")])
+                        "yes" if r[12] else "no", r[13] or "", " ".join((r[14] or "").split())])
                 written += len(batch)
                 if progress:
                     progress(written)

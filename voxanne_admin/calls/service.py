@@ -5,6 +5,7 @@ messages, analysis and live transcript lines never reach the database with PHI i
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,8 +27,16 @@ def parse_time(value: Any) -> datetime | None:
     """ISO strings or epoch milliseconds (older payloads) to aware datetimes."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        return None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+        # NaN, inf and out-of-range epochs are not times: refused, never an exception in the worker.
+        if not math.isfinite(value):
+            return None
+        try:
+            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

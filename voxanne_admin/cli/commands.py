@@ -392,6 +392,19 @@ def _announce_setup_code(settings) -> None:
                    f"with this one-time setup code: {code}")
 
 
+def _refuse_unopenable_secrets() -> None:
+    """Stop before serving when the keyring does not open the stored secrets (a lost or replaced key)."""
+    from voxanne_admin import db, vault
+    from voxanne_admin.auth import secrets_at_rest
+
+    try:
+        with db.get_engine().connect() as conn:
+            secrets_at_rest.check_startup(conn)
+    except vault.KeyMissingError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("serve")
 def serve(
     demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
@@ -410,6 +423,7 @@ def serve(
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
     migrate.upgrade_database()
     _check_audit_keys()
+    _refuse_unopenable_secrets()
     if demo or settings.voxanne_demo:
         created = _seed_demo(history=history)
         if created:

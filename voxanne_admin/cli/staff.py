@@ -47,7 +47,8 @@ def create_staff(
     except DomainError as exc:
         typer.echo(f"Not created: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Created {created[0]} ({created[1]}). They set up two-factor sign-in at their first sign-in.")
+    typer.echo(f"Created {created[0]} ({created[1]}). At their first sign-in they choose their own password and set "
+               "up two-factor sign-in.")
 
 
 @app.command("staff-sso-only")

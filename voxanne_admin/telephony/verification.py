@@ -1,11 +1,19 @@
 """Forwarding verification, the rules: a test call to the clinic's line must arrive forwarded on our number.
 
 The flow `telephony/flows/verification.py` places a call from our number to the clinic's line (Twilio Calls API;
-the sandbox in sandbox mode). The setup is marked verified only when a call arrives on our number with
-ForwardedFrom == the clinic's line (or from the expected caller, our own number, when the carrier drops
-ForwardedFrom), seen through the signed Twilio voice webhooks (api/webhooks.py -> inbox -> apply_voice_status ->
-match_leg). The test call ringing out, failing, or nothing arriving within TELEPHONY_VERIFY_TIMEOUT_SECONDS marks
-it failed with the reason. Session functions only: they never commit.
+the sandbox in sandbox mode) and records its CallSid. The setup is marked verified only when BOTH are seen through
+the signed Twilio voice webhooks (api/webhooks.py -> inbox -> apply_voice_status -> match_leg), in either order:
+
+- the call we started (that CallSid) was answered: the clinic's line passed it on (in-progress or completed; a
+  line that does not forward rings out: no-answer), and
+- a call arrived on our number after the test started, with ForwardedFrom == the clinic's line, or, when the
+  carrier drops ForwardedFrom, with our own number as the caller ID (the forward carries our test call's caller).
+
+A call that merely claims our number as its caller ID (caller ID is spoofable) does not verify on its own: it must
+coincide with our own test call being answered. (A forwarded PSTN leg carries none of our identifiers, Twilio's
+ParentCallSid is only set on legs Twilio dials itself, so the answered test call is the correlation we have.)
+The test call ringing out, failing, or nothing arriving within TELEPHONY_VERIFY_TIMEOUT_SECONDS marks it failed
+with the reason. Session functions only: they never commit.
 """
 
 from __future__ import annotations
@@ -53,9 +61,49 @@ def _verified(session: Session, row: TelephonySetup, leg: VoiceLeg) -> None:
                                           "forwarded_from": leg.forwarded_from or "", "caller": leg.from_number or ""})
 
 
+ANSWERED = ("in-progress", "completed")
+
+
+def _arrival(session: Session, row: TelephonySetup, ours: str) -> VoiceLeg | None:
+    """A call that reached our number since the test started, forwarded from the clinic's line or carrying our
+    caller ID (never our own test call's leg)."""
+    if row.verification_started_at is None:
+        return None
+    legs = session.exec(
+        select(VoiceLeg).where(VoiceLeg.to_number == ours, col(VoiceLeg.direction).ilike("inbound%"),
+                               VoiceLeg.call_sid != row.verification_call_sid,
+                               VoiceLeg.created_at >= row.verification_started_at - _SLACK)
+        .order_by(col(VoiceLeg.created_at))
+    ).all()
+    return next((leg for leg in legs if leg.forwarded_from == row.clinic_number or leg.from_number == ours), None)
+
+
+def _test_call_answered(session: Session, row: TelephonySetup) -> bool:
+    if not row.verification_call_sid:
+        return False
+    ours = session.exec(select(VoiceLeg).where(VoiceLeg.call_sid == row.verification_call_sid)).first()
+    return ours is not None and ours.status in ANSWERED
+
+
+def try_verify(session: Session, row: TelephonySetup) -> bool:
+    """Verify the setup when our test call was answered AND a matching call arrived on our number; True if so.
+    The caller holds the setup row (`with_for_update`)."""
+    if row.status == "verified" or row.verification_started_at is None or row.number_id is None:
+        return False
+    number = session.get(PhoneNumber, row.number_id)
+    if number is None or not _test_call_answered(session, row):
+        return False
+    leg = _arrival(session, row, number.e164)
+    if leg is None:
+        return False
+    _verified(session, row, leg)
+    return True
+
+
 def match_leg(session: Session, *, leg: VoiceLeg, status: str) -> None:
-    """Called for every applied Twilio voice callback: a forwarded arrival verifies the org whose number it
-    reached; the test call ringing out (or failing) fails a verification still waiting."""
+    """Called for every applied Twilio voice callback: an arrival on an org's number, or our test call being
+    answered, verifies the org once both are there; the test call ringing out (or failing) fails a verification
+    still waiting."""
     direction = (leg.direction or "").lower()
     if direction.startswith("inbound") and leg.to_number:
         rows = session.exec(
@@ -64,12 +112,15 @@ def match_leg(session: Session, *, leg: VoiceLeg, status: str) -> None:
                    TelephonySetup.status != "verified").with_for_update(of=TelephonySetup)
         ).all()
         for row in rows:
-            expected = {row.clinic_number}
-            forwarded = leg.forwarded_from in expected
-            from_us = leg.from_number == leg.to_number  # our test call's caller ID, carried by the forward
-            if (forwarded or from_us) and row.verification_started_at and leg.created_at >= (
-                    row.verification_started_at - _SLACK):
-                _verified(session, row, leg)
+            try_verify(session, row)
+        return
+    if direction.startswith("outbound") and leg.call_sid and status in ANSWERED:
+        rows = session.exec(
+            select(TelephonySetup).where(TelephonySetup.verification_call_sid == leg.call_sid,
+                                         TelephonySetup.status != "verified").with_for_update()
+        ).all()
+        for row in rows:
+            try_verify(session, row)
         return
     if direction.startswith("outbound") and (status in OUTBOUND_FAILURES or status == "failed"):
         rows = session.exec(

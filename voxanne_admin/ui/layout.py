@@ -8,6 +8,8 @@ import reflex as rx
 
 from voxanne_admin.ui import routes, styles
 from voxanne_admin.ui.components.basics import visually_hidden
+from voxanne_admin.ui.components.dialogs import form_dialog
+from voxanne_admin.ui.components.forms import text_field
 from voxanne_admin.ui.state import AppState
 
 MIN_ROLE = {route: role for _, route, _, role in routes.NAV}
@@ -153,10 +155,30 @@ def _denied() -> rx.Component:
     return rx.callout(AppState.access_denied, icon="lock", color_scheme="gray", size="2", id="access-denied")
 
 
+def reauth_dialog() -> rx.Component:
+    """Sensitive actions ask for the password or a code again (ASVS 3.7.1); confirming runs the action."""
+    return form_dialog(
+        "Confirm it is you",
+        AppState.reauth_reason,
+        text_field("Password or authenticator code", "reauth", type="password", required=True,
+                   auto_complete="current-password", max_length=200,
+                   hint="Your current password, or the 6-digit code your authenticator app shows now."),
+        open=AppState.reauth_open,
+        on_open_change=AppState.set_reauth_open,
+        on_submit=AppState.confirm_reauth,
+        submit_label="Confirm",
+        error=AppState.reauth_error,
+        id="reauth-dialog",
+        submit_id="reauth-submit",
+        reset_on_submit=True,
+    )
+
+
 def shell(content: rx.Component) -> rx.Component:
     """Sidebar on the left, header and content on the right."""
     return rx.fragment(
         rx.el.a("Skip to the page content", href="#main-content", class_name="vx-skip-link"),
+        reauth_dialog(),
         rx.hstack(
             sidebar(),
             rx.box(

@@ -24,6 +24,7 @@ from voxanne_admin import db
 from voxanne_admin.api.auth import COOKIE
 from voxanne_admin.api.security import PRE_COOKIE
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import reauth
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
@@ -140,6 +141,8 @@ def guarded(minimum: str) -> Callable:
                     try:
                         async for item in fn(self, *args, **kwargs):
                             yield item
+                    except reauth.ReauthRequired as exc:
+                        yield _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:  # ProviderError too: the provider's actionable message
                         yield rx.toast.error(str(exc))
 
@@ -154,6 +157,8 @@ def guarded(minimum: str) -> Callable:
                 with _event_context(self, staff):
                     try:
                         return await fn(self, *args, **kwargs)
+                    except reauth.ReauthRequired as exc:
+                        return _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:
                         return rx.toast.error(str(exc))
 
@@ -170,6 +175,8 @@ def guarded(minimum: str) -> Callable:
                 with _event_context(self, staff):
                     try:
                         return fn(self, *args, **kwargs)
+                    except reauth.ReauthRequired as exc:
+                        return _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:
                         return rx.toast.error(str(exc))
 
@@ -178,6 +185,25 @@ def guarded(minimum: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+# Handlers waiting for a re-authentication, by "<state full name>.<handler>": the dialog's confirm runs them again.
+_REAUTH_HANDLERS: dict[str, tuple[type, str]] = {}
+
+
+def _ask_reauth(state: Any, fn: Callable, args: tuple, kwargs: dict, exc: reauth.ReauthRequired):
+    """A sensitive handler needs the password or a code again: open the re-authentication dialog and remember
+    the action (server-side) so confirming runs it. Reflex passes the payload by name: keep it in the
+    handler's parameter order, which is how an event is built again."""
+    key = f"{type(state).get_full_name()}.{fn.__name__}"
+    _REAUTH_HANDLERS[key] = (type(state), fn.__name__)
+    bound = inspect.signature(fn).bind(state, *args, **kwargs)
+    state.reauth_open = True
+    state.reauth_error = ""
+    state.reauth_reason = str(exc)
+    state._reauth_pending = key
+    state._reauth_args = list(bound.arguments.values())[1:]
+    return None
 
 
 def public(fn: Callable) -> Callable:
@@ -202,6 +228,12 @@ class AppState(rx.State):
     selected_org: str = rx.LocalStorage("", name="vx_org", sync=True)
     sandbox: bool = True
     access_denied: str = ""
+    # The re-authentication dialog (ASVS 3.7.1): open, its message, and the action it will run (server-side).
+    reauth_open: bool = False
+    reauth_error: str = ""
+    reauth_reason: str = ""
+    _reauth_pending: str = ""
+    _reauth_args: list = []
 
     @rx.var
     def is_admin(self) -> bool:
@@ -254,6 +286,40 @@ class AppState(rx.State):
         # names an organization (a shared Call logs link) would override the switcher, so that part goes.
         return rx.call_script("(() => { const u = new URL(window.location.href); u.searchParams.delete('org'); "
                               "u.searchParams.delete('agent'); window.location.replace(u.toString()); })()")
+
+    @rx.event
+    @guarded("viewer")
+    async def confirm_reauth(self, form: dict):
+        """The re-authentication dialog: check the password or code (off the event loop), then run the action
+        that asked for it."""
+        staff = current_staff()
+        actor = actor_for(self, staff)
+        try:
+            ok = await db.run_in_transaction(lambda session: reauth.confirm(
+                session, staff_id=staff.id, session_id=staff.session_id, secret=str(form.get("reauth", "")),
+                actor=actor))
+        except DomainError as exc:
+            self.reauth_error = str(exc)
+            return None
+        if not ok:
+            self.reauth_error = reauth.WRONG
+            return None
+        self.reauth_open, self.reauth_error, self.reauth_reason = False, "", ""
+        pending, args = self._reauth_pending, self._reauth_args
+        self._reauth_pending, self._reauth_args = "", []
+        target = _REAUTH_HANDLERS.get(pending)
+        if target is None:
+            return rx.toast.success("Confirmed. You can now do it.")
+        cls, name = target
+        return getattr(cls, name)(*args)
+
+    @rx.event
+    @ui_only
+    def set_reauth_open(self, value: bool):
+        """Open or close the re-authentication dialog (closing drops the pending action)."""
+        self.reauth_open = value
+        if not value:
+            self.reauth_error, self._reauth_pending, self._reauth_args = "", "", []
 
     @rx.event
     @guarded("viewer")

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 
 from voxanne_admin import db
@@ -31,7 +32,7 @@ from voxanne_admin.providers import slack
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 from voxanne_admin.webhooks import service
-from voxanne_admin.webhooks.models import WebhookAttempt, WebhookEvent
+from voxanne_admin.webhooks.models import ToolCallAnswer, WebhookAttempt, WebhookEvent
 from voxanne_admin.webhooks.service import TOOL_HANDLERS, single_line, tool_calls
 
 log = logging.getLogger(__name__)
@@ -40,24 +41,58 @@ RETRY_BASE_S = 2  # 2 s, 4 s, 8 s ...
 PARALLEL = 4  # groups of a claimed batch applied in parallel transactions
 
 
+def _call_id(message: dict[str, Any]) -> str:
+    call = message.get("call")
+    call_id = call.get("id") if isinstance(call, dict) else None
+    return str(call_id or message.get("callId") or "")[:64]
+
+
+def _claim_answer(session: Any, call_id: str, tool_call_id: str, name: str) -> dict[str, Any] | None:
+    """Claim this tool call in the caller's transaction, or return the answer it already got.
+
+    The insert waits on the primary key while another transaction holds the same tool call, so two copies of one
+    message arriving at once run the tool exactly once; the second then reads the first one's answer."""
+    claimed = session.execute(
+        pg_insert(ToolCallAnswer).values(call_id=call_id, tool_call_id=tool_call_id, name=name[:128], answer={},
+                                         created_at=utcnow())
+        .on_conflict_do_nothing().returning(col(ToolCallAnswer.call_id))).first()
+    if claimed is not None:
+        return None
+    row = session.get(ToolCallAnswer, (call_id, tool_call_id))
+    return dict(row.answer) if row is not None else {"error": "The tool call is being answered; retry."}
+
+
 def answer_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
-    """Always 200 with one result per call, in order; unknown tools get an error result."""
+    """Always 200 with one result per call, in order; unknown tools get an error result.
+
+    Each tool runs once per (call id, toolCallId): its answer is stored in the tool's own transaction, and a
+    replayed or retried message is answered from the stored result (webhook replays cannot re-run a booking)."""
     results = []
+    call_id = _call_id(message)
     for call in tool_calls(message):
         handler = TOOL_HANDLERS.get(call["name"])
         entry: dict[str, Any] = {"toolCallId": call["id"], "name": call["name"]}
         if handler is None:
             entry["error"] = single_line(f"The tool {call['name'] or '(unnamed)'} is not available yet.")
+        elif not (call_id and call["id"]):
+            entry["error"] = "The tool call has no call id or toolCallId, so it cannot be answered safely."
         else:
             try:
                 with db.transaction() as session:
-                    entry["result"] = single_line(handler(session, call["arguments"], message))
-            except Exception as exc:  # a tool failure is an answer, never a 500
+                    stored = _claim_answer(session, call_id, call["id"][:128], call["name"])
+                    if stored is not None:
+                        entry.update(stored)
+                    else:
+                        entry["result"] = single_line(handler(session, call["arguments"], message))
+                        session.execute(sa.update(ToolCallAnswer).where(
+                            col(ToolCallAnswer.call_id) == call_id,
+                            col(ToolCallAnswer.tool_call_id) == call["id"][:128]).values(
+                            answer={"result": entry["result"]}))
+            except Exception as exc:  # a tool failure is an answer, never a 500 (and not stored: Vapi may retry)
                 log.exception("tool failed", extra={"tool": call["name"]})
                 entry["error"] = single_line(f"The tool failed: {exc}")
         results.append(entry)
     return {"results": results}
-
 
 
 def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[list[int]]:

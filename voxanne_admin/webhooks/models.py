@@ -82,3 +82,16 @@ class WebhookEventRead(BaseModel):
     attempts: int
     received_at: str
     last_error: str
+
+
+class ToolCallAnswer(SQLModel, table=True):
+    """What one Vapi tool call was answered, stored in the tool's own transaction: a replayed (or retried)
+    `tool-calls` message gets this answer back and the tool does not run again (migration 0013)."""
+
+    __tablename__ = "tool_call_answers"
+
+    call_id: str = Field(max_length=64, primary_key=True)
+    tool_call_id: str = Field(max_length=128, primary_key=True)
+    name: str = Field(default="", max_length=128)
+    answer: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)

@@ -364,8 +364,8 @@ def call_events(session: Session, *, vapi_call_id: str) -> list[EventLine]:
 
 
 def purge(session: Session) -> str:
-    """Retention: completed/ignored/rejected events after WEBHOOK_COMPLETED_RETENTION_HOURS, history after
-    WEBHOOK_HISTORY_RETENTION_DAYS; dead letters stay until resolved."""
+    """Retention: completed/ignored/rejected events after WEBHOOK_COMPLETED_RETENTION_HOURS, history and stored
+    tool-call answers after WEBHOOK_HISTORY_RETENTION_DAYS; dead letters stay until resolved."""
     settings = get_settings()
     events = session.execute(sa.text(
         "delete from webhook_events where status in ('completed', 'ignored', 'rejected') "
@@ -374,4 +374,9 @@ def purge(session: Session) -> str:
     history = session.execute(sa.text(
         "delete from webhook_attempts where started_at < now() - make_interval(days => :d)"),
         {"d": settings.webhook_history_retention_days}).rowcount  # type: ignore[attr-defined]
-    return f"{events} processed inbox events and {history} delivery attempts deleted"
+    # Tool-call answers kept for replays (webhooks.flows.answer_tool_calls) live as long as the history.
+    answers = session.execute(sa.text(
+        "delete from tool_call_answers where created_at < now() - make_interval(days => :d)"),
+        {"d": settings.webhook_history_retention_days}).rowcount  # type: ignore[attr-defined]
+    return (f"{events} processed inbox events, {history} delivery attempts and {answers} stored tool-call answers "
+            "deleted")

@@ -10,6 +10,8 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+from voxanne_admin.webhooks.parse_limits import finite_number
+
 REPLAY_WINDOW_S = 300
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
@@ -88,10 +90,10 @@ def verify_vapi(
         timestamp = _header(headers, timestamp_header)
         if not timestamp:
             raise SignatureError(f"missing {timestamp_header}")
-        try:
-            ts = float(timestamp)
-        except ValueError:
-            raise SignatureError("timestamp is not a number") from None
+        parsed_ts = finite_number(timestamp)
+        if parsed_ts is None:  # NaN and inf would pass the window comparison below
+            raise SignatureError("timestamp is not a finite number")
+        ts = parsed_ts
         if ts > 1e11:  # milliseconds
             ts /= 1000
         current = time.time() if now is None else now

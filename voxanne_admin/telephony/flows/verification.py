@@ -55,6 +55,9 @@ def _placed(session: Session, org_id: int, call_sid: str) -> None:
     if row is not None and row.verification_started_at is not None:
         row.verification_call_sid = call_sid
         session.add(row)
+        session.flush()
+        # Its callbacks may have been applied before the CallSid was recorded: match them now.
+        verification.try_verify(session, row)
 
 
 def _call_failed(session: Session, org_id: int, reason: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin import db
+from voxanne_admin.auth import reauth, signin
 from voxanne_admin.auth import service as auth_service
-from voxanne_admin.auth import signin
 from voxanne_admin.auth import tokens as token_service
 from voxanne_admin.auth.models import ApiTokenRead, SessionRead
 from voxanne_admin.errors import DomainError, InvalidInput
@@ -53,6 +53,7 @@ class AccountState(AppState):
         self.errors = {}
         try:
             with db.transaction() as session:
+                reauth.require_recent(session, session_id=staff.session_id, what="creating an API token")
                 self.new_token = token_service.create(session, staff_id=staff.id, name=form.get("token_name", ""),
                                                       actor=actor_for(self, staff))
         except InvalidInput as exc:
@@ -106,12 +107,15 @@ class AccountState(AppState):
         try:
             with db.transaction() as session:
                 user = auth_service.get(session, staff_id=staff.id)
-                auth_service.change_password(session, user=user, current=form.get("current", ""),
-                                             new=form.get("password", ""), actor=actor_for(self, staff))
+                ended = auth_service.change_password(session, user=user, current=form.get("current", ""),
+                                                     new=form.get("password", ""), actor=actor_for(self, staff),
+                                                     keep_session_id=staff.session_id)
         except InvalidInput as exc:
             self.errors = {exc.field or "form": str(exc)}
             return None
-        return rx.toast.success("Password changed.")
+        self._refresh()
+        return rx.toast.success("Password changed. " + (f"{ended} other session{'s' if ended != 1 else ''} signed "
+                                                        "out; " if ended else "") + "your API tokens were revoked.")
 
     @rx.event
     @ui_only
@@ -127,9 +131,12 @@ class AccountState(AppState):
         staff = current_staff()
         try:
             with db.transaction() as session:
+                reauth.require_recent(session, session_id=staff.session_id, what="new recovery codes")
                 user = auth_service.get(session, staff_id=staff.id)
                 self.new_codes = signin.regenerate_recovery_codes(session, user=user,
                                                                         actor=actor_for(self, staff))
+        except reauth.ReauthRequired:
+            raise
         except DomainError as exc:
             return rx.toast.error(str(exc))
         self._refresh()
@@ -153,6 +160,7 @@ def _token_row(t: ApiTokenRead) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(t.name), rx.table.cell(rx.code(t.prefix, "…")),
         rx.table.cell(rx.text(t.created_at, size="1")), rx.table.cell(rx.text(t.last_used_at, size="1")),
+        rx.table.cell(rx.text(t.expires_at, size="1")),
         rx.table.cell(rx.button("Revoke", size="1", variant="soft", color_scheme="red",
                                 aria_label="Revoke token " + t.name, on_click=AccountState.revoke_token(t.id))),
     )
@@ -183,7 +191,7 @@ def _tokens_card() -> rx.Component:
                 on_submit=AccountState.create_token,
                 reset_on_submit=True,
             ),
-            data_table(["Name", "Token", "Created", "Last used", Column("Actions", hide_label=True)],
+            data_table(["Name", "Token", "Created", "Last used", "Expires", Column("Actions", hide_label=True)],
                        AccountState.api_tokens, _token_row, label="Your API tokens", empty="No tokens yet.",
                        id="tokens-table"),
             spacing="3",

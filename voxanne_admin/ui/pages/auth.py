@@ -48,7 +48,7 @@ def _qr_data_uri(uri: str) -> str:
 class AuthFlowState(rx.State):
     """Sign-in and first-run steps. The pending staff id lives only on the server."""
 
-    step: str = "form"  # form | code | enrol | codes
+    step: str = "form"  # form | code | enrol | codes | change
     errors: dict[str, str] = {}
     notice: str = ""
     qr_data_uri: str = ""
@@ -62,6 +62,8 @@ class AuthFlowState(rx.State):
     _pending_provider: str = ""
     _pending_until: float = 0.0
     _enrolled: bool = False
+    _must_change: bool = False  # an administrator chose the password: replace it before the session opens
+    _factors_done: bool = False
 
     def _reset_flow(self) -> None:
         self.step = "form"
@@ -73,6 +75,8 @@ class AuthFlowState(rx.State):
         self._pending_until = 0.0
         self._pending_provider = ""
         self._enrolled = False
+        self._must_change = False
+        self._factors_done = False
 
     def _pending(self) -> int | None:
         if self._pending_staff_id and time.time() < self._pending_until:
@@ -174,6 +178,8 @@ class AuthFlowState(rx.State):
         if staff_id is None or not self._enrolled:
             self._reset_flow()
             return rx.redirect(routes.LOGIN)
+        if self._must_change:
+            return self._ask_new_password()
         with db.transaction() as session:
             user = auth_service.get(session, staff_id=staff_id)
             user.last_login_at = auth_service.utcnow()
@@ -266,6 +272,7 @@ class AuthFlowState(rx.State):
             return None
         self._pending_staff_id = result.staff_id or 0
         self._pending_until = time.time() + PENDING_TTL_S
+        self._must_change = result.must_change_password
         if result.needs_enrolment:
             self.notice = "Two-factor sign-in is required. Set it up now to continue."
             self._start_enrolment(self._pending_staff_id)
@@ -296,12 +303,55 @@ class AuthFlowState(rx.State):
                 self._reset_flow()
                 self.errors = {"form": result.message}
             return None
+        if self._must_change:
+            return self._ask_new_password()
         with db.transaction() as session:
             user = auth_service.get(session, staff_id=staff_id)
             ticket = auth_service.create_session(session, user=user, actor=actor_for(self),
                                                  provider=self._pending_provider)
         self._reset_flow()
         return self._handoff(ticket)
+
+    def _ask_new_password(self) -> None:
+        """Both factors passed, but the password was chosen by an administrator: replace it first."""
+        self._factors_done = True
+        self._pending_until = time.time() + PENDING_TTL_S
+        self.recovery_codes = []
+        self.notice = "Your password was set by an administrator. Choose your own to continue."
+        self.step = "change"
+
+    @rx.event
+    @public
+    def submit_new_password(self, form: dict):
+        """First sign-in with an administrator's password: the new password, then the session opens."""
+        self.errors = {}
+        staff_id = self._pending()
+        if staff_id is None or not (self._factors_done and self._must_change):
+            self._reset_flow()
+            self.errors = {"form": "Your sign-in expired. Enter your email and password again."}
+            return None
+        if form.get("password", "") != form.get("confirm", ""):
+            self.errors = {"confirm": "The two passwords do not match."}
+            return None
+        try:
+            with db.transaction() as session:
+                user = auth_service.get(session, staff_id=staff_id)
+                actor = actor_for(self)
+                staff_actor = type(actor)(type="staff", id=str(user.id), email=user.email, ip=actor.ip,
+                                          user_agent=actor.user_agent)
+                auth_service.replace_initial_password(session, user=user, new=form.get("password", ""),
+                                                      actor=staff_actor)
+                ticket = auth_service.create_session(session, user=user, actor=actor,
+                                                     provider=self._pending_provider)
+        except InvalidInput as exc:
+            self.errors = {exc.field or "password": str(exc)}
+            return None
+        except DomainError as exc:
+            self._reset_flow()
+            self.errors = {"form": str(exc)}
+            return None
+        self._reset_flow()
+        return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
 
     @rx.event
     @public
@@ -469,6 +519,27 @@ def _code_form() -> rx.Component:
     )
 
 
+def _change_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.heading("Choose your own password", size="4"),
+            _notice(),
+            _form_error(),
+            text_field("New password", "password", type="password", auto_complete="new-password", required=True,
+                       max_length=256, auto_focus=True, error=_err("password"),
+                       hint="At least 12 characters; a phrase of several words works well."),
+            text_field("Repeat the new password", "confirm", type="password", auto_complete="new-password",
+                       required=True, max_length=256, error=_err("confirm")),
+            rx.button("Save and continue", type="submit", width="100%", size="3", id="save-new-password"),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=AuthFlowState.submit_new_password,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
 @bare_page(routes.LOGIN, "Sign in", on_load=[AuthFlowState.check_login])
 def login_page() -> rx.Component:
     """Sign-in: password, then TOTP or recovery code; enrolment if the account has none."""
@@ -478,6 +549,7 @@ def login_page() -> rx.Component:
             ("code", _code_form()),
             ("enrol", _enrol_step()),
             ("codes", _codes_step()),
+            ("change", _change_form()),
             rx.vstack(_password_form(), _sso_button(), spacing="3", width="100%"),
         )
     )

@@ -9,6 +9,7 @@ import reflex as rx
 from pydantic import BaseModel
 
 from voxanne_admin import db
+from voxanne_admin.auth import reauth
 from voxanne_admin.dr import archive, flows
 from voxanne_admin.dr import service as dr_service
 from voxanne_admin.dr.models import BackupRead, CheckRead, DrillRead
@@ -130,6 +131,8 @@ class DrState(AppState):
             except DomainError as exc:
                 self.target_error = str(exc)
                 return rx.toast.error(str(exc))
+            with db.read_only() as session:  # a restore: the password or a code again (the guard asks)
+                reauth.require_recent(session, session_id=current_staff().session_id, what="a restore drill")
         self.busy = action
         self.progress = {"backup": "Taking a base backup…", "verify": "Running the checks…",
                          "drill": "Starting the restore drill…"}[action]
@@ -140,6 +143,11 @@ class DrState(AppState):
     async def run_action(self, action: str, target_text: str):
         """Run the action in a worker thread (audited by the flow); refresh the page while it runs."""
         staff = current_staff()
+        if action == "drill" and not await db.run_read_only(reauth.is_recent, session_id=staff.session_id):
+            # `start` asked for the re-authentication; an event sent straight here is refused on the server.
+            async with self:
+                self.busy, self.progress = "", ""
+            return rx.toast.error(str(reauth.ReauthRequired("a restore drill")))
         async with self:
             actor = actor_for(self, staff)
         kwargs = {"actor": actor, "actor_role": staff.role}

@@ -68,11 +68,16 @@ class OrganizationsState(AppState):
     @rx.event
     @guarded("operator")
     def cancel_appointment(self, appointment_id: int):
-        """Cancel a booking made by an agent or staff (audited); the slot becomes free."""
+        """Cancel a booking made by an agent or staff (audited); the slot becomes free. Only a booking of the
+        organization in scope, as listed on this page, is accepted (the id comes from the browser)."""
         staff = current_staff()
+        org_id = int(self.selected_org) if self.selected_org.isdigit() else 0
+        if not org_id or not any(a.id == appointment_id for a in self.appointments):
+            self._refresh()
+            return rx.toast.error("That appointment is not one of this organization's. Reload the page.")
         with db.transaction() as session:
             appointment_service.cancel(session, appointment_id=appointment_id, actor=actor_for(self, staff),
-                                       actor_role=staff.role)
+                                       actor_role=staff.role, org_id=org_id)
         self._refresh()
         return rx.toast.success("Appointment cancelled; the time is free again.")
 

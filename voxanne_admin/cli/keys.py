@@ -1,0 +1,33 @@
+"""Encryption keys: `voxanne-admin keys rotate` re-encrypts every encrypted column under the newest key."""
+
+from __future__ import annotations
+
+import typer
+
+from voxanne_admin.cli.common import _database_url
+
+keys_app = typer.Typer(help="Encryption keys for secrets stored in the database.", no_args_is_help=True)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every encrypted column (auth.secrets_at_rest.ENCRYPTED_COLUMNS) under the newest key.
+
+    Put the new key first in VOXANNE_ENCRYPTION_KEYS (or secrets/encryption.keys), keep the old ones after it,
+    run this, then drop the old keys. Safe to run again: values already under the newest key are skipped."""
+    from voxanne_admin import db, vault
+    from voxanne_admin.auth import secrets_at_rest
+
+    _database_url()
+    vault.get_vault.cache_clear()
+    try:
+        with db.get_engine().begin() as conn:
+            counts = secrets_at_rest.rotate(conn)
+    except (vault.KeyMissingError, vault.DecryptError) as exc:
+        typer.echo(f"Not rotated (nothing changed): {exc}. Keep every old key in the keyring until the rotation "
+                   "has finished.", err=True)
+        raise typer.Exit(2) from None
+    for column, count in counts.items():
+        typer.echo(f"{column}: {count} re-encrypted")
+    typer.echo(f"Done: everything is under the newest of {vault.get_vault().key_count} key(s). "
+               "Older keys can now be removed from the keyring.")
