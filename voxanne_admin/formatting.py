@@ -138,10 +138,3 @@ def masked_phone(number: str | None, *, keep: int = 4) -> str:
 def count(n: int, singular: str, plural: str | None = None) -> str:
     """'1 event', '3 events', '1,204 calls'."""
     return f"{n:,} {singular if n == 1 else (plural or singular + 's')}"
-
-
-def csv_safe(text: str) -> str:
-    """A CSV cell a spreadsheet will not run: whitespace folded to single spaces, and a cell starting with
-    = + - @ (a formula) prefixed with a quote. Every CSV export writes free text through this."""
-    text = " ".join(text.split())
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

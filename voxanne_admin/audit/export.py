@@ -2,11 +2,10 @@
 cursor in one read-only REPEATABLE READ transaction (a consistent snapshot, bounded memory whatever the row
 count). The export itself is audited (who, which filter, which format) in its own short transaction before the
 first byte, so even an interrupted download is on the record. CSV cells are written the way the call-logs export
-writes them (`csv` module, free text through `formatting.csv_safe` so a spreadsheet runs no formula)."""
+writes them (`csv` module, every cell through `privacy.csvsafe` so a spreadsheet runs no formula)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -15,10 +14,10 @@ from typing import Any
 from sqlmodel import Session
 
 from voxanne_admin import db
-from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.query import AuditFilter, iter_events
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.privacy import csvsafe
 from voxanne_admin.timeutil import utcnow
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -55,7 +54,7 @@ def _csv_row(event: dict[str, Any]) -> list[str]:
              event["action"], target["type"], target["id"], event["org_id"], event["context"]["ip"],
              event["context"]["user_agent"], event["context"]["request_id"], _summary(event),
              json.dumps(event["diff"], ensure_ascii=False, sort_keys=True) if event["diff"] else ""]
-    return [str(event["id"]), *(fmt.csv_safe("" if c is None else str(c)) for c in cells)]
+    return [str(event["id"]), *("" if c is None else " ".join(str(c).split()) for c in cells)]
 
 
 def stream(flt: AuditFilter, *, fmt_name: str, actor: Actor, via: str = "api") -> Iterator[bytes]:
@@ -70,7 +69,7 @@ def _chunks(flt: AuditFilter, fmt_name: str) -> Iterator[bytes]:
         session.connection().exec_driver_sql("set transaction isolation level repeatable read, read only")
         if fmt_name == "csv":
             buf = io.StringIO()
-            writer = csv.writer(buf)
+            writer = csvsafe.writer(buf)  # every text cell neutralised (formula injection)
             writer.writerow(CSV_HEADER)
             for n, event in enumerate(iter_events(session, flt), 1):
                 writer.writerow(_csv_row(event))
