@@ -78,6 +78,7 @@ def build_api() -> FastAPI:
 
         api.include_router(sandbox_vapi.router)
         api.include_router(sandbox_twilio.router)
+        api.include_router(sandbox_twilio.accounts)
         api.include_router(sandbox_carrier.router)
     return api
 
