@@ -104,7 +104,8 @@ TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api
           "voice_legs", "sandbox_objects", "sandbox_faults", "staff_preferences", "call_exports",
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
-          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests"]
+          "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests",
+          "provider_credentials", "spend_limits", "spend_guard_trips"]
 
 
 

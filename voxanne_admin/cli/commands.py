@@ -17,7 +17,7 @@ from voxanne_admin.cli.common import (
     sandbox_app,
     webhooks_app,
 )
-from voxanne_admin.errors import DomainError, ProviderError, exit_code
+from voxanne_admin.errors import EXIT_SETTINGS, DomainError, ProviderError, exit_code
 
 
 @db_app.command("upgrade")
@@ -328,6 +328,18 @@ def build(force: Annotated[bool, typer.Option(help="Rebuild even if nothing chan
     typer.echo("Frontend built." if built else "Frontend is up to date.")
 
 
+def _check_credentials_open() -> None:
+    """Startup refuses (exit 2, with instructions) when stored credentials exist and the keyring cannot open them."""
+    from voxanne_admin.credentials import runtime
+    from voxanne_admin.vault import KeyMissingError
+
+    try:
+        runtime.check_startup()
+    except KeyMissingError as exc:
+        typer.echo(f"Voxanne Admin cannot start: {exc}", err=True)
+        raise typer.Exit(EXIT_SETTINGS) from None
+
+
 @app.command("serve")
 def serve(
     demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
@@ -345,6 +357,7 @@ def serve(
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
     migrate.upgrade(url)
+    _check_credentials_open()
     if demo or settings.voxanne_demo:
         created = _seed_demo(history=history)
         if created:

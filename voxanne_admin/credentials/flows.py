@@ -81,12 +81,13 @@ async def _refuse(name: str, actor: Actor, exc: ProviderError) -> None:
                 note="the old credential stays active")
 
 
-async def _activate(name: str, value: str, actor: Actor, *, grace: timedelta | None, reason: str) -> str:
+async def _activate(name: str, value: str, actor: Actor, *, grace: timedelta | None, reason: str,
+                    replaced: str | None = None) -> str:
     sandbox = get_settings().sandbox
 
     def write(session: Session) -> str:
         row = cred_service.activate(session, name=name, value=value, sandbox=sandbox, actor=actor,
-                                    keep_previous_for=grace, vault=get_vault(), reason=reason)
+                                    keep_previous_for=grace, vault=get_vault(), reason=reason, replaced=replaced)
         return row.previous_expires_at.isoformat() if row.previous_expires_at else ""
 
     until = await db.run_in_transaction(write)
@@ -158,7 +159,8 @@ async def _rotate_webhook_secret(value: str, actor: Actor, *, grace_hours: float
     if len(secret) < 16:
         raise InvalidInput("A webhook secret needs at least 16 characters.", field="value")
     hours = settings.credential_grace_hours if grace_hours is None else grace_hours
-    until = await _activate("vapi_webhook_secret", secret, actor, grace=timedelta(hours=hours), reason=reason)
+    until = await _activate("vapi_webhook_secret", secret, actor, grace=timedelta(hours=hours), reason=reason,
+                            replaced=settings.webhook_secret)
     notes = [f"Paste the new secret into Vapi (the server URL's secret). Until {until or 'now'} both are accepted."
              if until else "The old secret is refused from now on."]
     return Rotated("vapi_webhook_secret", cred_service.last4(secret), old_accepted_until=until, secret=secret,

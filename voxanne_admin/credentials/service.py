@@ -83,9 +83,11 @@ def get(session: Session, *, name: str, lock: bool = False) -> ProviderCredentia
 
 
 def activate(session: Session, *, name: str, value: str, sandbox: bool, actor: Actor,
-             keep_previous_for: timedelta | None, vault: Vault, reason: str = "rotated") -> ProviderCredential:
+             keep_previous_for: timedelta | None, vault: Vault, reason: str = "rotated",
+             replaced: str | None = None) -> ProviderCredential:
     """Make `value` the active credential (encrypted), audited in this transaction. With `keep_previous_for` the
-    old value stays accepted that long (webhook secrets' grace window); otherwise it is dropped at once."""
+    old value stays accepted that long (webhook secrets' grace window); otherwise it is dropped at once.
+    `replaced`: the value in use before when none was stored yet (the sandbox's generated secret)."""
     k = kind(name)
     value = value.strip()
     if len(value) < 8:
@@ -94,9 +96,13 @@ def activate(session: Session, *, name: str, value: str, sandbox: bool, actor: A
     now = utcnow()
     before = {"last4": row.last4 if row else "", "sandbox": row.sandbox if row else None,
               "activated_at": row.activated_at.isoformat() if row else None}
+    grace = keep_previous_for is not None and keep_previous_for.total_seconds() > 0
     if row is None:
         row = ProviderCredential(name=name, value_enc="", last4="")
-    elif keep_previous_for is not None and keep_previous_for.total_seconds() > 0:
+        if grace and replaced and keep_previous_for is not None:
+            row.previous_enc, row.previous_last4 = vault.encrypt(replaced), last4(replaced)
+            row.previous_expires_at = now + keep_previous_for
+    elif grace and keep_previous_for is not None:
         row.previous_enc, row.previous_last4 = row.value_enc, row.last4
         row.previous_expires_at = now + keep_previous_for
     else:
