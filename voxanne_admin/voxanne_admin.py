@@ -16,6 +16,7 @@ from voxanne_admin.ui.pages import (
     agents,
     auth,
     console,
+    credentials,
     dr,
     flags,
     jobs,
@@ -49,6 +50,7 @@ PAGES = [
     flags.flags_page,
     flags.flag_detail_page,
     account.account_page,
+    credentials.credentials_page,
 ]
 
 

@@ -16,6 +16,7 @@ TELEPHONY = "/telephony"
 DR = "/disaster-recovery"
 FLAGS = "/flags"
 FLAG_DETAIL = "/flags/[flag_key]"
+CREDENTIALS = "/credentials"
 
 # (label, route, icon, minimum role)
 NAV = [
@@ -30,6 +31,7 @@ NAV = [
     ("Staff", STAFF, "users", "admin"),
     ("Jobs", JOBS, "timer", "admin"),
     ("Disaster recovery", DR, "life-buoy", "admin"),
+    ("Credentials", CREDENTIALS, "key-round", "founder"),
     ("Account", ACCOUNT, "user-cog", "viewer"),
 ]
 

@@ -84,3 +84,4 @@ class WebhookEventRead(BaseModel):
     attempts: int
     received_at: str
     last_error: str
+    signed_with: str = ""  # which Vapi webhook secret authenticated it (current / previous during a rotation)

@@ -278,7 +278,9 @@ def to_read(event: WebhookEvent) -> WebhookEventRead:
     return WebhookEventRead(id=event.id or 0, provider=event.provider, kind=event.kind, call_id=event.call_id or "",
                             status=event.status, attempts=event.attempts,
                             received_at=fmt.timestamp(event.received_at, seconds=True),
-                            last_error=event.last_error or "")
+                            last_error=event.last_error or "",
+                            signed_with={"current": "current secret", "previous": "previous secret (grace window)"}
+                            .get(event.signed_with or "", "—" if event.provider == "vapi" else "Twilio signature"))
 
 
 def list_events(session: Session, *, status: str | None = None, limit: int = 50) -> list[WebhookEventRead]:
