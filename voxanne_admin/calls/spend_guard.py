@@ -101,7 +101,7 @@ def _usage(session: Session, org_id: int | None, now: datetime) -> tuple[int, De
         Call.direction == "outbound", col(Call.created_at) >= hour_from, *scope)).one()
     cost = session.exec(select(sa.func.coalesce(sa.func.sum(Call.cost), 0)).where(
         col(Call.created_at) >= day_from, *scope)).one()
-    return int(calls), Decimal(cost)
+    return int(calls), Decimal(cost or 0)
 
 
 def _open_trip(session: Session, org_id: int | None) -> SpendGuardTrip | None:

@@ -237,7 +237,8 @@ async def emergency_rotate(*, actor: Actor, actor_role: str | None) -> list[str]
     done: list[str] = []
     done.append(await asyncio.to_thread(spend_guard.pause_everything, actor=actor,
                                         reason="emergency rotation after a key leak"))
-    for name, kwargs in (("vapi_webhook_secret", {"grace_hours": 0}), ("vapi_key", {}), ("twilio_api_key", {})):
+    plan: list[tuple[str, float | None]] = [("vapi_webhook_secret", 0.0), ("vapi_key", None), ("twilio_api_key", None)]
+    for name, grace in plan:
         k = cred_service.KINDS[name]
         if cred_service.env_source(k):
             done.append(f"{k.label}: set in the {cred_service.env_source(k)}; change it there and restart.")
@@ -246,7 +247,7 @@ async def emergency_rotate(*, actor: Actor, actor_role: str | None) -> list[str]
             done.append("Vapi private key: create a new key in Vapi's dashboard, paste it here, delete the old one.")
             continue
         try:
-            result = await rotate(name, actor=actor, actor_role=actor_role, reason="emergency", **kwargs)
+            result = await rotate(name, actor=actor, actor_role=actor_role, reason="emergency", grace_hours=grace)
         except (ProviderError, Conflict, InvalidInput) as exc:
             done.append(f"{k.label}: NOT rotated: {exc}")
             continue
