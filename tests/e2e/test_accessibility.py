@@ -29,6 +29,7 @@ NAV_PAGES = [  # (route, heading of the page)
     ("/staff", "Staff"),
     ("/jobs", "Jobs"),
     ("/disaster-recovery", "Disaster recovery"),
+    ("/credentials", "Credentials"),
     ("/account", "Account"),
 ]
 
