@@ -1,5 +1,6 @@
-"""The dialogs of the telephony, agents and credentials pages pass axe-core's WCAG 2.1 A/AA rules in light and dark mode: the
-carrier rule editor (a form dialog) and the unsaved-changes confirmation (Escape keeps editing)."""
+"""The dialogs of the telephony, agents and credentials pages pass axe-core's WCAG 2.1 A/AA rules in light and
+dark mode: the carrier rule editor (a form dialog), the unsaved-changes confirmation (Escape keeps editing), the
+credential rotate dialog and the emergency-rotation confirmation."""
 
 from __future__ import annotations
 
