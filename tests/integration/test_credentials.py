@@ -185,3 +185,21 @@ def test_spend_guard_pauses_outbound_calling_and_a_founder_turns_it_back_on(cred
     place()  # back on; counting restarted when the founder turned it on
     assert _scalar("select count(*) from spend_guard_trips where cleared_at is null") == 0
     invalidate_stored_credentials()
+
+
+def test_emergency_rotation_pauses_calling_and_refuses_the_old_webhook_secret_at_once(creds):
+    base = creds
+    old_secret, old_key = get_settings().webhook_secret, get_settings().vapi_key
+    done = asyncio.run(flows.emergency_rotate(actor=FOUNDER, actor_role="founder"))
+    assert done[0] == "Outbound calling: paused for all organizations."
+    assert any(line.startswith("Vapi webhook secret: rotated") for line in done)
+    assert any(line.startswith("Vapi private key: rotated") for line in done)
+    assert any(line.startswith("Twilio API Key (SID and secret): rotated") for line in done)
+    assert _scalar("select enabled from feature_flags where key = 'outbound_calling'") is False
+    assert _scalar("select count(*) from spend_guard_trips where org_id is null and metric = 'emergency' "
+                   "and cleared_at is null") == 1
+    assert _scalar("select previous_enc from provider_credentials where name = 'vapi_webhook_secret'") is None
+    time.sleep(2.5)
+    assert _post_signed(base, old_secret, "leak-old").status_code == 401  # no grace after a leak
+    assert _post_signed(base, get_settings().webhook_secret, "leak-new").status_code == 200
+    assert _status(base, old_key) == 401 and _status(base, get_settings().vapi_key) == 200
