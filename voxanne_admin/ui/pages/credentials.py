@@ -233,8 +233,8 @@ def _limits_form(scope: str, title: str, calls, cost) -> rx.Component:
         rx.vstack(
             rx.heading(title, size="3", as_="h3"),
             rx.el.input(type="hidden", name="scope", value=scope),
-            text_field("Outbound calls per hour", f"{scope}-calls", name="calls_per_hour", default_value=calls,
-                       key=calls.to_string(), input_mode="numeric", required=True),
+            text_field("Outbound calls per hour", f"{scope}-calls", name="calls_per_hour",
+                       default_value=calls.to_string(), key=calls.to_string(), input_mode="numeric", required=True),
             text_field("Provider cost per day (USD)", f"{scope}-cost", name="cost_per_day", default_value=cost,
                        key=cost, input_mode="decimal", required=True),
             rx.button("Save", type="submit", id=f"save-{scope}-limits"),
