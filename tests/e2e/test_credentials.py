@@ -144,5 +144,5 @@ def test_an_admin_does_not_see_or_open_the_credentials_page(browser_page, e2e_db
     expect(nav.get_by_role("link", name="Staff")).to_be_visible()
     expect(nav.get_by_role("link", name="Credentials")).to_have_count(0)
     page.goto("/credentials")
-    expect(page.get_by_text("This needs the founder role or higher").first).to_be_visible()
+    expect(page.get_by_text("This page is for the founder role and above").first).to_be_visible()
     expect(page.locator("#credentials-table tbody tr")).to_have_count(0)
