@@ -37,8 +37,8 @@ def test_founder_rotates_the_webhook_secret_during_a_sandbox_call_and_no_event_i
     since = last_audit_id(e2e_db)
     # Stretch the call: every server message of it is delayed a little (the sandbox's webhook latency fault).
     with e2e_db.begin() as conn:
-        conn.exec_driver_sql("insert into sandbox_faults (provider, operation, mode, remaining, latency_ms) "
-                             "values ('vapi', 'webhook', 'latency', 14, 700)")
+        conn.exec_driver_sql("insert into sandbox_faults (provider, operation, mode, remaining, latency_ms, "
+                             "created_at) values ('vapi', 'webhook', 'latency', 14, 700, now())")
 
     creds.goto("/credentials")
     expect(creds.get_by_role("heading", name="Credentials", exact=True)).to_be_visible()
