@@ -146,3 +146,37 @@ def test_an_admin_does_not_see_or_open_the_credentials_page(browser_page, e2e_db
     page.goto("/credentials")
     expect(page.get_by_text("This page is for the founder role and above").first).to_be_visible()
     expect(page.locator("#credentials-table tbody tr")).to_have_count(0)
+
+
+def test_overview_warns_about_old_credentials_and_a_pause_and_a_founder_turns_calling_back_on(
+        browser_page, e2e_db, make_account):
+    page = browser_page
+    founder = make_account("founder", "creds-overview")
+    with e2e_db.begin() as conn:
+        conn.exec_driver_sql(
+            "insert into provider_credentials (name, value_enc, last4, sandbox, activated_at, updated_by) "
+            "values ('slack_webhook_url', 'not-opened-here', 'ab12', true, now() - interval '100 days', 'e2e') "
+            "on conflict (name) do update set activated_at = now() - interval '100 days'")
+        trip_id = conn.exec_driver_sql(
+            "insert into spend_guard_trips (org_id, metric, observed, limit_value, reason, tripped_at) values "
+            "(null, 'calls_per_hour', 500, 500, '500 outbound calls in the last hour for all organizations "
+            "reached the spend guard''s limit of 500', now()) returning id").scalar()
+    since = last_audit_id(e2e_db)
+    sign_in(page, e2e_db, founder)
+    expect(page.locator("#spend-guard-alert")).to_contain_text("reached the spend guard's limit of 500")
+    expect(page.locator("#credentials-age-alert")).to_contain_text("Slack webhook URL (alerts) (100 days)")
+    page.shot("overview-alerts")
+
+    page.goto("/credentials")
+    expect(page.locator("#credentials-age-warning")).to_contain_text("days old or older")
+    row = page.locator("#credentials-table tbody tr").filter(has_text="Slack webhook URL")
+    expect(row).to_contain_text("rotation due")
+    page.get_by_role("button", name="Turn outbound calling back on: All organizations").click()
+    expect(page.get_by_text("Outbound calling is on again for All organizations.")).to_be_visible()
+    expect(page.locator("#spend-guard-trips")).to_contain_text("Outbound calling is not paused anywhere.")
+    page.shot("resumed")
+    assert scalar(e2e_db, "select cleared_by from spend_guard_trips where id = :i", i=trip_id) == founder.email
+    assert [r.action for r in rows(e2e_db, "select action from audit_events where id > :s and "
+                                           "target_type = 'spend_guard'", s=since)] == ["spend_guard_resumed"]
+    with e2e_db.begin() as conn:
+        conn.exec_driver_sql("delete from provider_credentials where name = 'slack_webhook_url'")
