@@ -123,7 +123,8 @@ TABLES = ["staff_sessions", "recovery_codes", "login_attempts", "job_runs", "api
           "appointments", "call_stats_daily", "call_stats_state", "telephony_setups", "number_provisionings",
           "phone_numbers", "backup_verification_log", "dr_backups", "dr_drills",
           "feature_flags", "org_feature_flags", "flag_schedules", "flag_change_requests",
-          "audit_seals", "audit_flood_windows", "audit_archive_segments"]
+          "audit_seals", "audit_flood_windows", "audit_archive_segments",
+          "provider_credentials", "spend_limits", "spend_guard_trips"]
 
 
 def _wipe_audit_files() -> None:

@@ -23,6 +23,8 @@ APPOINTMENT_SLOT_NAMESPACE = 0x7A10  # xact, two-key: (namespace, crc32(org:slot
 SSO_EMAIL_NAMESPACE = 0x7A12  # xact, two-key: (namespace, crc32(email) - 2**31), one JIT account per email
 CALL_STATS_REFRESH = 0x7A11CA  # xact: one refresher of the call-statistics rollup at a time
 DEMO_LOAD = 0x7A0DE0  # session: one process loads the demo history into an empty database
+CREDENTIAL_ROTATION = 0x7A0C4E  # session (try): one credential rotation at a time; a second is told to wait
+SPEND_GUARD = 0x7A05E4  # xact: one spend-guard decision at a time (no double pause, no lost trip)
 
 
 def job(job_name: str) -> int:

@@ -7,8 +7,12 @@ Every problem is collected and reported in one message at startup; secrets are
 from __future__ import annotations
 
 import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -129,6 +133,21 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=600, description="First retry wait of a failed SIEM POST; doubles per attempt.")
     audit_stream_backoff_max_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="Longest wait between two SIEM POST attempts.")
+    twilio_api_key_sid: str | None = Field(default=None, description="Twilio API Key SID (SK...) for REST calls.")
+    twilio_api_key_secret: SecretStr | None = Field(default=None, description="The Twilio API Key's secret.")
+    credential_grace_hours: float = Field(
+        default=24, ge=0, le=24 * 30,
+        description="After a webhook-secret rotation, signatures with the old secret are accepted this long.")
+    credential_max_age_days: int = Field(
+        default=90, ge=1, le=3650, description="Credentials older than this are flagged (page, Overview, Slack).")
+    spend_guard_calls_per_hour: int = Field(
+        default=60, ge=1, description="Outbound calls per organization per hour before its outbound calling pauses.")
+    spend_guard_cost_per_day: float = Field(
+        default=100.0, gt=0, description="Provider cost (USD) per organization per 24 h before its calling pauses.")
+    spend_guard_global_calls_per_hour: int = Field(
+        default=500, ge=1, description="Outbound calls per hour across all organizations before all calling pauses.")
+    spend_guard_global_cost_per_day: float = Field(
+        default=1000.0, gt=0, description="Provider cost (USD) per 24 h across all organizations before it pauses.")
 
     @field_validator("database_url", "database_owner_url")
     @classmethod
@@ -208,7 +227,8 @@ class Settings(BaseSettings):
         return self
 
     @field_validator("vapi_api_key", "twilio_auth_token", "redis_url", "vapi_webhook_secret", "slack_webhook_url",
-                     "oidc_client_secret", "audit_stream_token")
+                     "oidc_client_secret", "audit_stream_token",
+                     "twilio_api_key_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -262,9 +282,14 @@ class Settings(BaseSettings):
 
     @property
     def vapi_key(self) -> str:
-        """The Vapi private key; in sandbox mode without one, the per-data-dir key the Vapi sandbox accepts."""
+        """The Vapi private key: VAPI_API_KEY, else the stored credential, else (sandbox) the per-data-dir key."""
         if self.vapi_api_key is not None:
             return self.vapi_api_key.get_secret_value()
+        return stored_credential("vapi_key") or _sandbox_secret(self.data_dir, "sandbox-vapi-key")
+
+    @property
+    def data_dir_default_vapi_key(self) -> str:
+        """The key the Vapi sandbox issues to every new data directory."""
         return _sandbox_secret(self.data_dir, "sandbox-vapi-key")
 
     @property
@@ -284,22 +309,51 @@ class Settings(BaseSettings):
 
     @property
     def webhook_secret(self) -> str:
-        """The Vapi webhook secret; in sandbox mode without one, a per-data-dir generated secret."""
+        """The Vapi webhook secret: VAPI_WEBHOOK_SECRET, else the stored one, else (sandbox) a per-data-dir one."""
         if self.vapi_webhook_secret is not None:
             return self.vapi_webhook_secret.get_secret_value()
-        return _sandbox_secret(self.data_dir, "vapi-webhook")
+        return stored_credential("vapi_webhook_secret") or _sandbox_secret(self.data_dir, "vapi-webhook")
+
+    @property
+    def webhook_secrets(self) -> list[tuple[str, str]]:
+        """Every Vapi webhook secret accepted now, as (label, secret): the current one, then during a rotation's
+        grace window the previous one."""
+        accepted = [("current", self.webhook_secret)]
+        previous = stored_credential("vapi_webhook_secret", previous=True)
+        if self.vapi_webhook_secret is None and previous:
+            accepted.append(("previous", previous))
+        return accepted
 
     @property
     def twilio_token(self) -> str:
-        """Twilio auth token; in sandbox mode a per-data-dir generated one (the sandbox signs with it)."""
+        """Twilio auth token (validates Twilio's signatures): env, else stored, else (sandbox) a per-data-dir one."""
         if self.twilio_auth_token is not None:
             return self.twilio_auth_token.get_secret_value()
-        return _sandbox_secret(self.data_dir, "twilio-token")
+        return stored_credential("twilio_auth_token") or _sandbox_secret(self.data_dir, "twilio-token")
 
     @property
     def twilio_sid(self) -> str:
         """Twilio account SID (sandbox: a fixed test SID)."""
         return self.twilio_account_sid or "AC" + "0" * 30
+
+    @property
+    def twilio_rest_auth(self) -> tuple[str, str]:
+        """Basic-auth pair for Twilio's REST API: an API Key (env, else stored) when there is one, else the account
+        SID and auth token."""
+        if self.twilio_api_key_sid and self.twilio_api_key_secret is not None:
+            return self.twilio_api_key_sid, self.twilio_api_key_secret.get_secret_value()
+        stored = stored_credential("twilio_api_key")
+        if stored and ":" in stored:
+            sid, secret = stored.split(":", 1)
+            return sid, secret
+        return self.twilio_sid, self.twilio_token
+
+    @property
+    def slack_url(self) -> str | None:
+        """The Slack incoming-webhook URL: SLACK_WEBHOOK_URL, else the stored one, else None (no alerts)."""
+        if self.slack_webhook_url is not None:
+            return self.slack_webhook_url.get_secret_value()
+        return stored_credential("slack_webhook_url") or None
 
     @property
     def data_dir(self) -> Path:
@@ -320,6 +374,64 @@ class Settings(BaseSettings):
     def backup_dir(self) -> Path:
         """Absolute backup directory (base backups, dumps, archived WAL, scratch restores)."""
         return (self.voxanne_backup_dir or self.data_dir / "backups").expanduser().resolve()
+
+
+# ------------------------------------------------------------------ credentials stored in the database
+# settings.py sits below db.py, so it cannot read the database itself: the credentials package installs a loader
+# (`credentials.runtime.install`) that returns {name: value} and {name: previous value} decrypted from
+# `provider_credentials`. Values are cached for a few seconds; a rotation in this process invalidates at once.
+
+CredentialLoader = Callable[[], tuple[dict[str, str], dict[str, str]]]
+_loader: CredentialLoader | None = None
+_cache: dict[str, Any] = {"at": -1e9, "current": {}, "previous": {}}
+_cache_lock = threading.Lock()
+STORED_TTL_S = 2.0
+
+
+def use_credential_loader(loader: CredentialLoader | None) -> None:
+    """Install (or remove) the function that reads stored credentials."""
+    global _loader
+    _loader = loader
+    invalidate_stored_credentials()
+
+
+def invalidate_stored_credentials() -> None:
+    """Forget the cached stored credentials (the next read loads them again)."""
+    with _cache_lock:
+        _cache["at"] = -1e9
+
+
+def stored_credential(name: str, *, previous: bool = False) -> str | None:
+    """A credential stored in the database (decrypted), or None; never raises (the last good values are kept)."""
+    if _loader is None:
+        return None
+    now = time.monotonic()
+    with _cache_lock:
+        if now - _cache["at"] > STORED_TTL_S:
+            try:
+                _cache["current"], _cache["previous"] = _loader()
+            except Exception:  # noqa: BLE001 - a database hiccup must not take webhooks down; keep the last values
+                logging.getLogger(__name__).warning("could not reload stored credentials; keeping the last ones")
+            _cache["at"] = now
+        return (_cache["previous"] if previous else _cache["current"]).get(name)
+
+
+_uses: dict[str, Any] = {}
+
+
+def note_credential_use(name: str) -> None:
+    """A provider accepted this credential just now (kept in memory; the credentials package writes it down)."""
+    from datetime import UTC, datetime
+
+    _uses[name] = datetime.now(UTC)
+
+
+def take_credential_uses() -> dict[str, Any]:
+    """The uses noted since the last call, emptied."""
+    taken = dict(_uses)
+    for name in taken:
+        _uses.pop(name, None)
+    return taken
 
 
 @functools.lru_cache(maxsize=8)

@@ -16,6 +16,7 @@ from voxanne_admin.ui.pages import (
     agents,
     auth,
     console,
+    credentials,
     dr,
     flags,
     jobs,
@@ -52,6 +53,7 @@ PAGES = [
     flags.flag_detail_page,
     account.account_page,
     audit_log.audit_log_page,
+    credentials.credentials_page,
 ]
 
 

@@ -30,6 +30,7 @@ NAV_PAGES = [  # (route, heading of the page)
     ("/jobs", "Jobs"),
     ("/audit-log", "Audit log"),
     ("/disaster-recovery", "Disaster recovery"),
+    ("/credentials", "Credentials"),
     ("/account", "Account"),
 ]
 

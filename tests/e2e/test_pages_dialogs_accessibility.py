@@ -1,5 +1,6 @@
-"""The dialogs of the telephony and agents pages pass axe-core's WCAG 2.1 A/AA rules in light and dark mode: the
-carrier rule editor (a form dialog) and the unsaved-changes confirmation (Escape keeps editing)."""
+"""The dialogs of the telephony, agents and credentials pages pass axe-core's WCAG 2.1 A/AA rules in light and
+dark mode: the carrier rule editor (a form dialog), the unsaved-changes confirmation (Escape keeps editing), the
+credential rotate dialog and the emergency-rotation confirmation."""
 
 from __future__ import annotations
 
@@ -60,4 +61,22 @@ def test_rule_editor_and_discard_confirmation_have_no_axe_violations(browser_pag
     page.goto("/console")
     expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
     _dark_shot(page, "console")
+
+    # Credentials: the rotate form dialog and the typed emergency confirmation (cancelled: nothing rotates).
+    page.goto("/credentials")
+    expect(page.get_by_role("heading", name="Credentials", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Rotate: Vapi private key").click()
+    expect(page.get_by_role("dialog").get_by_role("heading", name="Rotate: Vapi private key")).to_be_visible()
+    page.get_by_role("dialog").get_by_text("New value", exact=True).click()
+    expect(page.locator("#credential-value")).to_be_focused()
+    page.shot("rotate-dialog")
+    _scan(page, "credential rotate dialog", problems)
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.locator("#emergency-rotate").click()
+    expect(page.get_by_role("alertdialog").get_by_role("heading", name="Emergency rotation")).to_be_visible()
+    page.shot("emergency-confirm")
+    _scan(page, "emergency rotation confirmation", problems)
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
     assert not problems, "\n\n".join(problems)

@@ -59,8 +59,10 @@ async def domain_error_response(request: Request, exc: Exception) -> JSONRespons
 def build_api() -> FastAPI:
     """Routes only (health, auth hand-off); testable without Reflex."""
     from voxanne_admin.appointments import service as appointment_service
+    from voxanne_admin.credentials import runtime as credentials_runtime
     from voxanne_admin.webhooks import service as inbox
 
+    credentials_runtime.install()  # settings consult the credentials stored (encrypted) in the database
     inbox.TOOL_HANDLERS.update(appointment_service.TOOLS)  # the agents' tools, answered on /webhooks/vapi
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
     api.add_exception_handler(DomainError, domain_error_response)
@@ -82,6 +84,7 @@ def build_api() -> FastAPI:
         guard = [Depends(require_sandbox_access)]
         api.include_router(sandbox_vapi.router, dependencies=guard)
         api.include_router(sandbox_twilio.router, dependencies=guard)
+        api.include_router(sandbox_twilio.accounts, dependencies=guard)
         api.include_router(sandbox_carrier.router, dependencies=guard)
     return api
 

@@ -20,7 +20,7 @@ from voxanne_admin import db
 from voxanne_admin.audit import flood
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput
-from voxanne_admin.settings import get_settings
+from voxanne_admin.settings import get_settings, note_credential_use
 from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import parse_limits, worker
 from voxanne_admin.webhooks import service as inbox
@@ -73,22 +73,12 @@ async def _unauthorised(provider: str, request: Request, reason: str) -> JSONRes
     return JSONResponse({"error": "unauthorized"}, status_code=401)
 
 
-def _store(provider: str, parsed: inbox.Parsed, payload: dict[str, Any], ip: str) -> tuple[int, bool]:
+def _store(provider: str, parsed: inbox.Parsed, payload: dict[str, Any], ip: str,
+           signed_with: str | None = None) -> tuple[int, bool]:
     # A plain connection transaction: the hot path needs no ORM session.
     with db.get_engine().begin() as conn:
-        return inbox.ingest(conn, provider=provider, parsed=parsed, payload=payload, source_ip=ip)
-
-
-_secrets: dict[int, str] = {}
-
-
-def _webhook_secret(settings) -> str:
-    """The Vapi webhook secret, read once per settings object (it may live in a file in sandbox mode)."""
-    key = id(settings)
-    if key not in _secrets:
-        _secrets.clear()
-        _secrets[key] = settings.webhook_secret
-    return _secrets[key]
+        return inbox.ingest(conn, provider=provider, parsed=parsed, payload=payload, source_ip=ip,
+                            signed_with=signed_with)
 
 
 @router.post("/vapi")
@@ -100,8 +90,10 @@ async def vapi(request: Request) -> JSONResponse:
     except BodyTooLarge:
         return JSONResponse({"error": f"body larger than {settings.webhook_max_body_bytes} bytes"}, status_code=413)
     try:
-        verify_vapi(
-            request.headers, body, mode=settings.vapi_webhook_auth, secret=_webhook_secret(settings),
+        # The current secret, and during a rotation's grace window the previous one (credentials/flows.py).
+        accepted = await asyncio.to_thread(lambda: settings.webhook_secrets)
+        signed_with = verify_vapi(
+            request.headers, body, mode=settings.vapi_webhook_auth, accepted=accepted,
             signature_header=settings.vapi_webhook_signature_header,
             timestamp_header=settings.vapi_webhook_timestamp_header, algorithm=settings.vapi_webhook_hmac_algorithm,
             encoding=settings.vapi_webhook_hmac_encoding, prefix=settings.vapi_webhook_hmac_prefix,
@@ -109,6 +101,7 @@ async def vapi(request: Request) -> JSONResponse:
         )
     except SignatureError as exc:
         return await _unauthorised("vapi", request, str(exc))
+    note_credential_use("vapi_webhook_secret")
     try:
         envelope = parse_limits.loads(body)  # depth limit, no NaN/Infinity: a 400, never a 500
     except parse_limits.InputRefused as exc:
@@ -118,7 +111,8 @@ async def vapi(request: Request) -> JSONResponse:
     except InvalidInput as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     try:
-        event_id, inserted = await asyncio.to_thread(_store, "vapi", parsed, envelope, _client_ip(request))
+        event_id, inserted = await asyncio.to_thread(_store, "vapi", parsed, envelope, _client_ip(request),
+                                                     signed_with)
     except Exception:
         log.exception("could not store a Vapi webhook")
         return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)

@@ -25,6 +25,7 @@ from voxanne_admin.agents.service import is_vapi_uuid
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
+from voxanne_admin.calls import spend_guard
 from voxanne_admin.calls.models import Call
 from voxanne_admin.errors import DomainError, ProviderError
 from voxanne_admin.flags import gates as flag_gates
@@ -119,7 +120,10 @@ async def preflight(*, org_id: int, to: str, role: str = "outbound", vapi: VapiC
         return result
     result.org_name = org.name
     if not await asyncio.to_thread(flag_gates.outbound_calling, org_id):  # feature flag (kill switch)
-        result.checks.append(Check("Outbound calling", False, flag_gates.OUTBOUND_OFF))
+        why = await db.run_read_only(lambda s: spend_guard.pause_reason(s, org_id=org_id))
+        result.checks.append(Check("Outbound calling", False, flag_gates.OUTBOUND_OFF + (
+            f": paused by the spend guard ({why}). A founder turns it back on from the Credentials page."
+            if why else "")))
         return result
     # Invariant 2: a missing outbound agent is a clear message, never an exception.
     if agent is None:
@@ -254,6 +258,8 @@ async def place_call(*, org_id: int, to: str, idempotency_key: str, placed_by: s
                         .values(status="queued", status_rank=1))
 
     await db.run_in_transaction(attach)
+    # The spend guard counts this call: reaching a limit pauses outbound calling before the next one.
+    await asyncio.to_thread(spend_guard.enforce, org_id)
     return Placed(call_id, vapi_call_id, False, checks)
 
 

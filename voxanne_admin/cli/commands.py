@@ -18,7 +18,7 @@ from voxanne_admin.cli.common import (
     sandbox_app,
     webhooks_app,
 )
-from voxanne_admin.errors import DomainError, ProviderError, exit_code
+from voxanne_admin.errors import EXIT_SETTINGS, DomainError, ProviderError, exit_code
 
 
 @db_app.command("upgrade")
@@ -405,6 +405,18 @@ def _refuse_unopenable_secrets() -> None:
         raise typer.Exit(2) from None
 
 
+def _check_credentials_open() -> None:
+    """Startup refuses (exit 2, with instructions) when stored credentials exist and the keyring cannot open them."""
+    from voxanne_admin.credentials import runtime
+    from voxanne_admin.vault import KeyMissingError
+
+    try:
+        runtime.check_startup()
+    except KeyMissingError as exc:
+        typer.echo(f"Voxanne Admin cannot start: {exc}", err=True)
+        raise typer.Exit(EXIT_SETTINGS) from None
+
+
 @app.command("serve")
 def serve(
     demo: Annotated[bool, typer.Option(help="Load demo organizations into an empty database.")] = False,
@@ -424,6 +436,7 @@ def serve(
     migrate.upgrade_database()
     _check_audit_keys()
     _refuse_unopenable_secrets()
+    _check_credentials_open()
     if demo or settings.voxanne_demo:
         created = _seed_demo(history=history)
         if created:

@@ -49,6 +49,9 @@ def _settings():
 
 def _database_url() -> str:
     from voxanne_admin import db
+    from voxanne_admin.credentials import runtime
 
     _settings()
-    return db.ensure_database()
+    url = db.ensure_database()
+    runtime.install()  # settings consult credentials stored (encrypted) in the database
+    return url

@@ -140,6 +140,27 @@ def _dr_retention(session: Session) -> str:
     return flows.apply_retention()
 
 
+def _credential_grace(session: Session) -> str:
+    from voxanne_admin.credentials import flows as credential_flows
+
+    return f"{credential_flows.wipe_expired()} previous webhook secrets past their grace window wiped"
+
+
+def _credential_reminders(session: Session) -> str:
+    from voxanne_admin.credentials import flows as credential_flows
+
+    lines = credential_flows.remind_old()
+    return f"{len(lines)} credentials past their age limit reminded on Slack" + (f": {'; '.join(lines)}"
+                                                                                   if lines else "")
+
+
+def _spend_guard(session: Session) -> str:
+    from voxanne_admin.calls import spend_guard
+
+    reasons = spend_guard.enforce_all()
+    return f"{len(reasons)} new pauses" + (f": {'; '.join(reasons)}" if reasons else "")
+
+
 def _apply_flag_schedules(session: Session) -> str:
     from voxanne_admin.flags import schedules
 
@@ -305,6 +326,36 @@ JOBS: dict[str, JobSpec] = {
             trigger=lambda: CronTrigger(minute="*", timezone="UTC"),
             period=timedelta(minutes=1),
             run=_apply_flag_schedules,
+        ),
+        JobSpec(
+            name="credential_grace",
+            title="End webhook-secret grace windows",
+            description="After a Vapi webhook-secret rotation, the old secret is refused and wiped once "
+                        "CREDENTIAL_GRACE_HOURS have passed (audited).",
+            schedule="Every minute",
+            trigger=lambda: CronTrigger(minute="*", timezone="UTC"),
+            period=timedelta(minutes=1),
+            run=_credential_grace,
+        ),
+        JobSpec(
+            name="credential_reminders",
+            title="Credential age reminders",
+            description="Posts to Slack about stored credentials older than CREDENTIAL_MAX_AGE_DAYS (once a day "
+                        "each) until they are rotated.",
+            schedule="Daily at 09:00 UTC",
+            trigger=lambda: CronTrigger(hour=9, minute=0, timezone="UTC"),
+            period=timedelta(days=1),
+            run=_credential_reminders,
+        ),
+        JobSpec(
+            name="spend_guard",
+            title="Spend guard",
+            description="Pauses outbound calling for an organization (or all) that reached its calls-per-hour or "
+                        "cost-per-day limit, and alerts Slack (calls are also checked as they are placed).",
+            schedule="Every minute",
+            trigger=lambda: CronTrigger(minute="*", timezone="UTC"),
+            period=timedelta(minutes=1),
+            run=_spend_guard,
         ),
     ]
 }

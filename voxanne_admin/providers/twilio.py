@@ -8,7 +8,7 @@ import httpx
 
 from voxanne_admin.errors import ProviderError
 from voxanne_admin.providers.http import client_for, send
-from voxanne_admin.settings import get_settings
+from voxanne_admin.settings import get_settings, note_credential_use
 
 PROVIDER = "twilio"
 TYPES = {"local": "Local", "mobile": "Mobile", "toll-free": "TollFree"}
@@ -55,11 +55,18 @@ class TwilioClient:
     """The Twilio operations the console uses. Buying is never retried blindly."""
 
     def __init__(self, base_url: str | None = None, account_sid: str | None = None, auth_token: str | None = None,
-                 waits: tuple[float, ...] | None = None):
+                 waits: tuple[float, ...] | None = None, api_key: tuple[str, str] | None = None):
+        """`api_key` (SID, secret) authenticates instead of the auth token; by default the configured API Key when
+        there is one (Twilio's recommendation), else the account SID and auth token."""
         settings = get_settings()
         self.base_url = (base_url or settings.twilio_url).rstrip("/")
         self.sid = account_sid or settings.twilio_sid
-        self._auth = (self.sid, auth_token or settings.twilio_token)
+        if api_key is not None:
+            self._auth = api_key
+        elif auth_token is not None:
+            self._auth = (self.sid, auth_token)
+        else:
+            self._auth = settings.twilio_rest_auth
         self.waits = waits
 
     def _path(self, suffix: str) -> str:
@@ -69,6 +76,7 @@ class TwilioClient:
         client = client_for(self.base_url, auth=self._auth)
         response = await send(client, method, self._path(suffix), provider=PROVIDER, operation=operation,
                               safe=safe, error_mapper=map_error, waits=self.waits, **kwargs)
+        note_credential_use("twilio_api_key" if self._auth[0].startswith("SK") else "twilio_auth_token")
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -131,6 +139,22 @@ class TwilioClient:
             numbers.extend(body.get("incoming_phone_numbers") or [])
             next_uri = body.get("next_page_uri")
         return numbers
+
+    async def fetch_account(self) -> dict[str, Any]:
+        """GET Accounts/{sid}.json: a harmless read that proves the credentials work."""
+        client = client_for(self.base_url, auth=self._auth)
+        response = await send(client, "GET", f"/2010-04-01/Accounts/{self.sid}.json", provider=PROVIDER,
+                              operation="fetch_account", safe=True, error_mapper=map_error, waits=self.waits)
+        return response.json()
+
+    async def create_api_key(self, friendly_name: str) -> dict[str, Any]:
+        """POST Keys.json: a new standard API Key; the answer is the only time its secret is shown."""
+        return await self._request("POST", "Keys.json", operation="create_api_key", safe=False,
+                                   data={"FriendlyName": friendly_name[:64]})
+
+    async def delete_api_key(self, key_sid: str) -> None:
+        """DELETE Keys/{sid}.json: revoke an API Key."""
+        await self._request("DELETE", f"Keys/{key_sid}.json", operation="delete_api_key", safe=True)
 
     async def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
                           timeout_s: int = 30) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import httpx
 
 from voxanne_admin.errors import ProviderError
 from voxanne_admin.providers.http import client_for, send
-from voxanne_admin.settings import get_settings
+from voxanne_admin.settings import get_settings, note_credential_use
 
 PROVIDER = "vapi"
 
@@ -52,6 +52,7 @@ class VapiClient:
         client = client_for(self.base_url, headers=self._headers, **extra)
         response = await send(client, method, path, provider=PROVIDER, operation=operation, safe=safe,
                               error_mapper=map_error, waits=self.waits, **kwargs)
+        note_credential_use("vapi_key")
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -72,6 +73,18 @@ class VapiClient:
     async def delete_assistant(self, assistant_id: str) -> None:
         """DELETE /assistant/{id}."""
         await self._request("DELETE", f"/assistant/{assistant_id}", operation="delete_assistant", safe=True)
+
+    async def verify_key(self) -> None:
+        """A harmless read (GET /phone-number?limit=1) that fails with Vapi's message when the key is refused."""
+        await self._request("GET", "/phone-number", operation="verify_key", safe=True, params={"limit": 1})
+
+    async def sandbox_issue_key(self) -> str:
+        """Sandbox only: a new private key, as a person would create in Vapi's dashboard."""
+        return str((await self._request("POST", "/_sandbox/keys", operation="issue_key", safe=False))["key"])
+
+    async def sandbox_revoke_key(self, key: str) -> None:
+        """Sandbox only: revoke a private key (Vapi's dashboard: delete the key)."""
+        await self._request("POST", "/_sandbox/keys/revoke", operation="revoke_key", safe=True, json={"key": key})
 
     async def list_phone_numbers(self, limit: int = 1000) -> list[dict[str, Any]]:
         """GET /phone-number, up to `limit` (Vapi's default page is 100; Twilio credentials inside are never logged

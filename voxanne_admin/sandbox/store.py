@@ -104,3 +104,41 @@ def list_faults() -> list[dict[str, Any]]:
         rows = session.exec(select(SandboxFault).where(col(SandboxFault.remaining) > 0)
                             .order_by(col(SandboxFault.id))).all()
         return [r.model_dump(exclude={"created_at"}) for r in rows]
+
+
+# ------------------------------------------------------------------ API keys the sandbox providers issue
+# Stand-ins for the providers' dashboards: a key is issued, accepted until revoked. Only a hash is kept as the id.
+
+
+def _key_id(provider: str, key: str) -> str:
+    import hashlib
+
+    return f"key_{provider}_" + hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
+def issue_key(provider: str, key: str, data: dict[str, Any] | None = None) -> None:
+    """Record a key the sandbox provider now accepts."""
+    put(provider, "api_key", _key_id(provider, key), {"revoked": False, **(data or {})})
+
+
+def revoke_key(provider: str, key: str) -> None:
+    """The key is refused from now on (also the per-data-dir default key)."""
+    put(provider, "api_key", _key_id(provider, key), {"revoked": True})
+
+
+def key_state(provider: str, key: str) -> dict[str, Any] | None:
+    """{"revoked": bool, ...} for a key the sandbox issued or revoked, else None."""
+    return get(_key_id(provider, key), "api_key")
+
+
+def vapi_key_accepted(key: str) -> bool:
+    """The Vapi sandbox accepts the per-data-dir default key and keys it issued, unless revoked."""
+    import hmac
+    import os
+
+    state = key_state("vapi", key)
+    if state is not None:
+        return not state.get("revoked")
+    settings = get_settings()
+    defaults = [settings.data_dir_default_vapi_key, os.environ.get("VAPI_API_KEY", "")]
+    return any(d and hmac.compare_digest(d.encode(), key.encode()) for d in defaults)

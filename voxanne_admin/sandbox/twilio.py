@@ -8,6 +8,7 @@ import base64
 import hmac
 import logging
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from voxanne_admin.webhooks.signatures import twilio_signature
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sandbox/twilio/2010-04-01/Accounts/{account_sid}")
+accounts = APIRouter(prefix="/sandbox/twilio/2010-04-01/Accounts")
 _tasks: set[asyncio.Task] = set()
 
 # What each country offers and what buying requires (contracts/twilio.md, "Country guidance").
@@ -40,11 +42,26 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
                          "status": status}, status_code=status)
 
 
+def _authenticated(given: str) -> bool:
+    """HTTP Basic with the account SID and auth token, or with an API Key SID and secret the sandbox issued."""
+    settings = get_settings()
+    if not given.lower().startswith("basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(given[6:]).decode().partition(":")
+    except ValueError:
+        return False
+    if user == settings.twilio_sid:
+        return hmac.compare_digest(password.encode(), settings.twilio_token.encode())
+    state = store.key_state("twilio", user)
+    return bool(state and not state.get("revoked")
+                and hmac.compare_digest(str(state.get("secret", "")).encode(), password.encode()))
+
+
 async def _gate(request: Request, account_sid: str, operation: str) -> JSONResponse | None:
     settings = get_settings()
-    expected = base64.b64encode(f"{settings.twilio_sid}:{settings.twilio_token}".encode()).decode()
     given = request.headers.get("authorization", "")
-    if account_sid != settings.twilio_sid or not hmac.compare_digest(given.encode(), f"Basic {expected}".encode()):
+    if account_sid != settings.twilio_sid or not await asyncio.to_thread(_authenticated, given):
         return _error(401, 20003, "Authenticate")
     fault = await asyncio.to_thread(store.take_fault, "twilio", operation)
     if fault is None:
@@ -318,3 +335,40 @@ async def _deliver(url: str, params: dict[str, str]) -> None:
         await post_signed(url, params)
     except httpx.HTTPError:
         log.warning("sandbox voice callback failed")
+
+
+# ------------------------------------------------------------------ the account and its API keys
+
+
+@accounts.get("/{account_sid}.json")
+async def fetch_account(account_sid: str, request: Request):
+    """GET Accounts/{sid}.json: the harmless read that proves credentials work."""
+    if (denied := await _gate(request, account_sid, "GET /Accounts")) is not None:
+        return denied
+    return {"sid": account_sid, "friendly_name": "Voxanne sandbox account", "status": "active", "type": "Full"}
+
+
+@router.post("/Keys.json")
+async def create_key(account_sid: str, request: Request):
+    """POST Keys.json: a new API Key; its secret is returned only in this answer."""
+    if (denied := await _gate(request, account_sid, "POST /Keys")) is not None:
+        return denied
+    form = await request.form()
+    sid = "SK" + secrets.token_hex(16)
+    secret = secrets.token_urlsafe(24)
+    await asyncio.to_thread(store.issue_key, "twilio", sid, {"secret": secret})
+    return JSONResponse({"sid": sid, "friendly_name": str(form.get("FriendlyName") or ""), "secret": secret,
+                         "date_created": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")},
+                        status_code=201)
+
+
+@router.delete("/Keys/{key_sid}.json")
+async def delete_key(account_sid: str, key_sid: str, request: Request):
+    """DELETE Keys/{sid}.json: the key stops working."""
+    if (denied := await _gate(request, account_sid, "DELETE /Keys")) is not None:
+        return denied
+    if await asyncio.to_thread(store.key_state, "twilio", key_sid) is None:
+        return _error(404, 20404, f"The requested resource /2010-04-01/Accounts/{account_sid}/Keys/{key_sid}.json "
+                                  "was not found")
+    await asyncio.to_thread(store.revoke_key, "twilio", key_sid)
+    return Response(status_code=204)

@@ -4,7 +4,6 @@ server messages (status-update, transcript, end-of-call-report) to our own /webh
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import re
@@ -55,9 +54,7 @@ def _now() -> str:
 async def _gate(request: Request, operation: str) -> JSONResponse | None:
     """Sandbox auth (Bearer key) and injected faults for this operation."""
     auth = request.headers.get("authorization", "")
-    if not auth.lower().startswith("bearer ") or not hmac.compare_digest(
-        auth[7:].encode(), store.sandbox_vapi_key().encode()
-    ):
+    if not auth.lower().startswith("bearer ") or not await asyncio.to_thread(store.vapi_key_accepted, auth[7:]):
         return _error(401, "Invalid Key. Hot tip, you may be using the private key instead of the public key, "
                            "or vice versa.", "Unauthorized")
     fault = await asyncio.to_thread(store.take_fault, "vapi", operation)
@@ -206,6 +203,34 @@ async def delete_phone_number(phone_number_id: str, request: Request):
     return number
 
 
+# ------------------------------------------------------------------ API keys (the dashboard's part)
+
+
+@router.post("/_sandbox/keys")
+async def issue_key(request: Request):
+    """Issue a new private key (what a person does in Vapi's dashboard); authenticated with a valid key."""
+    if (denied := await _gate(request, "POST /_sandbox/keys")) is not None:
+        return denied
+    key = str(uuid.uuid4())
+    await asyncio.to_thread(store.issue_key, "vapi", key)
+    return JSONResponse({"key": key, "createdAt": _now()}, status_code=201)
+
+
+@router.post("/_sandbox/keys/revoke")
+async def revoke_key(request: Request):
+    """Revoke a private key: refused from now on."""
+    if (denied := await _gate(request, "POST /_sandbox/keys/revoke")) is not None:
+        return denied
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    key = str(body.get("key") or "")
+    if not key:
+        return _error(400, ["key should not be empty"], "Bad Request")
+    await asyncio.to_thread(store.revoke_key, "vapi", key)
+    return Response(status_code=204)
+
+
 # ------------------------------------------------------------------ calls
 
 
@@ -283,12 +308,13 @@ async def recording(call_id: str):
 # ------------------------------------------------------------------ the call engine
 
 
-async def deliver(message: dict[str, Any], *, attempts: int = 3) -> None:
-    """POST one signed server message to /webhooks/vapi the way Vapi does (redelivered after a 5xx)."""
+async def deliver(message: dict[str, Any], *, attempts: int = 3, secret: str | None = None) -> None:
+    """POST one signed server message to /webhooks/vapi the way Vapi does (redelivered after a 5xx). `secret`: the
+    one the call started with (Vapi keeps a call's server settings for its whole life), default the current one."""
     settings = get_settings()
     body = json.dumps({"message": message}, separators=(",", ":")).encode()
     headers = {"content-type": "application/json"}
-    secret = settings.webhook_secret
+    secret = secret or settings.webhook_secret
     if settings.vapi_webhook_auth == "secret":
         headers["x-vapi-secret"] = secret
     elif settings.vapi_webhook_auth == "bearer":
@@ -315,8 +341,9 @@ async def deliver(message: dict[str, Any], *, attempts: int = 3) -> None:
 class _Courier:
     """Applies webhook faults (drop, duplicate, reorder, latency) to the sequence of server messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str | None = None) -> None:
         self.held: dict[str, Any] | None = None
+        self.secret = secret
 
     async def send(self, message: dict[str, Any]) -> None:
         fault = await asyncio.to_thread(store.take_fault, "vapi", "webhook")
@@ -327,24 +354,25 @@ class _Courier:
         if fault and fault.mode == "reorder":
             self.held = message  # delivered after the next message
             return
-        await deliver(message)
+        await deliver(message, secret=self.secret)
         if fault and fault.mode == "duplicate":
-            await deliver(message)
+            await deliver(message, secret=self.secret)
         if self.held is not None:
             held, self.held = self.held, None
-            await deliver(held)
+            await deliver(held, secret=self.secret)
 
     async def flush(self) -> None:
         if self.held is not None:
             held, self.held = self.held, None
-            await deliver(held)
+            await deliver(held, secret=self.secret)
 
 
 async def run_call(call: dict[str, Any], assistant: dict[str, Any]) -> None:
     """queued -> ringing -> in-progress (transcript) -> ended, then the end-of-call report."""
     settings = get_settings()
     duration = settings.sandbox_call_seconds
-    courier = _Courier()
+    # The secret is fixed when the call starts: a call in flight during a rotation keeps signing with the old one.
+    courier = _Courier(await asyncio.to_thread(lambda: settings.webhook_secret))
     customer = call.get("customer") or {}
     base = {"call": {k: call[k] for k in ("id", "orgId", "type", "assistantId", "phoneNumberId", "metadata")},
             "customer": customer, "phoneNumber": {"id": call["phoneNumberId"]},

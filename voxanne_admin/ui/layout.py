@@ -39,7 +39,9 @@ def sidebar() -> rx.Component:
     for label, route, icon, _role in routes.NAV:
         item = _nav_item(label, route, icon)
         minimum = MIN_ROLE[route]
-        if minimum in ("admin", "founder"):
+        if minimum == "founder":
+            item = rx.cond(AppState.is_founder, item)
+        elif minimum == "admin":
             item = rx.cond(AppState.is_admin, item)
         elif minimum == "operator":
             item = rx.cond(AppState.is_operator, item)

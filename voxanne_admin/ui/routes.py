@@ -17,6 +17,7 @@ DR = "/disaster-recovery"
 FLAGS = "/flags"
 FLAG_DETAIL = "/flags/[flag_key]"
 AUDIT_LOG = "/audit-log"
+CREDENTIALS = "/credentials"
 
 # (label, route, icon, minimum role)
 NAV = [
@@ -32,6 +33,7 @@ NAV = [
     ("Jobs", JOBS, "timer", "admin"),
     ("Audit log", AUDIT_LOG, "scroll-text", "admin"),
     ("Disaster recovery", DR, "life-buoy", "admin"),
+    ("Credentials", CREDENTIALS, "key-round", "founder"),
     ("Account", ACCOUNT, "user-cog", "viewer"),
 ]
 

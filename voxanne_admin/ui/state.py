@@ -241,6 +241,11 @@ class AppState(rx.State):
         return self.staff_role in ("admin", "founder")
 
     @rx.var
+    def is_founder(self) -> bool:
+        """Founder: show founder-only navigation (Credentials)."""
+        return self.staff_role == "founder"
+
+    @rx.var
     def is_operator(self) -> bool:
         """Operator and up: show operator navigation."""
         return self.staff_role in ("operator", "admin", "founder")

@@ -50,6 +50,8 @@ class WebhookEvent(SQLModel, table=True):
     duplicates: int = Field(default=0)
     # 0: stored before PHI redaction existed (the backfill job redacts it); 1: written by the redacting pipeline.
     redaction_version: int = Field(default=1, sa_type=sa.SmallInteger, sa_column_kwargs={"server_default": "1"})
+    # Which Vapi webhook secret authenticated it: "current", or "previous" during a rotation's grace window.
+    signed_with: str | None = Field(default=None, max_length=16)
 
 
 class WebhookAttempt(SQLModel, table=True):
@@ -82,6 +84,7 @@ class WebhookEventRead(BaseModel):
     attempts: int
     received_at: str
     last_error: str
+    signed_with: str = ""  # which Vapi webhook secret authenticated it (current / previous during a rotation)
 
 
 class ToolCallAnswer(SQLModel, table=True):

@@ -200,7 +200,7 @@ def parse_twilio(kind: str, form: dict[str, str]) -> Parsed:
 
 
 def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, payload: dict[str, Any],
-           source_ip: str | None) -> tuple[int, bool]:
+           source_ip: str | None, signed_with: str | None = None) -> tuple[int, bool]:
     """Insert the event (or count a duplicate) in the caller's transaction; returns (event id, inserted)."""
     now = utcnow()
     table: sa.Table = WebhookEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
@@ -212,7 +212,7 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
         provider=provider, kind=parsed.kind, dedupe_key=parsed.dedupe_key, org_id=parsed.org_id,
         call_id=parsed.call_id, payload=stored, received_at=now, status=parsed.status, attempts=0,
         next_attempt_at=now, last_error=parsed.reason or None, source_ip=source_ip, duplicates=0,
-        processed_at=now if parsed.status != "pending" else None,
+        processed_at=now if parsed.status != "pending" else None, signed_with=signed_with,
     )
     upsert = stmt.on_conflict_do_update(
         constraint="uq_webhook_events_dedupe", set_={"duplicates": table.c.duplicates + 1}
@@ -278,7 +278,9 @@ def to_read(event: WebhookEvent) -> WebhookEventRead:
     return WebhookEventRead(id=event.id or 0, provider=event.provider, kind=event.kind, call_id=event.call_id or "",
                             status=event.status, attempts=event.attempts,
                             received_at=fmt.timestamp(event.received_at, seconds=True),
-                            last_error=event.last_error or "")
+                            last_error=event.last_error or "",
+                            signed_with={"current": "current secret", "previous": "previous secret (grace window)"}
+                            .get(event.signed_with or "", "—" if event.provider == "vapi" else "Twilio signature"))
 
 
 def list_events(session: Session, *, status: str | None = None, limit: int = 50) -> list[WebhookEventRead]:

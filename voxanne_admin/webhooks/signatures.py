@@ -7,7 +7,8 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from voxanne_admin.webhooks.parse_limits import finite_number
@@ -39,7 +40,7 @@ def vapi_hmac(secret: str, body: bytes, *, timestamp: str | None = None, algorit
     return prefix + text
 
 
-def verify_vapi(
+def _verify_vapi_one(
     headers: Mapping[str, str],
     body: bytes,
     *,
@@ -53,7 +54,7 @@ def verify_vapi(
     bearer_header: str = "authorization",
     now: float | None = None,
 ) -> None:
-    """Raise SignatureError unless the request carries valid Vapi credentials for the configured mode."""
+    """Raise SignatureError unless the request carries valid Vapi credentials made with `secret`."""
     if not secret:
         raise SignatureError("no webhook secret is configured")
     if mode == "secret":
@@ -102,6 +103,33 @@ def verify_vapi(
     expected = vapi_hmac(secret, body, timestamp=timestamp, algorithm=algorithm, encoding=encoding)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise SignatureError("signature does not match the body")
+
+
+def verify_vapi(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    mode: str,
+    secret: str = "",
+    accepted: Sequence[tuple[str, str]] = (),
+    **options: Any,
+) -> str:
+    """Raise SignatureError unless the request carries valid Vapi credentials for the configured mode.
+
+    `accepted` lists (label, secret) pairs tried in order: during a rotation's grace window the current and the
+    previous secret, so Vapi can be switched over without losing an event. Returns the label of the secret that
+    matched ("current" / "previous"; "" for a single `secret`).
+    """
+    candidates = list(accepted) or [("", secret)]
+    first: SignatureError | None = None
+    for label, candidate in candidates:
+        try:
+            _verify_vapi_one(headers, body, mode=mode, secret=candidate, **options)
+        except SignatureError as exc:
+            first = first or exc
+            continue
+        return label
+    raise first or SignatureError("no webhook secret is configured")
 
 
 def twilio_signature(url: str, params: Mapping[str, list[str]] | Mapping[str, str], token: str) -> str:

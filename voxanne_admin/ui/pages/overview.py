@@ -11,10 +11,13 @@ from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit_service
 from voxanne_admin.audit.models import AuditEventRead
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.calls import spend_guard
 from voxanne_admin.calls import stats as call_stats
 from voxanne_admin.calls.filters import CallFilter
 from voxanne_admin.calls.models import OrgToday
+from voxanne_admin.credentials import service as credential_service
 from voxanne_admin.orgs import service as org_service
+from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import Column, data_table, page_header, stat_card
@@ -33,6 +36,8 @@ class OverviewState(AppState):
     today: list[OrgToday] = []
     today_links: dict[int, str] = {}
     today_date: str = ""
+    old_credentials: list[str] = []
+    paused: list[str] = []
     loaded: bool = False
 
     @rx.event
@@ -45,6 +50,9 @@ class OverviewState(AppState):
             org_id = int(self.selected_org) if self.selected_org.isdigit() else None
             self.activity = audit_service.list_recent(session, limit=15, org_id=org_id)
             self.today = call_stats.today_by_org(session, org_ids=[org_id] if org_id else None)
+            self.old_credentials = [f"{c.label} ({c.age})" for c in
+                                    credential_service.old_credentials(session, settings=get_settings())]
+            self.paused = [f"{t.scope}: {t.reason}" for t in spend_guard.open_trips(session)]
         self.today_date = fmt.day(utcnow())
         # Each organization's row opens its calls of today on the Call logs page.
         self.today_links = {
@@ -103,6 +111,15 @@ def overview_page() -> rx.Component:
     """The first page after sign-in."""
     return rx.vstack(
         page_header("Overview", "What is running and what changed recently."),
+        rx.cond(OverviewState.paused.length() > 0, rx.callout(
+            rx.vstack(rx.text("Outbound calling is paused by the spend guard. A founder turns it back on from the "
+                              "Credentials page.", weight="medium"),
+                      rx.foreach(OverviewState.paused, lambda p: rx.text(p, size="2")), spacing="1"),
+            icon="octagon-x", color_scheme="red", width="100%", id="spend-guard-alert")),
+        rx.cond(OverviewState.old_credentials.length() > 0, rx.callout(
+            rx.vstack(rx.text("These credentials are due for rotation (Credentials page):", weight="medium"),
+                      rx.foreach(OverviewState.old_credentials, lambda c: rx.text(c, size="2")), spacing="1"),
+            icon="key-round", color_scheme="amber", width="100%", id="credentials-age-alert")),
         rx.flex(
             stat_card("Active organizations", OverviewState.active_orgs),
             stat_card("Closed organizations", OverviewState.closed_orgs, "Data is purged 30 days after closing"),

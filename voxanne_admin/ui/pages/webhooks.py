@@ -75,6 +75,7 @@ class WebhooksState(AppState):
     rates: list[RateRow] = []
     failures: list[FailureRow] = []
     dead_letters: list[WebhookEventRead] = []
+    recent: list[WebhookEventRead] = []
     breakers: list[BreakerRow] = []
     selected: list[int] = []
     payload: str = ""
@@ -86,6 +87,7 @@ class WebhooksState(AppState):
             figures = inbox.stats(session)
             self.failures = [FailureRow(**f) for f in inbox.recent_failures(session, limit=15)]
             self.dead_letters = inbox.list_events(session, status="dead_letter", limit=100)
+            self.recent = inbox.list_events(session, limit=25)
         self.counts = figures["counts"]
         age = figures["oldest_pending_s"]
         self.oldest_pending = fmt.age(age, empty="none")
@@ -205,6 +207,17 @@ def _dead_row(e: WebhookEventRead) -> rx.Component:
     )
 
 
+def _recent_row(e: WebhookEventRead) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(rx.text(e.received_at, size="1", white_space="nowrap")),
+        rx.table.cell(e.id),
+        rx.table.cell(e.provider, " ", rx.code(e.kind)),
+        rx.table.cell(rx.text(e.call_id, size="1")),
+        rx.table.cell(status_badge(e.status, WEBHOOK_OUTCOME)),
+        rx.table.cell(e.signed_with),
+    )
+
+
 def _breaker_row(b: BreakerRow) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(rx.code(b.name)),
@@ -268,6 +281,10 @@ def webhooks_page() -> rx.Component:
                     Column("Actions", hide_label=True)], WebhooksState.dead_letters, _dead_row, label="Dead letters",
                    loading=loading, empty="No dead letters. Every accepted event was applied.",
                    id="dead-letters-table"),
+        _section("Recent events"),
+        data_table(["Received", "Event", "Type", "Call", "Status", "Signed with"], WebhooksState.recent, _recent_row,
+                   label="Recent webhook events and the secret that signed each", loading=loading,
+                   empty="No events yet.", id="recent-events-table"),
         _section("Recent failures"),
         data_table(["When", "Event", "Type", "Attempt", "Outcome", "Error"], WebhooksState.failures, _failure_row,
                    label="Recent failed attempts", loading=loading, empty="No failed attempts.", id="failures-table"),

@@ -1,0 +1,1 @@
+"""Provider credentials: stored encrypted at rest, rotated without downtime, their age watched."""
