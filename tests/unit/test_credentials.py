@@ -15,7 +15,8 @@ from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.credentials import runtime
 from voxanne_admin.credentials import service as cred_service
-from voxanne_admin.credentials.models import ENCRYPTED_COLUMNS, ProviderCredential
+from voxanne_admin.auth.secrets_at_rest import ENCRYPTED_COLUMNS
+from voxanne_admin.credentials.models import ProviderCredential
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 from voxanne_admin.vault import KeyMissingError, Vault
@@ -40,7 +41,7 @@ def test_a_stored_credential_is_encrypted_and_only_its_last_4_are_read_or_audite
     assert SECRET not in json.dumps([r.model_dump() for r in reads.values()])
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "credential_activated")).one()
     assert SECRET not in json.dumps(event.diff) and event.diff["after"]["last4"] == "WXYZ"
-    assert ("provider_credentials", "value_enc") in ENCRYPTED_COLUMNS
+    assert ("provider_credentials", "name", "value_enc") in ENCRYPTED_COLUMNS
 
 
 def test_an_environment_credential_is_read_only_and_says_where_it_comes_from(session, monkeypatch):

@@ -23,6 +23,8 @@ FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with version byte 0x80 + t
 # table, primary-key column, encrypted column
 ENCRYPTED_COLUMNS: list[tuple[str, str, str]] = [
     ("staff_users", "id", "totp_secret"),
+    ("provider_credentials", "name", "value_enc"),  # credentials/: the stored provider keys and secrets
+    ("provider_credentials", "name", "previous_enc"),  # ... and the old one during a rotation's grace window
 ]
 
 

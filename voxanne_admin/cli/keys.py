@@ -15,18 +15,23 @@ def keys_rotate() -> None:
 
     Put the new key first in VOXANNE_ENCRYPTION_KEYS (or secrets/encryption.keys), keep the old ones after it,
     run this, then drop the old keys. Safe to run again: values already under the newest key are skipped."""
-    from voxanne_admin import db, vault
+    from voxanne_admin import db, settings, vault
+    from voxanne_admin.audit import service as audit
     from voxanne_admin.auth import secrets_at_rest
 
     _database_url()
     vault.get_vault.cache_clear()
     try:
-        with db.get_engine().begin() as conn:
-            counts = secrets_at_rest.rotate(conn)
+        with db.transaction() as session:  # the re-encryption and its audit event commit together
+            counts = secrets_at_rest.rotate(session.connection())
+            audit.record(session, actor=audit.Actor.system("cli"), action="encryption_keys_rotated",
+                         diff={"re_encrypted": {"before": None, "after": counts},
+                               "keys": {"before": None, "after": vault.get_vault().key_count}})
     except (vault.KeyMissingError, vault.DecryptError) as exc:
         typer.echo(f"Not rotated (nothing changed): {exc}. Keep every old key in the keyring until the rotation "
                    "has finished.", err=True)
         raise typer.Exit(2) from None
+    settings.invalidate_stored_credentials()  # stored provider credentials are read again under the new key
     for column, count in counts.items():
         typer.echo(f"{column}: {count} re-encrypted")
     typer.echo(f"Done: everything is under the newest of {vault.get_vault().key_count} key(s). "

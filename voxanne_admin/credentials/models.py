@@ -30,11 +30,6 @@ class ProviderCredential(SQLModel, table=True):
     updated_by: str = Field(default="", max_length=200)
 
 
-# Every encrypted column of this package, for `voxanne-admin keys rotate` (table, column).
-ENCRYPTED_COLUMNS: list[tuple[str, str]] = [("provider_credentials", "value_enc"),
-                                            ("provider_credentials", "previous_enc")]
-
-
 class CredentialRead(BaseModel):
     """A credential as the page shows it: never the value, only its last 4 characters."""
 
