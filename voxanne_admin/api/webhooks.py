@@ -20,6 +20,7 @@ from sqlmodel import Session
 from voxanne_admin import db
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import client_ip
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import flows as inbox_flows
@@ -51,7 +52,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    return client_ip.from_request(request)
 
 
 def _audit_auth_failure(session: Session, provider: str, ip: str, reason: str, path: str) -> None:

@@ -23,6 +23,7 @@ import reflex as rx
 from voxanne_admin import db
 from voxanne_admin.api.auth import COOKIE
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import client_ip
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
@@ -68,9 +69,14 @@ def current_staff() -> CurrentStaff:
     return staff
 
 
+def client_ip_of(state: rx.State) -> str:
+    """The client address of this websocket connection (X-Forwarded-For only from TRUSTED_PROXIES)."""
+    return client_ip.from_reflex_headers(state.router.session.client_ip, state.router.headers.raw_headers)
+
+
 def actor_for(state: rx.State, staff: CurrentStaff | None = None) -> Actor:
     """Audit actor for the person behind this event (IP and user agent from the connection)."""
-    ip = state.router.session.client_ip or None
+    ip = client_ip_of(state) or None
     ua = state.router.headers.user_agent or None
     rid = request_id_var.get()
     if staff is None:
