@@ -20,6 +20,7 @@ APPOINTMENT_SLOT_NAMESPACE = 0x7A10  # xact, two-key: (namespace, crc32(org:slot
 SSO_EMAIL_NAMESPACE = 0x7A12  # xact, two-key: (namespace, crc32(email) - 2**31), one JIT account per email
 CALL_STATS_REFRESH = 0x7A11CA  # xact: one refresher of the call-statistics rollup at a time
 DEMO_LOAD = 0x7A0DE0  # session: one process loads the demo history into an empty database
+STARTUP = 0x7A0DE1  # session: one replica at a time migrates the database and seeds the demo at start
 
 
 def job(job_name: str) -> int:

@@ -7,7 +7,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from voxanne_admin.api import auth, calls, flags, health, monitoring, oidc, webhooks
+from voxanne_admin.api import auth, calls, flags, health, metrics, monitoring, oidc, webhooks
 from voxanne_admin.errors import DomainError, ProviderError, RateLimited
 from voxanne_admin.logging import request_id_var
 from voxanne_admin.settings import get_settings
@@ -68,6 +68,7 @@ def build_api() -> FastAPI:
     api.include_router(oidc.router)
     api.include_router(webhooks.router)
     api.include_router(monitoring.router)
+    api.include_router(metrics.router)
     api.include_router(calls.router)
     api.include_router(flags.router)
     if get_settings().sandbox:
@@ -86,5 +87,6 @@ def mount(asgi_app) -> FastAPI:
     """api_transformer factory: our routes first, then everything else goes to Reflex."""
     api = build_api()
     api.add_middleware(RequestIdMiddleware)
+    api.add_middleware(metrics.MetricsMiddleware)
     api.mount("", asgi_app)
     return api

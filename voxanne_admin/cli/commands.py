@@ -335,20 +335,24 @@ def serve(
     build_only: Annotated[bool, typer.Option(help="Prepare everything, then exit without serving.")] = False,
 ) -> None:
     """Start the database, apply migrations, build the frontend if needed and serve on PORT."""
-    from voxanne_admin import db, migrate
-    from voxanne_admin import logging as vx_logging
-    from voxanne_admin.serve import build_frontend, run_granian
+    from voxanne_admin.serve import build_frontend, prepare_runtime, run_granian, startup_lock
 
     settings = _settings()
+    prepare_runtime(settings)  # first: PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client
+    from voxanne_admin import db, error_reporting, migrate
+    from voxanne_admin import logging as vx_logging
+
     vx_logging.configure(settings.log_level)
+    error_reporting.init(settings)
     url = db.ensure_database()
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
-    migrate.upgrade(url)
-    if demo or settings.voxanne_demo:
-        created = _seed_demo(history=history)
-        if created:
-            typer.echo(f"Loaded {created} demo organizations.")
+    with startup_lock(url):  # replicas starting together: one migrates and seeds, the others find it done
+        migrate.upgrade(url)
+        if demo or settings.voxanne_demo:
+            created = _seed_demo(history=history)
+            if created:
+                typer.echo(f"Loaded {created} demo organizations.")
     db.reset_engine()  # workers open their own pools after fork
     build_frontend(settings)
     if build_only:

@@ -13,6 +13,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -20,7 +21,7 @@ from typing import Any
 
 import reflex as rx
 
-from voxanne_admin import db
+from voxanne_admin import db, metrics
 from voxanne_admin.api.auth import COOKIE
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import client_ip
@@ -94,8 +95,9 @@ def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
 
 
 @contextlib.contextmanager
-def _event_context(state: rx.State, staff: CurrentStaff):
-    """Bind the staff member, a request id and the org scope for logs, audit rows and current_staff()."""
+def _event_context(state: rx.State, staff: CurrentStaff, handler: str = ""):
+    """Bind the staff member, a request id and the org scope for logs, audit rows and current_staff(); time the
+    handler for Prometheus (voxanne_ui_event_duration_seconds)."""
     selected = getattr(state, "selected_org", "")
     tokens = [
         (_current, _current.set(staff)),
@@ -103,9 +105,14 @@ def _event_context(state: rx.State, staff: CurrentStaff):
         (request_id_var, request_id_var.set(uuid.uuid4().hex[:16])),
         (org_id_var, org_id_var.set(int(selected) if isinstance(selected, str) and selected.isdigit() else None)),
     ]
+    started = time.perf_counter()
+    outcome = "error"
     try:
         yield
+        outcome = "ok"
     finally:
+        if handler:
+            metrics.EVENT_SECONDS.labels(handler, outcome).observe(time.perf_counter() - started)
         for var, token in reversed(tokens):
             var.reset(token)
 
@@ -114,6 +121,8 @@ def guarded(minimum: str) -> Callable:
     """Decorator for State event handlers: sign-in and role are checked on the server first."""
 
     def decorate(fn: Callable) -> Callable:
+        handler = f"{fn.__qualname__}"
+
         def authorise(self) -> tuple[CurrentStaff | None, bool]:
             staff = resolve(self)
             return staff, bool(staff and has_role(staff.role, minimum))
@@ -126,7 +135,7 @@ def guarded(minimum: str) -> Callable:
                 if not ok:
                     yield _deny(self, staff, minimum)
                     return
-                with _event_context(self, staff):
+                with _event_context(self, staff, handler):
                     try:
                         async for item in fn(self, *args, **kwargs):
                             yield item
@@ -141,7 +150,7 @@ def guarded(minimum: str) -> Callable:
                 staff, ok = authorise(self)
                 if not ok:
                     return _deny(self, staff, minimum)
-                with _event_context(self, staff):
+                with _event_context(self, staff, handler):
                     try:
                         return await fn(self, *args, **kwargs)
                     except DomainError as exc:
@@ -157,7 +166,7 @@ def guarded(minimum: str) -> Callable:
                     if staff is not None and fn.__name__ == "load":
                         return None  # a page load: the shell's access panel already explains the refusal
                     return _deny(self, staff, minimum)
-                with _event_context(self, staff):
+                with _event_context(self, staff, handler):
                     try:
                         return fn(self, *args, **kwargs)
                     except DomainError as exc:
