@@ -51,12 +51,25 @@ def _source_fingerprint(settings: Settings) -> str:
         if path.is_file():
             digest.update(str(path.relative_to(ROOT)).encode())
             digest.update(path.read_bytes())
-    digest.update(f"{settings.port}|{settings.public_url}".encode())
+    # The build embeds only the public URL (the websocket and API address); PORT enters through the default
+    # http://localhost:PORT. Replicas behind one proxy (same VOXANNE_PUBLIC_URL) therefore share one build.
+    digest.update(settings.public_url.encode())
     return digest.hexdigest()
 
 
 def build_frontend(settings: Settings, *, force: bool = False) -> bool:
     """Compile and export the frontend when the sources changed; returns True if it built."""
+    import fcntl
+
+    WEB.mkdir(exist_ok=True)
+    # Replicas sharing this checkout (and the test suite's early build) build one at a time; a replica that waited
+    # finds the frontend built and up to date, so every replica serves the identical build.
+    with (WEB / ".voxanne-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(settings, force=force)
+
+
+def _build_locked(settings: Settings, *, force: bool) -> bool:
     fingerprint = _source_fingerprint(settings)
     index = WEB / "build" / "client" / "index.html"
     if not force and index.exists() and STAMP.exists() and STAMP.read_text() == fingerprint:

@@ -335,10 +335,18 @@ def serve(
     build_only: Annotated[bool, typer.Option(help="Prepare everything, then exit without serving.")] = False,
 ) -> None:
     """Start the database, apply migrations, build the frontend if needed and serve on PORT."""
-    from voxanne_admin.serve import build_frontend, prepare_runtime, run_granian, startup_lock
+    from voxanne_admin.serve import (
+        build_frontend,
+        check_redis,
+        prepare_runtime,
+        run_granian,
+        startup_lock,
+        worker_count,
+    )
 
     settings = _settings()
     prepare_runtime(settings)  # first: PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client
+    check_redis(settings, worker_count(settings))  # before touching the database: refuse early, with the reason
     from voxanne_admin import db, error_reporting, migrate
     from voxanne_admin import logging as vx_logging
 
