@@ -117,7 +117,7 @@ def init(settings: Settings) -> bool:
         include_local_variables=False,
         max_request_body_size="never",
         before_send=before_send,  # type: ignore[arg-type]
-        before_breadcrumb=before_breadcrumb,  # type: ignore[arg-type]
+        before_breadcrumb=before_breadcrumb,
         traces_sample_rate=0.0,
     )
     _started = True

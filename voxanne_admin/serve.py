@@ -101,7 +101,7 @@ def worker_count(settings: Settings) -> int:
 
 def drain_marker(settings: Settings) -> Path:
     """The file whose presence tells every worker of this replica that it is shutting down (readiness 503)."""
-    return settings.data_dir / "run" / "draining"
+    return settings.drain_marker
 
 
 def prepare_runtime(settings: Settings) -> None:
@@ -228,6 +228,9 @@ def run_granian(settings: Settings) -> None:
             if self._draining or drain_s <= 0:
                 return super().signal_handler_interrupt(*args, **kwargs)
             self._draining = True
+            # A worker that got the signal too (a whole process group signalled) exits on its own: while
+            # draining, that ends the server instead of respawning a worker only to stop it again.
+            self.respawn_failed_workers = False
             marker.touch()
             print(f"Shutting down: not ready for {drain_s:g} s, then stopping workers.", flush=True)
             timer = threading.Timer(drain_s, super().signal_handler_interrupt)

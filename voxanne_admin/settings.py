@@ -210,6 +210,11 @@ class Settings(BaseSettings):
         return self.vapi_api_key is None or self.twilio_account_sid is None or self.twilio_auth_token is None
 
     @property
+    def drain_marker(self) -> Path:
+        """The file whose presence tells every worker of this replica that it is shutting down (readiness 503)."""
+        return self.data_dir / "run" / "draining"
+
+    @property
     def trusted_proxy_networks(self) -> tuple:
         """TRUSTED_PROXIES as ip_network objects."""
         import ipaddress

@@ -63,6 +63,7 @@ def haproxy_config(servers: dict[str, int], port: int) -> str:
     ignores use-server for a server that is down), so a test can put a browser or a duplicate on a given replica."""
     text = (ROOT / "deploy" / "haproxy.cfg").read_text()
     text = text.replace("    log /dev/log local0\n", "    log stderr format raw local0 warning\n")
+    text = re.sub(r"    maxconn \d+\n", "    maxconn 1000\n", text, count=1)
     text = re.sub(r"    stats socket .*\n", "", text)
     text = re.sub(r"    ssl-default-bind-\S+ .*\n", "", text)
     text = text.replace("    bind :80\n", f"    bind 127.0.0.1:{port}\n")
@@ -153,10 +154,11 @@ class Fleet:
         proc.wait(10)
 
     def stop(self, name: str) -> None:
+        """SIGTERM to the serve process, as systemd's KillMode=mixed does (deploy/voxanne-admin.service)."""
         proc = self.replicas[name].proc
         if proc is None or proc.poll() is not None:
             return
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(40)
         except subprocess.TimeoutExpired:

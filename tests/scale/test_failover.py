@@ -73,7 +73,7 @@ def test_two_replicas_starting_together_migrate_and_seed_once(fleet):
     assert fleet.scalar("select count(*) from organizations where slug = any(:s)", s=slugs) == len(slugs)
     assert fleet.scalar("select count(*) from organizations") == len(slugs)
     # both replicas serve the identical frontend build (one .web, built once under the build lock)
-    pages = [httpx.get(f"{r.base}/login", timeout=10).text for r in fleet.replicas.values()]
+    pages = [httpx.get(f"{r.base}/login", timeout=10, follow_redirects=True).text for r in fleet.replicas.values()]
     assert pages[0] == pages[1] and "<script" in pages[0]
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from voxanne_admin import db, migrate, serve
+from voxanne_admin import db, migrate
 from voxanne_admin.auth import oidc
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.providers import resilience
@@ -50,7 +50,7 @@ def _check_database() -> tuple[list[str], dict]:
 @router.get("/health/ready")
 async def ready() -> JSONResponse:
     """Database reachable, migrations at head, scheduler running: 200, else 503 with reasons."""
-    if serve.drain_marker(get_settings()).exists():
+    if get_settings().drain_marker.exists():
         # Shutting down (SIGTERM): the load balancer stops sending new requests; in-flight ones still finish.
         return JSONResponse({"status": "not ready", "checks": {"shutdown": "draining"},
                              "reasons": ["shutting down: this replica is draining (SIGTERM received)"]},
