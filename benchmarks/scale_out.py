@@ -113,7 +113,7 @@ def _page_events(fleet: fleetlib.Fleet, rounds: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.helpers import create_account, sign_in
-    from tests.scale.test_browser_failover import CHROMIUM, CHROMIUM_ARGS
+    from tests.scale.test_zz_browser_failover import CHROMIUM, CHROMIUM_ARGS
 
     account = create_account(fleet.engine, role="viewer", label=f"bench{time.time_ns()}")
     timings = []

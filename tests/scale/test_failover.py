@@ -2,7 +2,7 @@
 
 What a team relying on the fleet needs: webhooks applied exactly once whichever replica gets them (and when one
 dies mid-stream), each job tick run once, a flag change seen everywhere within a second, metrics scrapeable, and a
-SIGTERM that drains instead of dropping work. Browser journeys across replicas are in test_browser_failover.py.
+SIGTERM that drains instead of dropping work. Browser journeys across replicas are in test_zz_browser_failover.py (run last).
 The tests that stop a replica run last and bring it back.
 """
 
@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT
@@ -64,6 +65,13 @@ def _samples(text: str) -> dict[str, list]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def both_replicas(fleet):
+    """Every test starts with both replicas up (a test that stopped one brings it back at its end)."""
+    for name in fleet.replicas:
+        fleet.ensure_up(name)
+
+
 def test_two_replicas_starting_together_migrate_and_seed_once(fleet):
     from voxanne_admin import migrate
     from voxanne_admin.orgs.service import DEMO_ORGS
@@ -86,6 +94,7 @@ def test_2000_webhooks_with_duplicates_on_the_other_replica_are_applied_once(fle
         jobs = [pool.submit(_post, client, url, m, replica) for m in messages for replica in ("app1", "app2")]
         answers = [j.result() for j in jobs]
     assert len(answers) == 2000
+    assert all("duplicate" in a for a in answers), [a for a in answers if "duplicate" not in a][:3]
     assert sum(1 for a in answers if a["duplicate"]) == 1000
     _wait_drained(fleet, 1000)
     rows = fleet.rows("""select count(*) filter (where status = 'completed'), count(*) from webhook_events
@@ -101,7 +110,7 @@ def test_2000_webhooks_with_duplicates_on_the_other_replica_are_applied_once(fle
 
 def test_flag_change_on_one_replica_is_seen_by_the_other_within_a_second(fleet, monitoring_token):
     headers = {"Authorization": f"Bearer {monitoring_token}"}
-    key, enabled = fleet.rows("select key, enabled from feature_flags where not protected and not archived "
+    key, enabled = fleet.rows("select key, enabled from feature_flags where not protected and archived_at is null "
                               "order by key limit 1")[0]
     app1, app2 = fleet.replicas["app1"].base, fleet.replicas["app2"].base
     evaluate = f"{app2}/api/feature-flags/evaluate?org=harbor-dental"
@@ -225,3 +234,4 @@ def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(fleet):
                             group by a.event_id having count(*) > 1) twice""") == 0
     assert fleet.scalar("select count(*) from calls where vapi_call_id like 'fleet-kill-%' and status = 'ended'") \
         == 300
+    fleet.ensure_up("app2")  # at once: a dead replica's port must not sit free for another process to take
