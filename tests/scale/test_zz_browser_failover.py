@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI
-from tests.e2e.helpers import create_account, enter_password, scalar, sign_in
+from tests.e2e.helpers import create_account, enter_password, scalar, sign_in, wait_until
 from tests.scale.conftest import ARTIFACTS, Fleet
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -76,7 +76,8 @@ def test_per_ip_sign_in_limit_is_shared_by_the_replicas(fleet, page_on):
             page = pages["app1" if n % 2 == 0 else "app2"]
             enter_password(page, account, password="not the password 1")
             expect(page.get_by_text(re.compile("(Email or password|Too many)", re.I)).first).to_be_visible()
-            assert scalar(fleet.engine, "select count(*) from login_attempts") == n + 1
+            wait_until(lambda: scalar(fleet.engine, "select count(*) from login_attempts") == n + 1,
+                       what=f"attempt {n + 1} recorded")
         for name, page in pages.items():  # both replicas refuse the next one: they counted the same attempts
             enter_password(page, account)
             expect(page.get_by_text("Too many sign-in attempts")).to_be_visible()
