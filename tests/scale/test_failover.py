@@ -2,8 +2,8 @@
 
 What a team relying on the fleet needs: webhooks applied exactly once whichever replica gets them (and when one
 dies mid-stream), each job tick run once, a flag change seen everywhere within a second, metrics scrapeable, and a
-SIGTERM that drains instead of dropping work. Browser journeys across replicas are in test_zz_browser_failover.py (run last).
-The tests that stop a replica run last and bring it back.
+SIGTERM that drains instead of dropping work. Browser journeys across replicas are in test_zz_browser_failover.py
+(run last). A test that stops a replica brings it back.
 """
 
 from __future__ import annotations
