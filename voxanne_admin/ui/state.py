@@ -276,11 +276,34 @@ def field_errors(exc: DomainError) -> dict[str, Any]:
     return {field or "form": str(exc)}
 
 
+RECONNECTING = ("Reconnecting: the console lost its session store for a moment. Nothing was saved; "
+                "try again in a few seconds.")
+
+
+def _session_store_lost(exception: BaseException) -> bool:
+    """A Redis connection or timeout error, raised directly or as the cause of another error."""
+    import redis.exceptions
+
+    seen: BaseException | None = exception
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def backend_exception_handler(exception: Exception):
     """Domain errors (provider errors among them) become their own message; anything else is logged with a
     reference the user can quote."""
     if isinstance(exception, DomainError):
         return rx.toast.error(str(exception))
+    if _session_store_lost(exception):
+        # Redis (REDIS_URL) is gone: every page event fails the same way until it is back, then works again by
+        # itself (redis-py reconnects). Say so once (one toast id), not "something went wrong" per click.
+        log.warning("session store unreachable", extra={"error": type(exception).__name__})
+        return rx.toast.warning(RECONNECTING, id="session-store-lost", duration=8000)
     reference = uuid.uuid4().hex[:8]
     log.error("unhandled error in an event handler", exc_info=exception, extra={"reference": reference})
     return rx.toast.error(
