@@ -150,3 +150,22 @@ def test_sentry_stays_off_without_a_dsn():
     from voxanne_admin import error_reporting
 
     assert error_reporting.init(get_settings()) is False
+
+
+def test_metrics_bind_serves_prometheus_text_without_a_token(clean_db):
+    import socket
+
+    import httpx
+
+    from voxanne_admin.serve import start_metrics_listener
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start_metrics_listener(load_settings(metrics_bind=f"127.0.0.1:{port}"))
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert response.status_code == 200 and "text/plain" in response.headers["content-type"]
+    samples = _samples(response.text)
+    assert samples["voxanne_database_up"][0].value == 1
+    assert len(samples["voxanne_flag_evaluations_total"]) == 10
+    assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=10).status_code == 404
