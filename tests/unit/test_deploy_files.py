@@ -30,6 +30,7 @@ def test_haproxy_config_is_valid_for_haproxy(tmp_path):
     text = (DEPLOY / "haproxy.cfg").read_text()
     assert "uri /health/ready" in text and "http-check expect status 200" in text
     assert "timeout tunnel" in text  # websockets
+    assert "timeout check 3s" in text  # a slow check is not a dead replica
     assert "http-request del-header X-Forwarded-For" in text and "option forwardfor" in text
 
 
