@@ -143,7 +143,9 @@ def get_engine() -> Engine:
         hide_parameters=True,
         pool_size=10,
         max_overflow=10,
-        connect_args={"application_name": "voxanne-admin"},
+        # One name per replica (its port), so an operator (and the failover tests) can tell whose connections
+        # and advisory locks are whose in pg_stat_activity / pg_locks.
+        connect_args={"application_name": f"voxanne-admin:{get_settings().port}"},
     )
 
 

@@ -25,6 +25,7 @@ CALL_STATS_REFRESH = 0x7A11CA  # xact: one refresher of the call-statistics roll
 DEMO_LOAD = 0x7A0DE0  # session: one process loads the demo history into an empty database
 CREDENTIAL_ROTATION = 0x7A0C4E  # session (try): one credential rotation at a time; a second is told to wait
 SPEND_GUARD = 0x7A05E4  # xact: one spend-guard decision at a time (no double pause, no lost trip)
+STARTUP = 0x7A0DE1  # session: one replica at a time migrates the database and seeds the demo at start
 
 
 def job(job_name: str) -> int:

@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     login_ip_limit: int = Field(default=100, ge=10, description="Sign-in attempts per IP per 15 minutes.")
     api_token_days: int = Field(default=90, ge=1, le=366,
                                 description="Lifetime of a new API token in days (it stops working after).")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy addresses or networks (10.0.0.5, 10.0.0.0/24) whose "
+        "X-Forwarded-For is believed. Unset: the socket peer is the client, whatever the header says.")
+    metrics_bind: str = Field(
+        default="", description="host:port for a token-free Prometheus /metrics listener (127.0.0.1:9464). "
+        "Unset: GET /metrics on PORT with an API token.")
+    sentry_dsn: SecretStr | None = Field(default=None, description="Sentry DSN: errors go to Sentry, scrubbed of "
+                                         "PHI, PII and secrets. Unset: no Sentry.")
+    sentry_environment: str = Field(default="production", description="Sentry environment tag.")
+    voxanne_drain_seconds: float = Field(
+        default=3.0, ge=0, le=20, description="After SIGTERM: seconds /health/ready answers 503 (the proxy stops "
+        "sending new requests) before workers stop; the whole shutdown stays under 30 s.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     vapi_api_key: SecretStr | None = Field(default=None, description="Vapi private key. Unset: sandbox.")
     vapi_base_url: str = Field(default="", description="Vapi API base. Default https://api.vapi.ai (sandbox: ours).")
@@ -191,6 +203,32 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        bad = []
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                bad.append(item)
+        if bad:
+            raise ValueError(f"must be IP addresses or networks like 10.0.0.5 or 10.0.0.0/24 (not {', '.join(bad)})")
+        return ",".join(items)
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _metrics_bind(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port such as 127.0.0.1:9464")
+        return value
+
     @field_validator("oidc_issuer")
     @classmethod
     def _issuer(cls, value: str) -> str:
@@ -228,7 +266,7 @@ class Settings(BaseSettings):
 
     @field_validator("vapi_api_key", "twilio_auth_token", "redis_url", "vapi_webhook_secret", "slack_webhook_url",
                      "oidc_client_secret", "audit_stream_token",
-                     "twilio_api_key_secret")
+                     "twilio_api_key_secret", "sentry_dsn")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -259,6 +297,18 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """True when provider credentials are missing and the built-in sandbox providers are used."""
         return self.vapi_api_key is None or self.twilio_account_sid is None or self.twilio_auth_token is None
+
+    @property
+    def drain_marker(self) -> Path:
+        """The file whose presence tells every worker of this replica that it is shutting down (readiness 503)."""
+        return self.data_dir / "run" / "draining"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple:
+        """TRUSTED_PROXIES as ip_network objects."""
+        import ipaddress
+
+        return tuple(ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies.split(",") if v)
 
     @property
     def sso_enabled(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from voxanne_admin import error_reporting
 from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import mount
 from voxanne_admin.dr import archive as dr_archive
@@ -34,6 +35,7 @@ from voxanne_admin.ui.state import backend_exception_handler, ui_only
 from voxanne_admin.webhooks import worker as inbox_worker
 
 vx_logging.configure(get_settings().log_level)
+error_reporting.init(get_settings())
 
 PAGES = [
     auth.setup_page,

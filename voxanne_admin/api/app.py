@@ -7,7 +7,7 @@ import uuid
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from voxanne_admin.api import auth, calls, compliance, flags, health, monitoring, oidc, webhooks
+from voxanne_admin.api import auth, calls, compliance, flags, health, metrics, monitoring, oidc, webhooks
 from voxanne_admin.api.security import SecurityMiddleware, require_sandbox_access
 from voxanne_admin.errors import DomainError, ProviderError, RateLimited
 from voxanne_admin.logging import request_id_var
@@ -71,6 +71,7 @@ def build_api() -> FastAPI:
     api.include_router(oidc.router)
     api.include_router(webhooks.router)
     api.include_router(monitoring.router)
+    api.include_router(metrics.router)
     api.include_router(calls.router)
     api.include_router(flags.router)
     api.include_router(compliance.router)
@@ -93,6 +94,7 @@ def mount(asgi_app) -> FastAPI:
     """api_transformer factory: our routes first, then everything else goes to Reflex."""
     api = build_api()
     api.add_middleware(RequestIdMiddleware)
+    api.add_middleware(metrics.MetricsMiddleware)
     api.add_middleware(SecurityMiddleware)  # outermost of ours: Origin refused before any route runs
     api.mount("", asgi_app)
     return api

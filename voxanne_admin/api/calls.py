@@ -12,6 +12,7 @@ from voxanne_admin import db
 from voxanne_admin.api.deps import require_staff
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import client_ip
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
 from voxanne_admin.calls import exports
@@ -40,6 +41,6 @@ async def download(token: str, request: Request) -> FileResponse:
     path = Path(export.path)
     if not path.is_file() or exports.export_dir().resolve() not in path.resolve().parents:
         raise HTTPException(404, "The export file is gone (exports are kept 24 hours); export again.")
-    await db.run_in_transaction(_audit_download, staff, token, request.client.host if request.client else "")
+    await db.run_in_transaction(_audit_download, staff, token, client_ip.from_request(request))
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name,
                         headers={"Cache-Control": "no-store"})

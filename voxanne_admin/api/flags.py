@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from voxanne_admin.api.deps import require_staff
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import client_ip
 from voxanne_admin.errors import DomainError, NotFound
 from voxanne_admin.flags import flows, snapshot, unleash
 from voxanne_admin.flags import service as flag_service
@@ -54,7 +55,7 @@ def _error(exc: DomainError) -> HTTPException:
 
 def _actor(staff, request: Request) -> Actor:
     return Actor(type="staff", id=str(staff.id), email=staff.email,
-                 ip=request.client.host if request.client else None,
+                 ip=client_ip.from_request(request) or None,
                  user_agent=request.headers.get("user-agent"), request_id=request.headers.get("x-request-id"))
 
 

@@ -14,6 +14,7 @@ from voxanne_admin import db, migrate
 from voxanne_admin.auth import oidc
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.providers import resilience
+from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import worker as inbox_worker
 
 router = APIRouter()
@@ -49,6 +50,11 @@ def _check_database() -> tuple[list[str], dict]:
 @router.get("/health/ready")
 async def ready() -> JSONResponse:
     """Database reachable, migrations at head, scheduler running: 200, else 503 with reasons."""
+    if get_settings().drain_marker.exists():
+        # Shutting down (SIGTERM): the load balancer stops sending new requests; in-flight ones still finish.
+        return JSONResponse({"status": "not ready", "checks": {"shutdown": "draining"},
+                             "reasons": ["shutting down: this replica is draining (SIGTERM received)"]},
+                            status_code=503)
     reasons, checks = await asyncio.to_thread(_check_database)
     checks["scheduler"] = "running" if scheduler.is_running() else "stopped"
     if not scheduler.is_running():

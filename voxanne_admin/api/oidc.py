@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 
 from voxanne_admin.api.auth import PRE_COOKIE, _secure, ticket_proof
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.auth import oidc, sso_flows
+from voxanne_admin.auth import client_ip, oidc, sso_flows
 from voxanne_admin.logging import request_id_var
 from voxanne_admin.settings import get_settings
 
@@ -26,7 +26,7 @@ STATE_PATH = "/api/auth/oidc"
 
 
 def _actor(request: Request) -> Actor:
-    ip = request.client.host if request.client else None
+    ip = client_ip.from_request(request) or None
     return Actor(type="anonymous", ip=ip, user_agent=request.headers.get("user-agent", "")[:400] or None,
                  request_id=request_id_var.get())
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from voxanne_admin import db
 from voxanne_admin.audit import flood
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth import client_ip
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings, note_credential_use
 from voxanne_admin.webhooks import flows as inbox_flows
@@ -50,7 +51,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    return client_ip.from_request(request)
 
 
 def _count_auth_failure(session: Session, provider: str, ip: str, reason: str, path: str) -> bool:

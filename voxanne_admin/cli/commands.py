@@ -424,23 +424,35 @@ def serve(
     build_only: Annotated[bool, typer.Option(help="Prepare everything, then exit without serving.")] = False,
 ) -> None:
     """Start the database, apply migrations, build the frontend if needed and serve on PORT."""
-    from voxanne_admin import db, migrate
-    from voxanne_admin import logging as vx_logging
-    from voxanne_admin.serve import build_frontend, run_granian
+    from voxanne_admin.serve import (
+        build_frontend,
+        check_redis,
+        prepare_runtime,
+        run_granian,
+        startup_lock,
+        worker_count,
+    )
 
     settings = _settings()
+    prepare_runtime(settings)  # first: PROMETHEUS_MULTIPROC_DIR before anything imports prometheus_client
+    check_redis(settings, worker_count(settings))  # before touching the database: refuse early, with the reason
+    from voxanne_admin import db, error_reporting, migrate
+    from voxanne_admin import logging as vx_logging
+
     vx_logging.configure(settings.log_level)
+    error_reporting.init(settings)
     url = db.ensure_database()
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
-    migrate.upgrade_database()
+    with startup_lock(url):  # replicas starting together: one migrates and seeds, the others find it done
+        migrate.upgrade_database()
+        if demo or settings.voxanne_demo:
+            created = _seed_demo(history=history)
+            if created:
+                typer.echo(f"Loaded {created} demo organizations.")
     _check_audit_keys()
     _refuse_unopenable_secrets()
     _check_credentials_open()
-    if demo or settings.voxanne_demo:
-        created = _seed_demo(history=history)
-        if created:
-            typer.echo(f"Loaded {created} demo organizations.")
     _announce_setup_code(settings)
     db.reset_engine()  # workers open their own pools after fork
     build_frontend(settings)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from voxanne_admin import db, locks
+from voxanne_admin import db, locks, metrics
 from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
@@ -63,6 +63,8 @@ def _finish(run_id: int, outcome: str, started: float, detail: str | None = None
         run.error = (error or "")[:4000] or None
         run.duration_ms = int((time.monotonic() - started) * 1000)
         session.add(run)
+        job_name = run.job_name
+    metrics.JOB_SECONDS.labels(job_name, outcome).observe(time.monotonic() - started)
 
 
 def _execute(spec: JobSpec, run_id: int) -> str:

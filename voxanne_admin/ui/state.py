@@ -13,6 +13,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -20,11 +21,11 @@ from typing import Any
 
 import reflex as rx
 
-from voxanne_admin import db
+from voxanne_admin import db, metrics
 from voxanne_admin.api.auth import COOKIE
 from voxanne_admin.api.security import PRE_COOKIE
 from voxanne_admin.audit.service import Actor
-from voxanne_admin.auth import reauth
+from voxanne_admin.auth import client_ip, reauth
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
@@ -84,9 +85,14 @@ def current_staff() -> CurrentStaff:
     return staff
 
 
+def client_ip_of(state: rx.State) -> str:
+    """The client address of this websocket connection (X-Forwarded-For only from TRUSTED_PROXIES)."""
+    return client_ip.from_reflex_headers(state.router.session.client_ip, state.router.headers.raw_headers)
+
+
 def actor_for(state: rx.State, staff: CurrentStaff | None = None) -> Actor:
     """Audit actor for the person behind this event (IP and user agent from the connection)."""
-    ip = state.router.session.client_ip or None
+    ip = client_ip_of(state) or None
     ua = state.router.headers.user_agent or None
     rid = request_id_var.get()
     if staff is None:
@@ -105,8 +111,9 @@ def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
 
 
 @contextlib.contextmanager
-def _event_context(state: rx.State, staff: CurrentStaff):
-    """Bind the staff member, a request id and the org scope for logs, audit rows and current_staff()."""
+def _event_context(state: rx.State, staff: CurrentStaff, handler: str = ""):
+    """Bind the staff member, a request id and the org scope for logs, audit rows and current_staff(); time the
+    handler for Prometheus (voxanne_ui_event_duration_seconds)."""
     selected = getattr(state, "selected_org", "")
     tokens = [
         (_current, _current.set(staff)),
@@ -114,9 +121,14 @@ def _event_context(state: rx.State, staff: CurrentStaff):
         (request_id_var, request_id_var.set(uuid.uuid4().hex[:16])),
         (org_id_var, org_id_var.set(int(selected) if isinstance(selected, str) and selected.isdigit() else None)),
     ]
+    started = time.perf_counter()
+    outcome = "error"
     try:
         yield
+        outcome = "ok"
     finally:
+        if handler:
+            metrics.EVENT_SECONDS.labels(handler, outcome).observe(time.perf_counter() - started)
         for var, token in reversed(tokens):
             var.reset(token)
 
@@ -125,6 +137,8 @@ def guarded(minimum: str) -> Callable:
     """Decorator for State event handlers: sign-in and role are checked on the server first."""
 
     def decorate(fn: Callable) -> Callable:
+        handler = f"{fn.__qualname__}"
+
         def authorise(self) -> tuple[CurrentStaff | None, bool]:
             staff = resolve(self)
             return staff, bool(staff and has_role(staff.role, minimum))
@@ -137,7 +151,7 @@ def guarded(minimum: str) -> Callable:
                 if not ok:
                     yield _deny(self, staff, minimum)
                     return
-                with _event_context(self, staff):
+                with _event_context(self, staff, handler):
                     try:
                         async for item in fn(self, *args, **kwargs):
                             yield item
@@ -154,7 +168,7 @@ def guarded(minimum: str) -> Callable:
                 staff, ok = authorise(self)
                 if not ok:
                     return _deny(self, staff, minimum)
-                with _event_context(self, staff):
+                with _event_context(self, staff, handler):
                     try:
                         return await fn(self, *args, **kwargs)
                     except reauth.ReauthRequired as exc:
@@ -172,7 +186,7 @@ def guarded(minimum: str) -> Callable:
                     if staff is not None and fn.__name__ == "load":
                         return None  # a page load: the shell's access panel already explains the refusal
                     return _deny(self, staff, minimum)
-                with _event_context(self, staff):
+                with _event_context(self, staff, handler):
                     try:
                         return fn(self, *args, **kwargs)
                     except reauth.ReauthRequired as exc:
@@ -348,11 +362,34 @@ def field_errors(exc: DomainError) -> dict[str, Any]:
     return {field or "form": str(exc)}
 
 
+RECONNECTING = ("Reconnecting: the console lost its session store for a moment. Nothing was saved; "
+                "try again in a few seconds.")
+
+
+def _session_store_lost(exception: BaseException) -> bool:
+    """A Redis connection or timeout error, raised directly or as the cause of another error."""
+    import redis.exceptions
+
+    seen: BaseException | None = exception
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def backend_exception_handler(exception: Exception):
     """Domain errors (provider errors among them) become their own message; anything else is logged with a
     reference the user can quote."""
     if isinstance(exception, DomainError):
         return rx.toast.error(str(exception))
+    if _session_store_lost(exception):
+        # Redis (REDIS_URL) is gone: every page event fails the same way until it is back, then works again by
+        # itself (redis-py reconnects). Say so once (one toast id), not "something went wrong" per click.
+        log.warning("session store unreachable", extra={"error": type(exception).__name__})
+        return rx.toast.warning(RECONNECTING, id="session-store-lost", duration=8000)
     reference = uuid.uuid4().hex[:8]
     log.error("unhandled error in an event handler", exc_info=exception, extra={"reference": reference})
     return rx.toast.error(

@@ -74,13 +74,23 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
         _running = False
 
 
+STOP_GRACE_S = 15.0  # graceful shutdown: the batch in hand is applied (its leases never left to expire)
+
+
 @contextlib.asynccontextmanager
 async def lifespan():
-    """Run the inbox worker for the life of the backend worker."""
-    task = asyncio.create_task(run_forever())
+    """Run the inbox worker for the life of the backend worker; on shutdown, finish the current batch first."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_forever(stop))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        if _wake is not None:
+            _wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_S)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

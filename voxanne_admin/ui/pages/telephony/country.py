@@ -7,7 +7,7 @@ import reflex as rx
 from voxanne_admin import db
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.ui.pages.telephony.common import SHOWN_ERRORS, friendly
-from voxanne_admin.ui.state import actor_for, current_staff, guarded, ui_only
+from voxanne_admin.ui.state import actor_for, client_ip_of, current_staff, guarded, ui_only
 
 
 class CountryStep(rx.State, mixin=True):
@@ -55,7 +55,7 @@ class CountryStep(rx.State, mixin=True):
             with db.transaction() as session:
                 setup = telephony.set_country(session, org_id=self._org_id(), country=value,
                                               actor=actor_for(self, staff), actor_role=staff.role,
-                                              ip=self.router.session.client_ip or "")
+                                              ip=client_ip_of(self))
         except SHOWN_ERRORS as exc:
             self.country_error = friendly(exc)
             self.country_choice = self.setup.country

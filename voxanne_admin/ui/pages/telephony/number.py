@@ -11,7 +11,7 @@ from voxanne_admin.telephony.flows import provisioning as provisioning_flow
 from voxanne_admin.telephony.models import AvailableNumberRead, CountryRead
 from voxanne_admin.ui.components import next_sort, sort_rows
 from voxanne_admin.ui.pages.telephony.common import NUMBER_TYPE_LABELS, SHOWN_ERRORS, blank, friendly
-from voxanne_admin.ui.state import actor_for, current_staff, guarded, ui_only
+from voxanne_admin.ui.state import actor_for, client_ip_of, current_staff, guarded, ui_only
 
 
 def describe_search(country: str, number_type: str, area_code: str, contains: str) -> str:
@@ -223,7 +223,7 @@ class NumberStep(rx.State, mixin=True):
         try:
             async with self:
                 actor = actor_for(self, staff)
-                ip = self.router.session.client_ip or ""
+                ip = client_ip_of(self)
             setup = await provisioning_flow.provision_number(org_id=org_id, e164=e164, number_type=number_type,
                                                              actor=actor, actor_role=staff.role, ip=ip)
         except SHOWN_ERRORS as exc:
