@@ -1,7 +1,7 @@
 """provider credentials encrypted at rest, the spend guard's limits and pauses, which secret signed a webhook
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0015'
-down_revision: str | None = '0009'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
