@@ -51,7 +51,7 @@ def upgrade() -> None:
     conn = op.get_bind()
     conn.execute(sa.text("update api_tokens set expires_at = now() + interval '90 days' "
                          "where expires_at is null and revoked_at is null"))
-    secrets_at_rest.migrate_clear_secrets(conn)
+    secrets_at_rest.migrate_clear_secrets(conn, [("staff_users", "id", "totp_secret")])  # at this revision
 
 
 def downgrade() -> None:

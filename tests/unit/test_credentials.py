@@ -13,9 +13,9 @@ from sqlmodel import select
 from voxanne_admin import db
 from voxanne_admin.audit.models import AuditEvent
 from voxanne_admin.audit.service import Actor
+from voxanne_admin.auth.secrets_at_rest import ENCRYPTED_COLUMNS
 from voxanne_admin.credentials import runtime
 from voxanne_admin.credentials import service as cred_service
-from voxanne_admin.auth.secrets_at_rest import ENCRYPTED_COLUMNS
 from voxanne_admin.credentials.models import ProviderCredential
 from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow

@@ -35,6 +35,16 @@ ALLOWED: dict[str, str] = {
     "voxanne_admin.auth.service:resolve_session": "updates the session's last-seen time on every request",
     "voxanne_admin.auth.service:purge_expired_sessions": "deletes sessions that already expired: " + BOOKKEEPING,
     "voxanne_admin.auth.service:purge_login_attempts": "90-day retention of sign-in attempts: " + BOOKKEEPING,
+    "voxanne_admin.auth.signin:verify_current_code": "stores the last used TOTP step (replay guard); the caller, "
+    "re-authentication, records reauthenticated / reauth_failed",
+    "voxanne_admin.auth.secrets_at_rest:migrate_clear_secrets": "migration 0013's data step (encrypting seeds "
+    "that were stored in clear); no person acts",
+    "voxanne_admin.auth.secrets_at_rest:rotate": "called only by `keys rotate`, which records encryption_keys_rotated "
+    "in the same transaction",
+    "voxanne_admin.credentials.service:due_reminders": "marks when the 90-day reminder was sent: " + BOOKKEEPING,
+    "voxanne_admin.credentials.service:mark_used": "last successful use of a credential: " + BOOKKEEPING,
+    "voxanne_admin.webhooks.flows:answer_tool_calls": "stores a tool call's answer for replays; the tool's own change "
+    "(a booking) is audited by the tool",
     "voxanne_admin.auth.signin:begin_totp_enrolment": "a pending secret; confirm_totp_enrolment records mfa_enabled",
     "voxanne_admin.auth.signin:_new_recovery_codes": "called by audited enrolment / regeneration",
     "voxanne_admin.auth.sso:begin": "pending SSO login state (nonce, PKCE); the sign-in itself is audited",
@@ -75,7 +85,6 @@ ALLOWED: dict[str, str] = {
                                                          "telephony_number_provisioned",
     "voxanne_admin.telephony.flows.provisioning:_journal": "provisioning journal steps: " + BOOKKEEPING,
     "voxanne_admin.telephony.flows.reconciliation:_close_stale_journals": "journal housekeeping: " + BOOKKEEPING,
-    "voxanne_admin.telephony.flows.verification:_placed": "verification call id of an audited verification",
     "voxanne_admin.telephony.service:_setup_for_update": "row lock/placeholder inside audited setup changes",
     "voxanne_admin.agents.flows:load": "sync bookkeeping of an audited save (agent_synced / agent_sync_failed)",
     # Not the running app: demo data and the sandbox providers.

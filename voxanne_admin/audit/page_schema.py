@@ -11,6 +11,13 @@ from sqlmodel import Field, SQLModel
 
 from voxanne_admin.audit.models import AuditEvent
 
+# The full-text search document: the action, actor, target, and every key and value of the diff. Its GIN index
+# (ix_audit_events_search) is an expression index, written by hand in migration 0011.
+SEARCH_VECTOR = ("(to_tsvector('simple'::regconfig, coalesce(action, '') || ' ' || coalesce(actor_email, '') "
+                 "|| ' ' || coalesce(target_type, '') || ' ' || coalesce(target_id, '')) "
+                 "|| jsonb_to_tsvector('simple'::regconfig, coalesce(diff, '{}'::jsonb), "
+                 "'[\"string\", \"numeric\", \"key\"]'::jsonb))")
+
 _columns = AuditEvent.__table__.c  # type: ignore[attr-defined]
 PAGE_INDEXES = (
     sa.Index("ix_audit_events_action_id", _columns.action, _columns.id),

@@ -23,29 +23,27 @@ from pydantic import BaseModel
 from sqlmodel import Session, col
 
 from voxanne_admin.audit.models import AuditEvent
+from voxanne_admin.audit.page_schema import SEARCH_VECTOR
 from voxanne_admin.errors import InvalidInput
 
 # Identical to the expression of the index ix_audit_events_search (migration 0011): PostgreSQL uses an expression
 # index only for the same expression.
-SEARCH_VECTOR = ("(to_tsvector('simple'::regconfig, coalesce(action, '') || ' ' || coalesce(actor_email, '') "
-                 "|| ' ' || coalesce(target_type, '') || ' ' || coalesce(target_id, '')) "
-                 "|| jsonb_to_tsvector('simple'::regconfig, coalesce(diff, '{}'::jsonb), "
-                 "'[\"string\", \"numeric\", \"key\"]'::jsonb))")
-
 # Action groups: (prefixes, exact names, excluded names); no two groups claim the same action.
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "auth": (("login_", "mfa_", "sso_", "recovery_code", "api_token_", "session_", "account_"),
+    "auth": (("login_", "mfa_", "sso_", "recovery_code", "api_token_", "session_", "account_", "reauth",
+              "credential_", "encryption_keys_"),
              ("logout", "password_changed"), ()),
     "staff": (("staff_",), (), ()),
     "organizations": (("organization_",), (), ("organization_data_purged",)),
-    "agents": (("agent_",), ("test_call_placed",), ()),
+    "agents": (("agent_", "spend_"), ("test_call_placed",), ()),
     "telephony": (("telephony_", "forwarding_"), (), ()),
     "flags": (("feature_flag_",), (), ()),
     "webhooks": (("webhook_",), (), ()),
     "data": (("calls_", "call_", "dr_", "appointment_", "audit_", "phi_", "job_"), ("organization_data_purged",), ()),
 }
-GROUP_LABELS = {"auth": "Sign-in and access", "staff": "Staff", "organizations": "Organizations",
-                "agents": "Agents", "telephony": "Telephony", "flags": "Feature flags", "webhooks": "Webhooks",
+GROUP_LABELS = {"auth": "Sign-in, access and credentials", "staff": "Staff", "organizations": "Organizations",
+                "agents": "Agents and outbound calling", "telephony": "Telephony", "flags": "Feature flags",
+                "webhooks": "Webhooks",
                 "data": "Data (calls, exports, retention, backups)"}
 PARAMS = ("actor", "group", "action", "target_type", "target_id", "org", "from", "to", "q")
 MAX_Q = 200

@@ -60,10 +60,12 @@ def _rows(conn: sa.Connection, table: str, key: str, column: str) -> Iterator[tu
         yield row[0], row[1]
 
 
-def migrate_clear_secrets(conn: sa.Connection) -> int:
-    """Encrypt clear values in every encrypted column and re-key unsalted recovery hashes; returns how many."""
+def migrate_clear_secrets(conn: sa.Connection,
+                          columns: list[tuple[str, str, str]] | None = None) -> int:
+    """Encrypt clear values in the encrypted columns (default all; a migration passes the ones that exist at its
+    revision) and re-key unsalted recovery hashes; returns how many."""
     changed = 0
-    for table, key, column in ENCRYPTED_COLUMNS:
+    for table, key, column in ENCRYPTED_COLUMNS if columns is None else columns:
         for ident, value in _rows(conn, table, key, column):
             if not value.startswith(FERNET_PREFIX):
                 conn.execute(sa.text(f"update {table} set {column} = :v where {key} = :k"),  # noqa: S608

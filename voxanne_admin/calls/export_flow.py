@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from voxanne_admin import db
-from voxanne_admin import formatting as fmt
 from voxanne_admin.audit import service as audit
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.calls import exports
