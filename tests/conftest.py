@@ -191,9 +191,10 @@ BROWSER_FIXTURES = {"browser", "browser_page", "new_page", "live_server"}
 
 @functools.cache
 def _uses_the_browser(module: str) -> bool:
-    """Tests of this module need the one production server and browser of the run (e2e, and the security
-    modules that use their fixtures): they all go to the same xdist worker."""
-    if module.startswith("tests/e2e/"):
+    """Tests of this module need the one production server and browser of the run (e2e, the security modules
+    that use their fixtures, and the two-replica fleet, whose proxy serves the same port and build): they all go
+    to the same xdist worker, one after the other."""
+    if module.startswith(("tests/e2e/", "tests/scale/")):  # the scale fleet's proxy takes the e2e port and build
         return True
     path = ROOT / module
     if not module.startswith("tests/security/") or not path.is_file():
