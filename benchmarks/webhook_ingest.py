@@ -27,7 +27,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import ROOT, clone, free_port, serve, stop, use_database_of  # noqa: E402
+from _support import (  # noqa: E402
+    ROOT, clone, finish_profile, free_port, generator_cpu_s, serve, start_profile, stop, use_database_of,
+    web_worker_pid)
 
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "250,500,1000").split(",")]
 PHASE_S = float(os.environ.get("BENCH_PHASE_S", "6"))
@@ -212,7 +214,9 @@ def main() -> None:
         def ours(i: int):
             return make(f"bench-max-{i}", "in-progress")
 
+        recorder = start_profile(web_worker_pid(port), "ingest", MAX_S)
         accepted, results = asyncio.run(closed_loop(port, ours, MAX_S))
+        finish_profile(recorder)
         accepted_per_s = accepted / MAX_S
         accepted_keys |= {r[2] for r in results if 200 <= r[1] < 300}
         all_keys |= {r[2] for r in results}
@@ -328,6 +332,7 @@ def main() -> None:
         "p99_ms_at_500": round(p99_at_500, 2) if p99_at_500 is not None else None, "lost": lost,
         "doubled": int(doubled), "drain_10k_s": round(drain_s, 2), "pgbench_inserts_per_s": pgbench_tps,
         "unique_events": len(all_keys), "cpus": os.cpu_count(),
+        "generator_cpu_s": generator_cpu_s(),
     }))
     shutil.rmtree(repo.parent, ignore_errors=True)
 
