@@ -88,9 +88,10 @@ def web_worker_pid(port: int) -> int:
     return int(httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["pid"])
 
 
-def start_profile(pid: int, name: str, seconds: float) -> subprocess.Popen | None:
+def start_profile(pid: int, name: str, seconds: float, *, idle: bool = False) -> subprocess.Popen | None:
     """With BENCH_PROFILE=<tag> set: py-spy records `pid` for `seconds` into benchmarks/profiles/<name>-<tag>.svg
-    (a flame graph); returns the recorder to wait for, or None when profiling is off."""
+    (a flame graph; `idle` also counts threads waiting, e.g. on a database lock); returns the recorder to wait for,
+    or None when profiling is off."""
     tag = os.environ.get("BENCH_PROFILE")
     if not tag:
         return None
@@ -98,7 +99,7 @@ def start_profile(pid: int, name: str, seconds: float) -> subprocess.Popen | Non
     out = ROOT / "benchmarks" / "profiles" / f"{name}-{tag}.svg"
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-                             "--rate", "50", "--nonblocking", "--format", "flamegraph", "--output", str(out)],
+                             "--rate", "50", "--nonblocking", *(["--idle"] if idle else []), "--format", "flamegraph", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

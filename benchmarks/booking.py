@@ -104,7 +104,8 @@ def main() -> None:
         availability_elapsed = asyncio.run(run(
             availability_plan, lambda i, day: tool_message(i, "check_availability", {"date": day}),
             availability_latencies, availability_answers, availability_codes))
-        recorder = start_profile(web_worker_pid(port), "booking", float(os.environ.get("BENCH_PROFILE_S", "8")))
+        recorder = start_profile(web_worker_pid(port), "booking", float(os.environ.get("BENCH_PROFILE_S", "8")),
+                                 idle=True)
         elapsed = asyncio.run(run(
             plan, lambda i, slot: tool_message(i, "book_appointment", {
                 "contact_name": f"Patient {i}", "contact_phone": "+12015550199", "slot_start": slot}),

@@ -28,6 +28,7 @@ from voxanne_admin.ui.pages import (
 from voxanne_admin.ui.pages.call_logs import detail_page as call_detail
 from voxanne_admin.ui.pages.call_logs import list_page as call_logs
 from voxanne_admin.ui.state import backend_exception_handler, ui_only
+from voxanne_admin.webhooks import ingest as inbox_ingest
 from voxanne_admin.webhooks import worker as inbox_worker
 
 vx_logging.configure(get_settings().log_level)
@@ -76,6 +77,7 @@ app = rx.App(
 )
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)
+app.register_lifespan_task(inbox_ingest.lifespan)
 app.register_lifespan_task(dr_archive.lifespan)
 app.register_lifespan_task(flag_listener.lifespan)
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)

@@ -61,7 +61,10 @@ def build_api() -> FastAPI:
     from voxanne_admin.webhooks import service as inbox
 
     inbox.TOOL_HANDLERS.update(appointment_service.TOOLS)  # the agents' tools, answered on /webhooks/vapi
-    api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
+    from voxanne_admin.webhooks import ingest
+
+    api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lambda _app: ingest.lifespan())
     api.add_exception_handler(DomainError, domain_error_response)
     api.include_router(health.router)
     api.include_router(auth.router)

@@ -14,7 +14,7 @@ from voxanne_admin import logging as vx_logging
 from voxanne_admin.api.app import RequestIdMiddleware, build_api
 from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.settings import get_settings
-from voxanne_admin.webhooks import worker
+from voxanne_admin.webhooks import ingest, worker
 
 
 def create_app() -> FastAPI:
@@ -23,7 +23,7 @@ def create_app() -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
-        async with worker.lifespan(), flag_listener.lifespan():
+        async with worker.lifespan(), flag_listener.lifespan(), ingest.lifespan():
             yield
 
     api = build_api()
