@@ -99,7 +99,8 @@ def start_profile(pid: int, name: str, seconds: float, *, idle: bool = False) ->
     out = ROOT / "benchmarks" / "profiles" / f"{name}-{tag}.svg"
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-                             "--rate", "50", "--nonblocking", *(["--idle"] if idle else []), "--format", "flamegraph", "--output", str(out)],
+                             "--rate", "50", "--nonblocking", *(["--idle"] if idle else []),
+                             "--format", "flamegraph", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

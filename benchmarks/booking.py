@@ -24,7 +24,16 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import (  # noqa: E402
-    clone, finish_profile, free_port, generator_cpu_s, serve, start_profile, stop, use_database_of, web_worker_pid)
+    clone,
+    finish_profile,
+    free_port,
+    generator_cpu_s,
+    serve,
+    start_profile,
+    stop,
+    use_database_of,
+    web_worker_pid,
+)
 
 ATTEMPTS = 1000
 CLIENTS = 100

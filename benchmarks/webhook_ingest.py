@@ -31,8 +31,17 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import (  # noqa: E402
-    ROOT, clone, finish_profile, free_port, generator_cpu_s, serve, start_profile, stop, use_database_of,
-    web_worker_pid)
+    ROOT,
+    clone,
+    finish_profile,
+    free_port,
+    generator_cpu_s,
+    serve,
+    start_profile,
+    stop,
+    use_database_of,
+    web_worker_pid,
+)
 
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "250,500,1000").split(",")]
 PHASE_S = float(os.environ.get("BENCH_PHASE_S", "6"))

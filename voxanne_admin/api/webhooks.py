@@ -28,9 +28,8 @@ from voxanne_admin.audit.service import Actor
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import flows as inbox_flows
-from voxanne_admin.webhooks import ingest
+from voxanne_admin.webhooks import ingest, worker
 from voxanne_admin.webhooks import service as inbox
-from voxanne_admin.webhooks import worker
 from voxanne_admin.webhooks.signatures import SignatureError, verify_twilio, verify_vapi
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ TWIML_VOICE = ('<?xml version="1.0" encoding="UTF-8"?><Response><Say>This number
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-def _twilio_checks(url: str, headers: Any, body: bytes, is_json: bool, token: str | None,
+def _twilio_checks(url: str, headers: Any, body: bytes, is_json: bool, token: str,
                    max_fields: int) -> JSONResponse | SignatureError | dict[str, str]:
     """Parse and authenticate a Twilio callback: its form, the signature error, or the 400 to answer."""
     try:

@@ -29,12 +29,12 @@ from voxanne_admin.settings import get_settings
 from voxanne_admin.webhooks import service
 
 log = logging.getLogger(__name__)
-CHANNEL = "webhook_inbox"  # NOTIFY channel: pending events were stored
+CHANNEL = "webhook_inbox"  # NOTIFY channel: pending events were stored (spelled out in INSERT_SQL)
 FLUSHERS = 2  # flushes in the database at once per process: one writes while the next collects
 # Payload scrubbing and redaction are CPU work: done off the event loop, one thread (the GIL allows no more).
 _PREPARE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare")
 
-INSERT_SQL = f"""
+INSERT_SQL = """
 with input as (
     select * from unnest(%(provider)s::text[], %(kind)s::text[], %(dedupe_key)s::text[], %(org_id)s::bigint[],
                          %(call_id)s::text[], %(payload)s::text[], %(status)s::text[], %(last_error)s::text[],
@@ -54,7 +54,7 @@ with input as (
       from input i where w.provider = i.provider and w.dedupe_key = i.dedupe_key
     returning w.id, w.provider, w.dedupe_key
 ), note as (
-    select pg_notify('{CHANNEL}', '') from ins where status = 'pending' limit 1
+    select pg_notify('webhook_inbox', '') from ins where status = 'pending' limit 1
 )
 select id, provider, dedupe_key, true as inserted, (select count(*) from note) as notified from ins
 union all
