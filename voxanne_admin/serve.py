@@ -86,6 +86,9 @@ def worker_count(settings: Settings) -> int:
     return min(2 * (os.cpu_count() or 1) + 1, 8)
 
 
+APPLY_NICENESS = 5
+
+
 class ApplyWorkers:
     """The supervised `voxanne-admin webhooks work` child processes: started with the server, restarted within a
     second when one exits (a crash loses nothing: its claimed events' leases expire), stopped with the server."""
@@ -97,8 +100,10 @@ class ApplyWorkers:
         self._thread: threading.Thread | None = None
 
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "voxanne_admin.cli", "webhooks", "work", "--exit-with-parent"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL)
+        # A little below the backend workers' CPU priority: on a small machine, accepting webhooks (the provider is
+        # waiting) comes before applying them (they are durable), as it did when one process did both.
+        return subprocess.Popen([sys.executable, "-m", "voxanne_admin.cli", "webhooks", "work", "--exit-with-parent",
+                                 "--niceness", str(APPLY_NICENESS)], cwd=ROOT, stdout=subprocess.DEVNULL)
 
     def start(self) -> None:
         """Start the workers and the thread that restarts them."""
@@ -144,7 +149,7 @@ def run_granian(settings: Settings) -> None:
     if settings.redis_url is not None:
         os.environ["REFLEX_REDIS_URL"] = settings.redis_url.get_secret_value()
     server = Server(
-        target="voxanne_admin.voxanne_admin:app",
+        target="voxanne_admin.voxanne_admin:asgi",
         factory=True,
         address=settings.host,
         port=settings.port,

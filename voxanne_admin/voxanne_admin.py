@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from voxanne_admin import logging as vx_logging
-from voxanne_admin.api.app import mount
+from voxanne_admin.api.app import front, mount
 from voxanne_admin.dr import archive as dr_archive
 from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.jobs import scheduler
@@ -84,3 +84,8 @@ app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]
     app.add_page(spec["component"], route=spec["route"], title=spec["title"], on_load=spec["on_load"])
+
+
+def asgi():
+    """granian's factory under `serve`: Reflex's ASGI app with the webhook hot path in front (`api.app.front`)."""
+    return front(app())
