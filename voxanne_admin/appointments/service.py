@@ -197,16 +197,34 @@ def _tool_org(message: dict[str, Any]) -> int:
     return int(str(org_id))
 
 
+AVAILABILITY_SQL = sa.text("""
+    select o.id, o.status, o.timezone, o.country,
+           array(select a.starts_at from appointments a
+                  where a.org_id = o.id and a.status = 'booked' and a.starts_at >= :lo and a.starts_at < :hi)
+             as booked
+      from organizations o where o.id = :org_id
+""")
+
+
 def tool_check_availability(session: Session, args: dict[str, Any], message: dict[str, Any]) -> str:
-    """check_availability(date) -> the free times that day in the clinic's timezone."""
-    org = _org(session, _tool_org(message))
-    if not flag_gates.calendar_integration(org.id):
+    """check_availability(date) -> the free times that day in the clinic's timezone.
+
+    One statement: the clinic and its booked slots of that day (a UTC window wide enough for any timezone)."""
+    org_id = _tool_org(message)
+    if not flag_gates.calendar_integration(org_id):
         return flag_gates.BOOKING_OFF
     try:
         day = date.fromisoformat(str(args.get("date", "")).strip()[:10])
     except ValueError:
         return f"Please give the date as YYYY-MM-DD; '{args.get('date', '')}' was not understood."
-    slots = free_slots(session, org_id=org.id or 0, day=day)
+    lo = datetime.combine(day, time(0), UTC) - timedelta(days=1)
+    row = session.execute(AVAILABILITY_SQL, {"org_id": org_id, "lo": lo, "hi": lo + timedelta(days=3)}).first()
+    if row is None or row.status != "active":
+        raise NotFound("This clinic is not taking bookings.")
+    org = Organization(id=row.id, name="", slug="", status=row.status, timezone=row.timezone, country=row.country)
+    taken = {b.astimezone(UTC) for b in row.booked}
+    now = utcnow()
+    slots = [s for s in day_slots(org, day) if s > now and s not in taken]
     if not slots:
         nearest = nearest_free(session, org, datetime.combine(day, OPEN, ZoneInfo(org.timezone)).astimezone(UTC))
         return (f"No free times on {day:%A %-d %B}. The nearest free times are "
