@@ -52,6 +52,9 @@ def test_health_answers_within_50_ms_under_a_flood_of_slow_and_large_anonymous_t
 
     statuses, latencies = asyncio.run(flood())
 
+    # The event loop kept answering: a loop blocked by parsing makes every probe wait.
+    assert len(latencies) >= 5, summary(latencies)
+    assert statistics.median(latencies) < 0.050, summary(latencies)
     # Each request got its answer (the server did the work, it did not just drop connections) ...
     oversized, slow_oversized, many_fields, slow_small_form, unsigned = (
         statuses[:20], statuses[20:30], statuses[30:70], statuses[70:100], statuses[100:])
@@ -63,6 +66,3 @@ def test_health_answers_within_50_ms_under_a_flood_of_slow_and_large_anonymous_t
     # ... and nothing anonymous was stored.
     with db.get_engine().connect() as conn:
         assert conn.execute(sa.text("select count(*) from webhook_events")).scalar() == 0
-    # ... while the event loop kept answering: a loop blocked by parsing makes every probe wait.
-    assert len(latencies) >= 5, summary(latencies)
-    assert statistics.median(latencies) < 0.050, summary(latencies)
