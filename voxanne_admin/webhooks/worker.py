@@ -54,7 +54,9 @@ async def _listen(wake_event: asyncio.Event) -> None:
                 backoff = 1.0
                 wake_event.set()  # anything stored while we were not listening
                 async for _ in conn.notifies():
-                    wake_event.set()
+                    # Webhooks are arriving (in any backend worker): like `wake()` in-process, it also gives
+                    # accepting them priority over applying for BUSY_WINDOW_S.
+                    wake()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database restarted: the idle poll keeps working meanwhile
