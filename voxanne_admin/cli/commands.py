@@ -119,8 +119,6 @@ def jobs_list() -> None:
 def webhooks_work(
     exit_with_parent: Annotated[bool, typer.Option(
         hidden=True, help="Stop when the process that started this one exits (serve's supervised workers).")] = False,
-    niceness: Annotated[int, typer.Option(hidden=True, min=0, max=19,
-                                          help="Lower this process's CPU priority by this much.")] = 0,
 ) -> None:
     """Apply the webhook inbox in this process until Ctrl+C or SIGTERM (serve starts WEBHOOK_APPLY_WORKERS)."""
     import asyncio
@@ -130,8 +128,6 @@ def webhooks_work(
 
     _database_url()
     vx_logging.configure(_settings().log_level)
-    if niceness:
-        os.nice(niceness)
     from voxanne_admin.webhooks import worker
 
     async def run() -> None:
