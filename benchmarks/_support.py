@@ -83,3 +83,41 @@ def use_database_of(repo: Path) -> str:
     get_settings.cache_clear()
     db.reset_engine()
     return db.ensure_database()
+
+
+def web_worker_pid(port: int) -> int:
+    """The pid of the backend worker answering on `port` (its /health says)."""
+    return int(httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["pid"])
+
+
+def start_profile(pid: int, name: str, seconds: float, *, idle: bool = False) -> subprocess.Popen | None:
+    """With BENCH_PROFILE=<tag> set: py-spy records `pid` for `seconds` into benchmarks/profiles/<name>-<tag>.svg
+    (a flame graph; `idle` also counts threads waiting, e.g. on a database lock); returns the recorder to wait for,
+    or None when profiling is off."""
+    tag = os.environ.get("BENCH_PROFILE")
+    if not tag:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    out = ROOT / "benchmarks" / "profiles" / f"{name}-{tag}.svg"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+                             "--rate", "50", "--nonblocking", *(["--idle"] if idle else []),
+                             "--format", "flamegraph", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def finish_profile(recorder: subprocess.Popen | None) -> None:
+    """Wait for a py-spy recorder started by `start_profile`."""
+    if recorder is not None:
+        try:
+            recorder.wait(120)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+
+
+def generator_cpu_s() -> float:
+    """CPU seconds this benchmark process (the load generator) has used so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 2)

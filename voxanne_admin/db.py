@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
@@ -142,7 +143,8 @@ def get_engine() -> Engine:
         # in logs and in the inbox's error columns.
         hide_parameters=True,
         pool_size=10,
-        max_overflow=10,
+        # Tool calls run on their own threads (webhooks.flows): room for all of them beside the rest.
+        max_overflow=10 + get_settings().tool_call_concurrency,
         # One name per replica (its port), so an operator (and the failover tests) can tell whose connections
         # and advisory locks are whose in pg_stat_activity / pg_locks.
         connect_args={"application_name": f"voxanne-admin:{get_settings().port}"},
@@ -215,3 +217,34 @@ async def run_read_only(fn: Callable[Concatenate[Session, P], T], *args: P.args,
             return fn(session, *args, **kwargs)
 
     return await asyncio.to_thread(unit)
+
+
+def dsn() -> str:
+    """The libpq connection string for psycopg's own (async) connections."""
+    return ensure_database().replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+_async_pools: dict[int, tuple[asyncio.AbstractEventLoop, AsyncConnectionPool]] = {}
+
+
+async def async_pool() -> AsyncConnectionPool:
+    """This event loop's async psycopg pool (autocommit connections; one pool per loop, opened on first use).
+
+    Used by the webhook hot path (group commit) where a thread per statement would cap concurrency."""
+    loop = asyncio.get_running_loop()
+    entry = _async_pools.get(id(loop))
+    if entry is not None and entry[0] is loop:
+        return entry[1]
+    settings = get_settings()
+    pool = AsyncConnectionPool(dsn(), min_size=1, max_size=settings.db_async_pool_size, open=False, timeout=5,
+                               kwargs={"autocommit": True, "application_name": "voxanne-admin-ingest"})
+    _async_pools[id(loop)] = (loop, pool)
+    await pool.open(wait=False)
+    return pool
+
+
+async def close_async_pool() -> None:
+    """Close this event loop's async pool (lifespan shutdown)."""
+    entry = _async_pools.pop(id(asyncio.get_running_loop()), None)
+    if entry is not None:
+        await entry[1].close()

@@ -1,8 +1,10 @@
-"""Production serving: database up, migrations applied, frontend built, granian with respawning workers.
+"""Production serving: database up, migrations applied, frontend built, granian with respawning workers, and the
+inbox apply worker processes.
 
 Reflex's own `reflex run --env prod` exits when one backend worker dies; here the
 compiled app is served by granian with `respawn_failed_workers`, so a crashed
-worker is replaced and the console keeps answering.
+worker is replaced and the console keeps answering. Backend workers only ingest webhooks; WEBHOOK_APPLY_WORKERS
+`voxanne-admin webhooks work` processes apply the inbox, restarted the same way when one dies.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,6 +203,54 @@ def start_metrics_listener(settings: Settings) -> None:
     print(f"Prometheus metrics on http://{settings.metrics_bind}/metrics", flush=True)
 
 
+class ApplyWorkers:
+    """The supervised `voxanne-admin webhooks work` child processes: started with the server, restarted within a
+    second when one exits (a crash loses nothing: its claimed events' leases expire), stopped with the server."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.procs: list[subprocess.Popen] = []
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _spawn(self) -> subprocess.Popen:
+        # Accepting webhooks comes before applying them while they arrive: the worker yields on the ingest NOTIFY
+        # (worker.BUSY_WINDOW_S). A lower CPU priority was tried and dropped: on a shared machine it starved the
+        # drain (57 s for 10,000 events instead of 25 s).
+        return subprocess.Popen([sys.executable, "-m", "voxanne_admin.cli", "webhooks", "work", "--exit-with-parent"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        """Start the workers and the thread that restarts them."""
+        if self.count <= 0:
+            return
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self._thread = threading.Thread(target=self._supervise, name="apply-workers", daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None and not self._stopping.is_set():
+                    log.warning("inbox apply worker exited; starting another",
+                                extra={"pid": proc.pid, "returncode": proc.returncode})
+                    self.procs[i] = self._spawn()
+
+    def stop(self) -> None:
+        """SIGTERM every worker (each finishes its batch's transaction or rolls it back), then SIGKILL stragglers."""
+        self._stopping.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def run_granian(settings: Settings) -> None:
     """Serve frontend and backend on one port with respawning workers (blocks)."""
     from granian.constants import Interfaces
@@ -240,7 +291,7 @@ def run_granian(settings: Settings) -> None:
 
     start_metrics_listener(settings)
     server = DrainingServer(
-        target="voxanne_admin.voxanne_admin:app",
+        target="voxanne_admin.voxanne_admin:asgi",
         factory=True,
         address=settings.host,
         port=settings.port,
@@ -253,8 +304,11 @@ def run_granian(settings: Settings) -> None:
         log_access=False,
         working_dir=ROOT,
     )
+    apply_workers = ApplyWorkers(settings.webhook_apply_workers)
+    apply_workers.start()
     print(f"Voxanne Admin is up: {settings.public_url}", flush=True)
     try:
         server.serve()
     finally:
         marker.unlink(missing_ok=True)
+        apply_workers.stop()

@@ -84,6 +84,28 @@ class Settings(BaseSettings):
         default=7, ge=1, le=365, description="Daily base backups (or dumps) kept, with the WAL they need.")
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook for alerts.")
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger webhook bodies get 413.")
+    webhook_flush_max_rows: int = Field(
+        default=100, ge=1, le=1000,
+        description="Group commit: most webhook events written by one multi-row INSERT (one commit).")
+    webhook_flush_delay_ms: float = Field(
+        default=2.0, ge=0, le=100,
+        description="Group commit: how long a flush waits to collect concurrent webhooks before it writes.")
+    webhook_apply_workers: int = Field(
+        default=1, ge=0, le=8,
+        description="Inbox apply processes (`voxanne-admin webhooks work`) that serve starts and restarts; "
+                    "0: each backend worker applies the inbox itself.")
+    twilio_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=1024 * 1024,
+        description="Larger Twilio callback bodies get 413 (Twilio sends a few KB).")
+    twilio_max_fields: int = Field(
+        default=200, ge=10, le=10000, description="Twilio form bodies with more name=value pairs get 400.")
+    db_async_pool_size: int = Field(
+        default=10, ge=1, le=100,
+        description="Async PostgreSQL connections per backend worker for webhook ingest (group commit).")
+    tool_call_concurrency: int = Field(
+        default=32, ge=1, le=200,
+        description="Agent tool calls answered at once per backend worker (threads; the database pool grows "
+                    "to match). More wait their turn.")
     webhook_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before dead letter.")
     webhook_lease_seconds: int = Field(default=30, ge=1, le=3600, description="Claim lease before re-claim.")
     webhook_completed_retention_hours: int = Field(default=24, ge=1, description="Keep completed inbox events.")

@@ -6,7 +6,7 @@ import reflex as rx
 
 from voxanne_admin import error_reporting
 from voxanne_admin import logging as vx_logging
-from voxanne_admin.api.app import mount
+from voxanne_admin.api.app import front, mount
 from voxanne_admin.dr import archive as dr_archive
 from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.jobs import scheduler
@@ -32,6 +32,7 @@ from voxanne_admin.ui.pages.call_logs import detail_page as call_detail
 from voxanne_admin.ui.pages.call_logs import list_page as call_logs
 from voxanne_admin.ui.security import OriginGuard
 from voxanne_admin.ui.state import backend_exception_handler, ui_only
+from voxanne_admin.webhooks import ingest as inbox_ingest
 from voxanne_admin.webhooks import worker as inbox_worker
 
 vx_logging.configure(get_settings().log_level)
@@ -84,9 +85,15 @@ app = rx.App(
 app.add_middleware(OriginGuard())  # every event re-checks its websocket's Origin
 app.register_lifespan_task(scheduler.lifespan)
 app.register_lifespan_task(inbox_worker.lifespan)
+app.register_lifespan_task(inbox_ingest.lifespan)
 app.register_lifespan_task(dr_archive.lifespan)
 app.register_lifespan_task(flag_listener.lifespan)
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]
     app.add_page(spec["component"], route=spec["route"], title=spec["title"], on_load=spec["on_load"])
+
+
+def asgi():
+    """granian's factory under `serve`: Reflex's ASGI app with the webhook hot path in front (`api.app.front`)."""
+    return front(app())

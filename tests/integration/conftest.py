@@ -1,4 +1,5 @@
-"""Integration fixtures: the API server (routes + inbox worker, no UI) over real HTTP on the test database.
+"""Integration fixtures: the API server (routes, no UI) and an inbox apply worker process (`voxanne-admin webhooks
+work`, as `serve` runs it) over real HTTP on the test database.
 
 Starting granian costs seconds, so one server process is shared by consecutive tests that ask for `api_server`
 (across modules too), with per-test cleanup: before the tables are emptied, the test waits until the sandbox's
@@ -54,12 +55,14 @@ class ApiServer:
         self.database_url = database_url
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
+        self.applier: subprocess.Popen | None = None
         self.base = ""
         self.starts = 0
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return (self.proc is not None and self.proc.poll() is None
+                and self.applier is not None and self.applier.poll() is None)
 
     def ensure(self) -> str:
         if self.running:
@@ -76,6 +79,11 @@ class ApiServer:
             [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "voxanne_admin.api.standalone:create_app"],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.applier = subprocess.Popen(
+            [sys.executable, "-m", "voxanne_admin.cli", "webhooks", "work"], cwd=ROOT, env=env,
+            stdout=(self.log_dir / f"applier-{self.starts}.log").open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.base = f"http://127.0.0.1:{port}"
@@ -110,11 +118,12 @@ class ApiServer:
         return False
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        procs = [p for p in (self.proc, self.applier) if p is not None]
+        self.proc = self.applier = None
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:

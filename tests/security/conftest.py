@@ -1,11 +1,24 @@
 """Security regression tests: the integration API server (real HTTP, tests/integration/conftest.py) and the
 production server with a real browser and raw websockets (tests/e2e/conftest.py; the process-wide instances are
-shared with tests/e2e when both run)."""
+shared with tests/e2e when both run); a granian API server with the inbox applied elsewhere
+(WEBHOOK_APPLY_WORKERS=1, as under serve) and a raw HTTP client for floods."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
 import pytest
 
+from tests.conftest import ROOT
 from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     E2E_PORT,
     _browser,
@@ -30,3 +43,100 @@ def browser():
     """Chromium per module here (tests/e2e shares one per package): in a parallel run this directory's other
     modules may follow on the same worker, and their tests call asyncio.run(), which an open Playwright forbids."""
     yield from _shared("browser", _browser)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def flood_server(clean_db, tmp_path) -> Iterator[int]:
+    """A granian API server on a free port; yields the port."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": clean_db, "PORT": str(port), "LOG_LEVEL": "ERROR",
+           "WEBHOOK_APPLY_WORKERS": "1"}
+    env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
+    log = tmp_path / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
+         str(port), "voxanne_admin.api.standalone:create_app"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API server did not start:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+async def read_status(reader: asyncio.StreamReader) -> int:
+    """The status of one HTTP/1.1 response (its body read and dropped)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next((int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")),
+                  0)
+    if length:
+        await reader.readexactly(length)
+    return int(lines[0].split(" ")[1])
+
+
+async def post(port: int, path: str, body: bytes, headers: dict[str, str] | None = None, *,
+               declared: int | None = None, trickle_s: float = 0.0, chunk: int = 1024) -> int:
+    """POST over a fresh connection; `trickle_s` sends the body `chunk` bytes at a time with that pause (a slow
+    client); `declared` overrides Content-Length. Returns the status (0 if the server closed the connection)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        head += f"Content-Length: {declared if declared is not None else len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode())
+        if trickle_s:
+            for i in range(0, len(body), chunk):
+                writer.write(body[i:i + chunk])
+                await writer.drain()
+                await asyncio.sleep(trickle_s)
+        else:
+            writer.write(body)
+            await writer.drain()
+        return await read_status(reader)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        return 0
+    finally:
+        writer.close()
+
+
+async def probe_health(port: int, until: asyncio.Event, every_s: float = 0.1) -> list[float]:
+    """/health latencies (seconds) on one keep-alive connection, every `every_s`, until `until` is set."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    latencies = []
+    try:
+        while not until.is_set():
+            started = time.perf_counter()
+            writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            assert await read_status(reader) == 200
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(every_s)
+    finally:
+        writer.close()
+    return latencies
+
+
+def summary(latencies: list[float]) -> str:
+    """Median and max in ms, for assertion messages."""
+    return f"{len(latencies)} probes, median {statistics.median(latencies) * 1000:.1f} ms, " \
+           f"max {max(latencies) * 1000:.1f} ms"

@@ -64,7 +64,10 @@ def build_api() -> FastAPI:
 
     credentials_runtime.install()  # settings consult the credentials stored (encrypted) in the database
     inbox.TOOL_HANDLERS.update(appointment_service.TOOLS)  # the agents' tools, answered on /webhooks/vapi
-    api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None)
+    from voxanne_admin.webhooks import ingest
+
+    api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lambda _app: ingest.lifespan())
     api.add_exception_handler(DomainError, domain_error_response)
     api.include_router(health.router)
     api.include_router(auth.router)
@@ -98,3 +101,24 @@ def mount(asgi_app) -> FastAPI:
     api.add_middleware(SecurityMiddleware)  # outermost of ours: Origin refused before any route runs
     api.mount("", asgi_app)
     return api
+
+
+def front(rest):
+    """The production ASGI entry: provider webhooks go straight to a FastAPI app holding only the webhook routes
+    (the request id, the domain-error mapping), skipping the per-request layers Reflex puts in front of everything
+    else (its context middleware, CORS, the mount chain), about a third of a webhook's CPU; every other request, and
+    the lifespan, go to `rest` (Reflex's app, which also serves these routes through `mount`)."""
+    from voxanne_admin.webhooks import ingest  # noqa: F401  (the writer the routes use; closed by Reflex's lifespan)
+
+    hooks = FastAPI(title="Voxanne Admin webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    hooks.add_exception_handler(DomainError, domain_error_response)
+    hooks.include_router(webhooks.router)
+    hooks.add_middleware(RequestIdMiddleware)
+
+    async def dispatch(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
+            await hooks(scope, receive, send)
+        else:
+            await rest(scope, receive, send)
+
+    return dispatch

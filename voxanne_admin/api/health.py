@@ -59,7 +59,10 @@ async def ready() -> JSONResponse:
     checks["scheduler"] = "running" if scheduler.is_running() else "stopped"
     if not scheduler.is_running():
         reasons.append("scheduler not running in this worker")
-    checks["webhook_worker"] = "running" if inbox_worker.is_running() else "stopped"
+    if inbox_worker.applies_in_process():
+        checks["webhook_worker"] = "running" if inbox_worker.is_running() else "stopped"
+    else:
+        checks["webhook_worker"] = "separate process (voxanne-admin webhooks work)"
     # Provider circuits inform operators; an open circuit is the provider's outage, not ours, so stays ready.
     # Single sign-on down is reported but keeps the console ready: password sign-in still works.
     # Bounded: a black-holed issuer must not make the probe itself time out (the check goes on and caches).

@@ -17,7 +17,7 @@ from voxanne_admin.api.metrics import MetricsMiddleware
 from voxanne_admin.api.security import SecurityMiddleware
 from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.settings import get_settings
-from voxanne_admin.webhooks import worker
+from voxanne_admin.webhooks import ingest, worker
 
 
 def create_app() -> FastAPI:
@@ -27,7 +27,7 @@ def create_app() -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
-        async with worker.lifespan(), flag_listener.lifespan():
+        async with worker.lifespan(), flag_listener.lifespan(), ingest.lifespan():
             yield
 
     api = build_api()

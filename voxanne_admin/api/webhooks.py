@@ -3,13 +3,18 @@
 Never a 500 for provider input: bad signatures 401, oversized bodies 413, malformed bodies 400, unknown types
 200 (stored as ignored), Vapi messages without a call id 200 (stored as rejected). If the inbox cannot be
 written, the answer is 503 so the provider retries later.
+
+The event loop never blocks here: events are stored by the group-commit writer (`webhooks/ingest.py`, async
+psycopg); signature checks and parsing of large bodies, every Twilio parse, and tool calls run on threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -23,12 +28,24 @@ from voxanne_admin.auth import client_ip
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.settings import get_settings, note_credential_use
 from voxanne_admin.webhooks import flows as inbox_flows
-from voxanne_admin.webhooks import parse_limits, worker
+from voxanne_admin.webhooks import ingest, parse_limits, worker
 from voxanne_admin.webhooks import service as inbox
 from voxanne_admin.webhooks.signatures import SignatureError, verify_twilio, verify_vapi
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks")
+T = TypeVar("T")
+# Signature checks and parsing off the event loop; their own threads, so a flood of them cannot starve the
+# threads the database work and the probes use.
+_PARSE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-parse")
+INLINE_BYTES = 8 * 1024  # below this, verifying and parsing take microseconds: cheaper than a thread hop
+
+
+async def off_loop(size: int, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a parse thread, or inline when the body is small (`size` bytes)."""
+    if size <= INLINE_BYTES:
+        return fn(*args)
+    return await asyncio.get_running_loop().run_in_executor(_PARSE, fn, *args)
 
 
 class BodyTooLarge(Exception):
@@ -74,12 +91,37 @@ async def _unauthorised(provider: str, request: Request, reason: str) -> JSONRes
     return JSONResponse({"error": "unauthorized"}, status_code=401)
 
 
-def _store(provider: str, parsed: inbox.Parsed, payload: dict[str, Any], ip: str,
-           signed_with: str | None = None) -> tuple[int, bool]:
-    # A plain connection transaction: the hot path needs no ORM session.
-    with db.get_engine().begin() as conn:
-        return inbox.ingest(conn, provider=provider, parsed=parsed, payload=payload, source_ip=ip,
-                            signed_with=signed_with)
+VapiChecked = tuple[dict, inbox.Parsed, str | None]
+
+
+def _vapi_checks(headers: Any, body: bytes, settings: Any,
+                 accepted: list[tuple[str, str]]) -> JSONResponse | SignatureError | VapiChecked:
+    """Authenticate and parse a Vapi body: (envelope, parsed, which secret signed it), the signature error, or the
+    400 to answer. `accepted`: the current secret, and during a rotation's grace window the previous one."""
+    try:
+        signed_with = verify_vapi(
+            headers, body, mode=settings.vapi_webhook_auth, accepted=accepted,
+            signature_header=settings.vapi_webhook_signature_header,
+            timestamp_header=settings.vapi_webhook_timestamp_header, algorithm=settings.vapi_webhook_hmac_algorithm,
+            encoding=settings.vapi_webhook_hmac_encoding, prefix=settings.vapi_webhook_hmac_prefix,
+            bearer_header=settings.vapi_webhook_bearer_header,
+        )
+    except SignatureError as exc:
+        return exc
+    try:
+        envelope = parse_limits.loads(body)  # depth limit, no NaN/Infinity: a 400, never a 500
+    except parse_limits.InputRefused as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    try:
+        parsed = inbox.parse_vapi(envelope)
+    except InvalidInput as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return envelope, parsed, signed_with
+
+
+def _unavailable(provider: str) -> JSONResponse:
+    log.error("could not store a webhook", extra={"provider": provider})
+    return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
 
 
 @router.post("/vapi")
@@ -90,36 +132,22 @@ async def vapi(request: Request) -> JSONResponse:
         body = await read_limited(request, settings.webhook_max_body_bytes)
     except BodyTooLarge:
         return JSONResponse({"error": f"body larger than {settings.webhook_max_body_bytes} bytes"}, status_code=413)
-    try:
-        # The current secret, and during a rotation's grace window the previous one (credentials/flows.py).
-        accepted = await asyncio.to_thread(lambda: settings.webhook_secrets)
-        signed_with = verify_vapi(
-            request.headers, body, mode=settings.vapi_webhook_auth, accepted=accepted,
-            signature_header=settings.vapi_webhook_signature_header,
-            timestamp_header=settings.vapi_webhook_timestamp_header, algorithm=settings.vapi_webhook_hmac_algorithm,
-            encoding=settings.vapi_webhook_hmac_encoding, prefix=settings.vapi_webhook_hmac_prefix,
-            bearer_header=settings.vapi_webhook_bearer_header,
-        )
-    except SignatureError as exc:
-        return await _unauthorised("vapi", request, str(exc))
+    # Stored credentials are cached (2 s) but may be read from the database: never on the loop.
+    accepted = await asyncio.to_thread(lambda: settings.webhook_secrets)
+    checked = await off_loop(len(body), _vapi_checks, request.headers, body, settings, accepted)
+    if isinstance(checked, SignatureError):
+        return await _unauthorised("vapi", request, str(checked))
+    if isinstance(checked, JSONResponse):
+        return checked
+    envelope, parsed, signed_with = checked
     note_credential_use("vapi_webhook_secret")
     try:
-        envelope = parse_limits.loads(body)  # depth limit, no NaN/Infinity: a 400, never a 500
-    except parse_limits.InputRefused as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    try:
-        parsed = inbox.parse_vapi(envelope)
-    except InvalidInput as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    try:
-        event_id, inserted = await asyncio.to_thread(_store, "vapi", parsed, envelope, _client_ip(request),
-                                                     signed_with)
+        event_id, inserted = await ingest.store("vapi", parsed, envelope, _client_ip(request), signed_with)
     except Exception:
-        log.exception("could not store a Vapi webhook")
-        return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
+        return _unavailable("vapi")
     message = envelope["message"]
     if parsed.kind == "tool-calls":  # a replay is answered from the stored results, not run again
-        return JSONResponse(await asyncio.to_thread(inbox_flows.answer_tool_calls, message))
+        return JSONResponse(await inbox_flows.answer_tool_calls_async(message))
     if parsed.kind == "assistant-request":
         return JSONResponse(inbox.answer_assistant_request(message))
     if inserted and parsed.status == "pending":
@@ -132,24 +160,20 @@ TWIML_VOICE = ('<?xml version="1.0" encoding="UTF-8"?><Response><Say>This number
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-async def _twilio(request: Request, kind: str, *, twiml: str | None = None, store: bool = True) -> Response:
-    settings = get_settings()
+def _twilio_checks(url: str, headers: Any, body: bytes, is_json: bool, token: str,
+                   max_fields: int) -> JSONResponse | SignatureError | dict[str, str]:
+    """Parse and authenticate a Twilio callback: its form, the signature error, or the 400 to answer."""
     try:
-        body = await read_limited(request, settings.webhook_max_body_bytes)
-    except BodyTooLarge:
-        return JSONResponse({"error": f"body larger than {settings.webhook_max_body_bytes} bytes"}, status_code=413)
-    # Behind a TLS-terminating proxy the request's Host is not what Twilio signed: use the configured base URL.
-    url = settings.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    is_json = "json" in request.headers.get("content-type", "")
-    try:
-        params = {} if is_json else parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        params = {} if is_json else parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                                             max_num_fields=max_fields)
     except UnicodeDecodeError:
         return JSONResponse({"error": "malformed form body (not UTF-8)"}, status_code=400)
+    except ValueError:
+        return JSONResponse({"error": f"form body with more than {max_fields} fields"}, status_code=400)
     try:
-        verify_twilio(url, params, request.headers.get("x-twilio-signature"), settings.twilio_token,
-                      body=body if is_json else None)
+        verify_twilio(url, params, headers.get("x-twilio-signature"), token, body=body if is_json else None)
     except SignatureError as exc:
-        return await _unauthorised("twilio", request, str(exc))
+        return exc
     if is_json:
         try:
             data = parse_limits.loads(body)
@@ -158,18 +182,38 @@ async def _twilio(request: Request, kind: str, *, twiml: str | None = None, stor
             form = None
         if form is None:
             return JSONResponse({"error": "malformed JSON body"}, status_code=400)
-    else:
-        if body and not params:
-            return JSONResponse({"error": "malformed form body: no name=value pairs"}, status_code=400)
-        form = {k: v[0] for k, v in params.items()}
+        return form
+    if body and not params:
+        return JSONResponse({"error": "malformed form body: no name=value pairs"}, status_code=400)
+    return {k: v[0] for k, v in params.items()}
+
+
+async def _twilio(request: Request, kind: str, *, twiml: str | None = None, store: bool = True) -> Response:
+    settings = get_settings()
+    try:
+        body = await read_limited(request, settings.twilio_max_body_bytes)
+    except BodyTooLarge:
+        return JSONResponse({"error": f"body larger than {settings.twilio_max_body_bytes} bytes"}, status_code=413)
+    # Behind a TLS-terminating proxy the request's Host is not what Twilio signed: use the configured base URL.
+    url = settings.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    is_json = "json" in request.headers.get("content-type", "")
+    # Always on a thread: the signature covers every parameter, sorted, so its cost grows with the body.
+    # (The auth token too: it may be a stored credential, read from the database at most every 2 s.)
+    checked = await asyncio.get_running_loop().run_in_executor(
+        _PARSE, lambda: _twilio_checks(url, request.headers, body, is_json, settings.twilio_token,
+                                       settings.twilio_max_fields))
+    if isinstance(checked, SignatureError):
+        return await _unauthorised("twilio", request, str(checked))
+    if isinstance(checked, JSONResponse):
+        return checked
+    form = checked
     if not store:
         return Response(twiml or TWIML_EMPTY, media_type="application/xml")
     parsed = inbox.parse_twilio(kind, form)
     try:
-        event_id, inserted = await asyncio.to_thread(_store, "twilio", parsed, form, _client_ip(request))
+        event_id, inserted = await ingest.store("twilio", parsed, form, _client_ip(request))
     except Exception:
-        log.exception("could not store a Twilio webhook")
-        return JSONResponse({"error": "temporarily unavailable, retry"}, status_code=503)
+        return _unavailable("twilio")
     if inserted and parsed.status == "pending":
         worker.wake()
     if twiml is not None:

@@ -1,11 +1,13 @@
 """Slots, bookings and cancellations; the agents' check_availability and book_appointment tools.
 
-Double booking is impossible: a booking takes a transaction-scoped advisory lock on (organization, slot) and
-the database refuses a second booked row for the same slot (partial unique index) even if the lock were bypassed.
+Double booking is impossible: a booking is ONE statement that takes a transaction-scoped advisory lock on
+(organization, slot) and inserts with `ON CONFLICT DO NOTHING` on the partial unique index of booked slots, so the
+database refuses a second booked row for the same slot even if the lock were bypassed. No other lock is taken.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -98,6 +100,28 @@ def parse_local_start(org: Organization, raw: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1024)
+def _e164(raw: str, country: str) -> str | None:
+    """A valid phone number in E.164, else None (cached: parsing and validating cost more than the booking's SQL)."""
+    try:
+        phone = phonenumbers.parse(raw, country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(phone):
+        return None
+    return phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164)
+
+
+BOOK_SQL = sa.text("""
+    with slot_lock as (select pg_advisory_xact_lock(:ns, :key))
+    insert into appointments (org_id, starts_at, ends_at, contact_name, contact_phone, status, vapi_call_id,
+                              created_at)
+    select :org_id, :starts_at, :ends_at, :name, :phone, 'booked', :call_id, :now from slot_lock
+    on conflict (org_id, starts_at) where status = 'booked' do nothing
+    returning id
+""")
+
+
 def book(session: Session, *, org_id: int, contact_name: str, contact_phone: str, slot_start: str,
          duration_minutes: int = SLOT_MINUTES, vapi_call_id: str | None = None,
          actor: Actor | None = None) -> Appointment:
@@ -106,30 +130,28 @@ def book(session: Session, *, org_id: int, contact_name: str, contact_phone: str
     name = " ".join(str(contact_name or "").split())
     if not name or len(name) > 120:
         raise InvalidInput("A contact name (up to 120 characters) is needed to book.")
-    try:
-        phone = phonenumbers.parse(str(contact_phone or ""), org.country)
-        if not phonenumbers.is_valid_number(phone):
-            raise ValueError
-    except (phonenumbers.NumberParseException, ValueError):
-        raise InvalidInput(f"'{contact_phone}' is not a valid phone number.") from None
-    e164 = phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164)
+    e164 = _e164(str(contact_phone or "")[:40], org.country)
+    if e164 is None:
+        raise InvalidInput(f"'{contact_phone}' is not a valid phone number.")
     start = parse_local_start(org, slot_start)
     if duration_minutes != SLOT_MINUTES:
         raise InvalidInput(f"Appointments are {SLOT_MINUTES} minutes long.")
     if start not in day_slots(org, start.astimezone(ZoneInfo(org.timezone)).date()):
         raise InvalidInput(f"{_local(org, start)} is not a bookable time: slots are every {SLOT_MINUTES} minutes, "
                            f"{OPEN:%H:%M}-{CLOSE:%H:%M} Monday to Friday.")
-    if start <= utcnow():
+    now = utcnow()
+    if start <= now:
         raise InvalidInput("That time has already passed.")
     namespace, key = locks.appointment_slot(org_id, start.isoformat())
-    session.execute(sa.text("select pg_advisory_xact_lock(:a, :b)"), {"a": namespace, "b": key})
-    if start in _booked(session, org_id, [start]):
+    ends = start + timedelta(minutes=SLOT_MINUTES)
+    new_id = session.execute(BOOK_SQL, {
+        "ns": namespace, "key": key, "org_id": org_id, "starts_at": start, "ends_at": ends, "name": name,
+        "phone": e164, "call_id": vapi_call_id, "now": now}).scalar()
+    if new_id is None:
         options = ", ".join(_local(org, s) for s in nearest_free(session, org, start))
         raise Conflict(f"That time was just taken, the nearest free times are {options or 'not available this week'}.")
-    appointment = Appointment(org_id=org_id, starts_at=start, ends_at=start + timedelta(minutes=SLOT_MINUTES),
-                              contact_name=name, contact_phone=e164, vapi_call_id=vapi_call_id)
-    session.add(appointment)
-    session.flush()
+    appointment = Appointment(id=int(new_id), org_id=org_id, starts_at=start, ends_at=ends, contact_name=name,
+                              contact_phone=e164, vapi_call_id=vapi_call_id, created_at=now)
     audit.record(session, actor=actor or Actor(type="provider", id="vapi-tool"), action="appointment_booked",
                  target_type="appointment", target_id=appointment.id, org_id=org_id,
                  diff={"starts_at": start.isoformat(), "vapi_call_id": vapi_call_id})
@@ -176,16 +198,34 @@ def _tool_org(message: dict[str, Any]) -> int:
     return int(str(org_id))
 
 
+AVAILABILITY_SQL = sa.text("""
+    select o.id, o.status, o.timezone, o.country,
+           array(select a.starts_at from appointments a
+                  where a.org_id = o.id and a.status = 'booked' and a.starts_at >= :lo and a.starts_at < :hi)
+             as booked
+      from organizations o where o.id = :org_id
+""")
+
+
 def tool_check_availability(session: Session, args: dict[str, Any], message: dict[str, Any]) -> str:
-    """check_availability(date) -> the free times that day in the clinic's timezone."""
-    org = _org(session, _tool_org(message))
-    if not flag_gates.calendar_integration(org.id):
+    """check_availability(date) -> the free times that day in the clinic's timezone.
+
+    One statement: the clinic and its booked slots of that day (a UTC window wide enough for any timezone)."""
+    org_id = _tool_org(message)
+    if not flag_gates.calendar_integration(org_id):
         return flag_gates.BOOKING_OFF
     try:
         day = date.fromisoformat(str(args.get("date", "")).strip()[:10])
     except ValueError:
         return f"Please give the date as YYYY-MM-DD; '{args.get('date', '')}' was not understood."
-    slots = free_slots(session, org_id=org.id or 0, day=day)
+    lo = datetime.combine(day, time(0), UTC) - timedelta(days=1)
+    row = session.execute(AVAILABILITY_SQL, {"org_id": org_id, "lo": lo, "hi": lo + timedelta(days=3)}).first()
+    if row is None or row.status != "active":
+        raise NotFound("This clinic is not taking bookings.")
+    org = Organization(id=row.id, name="", slug="", status=row.status, timezone=row.timezone, country=row.country)
+    taken = {b.astimezone(UTC) for b in row.booked}
+    now = utcnow()
+    slots = [s for s in day_slots(org, day) if s > now and s not in taken]
     if not slots:
         nearest = nearest_free(session, org, datetime.combine(day, OPEN, ZoneInfo(org.timezone)).astimezone(UTC))
         return (f"No free times on {day:%A %-d %B}. The nearest free times are "
@@ -205,17 +245,12 @@ def tool_book_appointment(session: Session, args: dict[str, Any], message: dict[
     except (TypeError, ValueError):
         duration = SLOT_MINUTES
     try:
-        with session.begin_nested():
-            appointment = book(session, org_id=org_id, contact_name=args.get("contact_name") or args.get("name", ""),
-                               contact_phone=args.get("contact_phone") or args.get("phone", ""),
-                               slot_start=args.get("slot_start") or args.get("start", ""),
-                               duration_minutes=duration, vapi_call_id=call_id)
-    except sa.exc.IntegrityError:
-        # Lost a race the advisory lock did not cover (another node's lock key collision): the index refused it.
-        org = _org(session, org_id)
-        start = parse_local_start(org, args.get("slot_start") or "")
-        options = ", ".join(_local(org, s) for s in nearest_free(session, org, start))
-        return f"That time was just taken, the nearest free times are {options}."
+        # No savepoint needed: a taken slot is `ON CONFLICT DO NOTHING`, not an error, and nothing is written
+        # before the checks that raise.
+        appointment = book(session, org_id=org_id, contact_name=args.get("contact_name") or args.get("name", ""),
+                           contact_phone=args.get("contact_phone") or args.get("phone", ""),
+                           slot_start=args.get("slot_start") or args.get("start", ""),
+                           duration_minutes=duration, vapi_call_id=call_id)
     except (Conflict, InvalidInput, NotFound) as exc:
         return str(exc)
     org = _org(session, org_id)

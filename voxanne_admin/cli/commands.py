@@ -162,16 +162,40 @@ def jobs_list() -> None:
 
 
 @webhooks_app.command("work")
-def webhooks_work() -> None:
-    """Run an inbox worker in this terminal (serve already runs one per backend worker)."""
+def webhooks_work(
+    exit_with_parent: Annotated[bool, typer.Option(
+        hidden=True, help="Stop when the process that started this one exits (serve's supervised workers).")] = False,
+) -> None:
+    """Apply the webhook inbox in this process until Ctrl+C or SIGTERM (serve starts WEBHOOK_APPLY_WORKERS)."""
     import asyncio
+    import signal
+
+    from voxanne_admin import logging as vx_logging
 
     _database_url()
+    vx_logging.configure(_settings().log_level)
     from voxanne_admin.webhooks import worker
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        parent = os.getppid()
+
+        async def watch_parent() -> None:
+            while os.getppid() == parent:
+                await asyncio.sleep(1)
+            stop.set()
+
+        watchdog = asyncio.create_task(watch_parent()) if exit_with_parent else None
+        try:
+            await worker.run_forever(stop)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
     typer.echo("Processing webhook events; Ctrl+C to stop.")
     try:
-        asyncio.run(worker.run_forever())
+        asyncio.run(run())
     except KeyboardInterrupt:
         pass
 

@@ -9,6 +9,7 @@ it again). The rules (parsing, ingest, what applying an event does, replay, the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -93,6 +94,20 @@ def answer_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
                 entry["error"] = single_line(f"The tool failed: {exc}")
         results.append(entry)
     return {"results": results}
+
+
+_tool_threads: ThreadPoolExecutor | None = None
+
+
+async def answer_tool_calls_async(message: dict[str, Any]) -> dict[str, Any]:
+    """`answer_tool_calls` on the tool-call threads (TOOL_CALL_CONCURRENCY per process, not the default executor's
+    handful), so a burst of tool calls neither waits behind other thread work nor blocks the event loop."""
+    global _tool_threads
+    if _tool_threads is None:
+        _tool_threads = ThreadPoolExecutor(max_workers=get_settings().tool_call_concurrency,
+                                           thread_name_prefix="tool-call")
+    return await asyncio.get_running_loop().run_in_executor(_tool_threads, answer_tool_calls, message)
+
 
 
 def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[list[int]]:

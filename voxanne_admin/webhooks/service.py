@@ -81,18 +81,37 @@ def _final_payload(payload: dict[str, Any], parsed: Parsed, region: str) -> Any:
     return phi.redact_payload(payload, region=region)
 
 
+def payload_org_id(payload: Any) -> int | None:
+    """The organization a message names in its assistant metadata, if any (it decides the redaction region)."""
+    message = payload.get("message") if isinstance(payload, dict) else None
+    org = message_metadata(message).get("org_id") if isinstance(message, dict) else None
+    text = str(org or "")
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
 def _ingest_region(session: Session | sa.Connection, payload: Any) -> str:
     """The organization's country when the message names it (assistant metadata); else US.
 
     Not cached: a primary-key lookup is cheap, and a cached country would redact with the wrong region for minutes
     after an organization's country changes (or, in tests, after ids are reused)."""
-    message = payload.get("message") if isinstance(payload, dict) else None
-    org = message_metadata(message).get("org_id") if isinstance(message, dict) else None
-    if not str(org or "").isdigit():
+    org_id = payload_org_id(payload)
+    if org_id is None:
         return "US"
-    org_id = int(str(org))
     country = session.execute(sa.text("select country from organizations where id = :id"), {"id": org_id}).scalar()
     return str(country or "US").upper()
+
+
+def needs_region(parsed: Parsed) -> bool:
+    """Events stored final at ingest are redacted before they are stored, which needs the organization's region."""
+    return parsed.status != "pending"
+
+
+def stored_payload(parsed: Parsed, payload: dict[str, Any], region: str) -> Any:
+    """What the inbox keeps of a payload: secrets scrubbed from events still to be applied; events final at ingest
+    (ignored, rejected, answered) slimmed and PHI-redacted for `region`."""
+    if parsed.status == "pending":
+        return secrets.scrub(payload)  # applied later from this payload, then rewritten redacted
+    return _final_payload(payload, parsed, region)
 
 
 def _digest(*parts: Any) -> str:
@@ -204,10 +223,8 @@ def ingest(session: Session | sa.Connection, *, provider: str, parsed: Parsed, p
     """Insert the event (or count a duplicate) in the caller's transaction; returns (event id, inserted)."""
     now = utcnow()
     table: sa.Table = WebhookEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-    if parsed.status == "pending":
-        stored = secrets.scrub(payload)  # applied later from this payload, then rewritten redacted
-    else:
-        stored = _final_payload(payload, parsed, _ingest_region(session, payload))
+    region = _ingest_region(session, payload) if needs_region(parsed) else "US"
+    stored = stored_payload(parsed, payload, region)
     stmt = sa.dialects.postgresql.insert(table).values(
         provider=provider, kind=parsed.kind, dedupe_key=parsed.dedupe_key, org_id=parsed.org_id,
         call_id=parsed.call_id, payload=stored, received_at=now, status=parsed.status, attempts=0,

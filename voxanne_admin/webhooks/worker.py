@@ -1,4 +1,8 @@
-"""The inbox worker: a lifespan task in every backend worker (and `voxanne-admin webhooks work`)."""
+"""The inbox apply worker: `voxanne-admin webhooks work`, the process(es) `serve` starts and restarts
+(WEBHOOK_APPLY_WORKERS), or a lifespan task of each backend worker when that setting is 0.
+
+It wakes on the ingest writer's NOTIFY (`webhooks/ingest.py`, channel `webhook_inbox`), on `wake()` from routes in
+the same process, and at least every IDLE_POLL_S."""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ import contextlib
 import logging
 import time
 
-from voxanne_admin.webhooks import flows
+import psycopg
+
+from voxanne_admin import db
+from voxanne_admin.settings import get_settings
+from voxanne_admin.webhooks import flows, ingest
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.5
@@ -35,11 +43,34 @@ def is_running() -> bool:
     return _running
 
 
+async def _listen(wake_event: asyncio.Event) -> None:
+    """Set `wake_event` on every NOTIFY from the ingest writer; reconnect with backoff when the link drops."""
+    backoff = 1.0
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(db.dsn(), autocommit=True,
+                                                             application_name="voxanne-inbox-listener") as conn:
+                await conn.execute(f"LISTEN {ingest.CHANNEL}")
+                backoff = 1.0
+                wake_event.set()  # anything stored while we were not listening
+                async for _ in conn.notifies():
+                    # Webhooks are arriving (in any backend worker): like `wake()` in-process, it also gives
+                    # accepting them priority over applying for BUSY_WINDOW_S.
+                    wake()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database restarted: the idle poll keeps working meanwhile
+            log.warning("inbox listener disconnected; retrying", extra={"error": type(exc).__name__})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
 async def run_forever(stop: asyncio.Event | None = None) -> None:
     """Claim and process due events until cancelled (or `stop` is set)."""
     global _wake, _running
     _wake = asyncio.Event()
     _running = True
+    listener = asyncio.create_task(_listen(_wake))
     try:
         while stop is None or not stop.is_set():
             try:
@@ -72,6 +103,14 @@ async def run_forever(stop: asyncio.Event | None = None) -> None:
                 await asyncio.wait_for(_wake.wait(), IDLE_POLL_S)
     finally:
         _running = False
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+def applies_in_process() -> bool:
+    """True when backend workers apply the inbox themselves (WEBHOOK_APPLY_WORKERS=0); else they only ingest."""
+    return get_settings().webhook_apply_workers == 0
 
 
 STOP_GRACE_S = 15.0  # graceful shutdown: the batch in hand is applied (its leases never left to expire)
@@ -79,7 +118,11 @@ STOP_GRACE_S = 15.0  # graceful shutdown: the batch in hand is applied (its leas
 
 @contextlib.asynccontextmanager
 async def lifespan():
-    """Run the inbox worker for the life of the backend worker; on shutdown, finish the current batch first."""
+    """Run the inbox worker for the life of the backend worker, when no separate apply process does; on shutdown,
+    finish the current batch first."""
+    if not applies_in_process():
+        yield
+        return
     stop = asyncio.Event()
     task = asyncio.create_task(run_forever(stop))
     try:

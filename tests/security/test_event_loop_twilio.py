@@ -1,0 +1,68 @@
+"""Finding 2 of the security review: the Twilio routes parsed and checked signatures on the event loop with a
+1 MB body limit, so a few anonymous requests with huge forms froze every route of the worker. Now the body limit
+is TWILIO_MAX_BODY_BYTES (64 KB), forms over TWILIO_MAX_FIELDS pairs are refused, and parsing and the signature
+check run on a thread: under a flood of slow and large anonymous requests, /health keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import sqlalchemy as sa
+
+from tests.security.conftest import post, probe_health, summary
+from voxanne_admin import db
+
+PATH = "/webhooks/twilio/voice-status"
+FORM = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": "bm90IGEgc2lnbmF0dXJl"}
+
+
+def _form(size: int) -> bytes:
+    """A form body of about `size` bytes made of many short name=value pairs."""
+    pairs = []
+    total = 0
+    i = 0
+    while total < size:
+        pair = f"f{i}=v{i}"
+        pairs.append(pair)
+        total += len(pair) + 1
+        i += 1
+    return "&".join(pairs).encode()[:size]
+
+
+def test_health_answers_within_50_ms_under_a_flood_of_slow_and_large_anonymous_twilio_requests(flood_server):
+    port = flood_server
+    huge = _form(1024 * 1024)  # what the old 1 MB limit let through: ~100k pairs parsed on the loop
+    big = _form(60 * 1024)  # under the 64 KB limit, over TWILIO_MAX_FIELDS
+    small = b"CallSid=CA123&CallStatus=ringing&AccountSid=AC1"
+
+    async def flood():
+        done = asyncio.Event()
+        prober = asyncio.create_task(probe_health(port, done))
+        await asyncio.sleep(0.3)
+        statuses = await asyncio.gather(
+            *(post(port, PATH, huge, FORM) for _ in range(20)),
+            *(post(port, PATH, huge, FORM, declared=len(huge), trickle_s=0.02, chunk=16 * 1024) for _ in range(10)),
+            *(post(port, PATH, big, FORM) for _ in range(40)),
+            *(post(port, PATH, big[:8 * 1024], FORM, trickle_s=0.05) for _ in range(30)),
+            *(post(port, PATH, small, FORM) for _ in range(40)),
+        )
+        done.set()
+        return list(statuses), await prober
+
+    statuses, latencies = asyncio.run(flood())
+
+    # The event loop kept answering: a loop blocked by parsing makes every probe wait.
+    assert len(latencies) >= 5, summary(latencies)
+    assert statistics.median(latencies) < 0.050, summary(latencies)
+    # Each request got its answer (the server did the work, it did not just drop connections) ...
+    oversized, slow_oversized, many_fields, slow_small_form, unsigned = (
+        statuses[:20], statuses[20:30], statuses[30:70], statuses[70:100], statuses[100:])
+    assert set(oversized) == {413}
+    assert set(slow_oversized) <= {413, 0}  # refused by Content-Length; the server may close before we finish
+    assert set(many_fields) == {400}
+    assert set(slow_small_form) == {400}  # ~800 pairs: over TWILIO_MAX_FIELDS
+    assert set(unsigned) == {401}
+    # ... and nothing anonymous was stored.
+    with db.get_engine().connect() as conn:
+        assert conn.execute(sa.text("select count(*) from webhook_events")).scalar() == 0
