@@ -114,7 +114,7 @@ def test_admin_filters_reads_a_diff_exports_and_verifies(browser_page, e2e_db, m
     # A bad value in a shared link is explained; the rest of its filter is kept.
     page.goto("/audit-log?org=abc&group=auth")
     expect(page.locator("#audit-link-error")).to_contain_text("Organization must be an organization id")
-    expect(page.locator("#audit-group")).to_have_text("Sign-in and access")
+    expect(page.locator("#audit-group")).to_have_text("Sign-in, access and credentials")
 
 
 def test_viewer_is_refused_the_audit_log(browser_page, e2e_db, make_account):

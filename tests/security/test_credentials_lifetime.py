@@ -125,7 +125,7 @@ class _AccountPage:
     create_token = AccountState.create_token  # what the dialog's confirm re-dispatches (an EventHandler)
 
     def __init__(self, cookie: str):
-        self.router = SimpleNamespace(headers=SimpleNamespace(cookie=f"vx_session={cookie}", user_agent="pytest"),
+        self.router = SimpleNamespace(headers=SimpleNamespace(cookie=f"vx_session={cookie}", user_agent="pytest", raw_headers={}),
                                       session=SimpleNamespace(client_ip="203.0.113.9"))
         self.errors, self.new_token, self.sessions, self.api_tokens, self.recovery_left = {}, "", [], [], 0
         self.new_codes = []
@@ -199,14 +199,15 @@ def test_api_tokens_can_never_perform_a_sensitive_action(clean_db):
 class _SignInPage:
     def __init__(self):
         self.router = SimpleNamespace(url=SimpleNamespace(query_parameters={}),
-                                      headers=SimpleNamespace(cookie="", user_agent="pytest-browser"),
+                                      headers=SimpleNamespace(cookie="vx_presignin=browser-binding-1",
+                                                              user_agent="pytest-browser", raw_headers={}),
                                       session=SimpleNamespace(client_ip="203.0.113.9"))
         self.step, self.errors, self.notice, self.sso_label, self.sso_down = "form", {}, "", "", False
         self.qr_data_uri = self.totp_secret = ""
         self.recovery_codes = []
         self._pending_staff_id, self._pending_until, self._pending_provider = 0, 0.0, ""
         self._enrolled = self._must_change = self._factors_done = False
-        for name in ("_reset_flow", "_start_enrolment", "_pending", "_ask_new_password"):
+        for name in ("_reset_flow", "_start_enrolment", "_pending", "_ask_new_password", "_handoff"):
             setattr(self, name, MethodType(AuthFlowState.__dict__[name], self))
         for name in ("submit_password", "submit_code", "submit_new_password"):
             setattr(self, name, MethodType(AuthFlowState.event_handlers[name].fn, self))
@@ -221,7 +222,7 @@ def test_an_administrators_initial_password_must_be_replaced_before_the_first_se
         user.totp_secret, user.mfa_enabled = admin.totp_secret, True  # enrolled already (enrolment not tested)
         staff_id, seed = user.id, totp_seed(admin)
     page = _SignInPage()
-    page.submit_password({"email": "new.nurse@clinic.example", "password": PASSWORD})
+    asyncio.run(page.submit_password({"email": "new.nurse@clinic.example", "password": PASSWORD}))
     assert page.step == "code"
     assert page.submit_code({"code": pyotp.TOTP(seed).now()}) is None
     assert page.step == "change"

@@ -38,8 +38,10 @@ def _refused_webhook_ip(peer: str, forwarded_for: str) -> str:
                                         "x-forwarded-for": forwarded_for})
     assert response.status_code == 401
     with db.get_engine().connect() as conn:
-        return conn.execute(sa.text("select ip from audit_events where action = 'webhook_auth_failed' "
-                                    "order by id desc limit 1")).scalar_one()
+        # Refusals are counted per source IP and minute (audit/flood.py), so the window's IP is what the audit row
+        # for this minute will carry.
+        return conn.execute(sa.text("select ip from audit_flood_windows order by window_start desc limit 1")
+                            ).scalar_one()
 
 
 def test_http_route_takes_the_client_from_a_trusted_proxy(clean_db, trusted):

@@ -9,7 +9,6 @@ without a token on METRICS_BIND (a private address only the Prometheus server re
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import time
@@ -25,13 +24,12 @@ from prometheus_client.registry import Collector
 
 from voxanne_admin import db, metrics
 from voxanne_admin.api.deps import require_staff
+from voxanne_admin.audit import chain
 from voxanne_admin.providers import resilience
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 BREAKER_VALUE = {"closed": 0.0, "half-open": 0.5, "half_open": 0.5, "open": 1.0}
-# The audit sealer (issue #12) reports its lag through `voxanne_admin.audit.chain.chain_status` once it lands.
-SEALER_MODULE = "voxanne_admin.audit.chain"
 
 FLEET_SQL = {
     "inbox": "select status, count(*) from webhook_events group by status",
@@ -47,15 +45,13 @@ FLEET_SQL = {
 }
 
 
-def _sealer_lag() -> float | None:
-    """Seconds the audit sealer is behind, from the audit core's chain_status when it exists (else None)."""
-    try:
-        module = importlib.import_module(SEALER_MODULE)
-    except ImportError:
-        return None
-    status = module.chain_status() if hasattr(module, "chain_status") else None
-    lag = getattr(status, "lag_s", None) if not isinstance(status, dict) else status.get("lag_s")
-    return float(lag) if lag is not None else None
+def _sealer_lag(conn: Any) -> float:
+    """Seconds the oldest committed audit row has waited for the sealer (0 when every row is sealed)."""
+    from sqlmodel import Session
+
+    with Session(bind=conn) as session:
+        status = chain.chain_status(session)
+    return float(status.sealer_lag_s or 0.0) if status.unsealed else 0.0
 
 
 class FleetCollector(Collector):
@@ -68,6 +64,7 @@ class FleetCollector(Collector):
         try:
             with self._connect() as conn:
                 rows = {name: conn.execute(sa.text(sql)).all() for name, sql in FLEET_SQL.items()}
+                lag = _sealer_lag(conn)
         except Exception as exc:
             log.warning("metrics: database figures unavailable (%s)", type(exc).__name__)
             up = GaugeMetricFamily("voxanne_database_up", "1 when /metrics could read the database.")
@@ -113,11 +110,9 @@ class FleetCollector(Collector):
         if rows["drill"]:
             drill.add_metric([], float(rows["drill"][0][0]))
         yield drill
-        sealer = GaugeMetricFamily("voxanne_audit_sealer_lag_seconds", "Seconds the audit sealer is behind "
-                                   f"(absent until {SEALER_MODULE}.chain_status exists).")
-        lag = _sealer_lag()
-        if lag is not None:
-            sealer.add_metric([], lag)
+        sealer = GaugeMetricFamily("voxanne_audit_sealer_lag_seconds", "Seconds the oldest committed audit row has "
+                                   "waited for the sealer (0: everything sealed).")
+        sealer.add_metric([], lag)
         yield sealer
 
 

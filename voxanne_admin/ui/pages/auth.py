@@ -351,7 +351,7 @@ class AuthFlowState(rx.State):
             self.errors = {"form": str(exc)}
             return None
         self._reset_flow()
-        return rx.call_script(f"window.location.assign('{routes.establish_url(ticket)}')")
+        return self._handoff(ticket)  # bound to this browser's pre-sign-in cookie (login CSRF)
 
     @rx.event
     @public
