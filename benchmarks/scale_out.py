@@ -198,11 +198,13 @@ def main() -> None:
     env.update(DATABASE_URL=url, REDIS_URL=fleetlib.REDIS_URL,
                VOXANNE_PUBLIC_URL=f"http://localhost:{fleetlib.PROXY_PORT}", VOXANNE_WORKERS="1",
                VOXANNE_BACKUP_DIR=str(tmp / "backups"), VOXANNE_ENCRYPTION_KEYS=fleetlib._fernet_key(),
-               VAPI_WEBHOOK_SECRET=fleetlib.WEBHOOK_SECRET, TWILIO_AUTH_TOKEN=fleetlib.TWILIO_TOKEN,
+               VAPI_WEBHOOK_SECRET=fleetlib.WEBHOOK_SECRET, **fleetlib.shared_keys(),
                TRUSTED_PROXIES="127.0.0.1", LOG_LEVEL="WARNING", VOXANNE_DRAIN_SECONDS="1")
     fleetlib.ARTIFACTS.mkdir(parents=True, exist_ok=True)
     replicas = {n: fleetlib.Replica(n, fleetlib._free_port(), tmp / n, fleetlib.ARTIFACTS / f"bench-{n}.log")
                 for n in ("app1", "app2")}
+    for replica in replicas.values():
+        fleetlib.share_sandbox_secrets(replica.data_dir)
     engine = sa.create_engine(url, pool_size=2)
     fleet = fleetlib.Fleet(url, engine, replicas, env)
     rows: dict[str, dict] = {}

@@ -234,13 +234,14 @@ def fleet() -> Iterator[Fleet]:
     env.update(
         DATABASE_URL=url, REDIS_URL=REDIS_URL, VOXANNE_PUBLIC_URL=f"http://localhost:{PROXY_PORT}",
         VOXANNE_WORKERS="1", VOXANNE_BACKUP_DIR=str(backups), VOXANNE_ENCRYPTION_KEYS=_fernet_key(),
-        VAPI_WEBHOOK_SECRET=WEBHOOK_SECRET, TWILIO_AUTH_TOKEN=TWILIO_TOKEN, TRUSTED_PROXIES="127.0.0.1",
+        VAPI_WEBHOOK_SECRET=WEBHOOK_SECRET, TRUSTED_PROXIES="127.0.0.1", **shared_keys(),
         WEBHOOK_LEASE_SECONDS="5", LOGIN_IP_LIMIT="12", LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3",
         VOXANNE_DRAIN_SECONDS="2", FLAGS_RELOAD_SECONDS="30",
     )
     replicas = {name: Replica(name, _free_port(), tmp / name, ARTIFACTS / f"{name}.log") for name in ("app1", "app2")}
     for replica in replicas.values():
         replica.log.write_text("")
+        share_sandbox_secrets(replica.data_dir)
     engine = sa.create_engine(url, pool_size=4, max_overflow=4)
     fleet = Fleet(url, engine, replicas, env)
     cfg = tmp / "haproxy.cfg"
@@ -268,6 +269,25 @@ def fleet() -> Iterator[Fleet]:
         drop_database(PG_URL, url)
         redis.Redis.from_url(REDIS_URL).flushdb()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shared_keys() -> dict[str, str]:
+    """The keys every replica must share (docs/deploy.md): the audit MAC key and the recovery-code key, as the
+    environment gives them (the encryption keyring is VOXANNE_ENCRYPTION_KEYS, set beside)."""
+    return {"AUDIT_HMAC_KEY": _AUDIT_KEY, "VOXANNE_RECOVERY_CODE_KEY": _RECOVERY_KEY}
+
+
+def share_sandbox_secrets(data_dir: Path) -> None:
+    """Sandbox mode keeps its Twilio token in each data directory; replicas share it as they would share a copied
+    `secrets/` folder (a real Twilio token would be the same environment variable on every replica)."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (folder / "twilio-token").write_text(TWILIO_TOKEN)
+    (folder / "twilio-token").chmod(0o600)
+
+
+_AUDIT_KEY = secrets.token_hex(32)
+_RECOVERY_KEY = secrets.token_hex(32)
 
 
 def _fernet_key() -> str:
