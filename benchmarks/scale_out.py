@@ -197,7 +197,7 @@ def main() -> None:
            if not k.startswith(("VOXANNE_", "PROMETHEUS_")) and k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env.update(DATABASE_URL=url, REDIS_URL=fleetlib.REDIS_URL,
                VOXANNE_PUBLIC_URL=f"http://localhost:{fleetlib.PROXY_PORT}", VOXANNE_WORKERS="1",
-               VOXANNE_BACKUP_DIR=str(tmp / "backups"), VOXANNE_ENCRYPTION_KEYS=fleetlib._fernet_key(),
+               VOXANNE_BACKUP_DIR=str(tmp / "backups"),
                VAPI_WEBHOOK_SECRET=fleetlib.WEBHOOK_SECRET, **fleetlib.shared_keys(),
                TRUSTED_PROXIES="127.0.0.1", LOG_LEVEL="WARNING", VOXANNE_DRAIN_SECONDS="1")
     fleetlib.ARTIFACTS.mkdir(parents=True, exist_ok=True)

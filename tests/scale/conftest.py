@@ -34,6 +34,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import IN_CI, ROOT, create_database, drop_database
+from voxanne_admin.settings import get_settings
 
 PG_URL = os.environ.get("SCALE_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SCALE_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -233,7 +234,7 @@ def fleet() -> Iterator[Fleet]:
            if not k.startswith(("VOXANNE_", "PROMETHEUS_")) and k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env.update(
         DATABASE_URL=url, REDIS_URL=REDIS_URL, VOXANNE_PUBLIC_URL=f"http://localhost:{PROXY_PORT}",
-        VOXANNE_WORKERS="1", VOXANNE_BACKUP_DIR=str(backups), VOXANNE_ENCRYPTION_KEYS=_fernet_key(),
+        VOXANNE_WORKERS="1", VOXANNE_BACKUP_DIR=str(backups),
         VAPI_WEBHOOK_SECRET=WEBHOOK_SECRET, TRUSTED_PROXIES="127.0.0.1", **shared_keys(),
         WEBHOOK_LEASE_SECONDS="5", LOGIN_IP_LIMIT="12", LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3",
         VOXANNE_DRAIN_SECONDS="2", FLAGS_RELOAD_SECONDS="30",
@@ -244,6 +245,13 @@ def fleet() -> Iterator[Fleet]:
         share_sandbox_secrets(replica.data_dir)
     engine = sa.create_engine(url, pool_size=4, max_overflow=4)
     fleet = Fleet(url, engine, replicas, env)
+    # This test process writes to the fleet's database too (flag changes, accounts): with the fleet's audit key.
+    from voxanne_admin.audit import keys as audit_keys
+
+    saved_key = os.environ.get("AUDIT_HMAC_KEY")
+    os.environ["AUDIT_HMAC_KEY"] = _AUDIT_KEY
+    get_settings.cache_clear()
+    audit_keys.mac_keys.cache_clear()
     cfg = tmp / "haproxy.cfg"
     cfg.write_text(haproxy_config({n: r.port for n, r in replicas.items()}, PROXY_PORT))
     try:
@@ -259,6 +267,12 @@ def fleet() -> Iterator[Fleet]:
         fleet.started_at = time.time()
         yield fleet
     finally:
+        if saved_key is None:
+            os.environ.pop("AUDIT_HMAC_KEY", None)
+        else:
+            os.environ["AUDIT_HMAC_KEY"] = saved_key
+        get_settings.cache_clear()
+        audit_keys.mac_keys.cache_clear()
         if fleet.proxy is not None:
             fleet.proxy.terminate()
             fleet.proxy.wait(10)
@@ -274,7 +288,8 @@ def fleet() -> Iterator[Fleet]:
 def shared_keys() -> dict[str, str]:
     """The keys every replica must share (docs/deploy.md): the audit MAC key and the recovery-code key, as the
     environment gives them (the encryption keyring is VOXANNE_ENCRYPTION_KEYS, set beside)."""
-    return {"AUDIT_HMAC_KEY": _AUDIT_KEY, "VOXANNE_RECOVERY_CODE_KEY": _RECOVERY_KEY}
+    return {"AUDIT_HMAC_KEY": _AUDIT_KEY, "VOXANNE_RECOVERY_CODE_KEY": _RECOVERY_KEY,
+            "VOXANNE_ENCRYPTION_KEYS": _fernet_key()}
 
 
 def share_sandbox_secrets(data_dir: Path) -> None:
@@ -287,13 +302,16 @@ def share_sandbox_secrets(data_dir: Path) -> None:
 
 
 _AUDIT_KEY = secrets.token_hex(32)
-_RECOVERY_KEY = secrets.token_hex(32)
+# The test process makes accounts in the fleet's database (TOTP seeds encrypted, recovery codes keyed): the fleet
+# uses the keys this run's tests/conftest.py set, so both sides open the same secrets.
+_RECOVERY_KEY = os.environ.get("VOXANNE_RECOVERY_CODE_KEY") or secrets.token_hex(32)
 
 
 def _fernet_key() -> str:
+    """This run's keyring (tests/conftest.py sets it), so the test process and the fleet open the same seeds."""
     from cryptography.fernet import Fernet
 
-    return Fernet.generate_key().decode()
+    return os.environ.get("VOXANNE_ENCRYPTION_KEYS") or Fernet.generate_key().decode()
 
 
 @pytest.fixture(scope="package")

@@ -114,6 +114,8 @@ def front(rest):
     hooks.add_exception_handler(DomainError, domain_error_response)
     hooks.include_router(webhooks.router)
     hooks.add_middleware(RequestIdMiddleware)
+    hooks.add_middleware(metrics.MetricsMiddleware)  # webhooks are counted in /metrics like every other route
+    hooks.add_middleware(SecurityMiddleware)  # and carry the security headers (a foreign Origin is refused)
 
     async def dispatch(scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):

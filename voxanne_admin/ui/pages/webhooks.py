@@ -141,7 +141,7 @@ class WebhooksState(AppState):
     @guarded("operator")
     def replay_selected(self):
         """Replay the ticked dead letters."""
-        return WebhooksState.replay(self.selected)
+        return WebhooksState.replay([int(i) for i in self.selected])  # plain ints, not the state proxy
 
     @rx.event
     @guarded("operator")
