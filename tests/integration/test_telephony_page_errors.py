@@ -31,7 +31,8 @@ class _Page:
     `async with self` a background handler takes."""
 
     def __init__(self, cookie: str, org_id: int):
-        self.router = SimpleNamespace(headers=SimpleNamespace(cookie=cookie, user_agent="pytest-browser", raw_headers={}),
+        self.router = SimpleNamespace(headers=SimpleNamespace(cookie=cookie, user_agent="pytest-browser",
+                                                              raw_headers={}),
                                       session=SimpleNamespace(client_ip="203.0.113.9"))
         self.selected_org = str(org_id)
         self.search_seq, self.searching, self.numbers, self.search_error = 1, True, [], ""

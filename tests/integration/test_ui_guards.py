@@ -86,7 +86,8 @@ def test_meta_staff_and_job_handlers_need_admin():
 
 def _fake_state(cookie: str = "") -> SimpleNamespace:
     """Just enough of a Reflex state for `guarded`: the websocket's cookie header, client IP and user agent."""
-    return SimpleNamespace(router=SimpleNamespace(headers=SimpleNamespace(cookie=cookie, user_agent="pytest-browser", raw_headers={}),
+    return SimpleNamespace(router=SimpleNamespace(headers=SimpleNamespace(cookie=cookie, user_agent="pytest-browser",
+                                                                          raw_headers={}),
                                                   session=SimpleNamespace(client_ip="203.0.113.9")))
 
 

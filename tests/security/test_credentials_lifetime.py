@@ -125,7 +125,8 @@ class _AccountPage:
     create_token = AccountState.create_token  # what the dialog's confirm re-dispatches (an EventHandler)
 
     def __init__(self, cookie: str):
-        self.router = SimpleNamespace(headers=SimpleNamespace(cookie=f"vx_session={cookie}", user_agent="pytest", raw_headers={}),
+        self.router = SimpleNamespace(headers=SimpleNamespace(cookie=f"vx_session={cookie}", user_agent="pytest",
+                                                              raw_headers={}),
                                       session=SimpleNamespace(client_ip="203.0.113.9"))
         self.errors, self.new_token, self.sessions, self.api_tokens, self.recovery_left = {}, "", [], [], 0
         self.new_codes = []
