@@ -228,8 +228,12 @@ def pytest_collection_modifyitems(config, items):
         return "/e2e/" in str(item.path) or ("/security/" in str(item.path) and bool(
             BROWSER_FIXTURES & set(getattr(item, "fixturenames", ()))))
 
-    e2e = [i for i in items if "/e2e/" in str(i.path)]
-    security_browser = [i for i in items if late(i) and "/e2e/" not in str(i.path)]
+    def very_last(item) -> bool:  # the worker-crash test kills the shared server's worker: after every user of it
+        return getattr(getattr(item, "module", None), "E2E_ORDER", "") == "last"
+
+    e2e = [i for i in items if "/e2e/" in str(i.path) and not very_last(i)]
+    security_browser = [i for i in items if late(i) and "/e2e/" not in str(i.path)] + [i for i in items
+                                                                                        if very_last(i)]
     others = [i for i in items if not late(i)]
     if XDIST_WORKER:
         # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the browser unit goes first, it is the

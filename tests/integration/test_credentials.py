@@ -124,8 +124,9 @@ def test_cli_rotates_the_webhook_secret_and_both_are_accepted_until_the_window_e
     time.sleep(2.5)  # the server re-reads stored credentials within 2 s
     assert _post_signed(base, old, "grace-old").status_code == 200
     assert _post_signed(base, new, "grace-new").status_code == 200
-    rows = dict(db.get_engine().connect().execute(sa.text(
-        "select call_id, signed_with from webhook_events where call_id like 'grace-%'")).all())
+    with db.get_engine().connect() as conn:
+        rows = dict(conn.execute(sa.text(
+            "select call_id, signed_with from webhook_events where call_id like 'grace-%'")).all())
     assert rows == {"grace-old": "previous", "grace-new": "current"}
     # The window ends: the job refuses and wipes the old secret.
     with db.get_engine().begin() as conn:
@@ -169,7 +170,8 @@ def test_spend_guard_pauses_outbound_calling_and_a_founder_turns_it_back_on(cred
     place()
     assert _scalar("select count(*) from spend_guard_trips") == 0
     place()  # the second call reaches the limit of 2 per hour: calling pauses
-    trip = db.get_engine().connect().execute(sa.text("select * from spend_guard_trips")).one()
+    with db.get_engine().connect() as conn:
+        trip = conn.execute(sa.text("select * from spend_guard_trips")).one()
     assert trip.org_id == org_id and trip.metric == "calls_per_hour" and trip.cleared_at is None
     assert _scalar("select o.enabled from org_feature_flags o join feature_flags f on f.id = o.flag_id "
                    "where f.key = 'outbound_calling' and o.org_id = :o", o=org_id) is False
