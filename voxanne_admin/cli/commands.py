@@ -468,7 +468,8 @@ def serve(
     url = db.ensure_database()
     typer.echo(f"Database: {db.safe_url(url)}" if settings.database_url else
                f"Database: embedded PostgreSQL in {settings.data_dir / 'pgdata'}")
-    with startup_lock(url):  # replicas starting together: one migrates and seeds, the others find it done
+    # As the owner: on a fresh install the app role does not exist until the migrations create it.
+    with startup_lock(db.owner_url()):  # replicas starting together: one migrates and seeds, the others wait
         migrate.upgrade_database()
         if demo or settings.voxanne_demo:
             created = _seed_demo(history=history)
