@@ -167,27 +167,24 @@ def reset_engine() -> None:
 
 
 @contextlib.contextmanager
-def owner_transaction() -> Iterator[Session]:
+def _unit_of_work(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def owner_transaction() -> contextlib.AbstractContextManager[Session]:
     """One unit of work as the schema owner (audit retention): commit on success, roll back on error."""
-    with Session(get_owner_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    return _unit_of_work(get_owner_engine())
 
 
-@contextlib.contextmanager
-def transaction() -> Iterator[Session]:
+def transaction() -> contextlib.AbstractContextManager[Session]:
     """One unit of work: commit on success, roll back on error."""
-    with Session(get_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    return _unit_of_work(get_engine())
 
 
 @contextlib.contextmanager

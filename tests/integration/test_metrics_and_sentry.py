@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,7 +70,7 @@ def test_metrics_need_a_monitoring_token_and_answer_prometheus_text(clean_db):
 
 PHONE, EMAIL = "+14155550123", "maria.lopez@example.com"
 TRANSCRIPT = "User: my daughter has asthma and her inhaler ran out, call me back on +14155550123"
-SECRET = "sk_live_abcdef0123456789"
+SECRET = "test-api-key-" + secrets.token_hex(12)  # made per run: nothing real, nothing fixed
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -45,7 +45,7 @@ def test_a_stored_credential_is_encrypted_and_only_its_last_4_are_read_or_audite
 
 
 def test_an_environment_credential_is_read_only_and_says_where_it_comes_from(session, monkeypatch):
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/abcdEFGH")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://slack.test.invalid/incoming/not-a-real-hook-EFGH")
     get_settings.cache_clear()
     try:
         read = {r.name: r for r in cred_service.list_reads(session, settings=get_settings())}["slack_webhook_url"]
