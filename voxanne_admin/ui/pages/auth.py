@@ -25,6 +25,10 @@ PENDING_TTL_S = 300
 SETUP_CODE_FAILURE = ("That setup code is not right. It is printed in the server's log at start "
                       "(a line with 'setup code:').")
 NO_BINDING = "Reload this page, then sign in again (your browser did not keep the sign-in cookie)."
+# The sign-in and first-run forms are prerendered, so they are on screen before the app is live. Typed text would
+# be lost when React takes over, and a click on the button would be the browser's own GET submit, with the
+# password in the URL. Their fields are read-only and their button is disabled until the page is hydrated.
+_NOT_READY = ~rx.State.is_hydrated
 
 
 def _password_step(email: str, password: str, actor: Actor) -> signin.SignInResult:
@@ -383,20 +387,20 @@ def _founder_form() -> rx.Component:
             rx.cond(
                 AuthFlowState.setup_code_required,
                 text_field("Setup code", "setup_code", auto_complete="off", required=True, max_length=32,
-                           error=_err("setup_code"),
+                           read_only=_NOT_READY, error=_err("setup_code"),
                            hint="This console is reachable from other machines: the one-time code is in the "
                                 "server's log (the line with 'setup code:')."),
             ),
             text_field("Your name", "name", auto_complete="name", required=True, max_length=120, auto_focus=True,
-                       error=_err("name")),
+                       read_only=_NOT_READY, error=_err("name")),
             text_field("Work email", "email", type="email", auto_complete="email", required=True, max_length=254,
-                       error=_err("email")),
+                       read_only=_NOT_READY, error=_err("email")),
             text_field("Password", "password", type="password", auto_complete="new-password", required=True,
-                       max_length=256, error=_err("password"),
+                       read_only=_NOT_READY, max_length=256, error=_err("password"),
                        hint="At least 12 characters; a phrase of several words works well."),
             text_field("Repeat the password", "confirm", type="password", auto_complete="new-password",
-                       required=True, max_length=256, error=_err("confirm")),
-            rx.button("Create founder account", type="submit", width="100%", size="3"),
+                       read_only=_NOT_READY, required=True, max_length=256, error=_err("confirm")),
+            rx.button("Create founder account", type="submit", disabled=_NOT_READY, width="100%", size="3"),
             spacing="3",
             width="100%",
         ),
@@ -463,10 +467,10 @@ def _password_form() -> rx.Component:
             _notice(),
             _form_error(),
             text_field("Email", "email", type="email", auto_complete="username", required=True, max_length=254,
-                       auto_focus=True),
+                       read_only=_NOT_READY, auto_focus=True),
             text_field("Password", "password", type="password", auto_complete="current-password", required=True,
-                       max_length=256),
-            rx.button("Continue", type="submit", width="100%", size="3"),
+                       read_only=_NOT_READY, max_length=256),
+            rx.button("Continue", type="submit", disabled=_NOT_READY, width="100%", size="3"),
             spacing="3",
             width="100%",
         ),
