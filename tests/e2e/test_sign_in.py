@@ -124,3 +124,23 @@ def test_lockout_after_five_wrong_passwords(browser_page, e2e_db, make_account):
     page.shot("right-password-refused-while-locked")
     assert scalar(e2e_db, "select reason from login_attempts where staff_id = :id order by id desc limit 1",
                   id=account.id) == "locked"
+
+
+def test_prerendered_forms_take_no_input_before_the_app_is_live(browser, live_server):
+    """The sign-in and first-run pages are prerendered, so their forms are on screen before the app is live
+    (here it never is: JavaScript is off). Their fields are read-only and their button disabled then, so nothing
+    typed is lost when the app takes over, and no native GET submit puts a password in the URL."""
+    context = browser.new_context(java_script_enabled=False, base_url=live_server["base"])
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        for field in ("#email", "#password"):
+            expect(page.locator(field)).not_to_be_editable()
+        expect(page.get_by_role("button", name="Continue")).to_be_disabled()
+        page.goto("/setup")
+        expect(page.get_by_role("button", name="Create founder account")).to_be_disabled()
+        for field in ("#name", "#email", "#password", "#confirm"):
+            expect(page.locator(field)).not_to_be_editable()
+    finally:
+        context.close()
