@@ -480,11 +480,10 @@ def serve(
     _check_credentials_open()
     _announce_setup_code(settings)
     db.reset_engine()  # workers open their own pools after fork
-    build_frontend(settings)
-    if build_only:
-        return
     try:
-        run_granian(settings)
+        build_frontend(settings)
+        if not build_only:
+            run_granian(settings)
     finally:
         if settings.database_url is None:
             db.stop_embedded(settings.data_dir)
