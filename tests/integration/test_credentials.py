@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -121,6 +122,8 @@ def test_cli_rotates_the_webhook_secret_and_both_are_accepted_until_the_window_e
     assert out.returncode == 0, out.stderr
     new = out.stdout.strip().splitlines()[-1]  # printed once, on the last line
     assert len(new) >= 32 and new != old and out.stdout.count(new) == 1
+    # The end of the window as people read times in the console, not an ISO string.
+    assert re.search(r"Until \d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ both are accepted", out.stdout), out.stdout
     time.sleep(2.5)  # the server re-reads stored credentials within 2 s
     assert _post_signed(base, old, "grace-old").status_code == 200
     assert _post_signed(base, new, "grace-new").status_code == 200

@@ -14,12 +14,12 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from voxanne_admin import db, locks
+from voxanne_admin import db, formatting, locks
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth.roles import require_role
 from voxanne_admin.credentials import runtime
@@ -161,7 +161,8 @@ async def _rotate_webhook_secret(value: str, actor: Actor, *, grace_hours: float
     hours = settings.credential_grace_hours if grace_hours is None else grace_hours
     until = await _activate("vapi_webhook_secret", secret, actor, grace=timedelta(hours=hours), reason=reason,
                             replaced=settings.webhook_secret)
-    notes = [f"Paste the new secret into Vapi (the server URL's secret). Until {until or 'now'} both are accepted."
+    notes = [f"Paste the new secret into Vapi (the server URL's secret). Until "
+             f"{formatting.timestamp(datetime.fromisoformat(until))} both are accepted."
              if until else "The old secret is refused from now on."]
     return Rotated("vapi_webhook_secret", cred_service.last4(secret), old_accepted_until=until, secret=secret,
                    notes=notes)
