@@ -112,8 +112,8 @@ def _page_events(fleet: fleetlib.Fleet, rounds: int) -> dict:
     round trip plus render), alternating two pages."""
     from playwright.sync_api import expect, sync_playwright
 
+    from tests.chromium import CHROMIUM, CHROMIUM_ARGS
     from tests.e2e.helpers import create_account, sign_in
-    from tests.scale.test_zz_browser_failover import CHROMIUM, CHROMIUM_ARGS
 
     account = create_account(fleet.engine, role="viewer", label=f"bench{time.time_ns()}")
     timings = []

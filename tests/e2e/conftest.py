@@ -30,14 +30,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import IN_CI, ROOT, create_database, drop_database
+from tests import chromium
+from tests.conftest import ROOT, create_database, drop_database
 from tests.e2e.helpers import Account, create_account
 
 E2E_PORT = int(os.environ.get("VOXANNE_E2E_PORT", "3317"))
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -258,18 +256,7 @@ def browser() -> Iterator:
 
 
 def _browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail("Chromium is missing: the test command installs Debian's chromium package.")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    # Assertions wait as long as actions do (Playwright's 5 s default is short on a loaded 2-core machine).
-    expect.set_options(timeout=20_000)
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    yield from chromium.launched()
 
 
 class Shots:

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ROOT
+from tests.e2e.helpers import wait_until
 from tests.integration.conftest import _scalar
 from voxanne_admin import db, demo, locks
 from voxanne_admin.agents import flows as sync
@@ -124,9 +125,9 @@ def test_cli_rotates_the_webhook_secret_and_both_are_accepted_until_the_window_e
     assert len(new) >= 32 and new != old and out.stdout.count(new) == 1
     # The end of the window as people read times in the console, not an ISO string.
     assert re.search(r"Until \d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ both are accepted", out.stdout), out.stdout
-    time.sleep(2.5)  # the server re-reads stored credentials within 2 s
+    # The server re-reads stored credentials every 2 s: the new secret is accepted once it has.
+    wait_until(lambda: _post_signed(base, new, "grace-new").status_code == 200, what="the new secret accepted")
     assert _post_signed(base, old, "grace-old").status_code == 200
-    assert _post_signed(base, new, "grace-new").status_code == 200
     with db.get_engine().connect() as conn:
         rows = dict(conn.execute(sa.text(
             "select call_id, signed_with from webhook_events where call_id like 'grace-%'")).all())
@@ -136,8 +137,7 @@ def test_cli_rotates_the_webhook_secret_and_both_are_accepted_until_the_window_e
         conn.execute(sa.text("update provider_credentials set previous_expires_at = now() - interval '1 second'"))
     assert flows.wipe_expired() == 1
     assert _scalar("select previous_enc from provider_credentials where name = 'vapi_webhook_secret'") is None
-    time.sleep(2.5)
-    assert _post_signed(base, old, "grace-late").status_code == 401
+    wait_until(lambda: _post_signed(base, old, "grace-late").status_code == 401, what="the old secret refused")
     assert _post_signed(base, new, "grace-new2").status_code == 200
     assert _scalar("select count(*) from audit_events where action = 'credential_previous_wiped'") == 1
 
@@ -204,7 +204,9 @@ def test_emergency_rotation_pauses_calling_and_refuses_the_old_webhook_secret_at
     assert _scalar("select count(*) from spend_guard_trips where org_id is null and metric = 'emergency' "
                    "and cleared_at is null") == 1
     assert _scalar("select previous_enc from provider_credentials where name = 'vapi_webhook_secret'") is None
-    time.sleep(2.5)
-    assert _post_signed(base, old_secret, "leak-old").status_code == 401  # no grace after a leak
-    assert _post_signed(base, get_settings().webhook_secret, "leak-new").status_code == 200
+    # No grace after a leak: once the server has re-read the stored credentials (the new secret works), the old
+    # one is refused.
+    wait_until(lambda: _post_signed(base, get_settings().webhook_secret, "leak-new").status_code == 200,
+               what="the new secret accepted")
+    assert _post_signed(base, old_secret, "leak-old").status_code == 401
     assert _status(base, old_key) == 401 and _status(base, get_settings().vapi_key) == 200

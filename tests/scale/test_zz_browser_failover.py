@@ -7,45 +7,29 @@ is down, so failover is HAProxy's ordinary balancing)."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests import chromium
 from tests.e2e.helpers import create_account, enter_password, scalar, sign_in, wait_until
 from tests.scale.conftest import ARTIFACTS, Fleet
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
-
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail("Chromium is missing: the test command installs Debian's chromium package.")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=20_000)
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+def browser() -> Iterator:
+    yield from chromium.launched()
 
 
 @pytest.fixture
-def page_on(chromium, fleet: Fleet, request):
+def page_on(browser, fleet: Fleet, request):
     """`page_on("app1")`: a fresh browser whose requests and websocket HAProxy sends to that replica."""
     contexts = []
     for name in fleet.replicas:  # a previous test may have stopped one
         fleet.ensure_up(name)
 
     def make(replica: str):
-        context = chromium.new_context(base_url=fleet.base, viewport={"width": 1366, "height": 860},
+        context = browser.new_context(base_url=fleet.base, viewport={"width": 1366, "height": 860},
                                        extra_http_headers={"x-voxanne-replica": replica})
         contexts.append((replica, context))
         page = context.new_page()
