@@ -202,7 +202,7 @@ def _live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterato
     base = f"http://localhost:{E2E_PORT}"
     try:
         _wait_ready(base, proc, log)
-        yield {"base": base, "database_url": url, "proc": proc}
+        yield {"base": base, "database_url": url, "proc": proc, "backup_dir": backups / "backups"}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -227,6 +228,15 @@ def read_status() -> dict:
         return {}
 
 
+def _dies_with_this_process() -> list[str]:
+    """A prefix that makes the receiver get SIGTERM (it flushes and exits) when the thread that started it dies,
+    as when its worker is SIGKILLed: an orphaned pg_receivewal would hold the slot unsupervised, and the worker
+    that takes over could never stream. util-linux's setpriv sets it after Popen's change of user, which would
+    clear it (prctl(2)); without setpriv the receiver runs as before."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 class Receiver:
     """Runs `pg_receivewal` for as long as this process holds the receiver lock; restarts it when it exits."""
 
@@ -281,8 +291,9 @@ class Receiver:
             _write_status("failing", str(exc)[:500])
             log.error("WAL archiving cannot start", extra={"error": str(exc)[:500]})
             return
-        cmd = [str(pgtools.bin_dir() / "pg_receivewal"), "-d", self.source.url, "-D", str(wal_dir()),
-               "--slot", slot_name(), "--synchronous", "--no-loop", "--no-password", "--status-interval", "1"]
+        cmd = [*_dies_with_this_process(), str(pgtools.bin_dir() / "pg_receivewal"), "-d", self.source.url,
+               "-D", str(wal_dir()), "--slot", slot_name(), "--synchronous", "--no-loop", "--no-password",
+               "--status-interval", "1"]
         self._proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                       user=pgtools.run_user(), cwd="/")
         _write_status("streaming")
