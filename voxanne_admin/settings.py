@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         description="HMAC-SHA256 keys of the audit trail, comma-separated, newest first (32+ characters each). "
         "Unset: VOXANNE_DATA_DIR/secrets/audit_hmac.keys (0600, generated on first start).",
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private keys that sign audit checkpoints (64 hex characters each, the raw key), "
+        "comma-separated, newest first. Replicas share it this way instead of copying the key file. Unset: "
+        "VOXANNE_DATA_DIR/secrets/audit_signing.keys (0600, generated on first start).",
+    )
     audit_checkpoint_dir: Path | None = Field(
         default=None, description="Where signed audit checkpoints (checkpoints.jsonl) are appended. "
         "Default VOXANNE_DATA_DIR/audit.",

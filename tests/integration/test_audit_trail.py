@@ -346,6 +346,51 @@ def test_rotated_keys_keep_old_rows_verifying(clean_db):
         keys.signing_keys.cache_clear()
 
 
+def test_signing_keys_from_the_environment_sign_verify_and_are_not_rotated_into_a_file(clean_db, monkeypatch):
+    """AUDIT_SIGNING_KEY (how replicas share the key): the first key signs, every listed key verifies, a malformed
+    list is refused by name, and `rotate` leaves it to its owner instead of writing a key file."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from voxanne_admin import vault
+    from voxanne_admin.settings import get_settings
+
+    def raw_hex() -> tuple[str, str]:
+        private = Ed25519PrivateKey.generate()
+        return (private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex(),
+                keys.public_id(private.public_key()))
+
+    (older, older_id), (newer, newer_id) = raw_hex(), raw_hex()
+    file = vault.secrets_dir() / keys.SIGNING_FILE
+    before = file.read_text() if file.exists() else None
+    try:
+        monkeypatch.setenv("AUDIT_SIGNING_KEY", older)
+        get_settings.cache_clear()
+        keys.signing_keys.cache_clear()
+        _write_events(2)
+        _seal()
+        assert _checkpoint()["key_id"] == older_id
+        monkeypatch.setenv("AUDIT_SIGNING_KEY", f"{newer}, {older}")
+        get_settings.cache_clear()
+        keys.signing_keys.cache_clear()
+        _write_events(1)
+        _seal()
+        assert _checkpoint()["key_id"] == newer_id
+        assert _verify().ok  # the older checkpoint still verifies under the listed older key
+        mac_id, signing_id = keys.rotate()
+        assert signing_id == "" and keys.signing_keys().current_id == newer_id
+        assert (file.read_text() if file.exists() else None) == before
+        monkeypatch.setenv("AUDIT_SIGNING_KEY", "not-hex")
+        get_settings.cache_clear()
+        with pytest.raises(KeyMissingError, match="AUDIT_SIGNING_KEY holds a malformed key"):
+            keys.load_signing_keys()
+    finally:
+        monkeypatch.delenv("AUDIT_SIGNING_KEY", raising=False)
+        get_settings.cache_clear()
+        keys.mac_keys.cache_clear()
+        keys.signing_keys.cache_clear()
+
+
 # --- CLI and transactions -------------------------------------------------------------------------------------
 
 def test_cli_audit_verify_exits_zero_when_intact(clean_db):

@@ -127,19 +127,24 @@ def public_id(public: Ed25519PublicKey) -> str:
 
 
 def load_signing_keys(*, allow_create: bool = True) -> SigningKeys:
-    """The Ed25519 keyring from its key file (created when allowed)."""
-    text = vault.key_file(SIGNING_FILE, _new_signing_key, allow_create=allow_create,
-                          what="the audit checkpoints' Ed25519 signatures")
+    """The Ed25519 keyring from AUDIT_SIGNING_KEY, else its key file (created when allowed)."""
+    configured = get_settings().audit_signing_key
+    if configured is not None and configured.get_secret_value().strip():
+        where, lines = "AUDIT_SIGNING_KEY", configured.get_secret_value().split(",")
+    else:
+        where = SIGNING_FILE
+        lines = vault.key_file(SIGNING_FILE, _new_signing_key, allow_create=allow_create,
+                               what="the audit checkpoints' Ed25519 signatures").splitlines()
     privs = []
-    for line in text.splitlines():
+    for line in lines:
         if line.strip():
             try:
                 privs.append(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(line.strip())))
             except ValueError:
-                raise vault.KeyMissingError(f"{SIGNING_FILE} holds a malformed key: each line is 64 hex "
-                                            "characters (a raw Ed25519 private key).") from None
+                raise vault.KeyMissingError(f"{where} holds a malformed key: each key is 64 hex characters (a raw "
+                                            "Ed25519 private key).") from None
     if not privs:
-        raise vault.KeyMissingError(f"{SIGNING_FILE} is empty.")
+        raise vault.KeyMissingError(f"{where} is empty.")
     pubs = {public_id(p.public_key()): p.public_key() for p in privs}
     return SigningKeys(current_id=public_id(privs[0].public_key()), private=privs[0], public_by_id=pubs)
 
@@ -160,16 +165,20 @@ def _prepend(name: str, new_key: str) -> None:
 
 
 def rotate() -> tuple[str, str]:
-    """Put a new MAC key (unless AUDIT_HMAC_KEY is set) and a new signing key first; returns the new key ids."""
+    """Put a new MAC key (unless AUDIT_HMAC_KEY is set) and a new signing key (unless AUDIT_SIGNING_KEY is set)
+    first; returns the new key ids ("" for a key that lives in the environment: its owner rotates it there)."""
     mac_id = ""
     if get_settings().audit_hmac_key is None:
         load_mac_keys()  # the file exists before a key goes in front
         new_mac = secrets.token_hex(32)
         _prepend(MAC_FILE, new_mac)
         mac_id = key_id(new_mac.encode())
-    load_signing_keys()
-    new_signing = _new_signing_key()
-    _prepend(SIGNING_FILE, new_signing)
+    signing_id = ""
+    if get_settings().audit_signing_key is None:
+        load_signing_keys()
+        new_signing = _new_signing_key()
+        _prepend(SIGNING_FILE, new_signing)
+        signing_id = public_id(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(new_signing)).public_key())
     mac_keys.cache_clear()
     signing_keys.cache_clear()
-    return mac_id, public_id(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(new_signing)).public_key())
+    return mac_id, signing_id

@@ -132,8 +132,11 @@ def audit_rotate_keys() -> None:
     _database_url()
     mac_id, signing_id = keys.rotate()
     typer.echo((f"New MAC key {mac_id}. " if mac_id else "AUDIT_HMAC_KEY is set: put a new key first in it "
-                "(comma-separated, keep the old ones). ") + f"New signing key {signing_id}. Restart the console "
-               "so every worker uses them; back up VOXANNE_DATA_DIR/secrets/.")
+                "(comma-separated, keep the old ones). ")
+               + (f"New signing key {signing_id}. " if signing_id else "AUDIT_SIGNING_KEY is set: put a new key "
+                  "first in it (`openssl genpkey -algorithm ed25519 -outform DER | tail -c 32 | xxd -p -c 64`; "
+                  "keep the old ones). ")
+               + "Restart the console so every worker uses them; back up VOXANNE_DATA_DIR/secrets/.")
 
 
 @jobs_app.command("run")
