@@ -1,5 +1,9 @@
 """Flood control: refusals anyone can trigger are counted per source IP and minute, never one audit row (or one
-warning line) per request. Real HTTP through the API app, real PostgreSQL."""
+warning line) per request. Real HTTP through the API app, real PostgreSQL.
+
+The flood-control and chain modules are imported where a test flushes or seals, after the behaviour under test
+(the rows and warning lines a flood leaves) has been checked, so on the code before the fixes these tests fail
+on that behaviour rather than on an import."""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from starlette.testclient import TestClient
 
 from tests.unit.factories import PASSWORD, make_staff
 from voxanne_admin import db
-from voxanne_admin.audit import chain, flood
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import signin
 from voxanne_admin.timeutil import utcnow
@@ -37,6 +40,8 @@ def _rows(sql: str, **params):
 
 
 def _flush() -> int:
+    from voxanne_admin.audit import flood
+
     with db.transaction() as session:
         return flood.flush_closed(session, now=utcnow() + timedelta(minutes=1))
 
@@ -59,6 +64,8 @@ def test_forged_webhooks_make_one_audit_row_per_ip_and_minute(clean_db, caplog):
 
 
 def test_open_window_is_not_flushed_early(clean_db):
+    from voxanne_admin.audit import flood
+
     with db.transaction() as session:
         flood.count_refusal(session, action="webhook_auth_failed", actor=Actor(type="provider", id="vapi",
                                                                               ip="198.51.100.3"), reason="bad")
@@ -99,7 +106,10 @@ def test_flushed_windows_are_sealed_and_verify(clean_db):
     with _client("198.51.100.9") as client:
         for _ in range(30):
             _forged(client)
+    assert _rows("select count(*) from audit_events")[0][0] == 0  # nothing per request
     _flush()
+    from voxanne_admin.audit import chain
+
     with db.transaction() as session:
         assert chain.seal_pending(session) == 1
     with db.read_only() as session:

@@ -58,10 +58,17 @@ class _Page:
         self.appointments: list = []
         self.refreshed = 0
 
-    _buy_refusal = TelephonyState._buy_refusal  # the page's own re-check, run on this state
+    # The page's own re-check, run on this state (the code before the fixes had none: its handlers then run on
+    # this page as they did, and the test fails on what they did).
+    _buy_refusal = getattr(TelephonyState, "_buy_refusal", None)
 
     def _org_id(self) -> int:
         return int(self.selected_org)
+
+    @staticmethod
+    def follow_verification(org_id: int, seq: int):
+        """What run_verify chains to once the call started (Reflex would queue this event)."""
+        return ("follow_verification", org_id, seq)
 
     def _apply_setup(self, setup) -> None:
         self.setup = setup
@@ -110,7 +117,8 @@ def test_run_buy_sent_on_its_own_buys_nothing(tel_server):  # noqa: F811
 
     # Never confirmed in the dialog (buying is False): refused.
     _run(handler(page, shown, found[0].e164, "local"))
-    assert not _bought(found[0].e164) and "Confirm the purchase" in page.buy_error
+    assert not _bought(found[0].e164), "run_buy bought a number that was never confirmed"
+    assert "Confirm the purchase" in page.buy_error
     # Confirmed, but for another organization than the page shows: refused.
     page.buying = True
     _run(handler(page, other, found[0].e164, "local"))
@@ -129,14 +137,26 @@ def test_run_buy_sent_on_its_own_buys_nothing(tel_server):  # noqa: F811
         assert tel.get_setup(session, org_id=shown).number_e164 == ""
 
 
+def _ready_to_verify(org_id: int) -> None:
+    """A number bought and forwarding configured: verification and the sandbox's dialled code can run."""
+    asyncio.run(provisioning.provision_number(org_id=org_id, e164=_pick(), number_type="local", actor=ACTOR,
+                                              actor_role="operator"))
+    with db.transaction() as session:
+        tel.configure_forwarding(session, org_id=org_id, clinic_number=CLINIC, carrier="Verizon",
+                                 forwarding_type="unconditional", ring_timer=0, actor=ACTOR, actor_role="operator")
+
+
 def test_run_verify_and_run_simulate_refuse_another_organizations_id(tel_server):  # noqa: F811
     shown, other = _org("verify-shown"), _org("verify-other")
+    # The other organization is ready for both actions, so an id the handler trusted would really act on it
+    # (with nothing set up there, both would fail on their own and the test would prove nothing).
+    _ready_to_verify(other)
     page = _Page(_operator_cookie(), shown)
     page.verifying, page.simulating = True, True
     _run(TelephonyState.event_handlers["run_verify"].fn(page, other, page.verify_seq))
     _run(TelephonyState.event_handlers["run_simulate"].fn(page, other))
-    assert not _actions("telephony_verification_started")
-    assert not _actions("telephony_sandbox_dialled")
+    assert not _actions("telephony_verification_started"), "run_verify acted on another organization"
+    assert not _actions("telephony_sandbox_dialled"), "run_simulate acted on another organization"
     assert page.verifying is False and page.simulating is False
     # follow_verification for another organization writes nothing into this page.
     page.setup = "untouched"

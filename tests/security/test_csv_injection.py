@@ -1,9 +1,13 @@
-"""Finding 8: CSV formula injection. Every text cell of every export is neutralised, not only the summary."""
+"""Finding 8: CSV formula injection. Every text cell of every export is neutralised, not only the summary.
+
+The download test goes through the real export and the HTTP download route only (no import of the fix's
+helper), so it fails on the code before the fixes on the behaviour itself: the cells that went out raw."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -14,7 +18,6 @@ from voxanne_admin import db
 from voxanne_admin.api.app import build_api
 from voxanne_admin.calls import export_flow, exports
 from voxanne_admin.calls.filters import CallFilter
-from voxanne_admin.privacy import csvsafe
 
 NOW = datetime.now(UTC)
 PAYLOADS = {
@@ -24,6 +27,9 @@ PAYLOADS = {
     "recording_url": "@SUM(1+1)*cmd|' /C calc'!A0",
     "summary": "=1+1",
 }
+# What a spreadsheet reads as a formula (OWASP's CSV-injection list), and a plain number (may start with - or +).
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 
 
 def test_every_text_cell_of_the_calls_export_is_neutralised_when_downloaded(clean_db):
@@ -57,17 +63,19 @@ def test_every_text_cell_of_the_calls_export_is_neutralised_when_downloaded(clea
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.text)))
     body = dict(zip(rows[0], rows[1], strict=True))
-    for column, payload in PAYLOADS.items():
-        assert body[column] == "'" + payload, column
+    raw = [column for column, payload in PAYLOADS.items() if body[column] != "'" + payload]
+    assert raw == [], f"cells that went out unneutralised: {raw}"
     assert body["vapi_call_id"] == "'=vapi"
     # No text cell of the file starts with a formula trigger; numbers stay numbers.
     for row in rows:
         for cell in row:
-            assert not cell.startswith(csvsafe.TRIGGERS) or csvsafe._NUMBER.fullmatch(cell), cell
+            assert not cell.startswith(TRIGGERS) or NUMBER.fullmatch(cell), cell
     assert body["duration_s"] == "-3.0"
 
 
 def test_neutralise_leaves_plain_text_and_numbers_alone():
+    from voxanne_admin.privacy import csvsafe
+
     assert csvsafe.neutralise("Main Street Clinic") == "Main Street Clinic"
     assert csvsafe.neutralise("-12.5") == "-12.5"
     assert csvsafe.neutralise(42) == 42

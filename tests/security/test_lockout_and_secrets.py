@@ -7,6 +7,10 @@ with Retry-After, never a sleep).
 9: TOTP seeds are encrypted at rest with the vault (clear ones from before are migrated), recovery codes are stored
 under a keyed hash (codes issued before keep working), two simultaneous submissions of one TOTP code: exactly one
 is accepted, and `voxanne-admin keys rotate` re-encrypts under the newest key.
+
+The modules the fixes added (auth.lockout, auth.secrets_at_rest) are imported inside the tests that need them,
+after the behaviour (the answers of the sign-in steps, what the database holds) has been checked, so that on the
+code before the fixes these tests fail on that behaviour.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typer.testing import CliRunner
 
 from tests.unit.factories import PASSWORD, actor_of, make_staff, totp_seed
 from voxanne_admin import db, vault
-from voxanne_admin.auth import lockout, secrets_at_rest, signin
+from voxanne_admin.auth import signin
 from voxanne_admin.auth.models import LoginAttempt, StaffUser
 
 ATTACKER_IPS = ["198.51.100.10", "198.51.100.11", "198.51.100.12", "198.51.100.13"]
@@ -67,8 +71,8 @@ def test_an_attacker_elsewhere_cannot_lock_a_colleague_out(clean_db):
     assert _password(email, PASSWORD, COLLEAGUE_IP).ok
     assert _code(staff_id, pyotp.TOTP(seed).at(time.time() - 30)).ok  # the previous step: .now() stays usable
     answers = [_password(email, f"guess-{ip}-{i}", ip) for ip in ATTACKER_IPS for i in range(5)]
-    assert {a.message for a in answers if not a.retry_after_s} == {signin.GENERIC_FAILURE}
-    assert any(a.retry_after_s for a in answers)  # the attack is slowed down...
+    assert {a.message for a in answers if not getattr(a, "retry_after_s", 0)} == {signin.GENERIC_FAILURE}
+    assert any(getattr(a, "retry_after_s", 0) for a in answers)  # the attack is slowed down...
     assert not _password(email, PASSWORD, ATTACKER_IPS[0]).ok  # ...and its first source locked out
     result = _password(email, PASSWORD, COLLEAGUE_IP)  # but the colleague at their desk gets in at once
     assert result.ok and result.staff_id == staff_id
@@ -76,6 +80,8 @@ def test_an_attacker_elsewhere_cannot_lock_a_colleague_out(clean_db):
 
 
 def test_past_the_threshold_a_new_source_gets_a_progressive_delay_not_a_sleep(clean_db):
+    from voxanne_admin.auth import lockout
+
     _id, email, _seed = _colleague()
     with db.transaction() as session:  # ten failed guesses just now, from ten addresses (a botnet)
         session.add_all([LoginAttempt(ip=f"198.51.100.{20 + i}", account_key=lockout.account_key(email),
@@ -101,14 +107,19 @@ def test_totp_seed_is_stored_encrypted_and_recovery_codes_under_a_keyed_hash(cle
     with db.get_engine().connect() as conn:
         stored = conn.execute(sa.text("select totp_secret from staff_users where id = :i"), {"i": staff_id}).scalar()
         hashes = [r[0] for r in conn.execute(sa.text("select code_hash from recovery_codes"))]
-    assert stored != secret and secret not in stored and stored.startswith(secrets_at_rest.FERNET_PREFIX)
-    assert vault.get_vault().decrypt(stored) == secret
+    assert stored != secret and secret not in stored, "the TOTP seed is stored in clear"
     unsalted = {hashlib.sha256(c.encode()).hexdigest() for c in codes}
-    assert len(hashes) == 10 and not unsalted & set(hashes) and all(h.startswith("k1:") for h in hashes)
+    assert len(hashes) == 10 and not unsalted & set(hashes), "recovery codes are stored as unsalted SHA-256"
+    from voxanne_admin.auth import secrets_at_rest
+
+    assert stored.startswith(secrets_at_rest.FERNET_PREFIX) and vault.get_vault().decrypt(stored) == secret
+    assert all(h.startswith("k1:") for h in hashes)
     assert _code(staff_id, codes[0]).ok
 
 
 def test_clear_secrets_from_before_are_migrated_and_old_recovery_codes_still_work(clean_db):
+    from voxanne_admin.auth import secrets_at_rest
+
     seed = pyotp.random_base32()
     with db.transaction() as session:
         user = make_staff(session)
@@ -163,6 +174,8 @@ def test_keys_rotate_re_encrypts_every_encrypted_column_under_the_newest_key(cle
             stored = conn.execute(sa.text("select totp_secret from staff_users where id = :i"),
                                   {"i": staff_id}).scalar()
         assert Fernet(new_key.encode()).decrypt(stored.encode()).decode() == seed
+        from voxanne_admin.auth import secrets_at_rest
+
         again = CliRunner().invoke(app, ["keys", "rotate"])
         assert "staff_users.totp_secret: 0 re-encrypted" in again.output
         # With only the new key, the stored secrets still open (the old key can go).

@@ -7,7 +7,6 @@ import httpx
 
 from tests.unit.factories import actor_of, make_staff
 from voxanne_admin import db
-from voxanne_admin.api.auth import bound_establish_url
 from voxanne_admin.auth import service as auth_service
 
 
@@ -19,15 +18,22 @@ def _attackers_ticket() -> str:
 
 def test_someone_elses_handoff_link_signs_nobody_in(api_server):
     ticket = _attackers_ticket()
-    link = bound_establish_url(ticket, "attackers-presignin-cookie")
+    # The hand-off link as it was before the fixes (the ticket alone), opened in the victim's browser: refused,
+    # no session cookie (before the fixes it signed the victim in to the attacker's account).
+    for victim_cookies in ({"vx_presignin": "victims-own-cookie"}, {}):
+        bare = httpx.get(f"{api_server}/api/auth/establish?ticket={ticket}", cookies=victim_cookies,
+                         follow_redirects=False)
+        assert (bare.status_code, bare.headers.get("location")) == (303, "/login?expired=1"), \
+            "an unbound ticket signed this browser in"
+        assert "vx_session" not in bare.headers.get("set-cookie", "")
 
+    from voxanne_admin.api.auth import bound_establish_url
+
+    link = bound_establish_url(ticket, "attackers-presignin-cookie")
     for victim_cookies in ({"vx_presignin": "victims-own-cookie"}, {}):
         response = httpx.get(api_server + link, cookies=victim_cookies, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/login?expired=1"
         assert "vx_session" not in response.headers.get("set-cookie", "")
-    bare = httpx.get(f"{api_server}/api/auth/establish?ticket={ticket}", cookies={"vx_presignin": "x"},
-                     follow_redirects=False)
-    assert bare.headers["location"] == "/login?expired=1"  # an unbound ticket is refused too
 
     # The browser that signed in (its cookie) still gets its session, once.
     own = httpx.get(api_server + link, cookies={"vx_presignin": "attackers-presignin-cookie"},

@@ -2,7 +2,10 @@
 thread and the constant-time padding is an asyncio sleep, so /health answers while six sign-ins are in flight.
 
 No wall-clock threshold: the test checks the order of events. Each sign-in takes at least MIN_RESPONSE_S (the
-padding); with the loop blocked, /health could only answer after the first of them had finished."""
+padding); with the loop blocked, /health could only answer after the first of them had finished. /health is
+asked a moment (HEALTH_AFTER_S, well under the padding) after the sign-ins were sent, so that the server is
+already working on them: asked at once, its request could reach the loop before the first sign-in had started,
+and a blocking loop would then pass (it did on the code before the fixes)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import httpx
 from tests.security.sio import AUTH_FLOW, HYDRATE, EventSocket, event
 
 ATTEMPTS = 6
+HEALTH_AFTER_S = 0.1
 
 
 def test_health_answers_while_sign_ins_are_in_flight(live_server):
@@ -37,6 +41,7 @@ def test_health_answers_while_sign_ins_are_in_flight(live_server):
     for i, sock in enumerate(sockets):
         sock.emit(event(f"{AUTH_FLOW}.submit_password", "/login",
                         form={"email": f"nobody-{i}@example.test", "password": "not the password at all"}))
+    time.sleep(HEALTH_AFTER_S)
     health = httpx.get(f"{base}/health", timeout=30)
     health_done = time.monotonic()
     for thread in threads:

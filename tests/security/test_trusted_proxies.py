@@ -39,7 +39,11 @@ def _refused_webhook_ip(peer: str, forwarded_for: str) -> str:
     assert response.status_code == 401
     with db.get_engine().connect() as conn:
         # Refusals are counted per source IP and minute (audit/flood.py), so the window's IP is what the audit row
-        # for this minute will carry.
+        # for this minute will carry. (Before the flood control each refusal wrote its own audit row: its IP.)
+        per_request = conn.execute(sa.text("select ip from audit_events where action = 'webhook_auth_failed' "
+                                           "order by id desc limit 1")).scalar()
+        if per_request is not None:
+            return per_request
         return conn.execute(sa.text("select ip from audit_flood_windows order by window_start desc limit 1")
                             ).scalar_one()
 

@@ -20,7 +20,6 @@ from tests.integration.conftest import _api_server_process, api_server  # noqa: 
 from voxanne_admin import db
 from voxanne_admin.calls import service as call_service
 from voxanne_admin.settings import get_settings
-from voxanne_admin.webhooks import parse_limits
 from voxanne_admin.webhooks.signatures import SignatureError, vapi_hmac, verify_vapi
 
 
@@ -106,4 +105,6 @@ def test_payload_times_that_are_not_finite_or_out_of_range_are_ignored():
     assert call_service.parse_time(float("inf")) is None
     assert call_service.parse_time(10**30) is None
     assert call_service.parse_time(True) is None
+    from voxanne_admin.webhooks import parse_limits
+
     assert parse_limits.finite_number("nan") is None and parse_limits.finite_number("12.5") == 12.5
