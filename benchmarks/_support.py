@@ -121,3 +121,42 @@ def generator_cpu_s() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return round(usage.ru_utime + usage.ru_stime, 2)
+
+
+def _proc_table() -> dict[int, tuple[int, int, str, float]]:
+    """pid -> (ppid, session id, command, CPU seconds) for every process readable in /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # comm may hold spaces and parentheses: split after the last ')'
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[3]), comm, (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def server_cpu_s(proc: subprocess.Popen, repo: Path, web_pid: int | None = None) -> dict[str, float]:
+    """CPU seconds used so far by a server started with `serve`: `web` (the backend worker answering requests),
+    `server` (every process of its session: serve, granian, backend and apply workers), `postgres` (the embedded
+    PostgreSQL's postmaster and backends). Take it before and after a phase; the difference is what the phase cost
+    the server, whatever the neighbours on a shared machine are doing."""
+    table = _proc_table()
+    server = sum(cpu for _, sid, _, cpu in table.values() if sid == proc.pid)
+    postmaster = None
+    pid_file = repo / ".voxanne" / "pgdata" / "postmaster.pid"
+    if pid_file.exists():
+        postmaster = int(pid_file.read_text().split()[0])
+    postgres = sum(cpu for pid, (ppid, _, _, cpu) in table.items() if postmaster in (pid, ppid))
+    web = table[web_pid][3] if web_pid in table else 0.0
+    return {"web": web, "server": server, "postgres": postgres}
+
+
+def cpu_ms_per(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """The CPU milliseconds per request of each part between two `server_cpu_s` readings."""
+    return {key: round((after[key] - before[key]) * 1000 / max(1, requests), 3) for key in after}
