@@ -59,11 +59,13 @@ async def domain_error_response(request: Request, exc: Exception) -> JSONRespons
 def build_api() -> FastAPI:
     """Routes only (health, auth hand-off); testable without Reflex."""
     from voxanne_admin.appointments import service as appointment_service
+    from voxanne_admin.appointments import tools as appointment_tools
     from voxanne_admin.credentials import runtime as credentials_runtime
     from voxanne_admin.webhooks import service as inbox
 
     credentials_runtime.install()  # settings consult the credentials stored (encrypted) in the database
     inbox.TOOL_HANDLERS.update(appointment_service.TOOLS)  # the agents' tools, answered on /webhooks/vapi
+    inbox.ASYNC_TOOL_HANDLERS.update(appointment_tools.TOOLS)  # ... on the event loop (preferred by the route)
     from voxanne_admin.webhooks import ingest
 
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None,

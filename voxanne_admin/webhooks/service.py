@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -194,6 +195,10 @@ def single_line(text: str, limit: int = 500) -> str:
 
 ToolHandler = Callable[[Session, dict[str, Any], dict[str, Any]], str]
 TOOL_HANDLERS: dict[str, ToolHandler] = {}
+# Tools that run on the event loop: `await handler(conn, arguments, message)` on an async psycopg connection, inside
+# the flow's transaction (never committing). Preferred over TOOL_HANDLERS for the same name.
+AsyncToolHandler = Callable[[psycopg.AsyncConnection, dict[str, Any], dict[str, Any]], Awaitable[str]]
+ASYNC_TOOL_HANDLERS: dict[str, AsyncToolHandler] = {}
 
 
 def answer_assistant_request(message: dict[str, Any]) -> dict[str, Any]:
