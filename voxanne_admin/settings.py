@@ -473,6 +473,12 @@ def invalidate_stored_credentials() -> None:
         _cache["at"] = -1e9
 
 
+def stored_credentials_fresh() -> bool:
+    """`stored_credential` would answer from its cache now, without a database read or a wait on a reload (with
+    a margin, so a reload cannot start in between): event-loop callers read inline then, else on a thread."""
+    return _loader is None or time.monotonic() - _cache["at"] < STORED_TTL_S - 0.25
+
+
 def stored_credential(name: str, *, previous: bool = False) -> str | None:
     """A credential stored in the database (decrypted), or None; never raises (the last good values are kept)."""
     if _loader is None:
