@@ -34,6 +34,29 @@ def clone() -> Path:
     return work / "repo"
 
 
+def _reuse_frontend(repo: Path, env: dict[str, str]) -> Path | None:
+    """With BENCH_FRONTEND_CACHE=<dir>: put a console build kept there into the clone and stamp it as current, so
+    `serve` skips the frontend build (a minute of both cores, and its prerender step times out on a loaded
+    machine). Its pages then embed another run's port: fine for the webhook and booking benchmarks, which never
+    load a page. Returns the cache directory to fill after a start that built, or None."""
+    cache = os.environ.get("BENCH_FRONTEND_CACHE")
+    if not cache:
+        return None
+    kept = Path(cache) / "build"
+    if not (kept / "client" / "index.html").exists():
+        return Path(cache)
+    import shutil
+
+    (repo / ".web").mkdir(exist_ok=True)
+    shutil.copytree(kept, repo / ".web" / "build", dirs_exist_ok=True)
+    stamp = subprocess.run(
+        [sys.executable, "-c", "from voxanne_admin.serve import _source_fingerprint as f; "
+                               "from voxanne_admin.settings import get_settings as s; print(f(s()))"],
+        cwd=repo, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    (repo / ".web" / ".voxanne-build").write_text(stamp)
+    return None
+
+
 def serve(repo: Path, port: int, *, demo: bool = True, **env_extra: str) -> subprocess.Popen:
     """Start `voxanne-admin serve` from `repo` and wait until /health/ready answers 200."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "VOXANNE_RESOLVED_DATABASE_URL",
@@ -41,6 +64,7 @@ def serve(repo: Path, port: int, *, demo: bool = True, **env_extra: str) -> subp
     env.update(PORT=str(port), VOXANNE_DATA_DIR=str(repo / ".voxanne"), LOG_LEVEL="WARNING",
                PYTHONPATH=str(repo), REFLEX_USE_NPM="1", REFLEX_TELEMETRY_ENABLED="false", **env_extra)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    fill_cache = _reuse_frontend(repo, env)
     log = repo / "server.log"
     args = [sys.executable, "-m", "voxanne_admin.cli", "serve"] + (["--demo"] if demo else [])
     proc = subprocess.Popen(args, cwd=repo, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
@@ -51,6 +75,10 @@ def serve(repo: Path, port: int, *, demo: bool = True, **env_extra: str) -> subp
             raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                if fill_cache is not None:
+                    import shutil
+
+                    shutil.copytree(repo / ".web" / "build", fill_cache / "build", dirs_exist_ok=True)
                 return proc
         except httpx.HTTPError:
             pass
