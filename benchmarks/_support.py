@@ -25,9 +25,12 @@ def free_port() -> int:
 
 
 def clone() -> Path:
-    """A fresh clone of HEAD in a temporary directory (shares this virtualenv through PYTHONPATH)."""
+    """A fresh clone of HEAD (or of BENCH_REF, to measure an earlier commit with today's benchmark) in a temporary
+    directory (shares this virtualenv through PYTHONPATH)."""
     work = Path(tempfile.mkdtemp(prefix="voxanne-bench-"))
     subprocess.run(["git", "clone", "-q", str(ROOT), str(work / "repo")], check=True)
+    if os.environ.get("BENCH_REF"):
+        subprocess.run(["git", "-C", str(work / "repo"), "checkout", "-q", os.environ["BENCH_REF"]], check=True)
     shared = ROOT.parent / "shared"
     if shared.exists():
         (work / "shared").symlink_to(shared)

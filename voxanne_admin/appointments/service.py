@@ -12,6 +12,7 @@ the webhook route runs); the SQL is written for the driver (`%(name)s`), so both
 from __future__ import annotations
 
 import functools
+import heapq
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -57,16 +58,22 @@ def _org(session: Session, org_id: int) -> Organization:
 
 def day_slots(org: Place, day: date) -> list[datetime]:
     """Every slot start of a working day, in UTC."""
+    return list(_day_slots(org.timezone, day))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_slots(timezone: str, day: date) -> tuple[datetime, ...]:
+    # A pure function of (timezone, day), asked for a fortnight of days by every "just taken" answer: cached.
     if day.weekday() not in WORKDAYS:
-        return []
-    tz = ZoneInfo(org.timezone)
+        return ()
+    tz = ZoneInfo(timezone)
     start = datetime.combine(day, OPEN, tz)
     end = datetime.combine(day, CLOSE, tz)
     slots = []
     while start + timedelta(minutes=SLOT_MINUTES) <= end:
         slots.append(start.astimezone(UTC))
         start += timedelta(minutes=SLOT_MINUTES)
-    return slots
+    return tuple(slots)
 
 
 BOOKED_BETWEEN_SQL = """
@@ -108,9 +115,9 @@ def nearest(org: Place, around: datetime, taken: set[datetime], count: int = 3) 
     """The free slots closest to a wanted time, a week either side, given the slots taken (UTC) in `fortnight`."""
     base = around.astimezone(ZoneInfo(org.timezone)).date()
     now = utcnow()
-    free = [slot for offset in range(-7, 8) for slot in day_slots(org, base + timedelta(days=offset))
+    free = [slot for offset in range(-7, 8) for slot in _day_slots(org.timezone, base + timedelta(days=offset))
             if slot > now and slot not in taken]
-    return sorted(free, key=lambda s: abs((s - around).total_seconds()))[:count]
+    return heapq.nsmallest(count, free, key=lambda s: abs((s - around).total_seconds()))
 
 
 def nearest_free(session: Session, org: Place, around: datetime, count: int = 3) -> list[datetime]:
@@ -184,7 +191,7 @@ def booking_params(org: Place, *, contact_name: str, contact_phone: str, slot_st
     start = parse_local_start(org, slot_start)
     if duration_minutes != SLOT_MINUTES:
         raise InvalidInput(f"Appointments are {SLOT_MINUTES} minutes long.")
-    if start not in day_slots(org, start.astimezone(ZoneInfo(org.timezone)).date()):
+    if start not in _day_slots(org.timezone, start.astimezone(ZoneInfo(org.timezone)).date()):
         raise InvalidInput(f"{_local(org, start)} is not a bookable time: slots are every {SLOT_MINUTES} minutes, "
                            f"{OPEN:%H:%M}-{CLOSE:%H:%M} Monday to Friday.")
     now = utcnow()
@@ -298,7 +305,7 @@ def free_times(org: Place, day: date, booked: list[datetime]) -> list[datetime]:
     """The day's future slots not in `booked`."""
     taken = {b.astimezone(UTC) for b in booked}
     now = utcnow()
-    return [s for s in day_slots(org, day) if s > now and s not in taken]
+    return [s for s in _day_slots(org.timezone, day) if s > now and s not in taken]
 
 
 def free_times_answer(org: Place, day: date, slots: list[datetime]) -> str:
