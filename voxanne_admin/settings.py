@@ -101,11 +101,12 @@ class Settings(BaseSettings):
         default=200, ge=10, le=10000, description="Twilio form bodies with more name=value pairs get 400.")
     db_async_pool_size: int = Field(
         default=10, ge=1, le=100,
-        description="Async PostgreSQL connections per backend worker for webhook ingest (group commit).")
+        description="Async PostgreSQL connections per backend worker: webhook ingest (group commit) and the "
+                    "appointment tools' transactions.")
     tool_call_concurrency: int = Field(
         default=32, ge=1, le=200,
-        description="Agent tool calls answered at once per backend worker (threads; the database pool grows "
-                    "to match). More wait their turn.")
+        description="Agent tool calls without an async handler answered at once per backend worker (threads; "
+                    "the database pool grows to match). More wait their turn.")
     webhook_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before dead letter.")
     webhook_lease_seconds: int = Field(default=30, ge=1, le=3600, description="Claim lease before re-claim.")
     webhook_completed_retention_hours: int = Field(default=24, ge=1, description="Keep completed inbox events.")
