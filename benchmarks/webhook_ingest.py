@@ -250,9 +250,15 @@ def main() -> None:
                      f"p50 {_pct(max_lat, 50):.1f} ms", f"p99 {_pct(max_lat, 99):.1f} ms"))
 
         # 3a. bare endpoint on the same database
-        with engine.begin() as conn:
+        from voxanne_admin import db
+
+        # The app role may not create tables (least privilege): the owner creates it and lets the app role insert.
+        with sa.create_engine(db.owner_url()).begin() as conn:
             conn.execute(sa.text("create table if not exists bench_raw (id bigserial primary key, body bytea, "
                                  "received_at timestamptz default now())"))
+            role = sa.engine.make_url(url).username
+            conn.execute(sa.text(f'grant select, insert on bench_raw to "{role}"'))
+            conn.execute(sa.text(f'grant usage on sequence bench_raw_id_seq to "{role}"'))
         bare_port = free_port()
         (work / "bare_app.py").write_text(BARE_APP)
         bare = subprocess.Popen(
