@@ -351,6 +351,11 @@ def main() -> None:
         drain_s = time.monotonic() - started
         rows.append(("drain 10,000-event backlog (apply worker process)", f"{drain_s:.1f} s",
                      f"{10000 / drain_s:.0f} events/s", "left: " + str(left)))
+    except BaseException:
+        stop(bare)
+        stop(server)
+        shutil.rmtree(repo.parent, ignore_errors=True)  # a failed run leaves no clone behind either
+        raise
     finally:
         stop(bare)
         stop(server)

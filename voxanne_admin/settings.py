@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -430,8 +431,14 @@ class Settings(BaseSettings):
 
     @property
     def data_dir(self) -> Path:
-        """Absolute data directory."""
-        return self.voxanne_data_dir.expanduser().resolve()
+        """Absolute data directory (resolved once per configured path and working directory: it is asked for on
+        every webhook, and resolving walks the path's components)."""
+        raw = self.voxanne_data_dir
+        key = (raw, "" if raw.is_absolute() else os.getcwd())
+        found = _resolved_dirs.get(key)
+        if found is None:
+            found = _resolved_dirs[key] = raw.expanduser().resolve()
+        return found
 
     @property
     def audit_dir(self) -> Path:
@@ -455,6 +462,7 @@ class Settings(BaseSettings):
 # `provider_credentials`. Values are cached for a few seconds; a rotation in this process invalidates at once.
 
 CredentialLoader = Callable[[], tuple[dict[str, str], dict[str, str]]]
+_resolved_dirs: dict[tuple[Path, str], Path] = {}
 _loader: CredentialLoader | None = None
 _cache: dict[str, Any] = {"at": -1e9, "current": {}, "previous": {}}
 _cache_lock = threading.Lock()
