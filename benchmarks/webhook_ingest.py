@@ -33,10 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import (  # noqa: E402
     ROOT,
     clone,
+    cpu_ms_per,
     finish_profile,
     free_port,
     generator_cpu_s,
     serve,
+    server_cpu_s,
     start_profile,
     stop,
     use_database_of,
@@ -234,8 +236,11 @@ def main() -> None:
         def ours(i: int):
             return make(f"bench-max-{i}", "in-progress")
 
-        recorder = start_profile(web_worker_pid(port), "ingest", MAX_S)
+        web_pid = web_worker_pid(port)
+        recorder = start_profile(web_pid, "ingest", MAX_S)
+        cpu_before = server_cpu_s(server, repo, web_pid)
         accepted, results = asyncio.run(closed_loop(port, ours, MAX_S))
+        ours_cpu = cpu_ms_per(cpu_before, server_cpu_s(server, repo, web_pid), len(results))
         finish_profile(recorder)
         accepted_per_s = accepted / MAX_S
         accepted_keys |= {r[2] for r in results if 200 <= r[1] < 300}
@@ -245,9 +250,15 @@ def main() -> None:
                      f"p50 {_pct(max_lat, 50):.1f} ms", f"p99 {_pct(max_lat, 99):.1f} ms"))
 
         # 3a. bare endpoint on the same database
-        with engine.begin() as conn:
+        from voxanne_admin import db
+
+        # The app role may not create tables (least privilege): the owner creates it and lets the app role insert.
+        with sa.create_engine(db.owner_url()).begin() as conn:
             conn.execute(sa.text("create table if not exists bench_raw (id bigserial primary key, body bytea, "
                                  "received_at timestamptz default now())"))
+            role = sa.engine.make_url(url).username
+            conn.execute(sa.text(f'grant select, insert on bench_raw to "{role}"'))
+            conn.execute(sa.text(f'grant usage on sequence bench_raw_id_seq to "{role}"'))
         bare_port = free_port()
         (work / "bare_app.py").write_text(BARE_APP)
         bare = subprocess.Popen(
@@ -265,7 +276,9 @@ def main() -> None:
                 time.sleep(0.2)
         body = json.dumps({"message": {"type": "status-update", "status": "ringing", "call": {"id": "x"}}}).encode()
         bare_req = _request("/webhooks/vapi", body, {})
+        bare_cpu_before = server_cpu_s(bare, repo)
         bare_ok, bare_results = asyncio.run(closed_loop(bare_port, lambda i: (bare_req, "bare"), MAX_S))
+        bare_cpu = cpu_ms_per(bare_cpu_before, server_cpu_s(bare, repo), len(bare_results))
         bare_per_s = bare_ok / MAX_S
         rows.append(("bare insert-only endpoint, same server stack", f"{bare_per_s:.0f} events/s",
                      f"p50 {_pct([r[0] for r in bare_results], 50):.1f} ms",
@@ -338,11 +351,22 @@ def main() -> None:
         drain_s = time.monotonic() - started
         rows.append(("drain 10,000-event backlog (apply worker process)", f"{drain_s:.1f} s",
                      f"{10000 / drain_s:.0f} events/s", "left: " + str(left)))
+    except BaseException:
+        stop(bare)
+        stop(server)
+        shutil.rmtree(repo.parent, ignore_errors=True)  # a failed run leaves no clone behind either
+        raise
     finally:
         stop(bare)
         stop(server)
 
     ratio = accepted_per_s / bare_per_s if bare_per_s else 0.0
+    load = os.getloadavg()
+    rows.append(("server CPU per event, closed loop: ours (backend worker / all server / PostgreSQL)",
+                 f"{ours_cpu['web']:.2f} / {ours_cpu['server']:.2f} / {ours_cpu['postgres']:.2f} ms", "", ""))
+    rows.append(("server CPU per event, closed loop: bare (server / PostgreSQL)",
+                 f"{bare_cpu['server']:.2f} / {bare_cpu['postgres']:.2f} ms", "", ""))
+    rows.append(("load average (1 min) at the end", f"{load[0]:.2f}", "", ""))
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}}  {'result':>20}  {'':>14}  {'':>14}")
     for name, a, b, c in rows:
@@ -354,7 +378,8 @@ def main() -> None:
         "p99_ms_at_500": round(p99_at_500, 2) if p99_at_500 is not None else None, "lost": lost,
         "doubled": int(doubled), "drain_10k_s": round(drain_s, 2), "pgbench_inserts_per_s": pgbench_tps,
         "unique_events": len(all_keys), "cpus": os.cpu_count(),
-        "generator_cpu_s": generator_cpu_s(), "ours_per_request": OURS_DOES, "bare_per_request": BARE_DOES,
+        "generator_cpu_s": generator_cpu_s(), "ours_cpu_ms_per_event": ours_cpu, "bare_cpu_ms_per_event": bare_cpu,
+        "loadavg_1m": round(load[0], 2), "ours_per_request": OURS_DOES, "bare_per_request": BARE_DOES,
     }))
     shutil.rmtree(repo.parent, ignore_errors=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -101,11 +102,12 @@ class Settings(BaseSettings):
         default=200, ge=10, le=10000, description="Twilio form bodies with more name=value pairs get 400.")
     db_async_pool_size: int = Field(
         default=10, ge=1, le=100,
-        description="Async PostgreSQL connections per backend worker for webhook ingest (group commit).")
+        description="Async PostgreSQL connections per backend worker: webhook ingest (group commit) and the "
+                    "appointment tools' transactions.")
     tool_call_concurrency: int = Field(
         default=32, ge=1, le=200,
-        description="Agent tool calls answered at once per backend worker (threads; the database pool grows "
-                    "to match). More wait their turn.")
+        description="Agent tool calls without an async handler answered at once per backend worker (threads; "
+                    "the database pool grows to match). More wait their turn.")
     webhook_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before dead letter.")
     webhook_lease_seconds: int = Field(default=30, ge=1, le=3600, description="Claim lease before re-claim.")
     webhook_completed_retention_hours: int = Field(default=24, ge=1, description="Keep completed inbox events.")
@@ -435,8 +437,14 @@ class Settings(BaseSettings):
 
     @property
     def data_dir(self) -> Path:
-        """Absolute data directory."""
-        return self.voxanne_data_dir.expanduser().resolve()
+        """Absolute data directory (resolved once per configured path and working directory: it is asked for on
+        every webhook, and resolving walks the path's components)."""
+        raw = self.voxanne_data_dir
+        key = (raw, "" if raw.is_absolute() else os.getcwd())
+        found = _resolved_dirs.get(key)
+        if found is None:
+            found = _resolved_dirs[key] = raw.expanduser().resolve()
+        return found
 
     @property
     def audit_dir(self) -> Path:
@@ -460,6 +468,7 @@ class Settings(BaseSettings):
 # `provider_credentials`. Values are cached for a few seconds; a rotation in this process invalidates at once.
 
 CredentialLoader = Callable[[], tuple[dict[str, str], dict[str, str]]]
+_resolved_dirs: dict[tuple[Path, str], Path] = {}
 _loader: CredentialLoader | None = None
 _cache: dict[str, Any] = {"at": -1e9, "current": {}, "previous": {}}
 _cache_lock = threading.Lock()
@@ -477,6 +486,12 @@ def invalidate_stored_credentials() -> None:
     """Forget the cached stored credentials (the next read loads them again)."""
     with _cache_lock:
         _cache["at"] = -1e9
+
+
+def stored_credentials_fresh() -> bool:
+    """`stored_credential` would answer from its cache now, without a database read or a wait on a reload (with
+    a margin, so a reload cannot start in between): event-loop callers read inline then, else on a thread."""
+    return _loader is None or time.monotonic() - _cache["at"] < STORED_TTL_S - 0.25
 
 
 def stored_credential(name: str, *, previous: bool = False) -> str | None:

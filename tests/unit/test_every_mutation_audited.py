@@ -43,8 +43,10 @@ ALLOWED: dict[str, str] = {
     "in the same transaction",
     "voxanne_admin.credentials.service:due_reminders": "marks when the 90-day reminder was sent: " + BOOKKEEPING,
     "voxanne_admin.credentials.service:mark_used": "last successful use of a credential: " + BOOKKEEPING,
-    "voxanne_admin.webhooks.flows:answer_tool_calls": "stores a tool call's answer for replays; the tool's own change "
+    "voxanne_admin.webhooks.flows:_answer_on_thread": "stores a tool call's answer for replays; the tool's own change "
     "(a booking) is audited by the tool",
+    "voxanne_admin.webhooks.flows:_answer_on_loop": "stores a tool call's answer for replays (on the event loop); the "
+    "tool's own change (a booking) is audited by the tool",
     "voxanne_admin.auth.signin:begin_totp_enrolment": "a pending secret; confirm_totp_enrolment records mfa_enabled",
     "voxanne_admin.auth.signin:_new_recovery_codes": "called by audited enrolment / regeneration",
     "voxanne_admin.auth.sso:begin": "pending SSO login state (nonce, PKCE); the sign-in itself is audited",
@@ -61,6 +63,8 @@ ALLOWED: dict[str, str] = {
     "voxanne_admin.messaging.service:apply_sms_status": "provider SMS status; the inbox event is the record",
     "voxanne_admin.calls.flows:attach": "links the provider's call id to a call whose placement is audited",
     "voxanne_admin.webhooks.flows:claim_batch": "inbox lease: " + BOOKKEEPING,
+    "voxanne_admin.webhooks.ingest:_store": "stores webhooks in the inbox (group commit), which is the record of what "
+                                           "the provider sent",
     "voxanne_admin.webhooks.service:purge": "inbox retention of processed events: " + BOOKKEEPING,
     "voxanne_admin.webhooks.service:purge_organization_events": "called by retention, which records "
                                                                 "organization_data_purged with the counts",
@@ -101,8 +105,8 @@ def _module_name(path: Path) -> str:
     return path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
 
 
-def _writes(fn: ast.AST) -> str | None:
-    """How `fn` changes a table, or None."""
+def _writes(fn: ast.AST, constants: dict[str, str] | None = None) -> str | None:
+    """How `fn` changes a table, or None (`constants`: the module's string constants, for SQL passed by name)."""
     for node in ast.walk(fn):
         if not isinstance(node, ast.Call):
             continue
@@ -119,7 +123,7 @@ def _writes(fn: ast.AST) -> str | None:
             for arg in node.args:
                 text = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else (
                     "".join(v.value for v in arg.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
-                    if isinstance(arg, ast.JoinedStr) else "")
+                    if isinstance(arg, ast.JoinedStr) else (constants or {}).get(getattr(arg, "id", ""), ""))
                 if DML.match(text):
                     return f"SQL {text.split()[0].upper()}"
     return None
@@ -144,6 +148,10 @@ class _Module:
                     self.aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
         self.functions = {n.name: n for n in ast.walk(self.tree)
                           if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        # module-level `NAME = "..."` (SQL handed to execute by name)
+        self.constants = {t.id: n.value.value for n in self.tree.body if isinstance(n, ast.Assign)
+                          and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+                          for t in n.targets if isinstance(t, ast.Name)}
 
     def callees(self, fn: ast.AST) -> set[str]:
         out = set()
@@ -167,10 +175,10 @@ def _scan() -> tuple[dict[str, str], set[str]]:
         for name, fn in m.functions.items():
             key = f"{m.name}:{name}"
             calls[key] = m.callees(fn)
-            how = _writes(fn)
+            how = _writes(fn, m.constants)
             if how:
                 writers[key] = how
-    audited = {"voxanne_admin.audit.service:record"}
+    audited = {"voxanne_admin.audit.service:record", "voxanne_admin.audit.service:record_async"}
     changed = True
     while changed:  # callers of audited functions are audited, transitively
         changed = False

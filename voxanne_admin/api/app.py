@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import logging
+import os
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -12,6 +13,8 @@ from voxanne_admin.api.security import SecurityMiddleware, require_sandbox_acces
 from voxanne_admin.errors import DomainError, ProviderError, RateLimited
 from voxanne_admin.logging import request_id_var
 from voxanne_admin.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
@@ -25,8 +28,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"")[:64].decode("latin-1")
-        rid = given or uuid.uuid4().hex
+        given = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                given = value[:64]
+                break
+        rid = given.decode("latin-1") if given else os.urandom(16).hex()  # 128 random bits, as uuid4().hex
         token = request_id_var.set(rid)
 
         async def send_with_id(message):
@@ -59,11 +66,13 @@ async def domain_error_response(request: Request, exc: Exception) -> JSONRespons
 def build_api() -> FastAPI:
     """Routes only (health, auth hand-off); testable without Reflex."""
     from voxanne_admin.appointments import service as appointment_service
+    from voxanne_admin.appointments import tools as appointment_tools
     from voxanne_admin.credentials import runtime as credentials_runtime
     from voxanne_admin.webhooks import service as inbox
 
     credentials_runtime.install()  # settings consult the credentials stored (encrypted) in the database
     inbox.TOOL_HANDLERS.update(appointment_service.TOOLS)  # the agents' tools, answered on /webhooks/vapi
+    inbox.ASYNC_TOOL_HANDLERS.update(appointment_tools.TOOLS)  # ... on the event loop (preferred by the route)
     from voxanne_admin.webhooks import ingest
 
     api = FastAPI(title="Voxanne Admin API", docs_url=None, redoc_url=None, openapi_url=None,
@@ -103,19 +112,49 @@ def mount(asgi_app) -> FastAPI:
     return api
 
 
+def webhook_dispatch(fallback):
+    """The provider webhook routes as one plain ASGI app: an exact (method, path) lookup calls the route function
+    with a Starlette Request and sends its response, mapping a DomainError like `domain_error_response`. No
+    router, dependency solving, exit stacks or exception middleware per request (most of a webhook's CPU under
+    FastAPI). Anything else (another method, a path no route has) goes to `fallback`, which answers as FastAPI
+    does (404, 405). `scope["route"]` is set to the route, so the metrics label it by its template."""
+    from fastapi.routing import APIRoute
+
+    table = {(method, route.path): route for route in webhooks.router.routes if isinstance(route, APIRoute)
+             for method in route.methods or ()}
+
+    async def app(scope, receive, send):
+        route = table.get((scope["method"], scope["path"]))
+        if route is None:
+            await fallback(scope, receive, send)
+            return
+        scope["route"] = route
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except DomainError as exc:
+            response = await domain_error_response(request, exc)
+        except Exception:  # as Starlette's ServerErrorMiddleware: a 500 that still carries the security headers
+            log.exception("webhook route failed", extra={"path": scope["path"]})
+            response = JSONResponse({"error": "Internal Server Error"}, status_code=500)
+        await response(scope, receive, send)
+
+    return app
+
+
 def front(rest):
-    """The production ASGI entry: provider webhooks go straight to a FastAPI app holding only the webhook routes
-    (the request id, the domain-error mapping), skipping the per-request layers Reflex puts in front of everything
-    else (its context middleware, CORS, the mount chain), about a third of a webhook's CPU; every other request, and
-    the lifespan, go to `rest` (Reflex's app, which also serves these routes through `mount`)."""
+    """The production ASGI entry: provider webhooks go straight to `webhook_dispatch` (with the request id, the
+    metrics and the security headers), skipping the per-request layers Reflex puts in front of everything else (its
+    context middleware, CORS, the mount chain) and FastAPI's routing; every other request, and the lifespan, go to
+    `rest` (Reflex's app, which also serves these routes through `mount`)."""
     from voxanne_admin.webhooks import ingest  # noqa: F401  (the writer the routes use; closed by Reflex's lifespan)
 
-    hooks = FastAPI(title="Voxanne Admin webhooks", docs_url=None, redoc_url=None, openapi_url=None)
-    hooks.add_exception_handler(DomainError, domain_error_response)
-    hooks.include_router(webhooks.router)
-    hooks.add_middleware(RequestIdMiddleware)
-    hooks.add_middleware(metrics.MetricsMiddleware)  # webhooks are counted in /metrics like every other route
-    hooks.add_middleware(SecurityMiddleware)  # and carry the security headers (a foreign Origin is refused)
+    fallback = FastAPI(title="Voxanne Admin webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    fallback.add_exception_handler(DomainError, domain_error_response)
+    fallback.include_router(webhooks.router)
+    hooks = SecurityMiddleware(  # the security headers on every answer (a foreign Origin is refused)
+        metrics.MetricsMiddleware(  # webhooks are counted in /metrics like every other route
+            RequestIdMiddleware(webhook_dispatch(fallback))))
 
     async def dispatch(scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):

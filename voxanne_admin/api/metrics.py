@@ -152,6 +152,9 @@ async def scrape(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # (template, method, status) -> its two series
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by its route template (never the raw path: no ids in labels)."""
 
@@ -176,6 +179,10 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("/_event" if scope.get("path", "").startswith("/_event")
                                                         else "reflex")
-            labels = (template, scope.get("method", ""), str(status["code"]))
-            metrics.HTTP_REQUESTS.labels(*labels).inc()
-            metrics.HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+            labels = (template, scope.get("method", ""), status["code"])
+            children = _children.get(labels)
+            if children is None:  # labels() takes a lock and builds the key each time: look each series up once
+                text = (template, labels[1], str(labels[2]))
+                children = _children[labels] = (metrics.HTTP_REQUESTS.labels(*text), metrics.HTTP_SECONDS.labels(*text))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

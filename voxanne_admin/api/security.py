@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -145,9 +146,24 @@ PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=()
                       "payment=(), usb=(), interest-cohort=()")
 
 
+HEADERS_TTL_S = 2.0  # a rebuilt frontend's inline-script hashes reach the CSP within this
+_headers_cache: dict[int, tuple[float, Settings, list[tuple[bytes, bytes]]]] = {}
+
+
 def security_headers(settings: Settings | None = None) -> list[tuple[bytes, bytes]]:
-    """The headers added to every response."""
+    """The headers added to every response (built at most every HEADERS_TTL_S per settings object: the CSP reads
+    the build's stamp and joins the allowed origins, which cost more than a small webhook's own work)."""
     settings = settings or get_settings()
+    now = time.monotonic()
+    cached = _headers_cache.get(id(settings))
+    if cached is not None and cached[1] is settings and now - cached[0] < HEADERS_TTL_S:
+        return cached[2]
+    headers = _build_headers(settings)
+    _headers_cache[id(settings)] = (now, settings, headers)
+    return headers
+
+
+def _build_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"content-security-policy", content_security_policy(settings).encode()),
         (b"x-frame-options", b"DENY"),
@@ -176,7 +192,7 @@ def _has_cookie(raw: str, name: str) -> bool:
     return name in jar
 
 
-_OURS = {name for name, _ in security_headers(Settings())} | {b"strict-transport-security"}
+_OURS = {name for name, _ in _build_headers(Settings())} | {b"strict-transport-security"}
 
 
 class SecurityMiddleware:

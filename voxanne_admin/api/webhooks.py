@@ -26,7 +26,7 @@ from voxanne_admin.audit import flood
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import client_ip
 from voxanne_admin.errors import InvalidInput
-from voxanne_admin.settings import get_settings, note_credential_use
+from voxanne_admin.settings import get_settings, note_credential_use, stored_credentials_fresh
 from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import ingest, parse_limits, worker
 from voxanne_admin.webhooks import service as inbox
@@ -133,7 +133,8 @@ async def vapi(request: Request) -> JSONResponse:
     except BodyTooLarge:
         return JSONResponse({"error": f"body larger than {settings.webhook_max_body_bytes} bytes"}, status_code=413)
     # Stored credentials are cached (2 s) but may be read from the database: never on the loop.
-    accepted = await asyncio.to_thread(lambda: settings.webhook_secrets)
+    accepted = settings.webhook_secrets if stored_credentials_fresh() else \
+        await asyncio.to_thread(lambda: settings.webhook_secrets)
     checked = await off_loop(len(body), _vapi_checks, request.headers, body, settings, accepted)
     if isinstance(checked, SignatureError):
         return await _unauthorised("vapi", request, str(checked))

@@ -12,12 +12,14 @@ already written stops verifying. A missing MAC key file while audit rows exist i
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import os
 import secrets
 from dataclasses import dataclass
 
+import psycopg
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -87,6 +89,19 @@ def ensure_mac_keys(session: Session) -> MacKeys:
         if _has_rows(session) or get_settings().audit_hmac_key is not None:
             raise
         load_mac_keys(allow_create=True)
+        return mac_keys()
+
+
+async def ensure_mac_keys_async(conn: psycopg.AsyncConnection) -> MacKeys:
+    """`ensure_mac_keys` on an async psycopg connection (the key file is written on a thread)."""
+    try:
+        return mac_keys()
+    except vault.KeyMissingError:
+        cursor = await conn.execute("select exists (select 1 from audit_events)")
+        row = await cursor.fetchone()
+        if (row and row[0]) or get_settings().audit_hmac_key is not None:
+            raise
+        await asyncio.to_thread(load_mac_keys, allow_create=True)
         return mac_keys()
 
 

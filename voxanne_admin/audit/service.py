@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -99,28 +101,29 @@ def compute_mac(row: Any, key: bytes) -> str:
 
 # One round trip. The transaction's xid is taken BEFORE the row's id (the sub-select runs first, then the
 # projection's nextval default): the sealer relies on every audit id being allocated by a transaction that already
-# has an xid (see chain.py).
-_INSERT = sa.text(
-    "insert into audit_events (occurred_at, actor_type, actor_id, actor_email, action, target_type, target_id, "
-    "org_id, diff, ip, user_agent, request_id, key_id, mac) "
-    "select cast(:occurred_at as timestamptz), :actor_type, :actor_id, :actor_email, :action, :target_type, "
-    ":target_id, cast(:org_id as integer), cast(:diff as jsonb), :ip, :user_agent, :request_id, :key_id, :mac "
-    "from (select pg_current_xact_id() as x offset 0) t returning id")
+# has an xid (see chain.py). One statement for both drivers: `param(name)` spells a parameter (SQLAlchemy's
+# `:name`, psycopg's `%(name)s`).
+_COLUMNS = ("occurred_at", "actor_type", "actor_id", "actor_email", "action", "target_type", "target_id", "org_id",
+            "diff", "ip", "user_agent", "request_id", "key_id", "mac")
+_CASTS = {"occurred_at": "timestamptz", "org_id": "integer", "diff": "jsonb"}
 
 
-def record(
-    session: Session,
-    *,
-    actor: Actor,
-    action: str,
-    target_type: str | None = None,
-    target_id: str | int | None = None,
-    org_id: int | None = None,
-    diff: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one audit event in the caller's transaction (no lock shared with other writers; sealed later)."""
-    keyring = keys.ensure_mac_keys(session)
-    session.flush()  # the caller's pending changes go first, as before
+def insert_sql(param: Callable[[str], str]) -> str:
+    """The audit row's INSERT ... SELECT, with parameters spelled by `param`."""
+    values = ", ".join(f"cast({param(c)} as {_CASTS[c]})" if c in _CASTS else param(c) for c in _COLUMNS)
+    # Built from the constants above only, never from input.
+    return (f"insert into audit_events ({', '.join(_COLUMNS)}) select {values} "  # noqa: S608
+            "from (select pg_current_xact_id() as x offset 0) t returning id")
+
+
+_INSERT = sa.text(insert_sql(lambda c: f":{c}"))
+_INSERT_PG = insert_sql(lambda c: f"%({c})s")
+
+
+def build(keyring: keys.MacKeys, *, actor: Actor, action: str, target_type: str | None = None,
+          target_id: str | int | None = None, org_id: int | None = None,
+          diff: dict[str, Any] | None = None) -> tuple[AuditEvent, dict[str, Any]]:
+    """One audit row with its MAC under the keyring's current key, and the insert's parameters."""
     row = AuditEvent(
         occurred_at=utcnow(),
         actor_type=actor.type,
@@ -138,9 +141,47 @@ def record(
         mac="",
     )
     row.mac = compute_mac(row, keyring.current)
-    values = row.model_dump(exclude={"id"})
+    values = {c: getattr(row, c) for c in _COLUMNS}
     values["diff"] = json.dumps(row.diff, ensure_ascii=False) if row.diff is not None else None
+    return row, values
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    org_id: int | None = None,
+    diff: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event in the caller's transaction (no lock shared with other writers; sealed later)."""
+    keyring = keys.ensure_mac_keys(session)
+    session.flush()  # the caller's pending changes go first, as before
+    row, values = build(keyring, actor=actor, action=action, target_type=target_type, target_id=target_id,
+                        org_id=org_id, diff=diff)
     row.id = session.execute(_INSERT, values).scalar_one()
+    return row
+
+
+async def record_async(
+    conn: psycopg.AsyncConnection,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    org_id: int | None = None,
+    diff: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """`record` on an async psycopg connection inside the caller's transaction (the agents' tools on the event
+    loop). The row is sent, not awaited: in pipeline mode it travels with the caller's next statement or COMMIT,
+    and an error fails the transaction there. The returned row has no id."""
+    keyring = await keys.ensure_mac_keys_async(conn)
+    row, values = build(keyring, actor=actor, action=action, target_type=target_type, target_id=target_id,
+                        org_id=org_id, diff=diff)
+    await conn.execute(_INSERT_PG, values)
     return row
 
 

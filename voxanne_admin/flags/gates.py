@@ -5,6 +5,8 @@ A gate's flag missing from the database (never seeded) leaves the feature on: th
 
 from __future__ import annotations
 
+import asyncio
+
 from voxanne_admin.flags import snapshot
 
 OUTBOUND_OFF = "Outbound calling is turned off for this organization"
@@ -14,6 +16,13 @@ BOOKING_OFF = ("Online booking is turned off for this clinic, so I cannot check 
 
 def _on(key: str, org_id: int | None) -> bool:
     return org_id is None or snapshot.is_enabled(key, int(org_id), default=True)
+
+
+async def ready(org_id: int) -> None:
+    """Make the gates below answer `org_id` from memory (an out-of-date snapshot is reloaded on a thread): what an
+    event-loop caller awaits before calling them."""
+    if not snapshot.answers_from_memory(org_id):
+        await asyncio.to_thread(snapshot.prime, org_id)
 
 
 def outbound_calling(org_id: int | None) -> bool:

@@ -148,6 +148,20 @@ def _value(counter: itertools.count) -> int:
     return int(repr(counter)[6:-1]) - 1  # "count(n + 1)" after n evaluations
 
 
+def answers_from_memory(org_id: int) -> bool:
+    """`is_enabled(..., org_id)` would answer without reading the database (fresh snapshot, organization known):
+    async callers check this and otherwise `prime` on a thread, so the event loop never waits on a reload."""
+    snap = _current
+    if snap is None or _dirty or (not _listening and time.monotonic() - snap.loaded_at > UNLISTENED_TTL_S):
+        return False
+    return org_id in snap.orgs
+
+
+def prime(org_id: int) -> None:
+    """Reload the snapshot if it is out of date and load `org_id` into it (blocking: call it on a thread)."""
+    org(current(), org_id)
+
+
 def is_enabled(key: str, org_id: int, *, default: bool = False) -> bool:
     """The hot path: is `key` on for this organization? Unknown flag or organization: `default`."""
     snap = _current

@@ -10,6 +10,7 @@ it again). The rules (parsing, ingest, what applying an event does, replay, the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -34,7 +35,7 @@ from voxanne_admin.settings import get_settings
 from voxanne_admin.timeutil import utcnow
 from voxanne_admin.webhooks import service
 from voxanne_admin.webhooks.models import ToolCallAnswer, WebhookAttempt, WebhookEvent
-from voxanne_admin.webhooks.service import TOOL_HANDLERS, single_line, tool_calls
+from voxanne_admin.webhooks.service import ASYNC_TOOL_HANDLERS, TOOL_HANDLERS, single_line, tool_calls
 
 log = logging.getLogger(__name__)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -63,32 +64,43 @@ def _claim_answer(session: Any, call_id: str, tool_call_id: str, name: str) -> d
     return dict(row.answer) if row is not None else {"error": "The tool call is being answered; retry."}
 
 
+def _answer_on_thread(handler: Any, call_id: str, call: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """One tool call of a sync handler, in its own transaction (claimed, run, answer stored)."""
+    with db.transaction() as session:
+        stored = _claim_answer(session, call_id, call["id"][:128], call["name"])
+        if stored is not None:
+            return stored
+        result = single_line(handler(session, call["arguments"], message))
+        session.execute(sa.update(ToolCallAnswer).where(
+            col(ToolCallAnswer.call_id) == call_id,
+            col(ToolCallAnswer.tool_call_id) == call["id"][:128]).values(answer={"result": result}))
+        return {"result": result}
+
+
+def _unanswerable(call: dict[str, Any], call_id: str) -> str | None:
+    if call["name"] not in TOOL_HANDLERS and call["name"] not in ASYNC_TOOL_HANDLERS:
+        return single_line(f"The tool {call['name'] or '(unnamed)'} is not available yet.")
+    if not (call_id and call["id"]):
+        return "The tool call has no call id or toolCallId, so it cannot be answered safely."
+    return None
+
+
 def answer_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
-    """Always 200 with one result per call, in order; unknown tools get an error result.
+    """Always 200 with one result per call, in order; unknown tools get an error result (sync handlers only: the
+    route uses `answer_tool_calls_async`).
 
     Each tool runs once per (call id, toolCallId): its answer is stored in the tool's own transaction, and a
     replayed or retried message is answered from the stored result (webhook replays cannot re-run a booking)."""
     results = []
     call_id = _call_id(message)
     for call in tool_calls(message):
-        handler = TOOL_HANDLERS.get(call["name"])
         entry: dict[str, Any] = {"toolCallId": call["id"], "name": call["name"]}
-        if handler is None:
-            entry["error"] = single_line(f"The tool {call['name'] or '(unnamed)'} is not available yet.")
-        elif not (call_id and call["id"]):
-            entry["error"] = "The tool call has no call id or toolCallId, so it cannot be answered safely."
+        refused = _unanswerable(call, call_id)
+        if refused is not None:
+            entry["error"] = refused
         else:
             try:
-                with db.transaction() as session:
-                    stored = _claim_answer(session, call_id, call["id"][:128], call["name"])
-                    if stored is not None:
-                        entry.update(stored)
-                    else:
-                        entry["result"] = single_line(handler(session, call["arguments"], message))
-                        session.execute(sa.update(ToolCallAnswer).where(
-                            col(ToolCallAnswer.call_id) == call_id,
-                            col(ToolCallAnswer.tool_call_id) == call["id"][:128]).values(
-                            answer={"result": entry["result"]}))
+                entry.update(_answer_on_thread(TOOL_HANDLERS[call["name"]], call_id, call, message))
             except Exception as exc:  # a tool failure is an answer, never a 500 (and not stored: Vapi may retry)
                 log.exception("tool failed", extra={"tool": call["name"]})
                 entry["error"] = single_line(f"The tool failed: {exc}")
@@ -96,18 +108,62 @@ def answer_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
     return {"results": results}
 
 
+CLAIM_SQL = ("insert into tool_call_answers (call_id, tool_call_id, name, answer, created_at) "
+             "values (%s, %s, %s, '{}', now()) on conflict do nothing returning true")
+STORED_SQL = "select answer from tool_call_answers where call_id = %s and tool_call_id = %s"
+ANSWER_SQL = "update tool_call_answers set answer = %s::jsonb where call_id = %s and tool_call_id = %s"
+
+
+async def _answer_on_loop(handler: Any, call_id: str, call: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """One tool call of an async handler on the event loop: claim, run and store the answer in ONE transaction on
+    the async pool, pipelined (the claim travels with BEGIN; the tool's last writes and the answer with COMMIT).
+
+    The claim waits on the primary key while another transaction holds the same tool call, so two copies of one
+    message arriving at once run the tool exactly once; the second then reads the first one's answer."""
+    tool_call_id = call["id"][:128]
+    pool = await db.async_pool()
+    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+        claimed = await (await conn.execute(CLAIM_SQL, (call_id, tool_call_id, call["name"][:128]))).fetchone()
+        if claimed is None:
+            row = await (await conn.execute(STORED_SQL, (call_id, tool_call_id))).fetchone()
+            return dict(row[0]) if row is not None else {"error": "The tool call is being answered; retry."}
+        result = single_line(await handler(conn, call["arguments"], message))
+        await conn.execute(ANSWER_SQL, (json.dumps({"result": result}, ensure_ascii=False), call_id, tool_call_id))
+    return {"result": result}
+
+
 _tool_threads: ThreadPoolExecutor | None = None
 
 
 async def answer_tool_calls_async(message: dict[str, Any]) -> dict[str, Any]:
-    """`answer_tool_calls` on the tool-call threads (TOOL_CALL_CONCURRENCY per process, not the default executor's
-    handful), so a burst of tool calls neither waits behind other thread work nor blocks the event loop."""
+    """`answer_tool_calls` for the route: tools with an async handler (the appointment tools) run on the event loop
+    on the async pool; any other tool on the tool-call threads (TOOL_CALL_CONCURRENCY per process, not the default
+    executor's handful). Neither blocks the event loop."""
     global _tool_threads
-    if _tool_threads is None:
-        _tool_threads = ThreadPoolExecutor(max_workers=get_settings().tool_call_concurrency,
-                                           thread_name_prefix="tool-call")
-    return await asyncio.get_running_loop().run_in_executor(_tool_threads, answer_tool_calls, message)
-
+    results = []
+    call_id = _call_id(message)
+    for call in tool_calls(message):
+        entry: dict[str, Any] = {"toolCallId": call["id"], "name": call["name"]}
+        refused = _unanswerable(call, call_id)
+        if refused is not None:
+            entry["error"] = refused
+            results.append(entry)
+            continue
+        try:
+            handler = ASYNC_TOOL_HANDLERS.get(call["name"])
+            if handler is not None:
+                entry.update(await _answer_on_loop(handler, call_id, call, message))
+            else:
+                if _tool_threads is None:
+                    _tool_threads = ThreadPoolExecutor(max_workers=get_settings().tool_call_concurrency,
+                                                       thread_name_prefix="tool-call")
+                entry.update(await asyncio.get_running_loop().run_in_executor(
+                    _tool_threads, _answer_on_thread, TOOL_HANDLERS[call["name"]], call_id, call, message))
+        except Exception as exc:  # a tool failure is an answer, never a 500 (and not stored: Vapi may retry)
+            log.exception("tool failed", extra={"tool": call["name"]})
+            entry["error"] = single_line(f"The tool failed: {exc}")
+        results.append(entry)
+    return {"results": results}
 
 
 def claim_batch(limit: int = 50, lease_s: int | None = None, worker: str = WORKER) -> list[list[int]]:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -65,19 +66,22 @@ class Parsed:
     org_id: int | None = None
 
 
-# Fields of messages we do not use (conversation-update, speech-update, partial transcripts ...) that carry the
-# whole conversation so far: dropped rather than redacted at ingest, which keeps the webhook route cheap.
+# Fields of messages we do not use (conversation-update, speech-update, partial transcripts ...) or answer at once
+# (tool-calls, assistant-request: Vapi sends the whole conversation so far with every tool call) that carry the
+# conversation: dropped rather than redacted at ingest, which keeps the webhook route cheap. The conversation is
+# kept from the end-of-call report.
 BULKY_UNUSED = ("messages", "messagesOpenAIFormatted", "conversation", "artifact", "transcript", "analysis")
 
 
 def _final_payload(payload: dict[str, Any], parsed: Parsed, region: str) -> Any:
     message = payload.get("message") if isinstance(payload, dict) else None
-    if parsed.status == "ignored" and isinstance(message, dict):
-        slim = {key: value for key, value in message.items() if key not in BULKY_UNUSED}
+    if parsed.status in ("ignored", "completed") and isinstance(message, dict):
         dropped = [key for key in BULKY_UNUSED if key in message]
         if dropped:
-            slim["_dropped"] = f"{', '.join(dropped)} not stored: this message type is not used"
-        payload = {**payload, "message": slim}
+            slim = {key: value for key, value in message.items() if key not in BULKY_UNUSED}
+            used = "is answered at once" if parsed.status == "completed" else "is not used"
+            slim["_dropped"] = f"{', '.join(dropped)} not stored: this message type {used}"
+            payload = {**payload, "message": slim}
     return phi.redact_payload(payload, region=region)
 
 
@@ -194,6 +198,10 @@ def single_line(text: str, limit: int = 500) -> str:
 
 ToolHandler = Callable[[Session, dict[str, Any], dict[str, Any]], str]
 TOOL_HANDLERS: dict[str, ToolHandler] = {}
+# Tools that run on the event loop: `await handler(conn, arguments, message)` on an async psycopg connection, inside
+# the flow's transaction (never committing). Preferred over TOOL_HANDLERS for the same name.
+AsyncToolHandler = Callable[[psycopg.AsyncConnection, dict[str, Any], dict[str, Any]], Awaitable[str]]
+ASYNC_TOOL_HANDLERS: dict[str, AsyncToolHandler] = {}
 
 
 def answer_assistant_request(message: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class SignatureError(Exception):
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     lowered = name.lower()
+    direct = headers.get(lowered)  # Starlette's headers are case-insensitive; a dict may hold it lowercased
+    if direct is not None:
+        return direct
     for key, value in headers.items():
         if key.lower() == lowered:
             return value
@@ -35,7 +38,7 @@ def vapi_hmac(secret: str, body: bytes, *, timestamp: str | None = None, algorit
               encoding: str = "hex", prefix: str = "") -> str:
     """The signature Vapi sends: HMAC over the raw body, or over "{timestamp}.{body}" with a timestamp header."""
     message = f"{timestamp}.".encode() + body if timestamp is not None else body
-    digest = hmac.new(secret.encode(), message, getattr(hashlib, algorithm)).digest()
+    digest = hmac.digest(secret.encode(), message, getattr(hashlib, algorithm))  # one-shot, in C
     text = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
     return prefix + text
 
