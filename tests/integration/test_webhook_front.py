@@ -25,7 +25,7 @@ def client(clean_db):
     async def rest(scope, receive, send):
         if scope["type"] == "lifespan":  # what Reflex's lifespan does for the webhook writer
             async with ingest.lifespan():
-                while (message := await receive())["type"] != "lifespan.shutdown":
+                while (await receive())["type"] != "lifespan.shutdown":
                     await send({"type": "lifespan.startup.complete"})
                 await send({"type": "lifespan.shutdown.complete"})
             return
