@@ -128,7 +128,7 @@ def test_guarded_handler_refuses_viewer_with_role_toast(clean_db):
     fake = _fake_state(cookie)
     result = _handler(OrganizationsState, "open_create")(fake)
     kind, text = _event(result)
-    assert kind == "_call_function"
+    assert kind == "Browser.run"
     assert '"error"' in text
     assert "This needs the admin role or higher. Ask an administrator if you need access." in text
     assert not hasattr(fake, "dialog_open")
@@ -156,7 +156,7 @@ def test_async_guarded_handler_refuses_operator_without_running_job(clean_db):
     fake = _fake_state(cookie)
     result = asyncio.run(_handler(JobsState, "run_now")(fake, "purge_login_attempts"))
     kind, text = _event(result)
-    assert kind == "_call_function"
+    assert kind == "Browser.run"
     assert "This needs the admin role or higher. Ask an administrator if you need access." in text
     assert not hasattr(fake, "running")  # the handler body never started
     with db.read_only() as session:
@@ -170,7 +170,7 @@ def test_guarded_handler_shows_domain_error_as_toast(clean_db):
                                  timezone="America/New_York", actor=auth_service.Actor.system(), actor_role="founder")
         org_id = org.id
     kind, text = _event(_handler(OrganizationsState, "reopen")(_fake_state(cookie), org_id))
-    assert kind == "_call_function" and "This organization is not closed." in text
+    assert kind == "Browser.run" and "This organization is not closed." in text
 
 
 def test_sign_out_revokes_session_and_writes_logout_event(clean_db):
