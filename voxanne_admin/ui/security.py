@@ -11,7 +11,7 @@ import reflex as rx
 from reflex.state import StateUpdate
 
 from voxanne_admin.api.security import origin_allowed
-from voxanne_admin.ui.components.browser import Browser, load_command, push
+from voxanne_admin.ui.components import browser
 
 log = logging.getLogger(__name__)
 PUBLIC_ATTR = "_voxanne_public"  # ui/state.py `public` sets it; the architecture test reads it
@@ -70,6 +70,6 @@ class SessionEnd(rx.State):
         """Reset all states of this token, then reload `url` (a sign-in or signed-out address) with a new token."""
         await wipe_client_states(self)
         target = url if url.startswith("/") and not url.startswith("//") else "/login"
-        # Queued after the wipe, in the same answer: the browser forgets its client token (Reflex keeps it in
-        # sessionStorage['token']) and loads `target` in full (location.replace), so the next page has a new one.
-        push(await self.get_state(Browser), load_command(target, replace=True, new_token=True))
+        # The browser forgets its client token (Reflex keeps it in sessionStorage['token']) and loads `target` in
+        # full (location.replace), so the next page has a new one.
+        return browser.load(target, replace=True, new_token=True)

@@ -3,18 +3,19 @@
 Reflex's own `rx.toast`, `rx.scroll_to` and `rx.call_script` send JavaScript source from the server that its
 runtime runs with `eval()`, which the CSP would have to allow (`'unsafe-eval'`). Here the server sends data
 instead: a handler returns `browser.toast_error(...)`, `browser.scroll_to(...)`, `browser.set_address(...)` or
-`browser.load(...)`; that event (`Browser.run`) appends a command to this client's `Browser.commands`, and the
-`browser_commands` app wrap (compiled into the bundle, so `script-src 'self'` covers it) carries it out once.
-Each command has a random id; the ids already carried out are kept in this tab's sessionStorage, so a reload, a
-hydrate or another page mounting the wrap never repeats one (a full page load asked for by a command would
-otherwise load itself again and again).
+`browser.load(...)`, each one command as JSON in Reflex's built-in `_set_value` event (`rx.set_value`, handled in
+the browser without eval: `refs[ref].current.value = value`). Its target is a hidden element of the
+`browser_commands` app wrap (mounted once, above every page), whose `value` is a setter compiled into the bundle
+(so `script-src 'self'` covers it) that carries the command out at once. Nothing is stored in the state and
+nothing makes a round trip: a reload or a replayed client token has no command to repeat, and a toast still
+shows when the state store is unreachable.
 
 `leave_guard(when)` is the unsaved-changes guard: the browser asks before leaving the page while `when` holds.
 """
 
 from __future__ import annotations
 
-import secrets
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,41 +24,35 @@ from reflex_base.components.component import field
 from reflex_base.vars.base import Var, VarData
 
 UI_ONLY_ATTR = "_voxanne_ui_only"
-KEEP = 20  # commands kept per client; older ones were carried out long ago
-DONE_KEY = "vx_done"  # sessionStorage: ids of the commands this tab has carried out
+TARGET = "vx_browser"  # the id of the hidden element whose `value` setter runs a command
+REF = f"ref_{TARGET}"  # its key in Reflex's `refs` (reflex_base.utils.format.format_ref)
 
 
 def ui_only(fn: Callable) -> Callable:
     """Marks a handler that only changes what this browser shows (no data read or written). Defined here, the
-    UI kit's leaf, because ui/state.py (which re-exports it) and the kit's own states both need it."""
+    UI kit's leaf, because ui/state.py (which re-exports it) and the kit's own dialogs both need it."""
     setattr(fn, UI_ONLY_ATTR, True)
     return fn
 
 
-def command(do: str, **fields: Any) -> dict[str, str]:
-    """One command for the browser: what to do, its fields as strings, and a fresh id."""
-    return {"id": secrets.token_urlsafe(9), "do": do, **{k: "" if v is None else str(v) for k, v in fields.items()}}
+def command(do: str, **fields: Any) -> Any:
+    """The event that hands one command (what to do, its fields as strings) to the browser."""
+    data = {"do": do, **{k: "" if v is None else str(v) for k, v in fields.items()}}
+    return rx.set_value(TARGET, json.dumps(data))
 
 
-class Browser(rx.State):
-    """This client's pending browser commands (newest last)."""
-
-    commands: list[dict[str, str]] = []
-
-    @rx.event
-    @ui_only  # it only changes what this browser shows or where it goes
-    def run(self, cmd: dict[str, str]):
-        """Queue a command (sent by the server in a handler's answer; comes straight back)."""
-        push(self, {k: str(v) for k, v in cmd.items()})
-
-
-def push(state: Browser, cmd: dict[str, str]) -> None:
-    """Queue a command on this client's Browser state directly (SessionEnd.wipe reaches it with get_state)."""
-    state.commands = [*state.commands[-(KEEP - 1):], cmd]
+def command_of(spec: Any) -> dict[str, str] | None:
+    """The command an event from `command` carries, or None for any other event (tests read it)."""
+    if getattr(getattr(getattr(spec, "handler", None), "fn", None), "__qualname__", "") != "_set_value":
+        return None
+    values = {str(name): value for name, value in spec.args}
+    if values.get("ref") is None or getattr(values["ref"], "_var_value", None) != REF:
+        return None
+    return json.loads(values["value"]._var_value)
 
 
 def _toast(level: str, message: str, *, id: str = "", duration: int | None = None) -> Any:
-    return Browser.run(command("toast", level=level, text=message, toast_id=id, duration=duration))
+    return command("toast", level=level, text=message, toast_id=id, duration=duration)
 
 
 def toast_error(message: str, *, id: str = "", duration: int | None = None) -> Any:
@@ -82,23 +77,18 @@ def toast_warning(message: str, *, id: str = "", duration: int | None = None) ->
 
 def scroll_to(element_id: str) -> Any:
     """Scroll the element with this id into view, top aligned (in place of rx.scroll_to)."""
-    return Browser.run(command("scroll", target=element_id))
+    return command("scroll", target=element_id)
 
 
 def set_address(url: str) -> Any:
     """Put `url` (a path on this site) in the address bar without loading it (history.replaceState)."""
-    return Browser.run(command("address", url=url))
-
-
-def load_command(url: str, *, replace: bool = False, new_token: bool = False) -> dict[str, str]:
-    """The command of `load`, for a handler that queues it itself (`Browser.push`)."""
-    return command("load", url=url, replace="1" if replace else "", new_token="1" if new_token else "")
+    return command("address", url=url)
 
 
 def load(url: str, *, replace: bool = False, new_token: bool = False) -> Any:
     """A full page load of `url` (a path on this site): location.assign, or location.replace with `replace`.
     With `new_token` the browser first forgets its Reflex client token, so the new page gets a new one."""
-    return Browser.run(load_command(url, replace=replace, new_token=new_token))
+    return command("load", url=url, replace="1" if replace else "", new_token="1" if new_token else "")
 
 
 # What the browser does with a command. Only paths on this site are followed ("/..." but not "//host").
@@ -126,40 +116,36 @@ const vxRun = (c) => {
 
 
 class BrowserCommands(rx.Fragment):
-    """Carries out `Browser.commands` (an app wrap: mounted once, above every page)."""
-
-    # A prop, not only a name in the hook: a wrap bound to state is compiled below Reflex's StateProvider.
-    commands: Var[list[dict[str, str]]] = field(doc="The command list (Browser.commands).")
-
-    def _exclude_props(self) -> list[str]:
-        return [*super()._exclude_props(), "commands"]
+    """Receives the server's commands (an app wrap: mounted once, above every page)."""
 
     def add_imports(self) -> dict[str, Any]:
-        """React's useEffect and sonner's toast (the provider is Reflex's `toaster`)."""
-        return {"react": ["useEffect"], "sonner": ["toast"]}
+        """React's useEffect, Reflex's refs and sonner's toast (the provider is Reflex's `toaster`)."""
+        return {"react": ["useEffect"], "$/utils/state": ["refs"], "sonner": ["toast"]}
 
     def add_hooks(self) -> list[str | Var]:
-        """One effect on the command list: run each command not yet carried out, oldest first."""
-        commands = self.commands
+        """Give the hidden target element a `value` setter that parses and runs each command."""
         effect = f"""{_RUN}
 useEffect(() => {{
-  const list = {commands} ?? [];
-  let done = [];
-  try {{ done = JSON.parse(window.sessionStorage.getItem("{DONE_KEY}") || "[]"); }} catch (e) {{ done = []; }}
-  for (const c of list) {{
-    if (!c || !c.id || done.includes(c.id)) continue;
-    done = [...done, c.id].slice(-50);
-    window.sessionStorage.setItem("{DONE_KEY}", JSON.stringify(done));
-    vxRun(c);
-  }}
-}}, [{commands}]);
+  const target = refs["{REF}"]?.current;
+  if (!target) return undefined;
+  Object.defineProperty(target, "value", {{
+    configurable: true,
+    get: () => "",
+    set: (text) => {{
+      let c = null;
+      try {{ c = JSON.parse(text); }} catch (e) {{ console.error("browser command", e); }}
+      if (c && typeof c === "object") vxRun(c);
+    }},
+  }});
+  return () => {{ delete target.value; }};
+}}, []);
 """
-        return [Var(effect, _var_data=VarData.merge(commands._get_all_var_data()))]
+        return [Var(effect, _var_data=VarData(imports={"react": ["useEffect"]}))]
 
 
 def browser_commands(*children: rx.Component) -> rx.Component:
     """The app wrap that carries out the server's browser commands (`rx.App(extra_app_wraps=...)`)."""
-    return BrowserCommands.create(*children, commands=Browser.commands)
+    return BrowserCommands.create(rx.el.span(id=TARGET, hidden=True), *children)
 
 
 class LeaveGuard(rx.Fragment):
