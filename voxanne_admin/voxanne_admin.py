@@ -12,6 +12,7 @@ from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes, styles
+from voxanne_admin.ui.components.browser import browser_commands
 from voxanne_admin.ui.pages import (
     account,
     agents,
@@ -81,6 +82,8 @@ app = rx.App(
     api_transformer=mount,
     backend_exception_handler=backend_exception_handler,
     toaster=rx.toast.provider(position="bottom-right", close_button=True),
+    # Toasts, scrolling, the address bar and full page loads the server asks for, carried out without eval.
+    extra_app_wraps={(3, "BrowserCommands"): lambda stateful: browser_commands() if stateful else None},
 )
 app.add_middleware(OriginGuard())  # every event re-checks its websocket's Origin
 app.register_lifespan_task(scheduler.lifespan)

@@ -21,6 +21,7 @@ from voxanne_admin.sandbox import store
 from voxanne_admin.telephony import ratelimit
 from voxanne_admin.telephony import service as tel
 from voxanne_admin.telephony.flows import provisioning
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.pages.telephony import TelephonyState
 
 ACTOR = Actor(type="staff", id="1", email="ops@voxanne.example", ip="198.51.100.9")
@@ -61,9 +62,8 @@ def _run(coro):
 
 def _toast(spec) -> tuple[str, str]:
     """(level, text) of the toast a handler returned."""
-    text = " ".join(str(value) for _, value in spec.args)
-    level = next((lvl for lvl in ("error", "success", "info") if f'"{lvl}"' in text), "")
-    return level, text
+    toast = browser.command_of(spec) or {}
+    return toast.get("level", ""), toast.get("text", "")
 
 
 def _operator_page(org_id: int) -> _Page:

@@ -17,6 +17,7 @@ from voxanne_admin.auth import signin
 from voxanne_admin.auth.models import ROLES
 from voxanne_admin.jobs.models import JobRun
 from voxanne_admin.orgs import service as org_service
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.pages.auth import AuthFlowState
 from voxanne_admin.ui.pages.jobs import JobsState
 from voxanne_admin.ui.pages.organizations import OrganizationsState
@@ -127,10 +128,9 @@ def test_guarded_handler_refuses_viewer_with_role_toast(clean_db):
     _, cookie = _signed_in("viewer")
     fake = _fake_state(cookie)
     result = _handler(OrganizationsState, "open_create")(fake)
-    kind, text = _event(result)
-    assert kind == "_call_function"
-    assert '"error"' in text
-    assert "This needs the admin role or higher. Ask an administrator if you need access." in text
+    toast = browser.command_of(result)
+    assert toast is not None and (toast["do"], toast["level"]) == ("toast", "error")
+    assert toast["text"] == "This needs the admin role or higher. Ask an administrator if you need access."
     assert not hasattr(fake, "dialog_open")
 
 
@@ -155,9 +155,9 @@ def test_async_guarded_handler_refuses_operator_without_running_job(clean_db):
     _, cookie = _signed_in("operator")
     fake = _fake_state(cookie)
     result = asyncio.run(_handler(JobsState, "run_now")(fake, "purge_login_attempts"))
-    kind, text = _event(result)
-    assert kind == "_call_function"
-    assert "This needs the admin role or higher. Ask an administrator if you need access." in text
+    toast = browser.command_of(result)
+    assert toast is not None and toast["level"] == "error"
+    assert toast["text"] == "This needs the admin role or higher. Ask an administrator if you need access."
     assert not hasattr(fake, "running")  # the handler body never started
     with db.read_only() as session:
         assert session.exec(select(JobRun)).all() == []
@@ -169,8 +169,8 @@ def test_guarded_handler_shows_domain_error_as_toast(clean_db):
         org = org_service.create(session, name="Harbor Dental", slug="harbor", country="US",
                                  timezone="America/New_York", actor=auth_service.Actor.system(), actor_role="founder")
         org_id = org.id
-    kind, text = _event(_handler(OrganizationsState, "reopen")(_fake_state(cookie), org_id))
-    assert kind == "_call_function" and "This organization is not closed." in text
+    toast = browser.command_of(_handler(OrganizationsState, "reopen")(_fake_state(cookie), org_id))
+    assert toast is not None and (toast["level"], toast["text"]) == ("error", "This organization is not closed.")
 
 
 def test_sign_out_revokes_session_and_writes_logout_event(clean_db):

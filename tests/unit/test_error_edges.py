@@ -13,6 +13,7 @@ from voxanne_admin import cli
 from voxanne_admin.api.app import build_api, domain_error_response
 from voxanne_admin.errors import DomainError, InvalidInput, ProviderError, RateLimited, exit_code
 from voxanne_admin.providers import twilio
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.state import backend_exception_handler
 
 
@@ -115,6 +116,6 @@ def test_cli_app_maps_errors_through_the_group():
 
 
 def test_ui_toast_shows_the_providers_message():
-    toast = repr(backend_exception_handler(_twilio_refusal(21452)))
-    assert '"error"' in toast and "No numbers are available in that area code. Try another area code." in toast
-    assert "Something went wrong" not in toast
+    toast = browser.command_of(backend_exception_handler(_twilio_refusal(21452)))
+    assert toast is not None and toast["level"] == "error"
+    assert toast["text"] == "No numbers are available in that area code. Try another area code."

@@ -125,7 +125,8 @@ def content_security_policy(settings: Settings | None = None) -> str:
     """The CSP of every response. Why each relaxation is there is in README ("Security headers")."""
     settings = settings or get_settings()
     connect = " ".join(["'self'", *allowed_origins(settings), *websocket_origins(settings)])
-    scripts = " ".join(["'self'", *inline_script_hashes(), "'unsafe-eval'"])
+    # No 'unsafe-eval': the console sends the browser data, never code (ui/components/browser.py).
+    scripts = " ".join(["'self'", *inline_script_hashes()])
     return "; ".join([
         "default-src 'self'",
         f"script-src {scripts}",

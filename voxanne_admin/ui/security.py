@@ -5,13 +5,13 @@ token, so the next person at that browser, or anyone replaying the old token, hy
 
 from __future__ import annotations
 
-import json
 import logging
 
 import reflex as rx
 from reflex.state import StateUpdate
 
 from voxanne_admin.api.security import origin_allowed
+from voxanne_admin.ui.components import browser
 
 log = logging.getLogger(__name__)
 PUBLIC_ATTR = "_voxanne_public"  # ui/state.py `public` sets it; the architecture test reads it
@@ -55,11 +55,6 @@ async def wipe_client_states(state: rx.State) -> None:
             (await root.get_state(cls)).reset()  # resets its substates too
 
 
-def rotate_token_and_go(url: str):
-    """A full page load to `url` with a new client token (Reflex keeps it in sessionStorage['token'])."""
-    return rx.call_script(f"window.sessionStorage.removeItem('token'); window.location.replace({json.dumps(url)})")
-
-
 def _public(fn):
     """ui/state.py's `public` (that module imports this one): reachable signed out."""
     setattr(fn, PUBLIC_ATTR, True)
@@ -75,4 +70,6 @@ class SessionEnd(rx.State):
         """Reset all states of this token, then reload `url` (a sign-in or signed-out address) with a new token."""
         await wipe_client_states(self)
         target = url if url.startswith("/") and not url.startswith("//") else "/login"
-        return rotate_token_and_go(target)
+        # The browser forgets its client token (Reflex keeps it in sessionStorage['token']) and loads `target` in
+        # full (location.replace), so the next page has a new one.
+        return browser.load(target, replace=True, new_token=True)

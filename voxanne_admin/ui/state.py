@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import reflex as rx
 
@@ -34,13 +35,14 @@ from voxanne_admin.logging import org_id_var, request_id_var, staff_id_var
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import browser
+from voxanne_admin.ui.components.browser import UI_ONLY_ATTR, ui_only  # noqa: F401  (re-exported)
 from voxanne_admin.ui.security import PUBLIC_ATTR, SessionEnd
 
 log = logging.getLogger(__name__)
 _current: contextvars.ContextVar[CurrentStaff | None] = contextvars.ContextVar("current_staff", default=None)
 
 GUARD_ATTR = "_voxanne_min_role"
-UI_ONLY_ATTR = "_voxanne_ui_only"
 
 
 def _cookie(state: rx.State, name: str) -> str | None:
@@ -66,6 +68,14 @@ def presignin_binding(state: rx.State) -> str:
 def end_visit(url: str):
     """Sign-out and ended sessions: wipe every state of this client token, new token, full load of `url`."""
     return SessionEnd.wipe(url)
+
+
+def _without_scope(url: str) -> str:
+    """This page's path and query without `org` and `agent` (the parts a shared link scopes itself by)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("org", "agent")]
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return (parts.path or "/") + (f"?{urlencode(query)}" if query else "") + fragment
 
 
 def resolve(state: rx.State) -> CurrentStaff | None:
@@ -106,7 +116,7 @@ def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
         # nothing of an earlier visit may stay in this client token's state.
         return end_visit(f"{routes.LOGIN}?ended=1" if _session_token(state) else routes.LOGIN)
     # One id: a page whose load and shell both refuse shows a single message.
-    return rx.toast.error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.",
+    return browser.toast_error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.",
                           id="access-denied")
 
 
@@ -158,7 +168,7 @@ def guarded(minimum: str) -> Callable:
                     except reauth.ReauthRequired as exc:
                         yield _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:  # ProviderError too: the provider's actionable message
-                        yield rx.toast.error(str(exc))
+                        yield browser.toast_error(str(exc))
 
             wrapper: Callable = agen_wrapper
         elif inspect.iscoroutinefunction(fn):
@@ -174,7 +184,7 @@ def guarded(minimum: str) -> Callable:
                     except reauth.ReauthRequired as exc:
                         return _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:
-                        return rx.toast.error(str(exc))
+                        return browser.toast_error(str(exc))
 
             wrapper = async_wrapper
         else:
@@ -192,7 +202,7 @@ def guarded(minimum: str) -> Callable:
                     except reauth.ReauthRequired as exc:
                         return _ask_reauth(self, fn, args, kwargs, exc)
                     except DomainError as exc:
-                        return rx.toast.error(str(exc))
+                        return browser.toast_error(str(exc))
 
             wrapper = sync_wrapper
         setattr(wrapper, GUARD_ATTR, minimum)
@@ -223,12 +233,6 @@ def _ask_reauth(state: Any, fn: Callable, args: tuple, kwargs: dict, exc: reauth
 def public(fn: Callable) -> Callable:
     """Marks a handler that is deliberately reachable without a session (sign-in, first run)."""
     setattr(fn, PUBLIC_ATTR, True)
-    return fn
-
-
-def ui_only(fn: Callable) -> Callable:
-    """Marks a handler that only changes what this browser shows (no data read or written)."""
-    setattr(fn, UI_ONLY_ATTR, True)
     return fn
 
 
@@ -303,8 +307,7 @@ class AppState(rx.State):
         self.selected_org = "" if value == "all" else value
         # Every page scopes its data by the switcher: load the page again for the new scope. A page whose address
         # names an organization (a shared Call logs link) would override the switcher, so that part goes.
-        return rx.call_script("(() => { const u = new URL(window.location.href); u.searchParams.delete('org'); "
-                              "u.searchParams.delete('agent'); window.location.replace(u.toString()); })()")
+        return browser.load(_without_scope(str(self.router.url)), replace=True)
 
     @rx.event
     @guarded("viewer")
@@ -328,7 +331,7 @@ class AppState(rx.State):
         self._reauth_pending, self._reauth_args = "", []
         target = _REAUTH_HANDLERS.get(pending)
         if target is None:
-            return rx.toast.success("Confirmed. You can now do it.")
+            return browser.toast_success("Confirmed. You can now do it.")
         cls, name = target
         return getattr(cls, name)(*args)
 
@@ -384,15 +387,15 @@ def backend_exception_handler(exception: Exception):
     """Domain errors (provider errors among them) become their own message; anything else is logged with a
     reference the user can quote."""
     if isinstance(exception, DomainError):
-        return rx.toast.error(str(exception))
+        return browser.toast_error(str(exception))
     if _session_store_lost(exception):
         # Redis (REDIS_URL) is gone: every page event fails the same way until it is back, then works again by
         # itself (redis-py reconnects). Say so once (one toast id), not "something went wrong" per click.
         log.warning("session store unreachable", extra={"error": type(exception).__name__})
-        return rx.toast.warning(RECONNECTING, id="session-store-lost", duration=8000)
+        return browser.toast_warning(RECONNECTING, id="session-store-lost", duration=8000)
     reference = uuid.uuid4().hex[:8]
     log.error("unhandled error in an event handler", exc_info=exception, extra={"reference": reference})
-    return rx.toast.error(
+    return browser.toast_error(
         f"Something went wrong on the server (reference {reference}). Nothing was saved. "
         "Try again; if it keeps happening, give the reference to the on-call engineer."
     )

@@ -6,6 +6,8 @@
 - `form_dialog`, `confirm_dialog`, `view_dialog`, `typed_confirmation`            (dialogs.py)
 - `status_badge` and the per-domain mappings                                      (badges.py)
 - `chart`, `summarize`                                                            (charts.py)
+- what a handler asks of the browser without eval: `toast_*`, `scroll_to`, `set_address`, `load`; the
+  `browser_commands` app wrap that carries it out; `leave_guard` (unsaved changes)   (browser.py)
 Times, durations, money and masks: `voxanne_admin.formatting` (shared with the read models).
 """
 

@@ -13,7 +13,7 @@
     confirm_dialog("Turn off outbound calls everywhere?", "...", open=..., on_confirm=..., on_cancel=...,
                    confirm_text=State.flag_key, id="kill-switch")
     # ...and the handler checks it again on the server:
-    #     if await typed_confirmation(self, "kill-switch") != self.flag_key: return rx.toast.error(...)
+    #     if await typed_confirmation(self, "kill-switch") != self.flag_key: return browser.toast_error(...)
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import reflex as rx
 
+from voxanne_admin.ui.components.browser import ui_only
 from voxanne_admin.ui.components.forms import form_error
-from voxanne_admin.ui.state import ui_only
 
 
 class ConfirmTextState(rx.State):

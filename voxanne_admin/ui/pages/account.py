@@ -11,7 +11,7 @@ from voxanne_admin.auth import tokens as token_service
 from voxanne_admin.auth.models import ApiTokenRead, SessionRead
 from voxanne_admin.errors import DomainError, InvalidInput
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import Column, data_table, form_error, page_header, text_field
+from voxanne_admin.ui.components import Column, browser, data_table, form_error, page_header, text_field
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, end_visit, guarded, ui_only
 
@@ -71,7 +71,7 @@ class AccountState(AppState):
             token_service.revoke(session, staff_id=staff.id, token_id=token_id, actor=actor_for(self, staff))
         self.new_token = ""
         self._refresh()
-        return rx.toast.success("Token revoked.")
+        return browser.toast_success("Token revoked.")
 
     @rx.event
     @guarded("viewer")
@@ -84,7 +84,7 @@ class AccountState(AppState):
         if session_id == staff.session_id:
             return end_visit(routes.SIGNED_OUT_URL)
         self._refresh()
-        return rx.toast.success("That session is signed out.")
+        return browser.toast_success("That session is signed out.")
 
     @rx.event
     @guarded("viewer")
@@ -114,7 +114,7 @@ class AccountState(AppState):
             self.errors = {exc.field or "form": str(exc)}
             return None
         self._refresh()
-        return rx.toast.success("Password changed. " + (f"{ended} other session{'s' if ended != 1 else ''} signed "
+        return browser.toast_success("Password changed. " + (f"{ended} other session{'s' if ended != 1 else ''} signed "
                                                         "out; " if ended else "") + "your API tokens were revoked.")
 
     @rx.event
@@ -138,7 +138,7 @@ class AccountState(AppState):
         except reauth.ReauthRequired:
             raise
         except DomainError as exc:
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self._refresh()
         return None
 

@@ -15,7 +15,7 @@ from voxanne_admin.auth import oidc, setup_code, signin, sso
 from voxanne_admin.auth import service as auth_service
 from voxanne_admin.errors import Conflict, DomainError, InvalidInput, RateLimited
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import form_error, text_field
+from voxanne_admin.ui.components import browser, form_error, text_field
 from voxanne_admin.ui.layout import bare_page, centered_card
 from voxanne_admin.ui.state import actor_for, presignin_binding, public, resolve
 
@@ -111,7 +111,7 @@ class AuthFlowState(rx.State):
 
     def _handoff(self, ticket: str):
         """Send this browser (only this one: the link is bound to its pre-sign-in cookie) to the hand-off."""
-        return rx.call_script(f"window.location.assign('{bound_establish_url(ticket, presignin_binding(self))}')")
+        return browser.load(bound_establish_url(ticket, presignin_binding(self)))
 
     @rx.event
     @public

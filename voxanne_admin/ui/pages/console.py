@@ -20,6 +20,7 @@ from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import (
     Column,
     StatusMap,
+    browser,
     data_table,
     next_sort,
     page_header,
@@ -182,7 +183,7 @@ class ConsoleState(AppState):
     async def run_preflight(self):
         """Resolve the agent, the Vapi number and the customer number; show each check."""
         if not self.org_id.isdigit():
-            yield rx.toast.error("Pick an organization first.")
+            yield browser.toast_error("Pick an organization first.")
             return
         self.running_preflight = True
         yield
@@ -190,7 +191,7 @@ class ConsoleState(AppState):
             result = await outbound.preflight(org_id=int(self.org_id), to=self.number, role=self.role)
         except SHOWN_ERRORS as exc:
             hint = outbound.sandbox_hint() if isinstance(exc, ProviderError) else ""
-            yield rx.toast.error(f"{exc}{hint}")
+            yield browser.toast_error(f"{exc}{hint}")
             return
         finally:
             self.running_preflight = False
@@ -205,7 +206,7 @@ class ConsoleState(AppState):
         if self.placing:
             return
         if self.role != "outbound":
-            yield rx.toast.error("Test calls use the outbound agent. Switch the agent to outbound.")
+            yield browser.toast_error("Test calls use the outbound agent. Switch the agent to outbound.")
             return
         self.placing = True
         self._placed_at = time.monotonic()
@@ -226,7 +227,7 @@ class ConsoleState(AppState):
         except SHOWN_ERRORS as exc:
             self.call_error = str(exc)
             self._load_recent()
-            yield rx.toast.error(str(exc))
+            yield browser.toast_error(str(exc))
             return
         finally:
             self.placing = False

@@ -22,6 +22,7 @@ from voxanne_admin.settings import get_settings
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import (
     Column,
+    browser,
     confirm_dialog,
     data_table,
     form_dialog,
@@ -122,7 +123,7 @@ class CredentialsState(AppState):
         self.rotate_busy, self.rotate_open = False, False
         self.rotate_notes = result.notes
         self._refresh()
-        yield rx.toast.success(f"{self.rotate_label} rotated: now ••••{result.last4}.")
+        yield browser.toast_success(f"{self.rotate_label} rotated: now ••••{result.last4}.")
 
     @rx.event
     @guarded("founder")
@@ -140,7 +141,7 @@ class CredentialsState(AppState):
             return
         self.limits_error = ""
         self._refresh()
-        return rx.toast.success("Spend guard limits saved.")
+        return browser.toast_success("Spend guard limits saved.")
 
     @rx.event
     @guarded("founder")
@@ -152,10 +153,10 @@ class CredentialsState(AppState):
                 trip = spend_guard.resume(session, trip_id=int(trip_id), actor=actor_for(self, staff),
                                           actor_role=staff.role)
         except DomainError as exc:
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         snapshot.mark_dirty()
         self._refresh()
-        return rx.toast.success(f"Outbound calling is on again for {trip.scope}.")
+        return browser.toast_success(f"Outbound calling is on again for {trip.scope}.")
 
     @rx.event
     @guarded("founder")
@@ -181,11 +182,11 @@ class CredentialsState(AppState):
                                                                           actor_role=staff.role)
         except DomainError as exc:
             self.emergency_busy, self.emergency_open = False, False
-            yield rx.toast.error(str(exc))
+            yield browser.toast_error(str(exc))
             return
         self.emergency_busy, self.emergency_open = False, False
         self._refresh()
-        yield rx.toast.warning("Emergency rotation done: finish the steps listed at the providers.")
+        yield browser.toast_warning("Emergency rotation done: finish the steps listed at the providers.")
 
 
 def _value_cell(c: CredentialRead) -> rx.Component:

@@ -20,6 +20,7 @@ from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import (
     Column,
     StatusMap,
+    browser,
     chart,
     data_table,
     page_header,
@@ -124,13 +125,13 @@ class DrState(AppState):
     def start(self, action: str):
         """Start "backup", "verify" or "drill" (one at a time on this page)."""
         if self.busy:
-            return rx.toast.warning(f"A {self.busy} is already running.")
+            return browser.toast_warning(f"A {self.busy} is already running.")
         if action == "drill":
             try:
                 flows.parse_target(self.target_time)
             except DomainError as exc:
                 self.target_error = str(exc)
-                return rx.toast.error(str(exc))
+                return browser.toast_error(str(exc))
             with db.read_only() as session:  # a restore: the password or a code again (the guard asks)
                 reauth.require_recent(session, session_id=current_staff().session_id, what="a restore drill")
         self.busy = action
@@ -147,7 +148,7 @@ class DrState(AppState):
             # `start` asked for the re-authentication; an event sent straight here is refused on the server.
             async with self:
                 self.busy, self.progress = "", ""
-            return rx.toast.error(str(reauth.ReauthRequired("a restore drill")))
+            return browser.toast_error(str(reauth.ReauthRequired("a restore drill")))
         async with self:
             actor = actor_for(self, staff)
         kwargs = {"actor": actor, "actor_role": staff.role}
@@ -183,7 +184,7 @@ class DrState(AppState):
         async with self:
             self._apply(snap)
             self.busy, self.progress = "", error or message
-            return rx.toast.error(error) if error else rx.toast.success(message)
+            return browser.toast_error(error) if error else browser.toast_success(message)
 
 
 def _check_row(c: CheckRead) -> rx.Component:

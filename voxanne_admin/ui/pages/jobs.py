@@ -14,7 +14,7 @@ from voxanne_admin.jobs import service as job_service
 from voxanne_admin.jobs.models import JobRunRead
 from voxanne_admin.jobs.registry import JOBS
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import JOB_OUTCOME, Column, data_table, page_header, status_badge
+from voxanne_admin.ui.components import JOB_OUTCOME, Column, browser, data_table, page_header, status_badge
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
 
@@ -69,12 +69,12 @@ class JobsState(AppState):
                                               actor_role=staff.role)
         except DomainError as exc:
             self.running = ""
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self.running = ""
         self._refresh()
         if outcome == "succeeded":
-            return rx.toast.success(f"{JOBS[job_name].title}: done.")
-        return rx.toast.warning(f"{JOBS[job_name].title}: {outcome}. See the runs below.")
+            return browser.toast_success(f"{JOBS[job_name].title}: done.")
+        return browser.toast_warning(f"{JOBS[job_name].title}: {outcome}. See the runs below.")
 
 
 def _job_row(job: JobRow) -> rx.Component:

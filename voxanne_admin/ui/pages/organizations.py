@@ -15,6 +15,7 @@ from voxanne_admin.ui.components import (
     APPOINTMENT_STATUS,
     ORG_STATUS,
     Column,
+    browser,
     confirm_dialog,
     data_table,
     form_dialog,
@@ -74,12 +75,12 @@ class OrganizationsState(AppState):
         org_id = int(self.selected_org) if self.selected_org.isdigit() else 0
         if not org_id or not any(a.id == appointment_id for a in self.appointments):
             self._refresh()
-            return rx.toast.error("That appointment is not one of this organization's. Reload the page.")
+            return browser.toast_error("That appointment is not one of this organization's. Reload the page.")
         with db.transaction() as session:
             appointment_service.cancel(session, appointment_id=appointment_id, actor=actor_for(self, staff),
                                        actor_role=staff.role, org_id=org_id)
         self._refresh()
-        return rx.toast.success("Appointment cancelled; the time is free again.")
+        return browser.toast_success("Appointment cancelled; the time is free again.")
 
     @rx.event
     @guarded("admin")
@@ -143,7 +144,7 @@ class OrganizationsState(AppState):
         was_edit = bool(self.editing_id)
         self.dialog_open = False
         self._refresh()
-        return rx.toast.success("Organization saved." if was_edit else "Organization created.")
+        return browser.toast_success("Organization saved." if was_edit else "Organization created.")
 
     @rx.event
     @guarded("admin")
@@ -166,7 +167,7 @@ class OrganizationsState(AppState):
         with db.transaction() as session:
             org_service.close(session, org_id=org_id, actor=actor_for(self, staff), actor_role=staff.role)
         self._refresh()
-        return rx.toast.success("Organization closed. Its data will be purged in 30 days unless reopened.")
+        return browser.toast_success("Organization closed. Its data will be purged in 30 days unless reopened.")
 
     @rx.event
     @guarded("admin")
@@ -176,7 +177,7 @@ class OrganizationsState(AppState):
         with db.transaction() as session:
             org_service.reopen(session, org_id=org_id, actor=actor_for(self, staff), actor_role=staff.role)
         self._refresh()
-        return rx.toast.success("Organization reopened.")
+        return browser.toast_success("Organization reopened.")
 
 
 def _row(org: OrganizationRead) -> rx.Component:

@@ -16,6 +16,7 @@ from voxanne_admin.ui.components import (
     MFA_STATUS,
     STAFF_STATUS,
     Column,
+    browser,
     data_table,
     form_dialog,
     next_sort,
@@ -107,7 +108,7 @@ class StaffState(AppState):
         self.created_notice = (f"{email} can now sign in with the initial password you gave them; they will choose "
                                "their own password and set up two-factor sign-in first.")
         self._refresh()
-        return rx.toast.success("Staff account created.")
+        return browser.toast_success("Staff account created.")
 
     def _act(self, fn, staff_id: int, message: str, *, reauth_for: str = "", **kwargs):
         staff = current_staff()
@@ -120,9 +121,9 @@ class StaffState(AppState):
         except reauth.ReauthRequired:
             raise
         except DomainError as exc:
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self._refresh()
-        return rx.toast.success(message)
+        return browser.toast_success(message)
 
     @rx.event
     @guarded("admin")

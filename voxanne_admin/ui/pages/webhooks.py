@@ -16,6 +16,7 @@ from voxanne_admin.ui.components import (
     BREAKER_STATE,
     WEBHOOK_OUTCOME,
     Column,
+    browser,
     chart,
     code_view,
     data_table,
@@ -128,13 +129,13 @@ class WebhooksState(AppState):
                 count = inbox.replay(session, event_ids=[int(i) for i in event_ids], actor=actor_for(self, staff),
                                      actor_role=staff.role)
         except DomainError as exc:
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         from voxanne_admin.webhooks import worker
 
         worker.wake()
         self.selected = []
         self._refresh()
-        return rx.toast.success(f"{count} event{'s' if count != 1 else ''} queued again; they are applied within "
+        return browser.toast_success(f"{count} event{'s' if count != 1 else ''} queued again; they are applied within "
                                 "seconds (see the success rates after Refresh).")
 
     @rx.event

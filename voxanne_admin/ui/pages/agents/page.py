@@ -7,6 +7,7 @@ import reflex as rx
 from voxanne_admin.agents.models import AgentRead
 from voxanne_admin.ui import routes
 from voxanne_admin.ui.components import Column, StatusMap, confirm_dialog, data_table, page_header, status_badge
+from voxanne_admin.ui.components.browser import leave_guard
 from voxanne_admin.ui.layout import page
 from voxanne_admin.ui.pages.agents.editor import editor
 from voxanne_admin.ui.pages.agents.state import AgentsState
@@ -101,6 +102,7 @@ def agents_page() -> rx.Component:
         ),
         rx.cond(AgentsState.editing, editor()),
         _discard_dialog(),
+        leave_guard(AgentsState.dirty),  # unsaved changes: leaving or reloading the page asks first
         width="100%",
         align="stretch",
     )

@@ -13,7 +13,7 @@ from voxanne_admin.agents import service as agent_service
 from voxanne_admin.agents.models import AgentRead, AgentVersionRead
 from voxanne_admin.errors import DomainError, InvalidInput, NotFound, ProviderError
 from voxanne_admin.orgs import service as org_service
-from voxanne_admin.ui.components import next_sort, sort_rows
+from voxanne_admin.ui.components import browser, next_sort, sort_rows
 from voxanne_admin.ui.pages.agents.form import BLANK, form_from, raw_config
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
@@ -116,7 +116,7 @@ class AgentsState(AppState):
                 try:
                     org = org_service.get(session, org_id=int(org_id))
                 except NotFound:
-                    return rx.toast.error("That organization does not exist.")
+                    return browser.toast_error("That organization does not exist.")
                 form = form_from(agent_service.default_config(org, role))
                 self.edit_title = f"New {role} agent for {org.name}"
             self.edit_org_id, self.edit_role, self.edit_agent_id = int(org_id), role, 0
@@ -125,14 +125,14 @@ class AgentsState(AppState):
         else:
             agent = next((a for a in self.agents if str(a.id) == key), None)
             if agent is None:
-                return rx.toast.error("That agent is not in the list any more. Refresh the page.")
+                return browser.toast_error("That agent is not in the list any more. Refresh the page.")
             self.edit_org_id, self.edit_role, self.edit_agent_id = agent.org_id, agent.role, agent.id
             self.edit_title = f"{agent.org_name}: {agent.role} agent"
             self.form = form_from(agent)
             self.saved_form = dict(self.form)
             self._refresh()
         self.editing = True
-        return rx.scroll_to("agent-editor")
+        return browser.scroll_to("agent-editor")
 
     @rx.event
     @guarded("viewer")
@@ -141,7 +141,7 @@ class AgentsState(AppState):
         self.confirm_discard = False
         key, self._pending_open = self._pending_open, ""
         self.form = dict(self.saved_form)
-        return [rx.call_script("window.onbeforeunload = null"), self._open(key) if key else None]
+        return self._open(key) if key else None
 
     @rx.event
     @ui_only
@@ -156,8 +156,8 @@ class AgentsState(AppState):
         """Update one editor field; warn the browser about leaving with unsaved changes."""
         if field == "tools":
             return
+        # While the form differs from the saved one (`dirty`), the page's leave_guard asks before leaving.
         self.form = {**self.form, field: str(value)}
-        return rx.call_script("window.onbeforeunload = (e) => { e.preventDefault(); return ''; }")
 
     @rx.event
     @ui_only
@@ -176,7 +176,6 @@ class AgentsState(AppState):
             self.confirm_discard = True
             return None
         self.editing = False
-        return rx.call_script("window.onbeforeunload = null")
 
     @rx.event
     @guarded("operator")
@@ -187,7 +186,7 @@ class AgentsState(AppState):
         self.errors = errors
         self.sync_message = ""
         if errors:
-            return rx.toast.error("Fix the highlighted fields, then save again.")
+            return browser.toast_error("Fix the highlighted fields, then save again.")
         try:
             with db.transaction() as session:
                 agent = agent_service.save(
@@ -201,15 +200,15 @@ class AgentsState(AppState):
                 agent_id, version = agent.id or 0, agent.version
         except InvalidInput as exc:
             self.errors = getattr(exc, "errors", None) or {exc.field or "form": str(exc)}
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         except DomainError as exc:
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self.edit_agent_id = agent_id
         self.saved_form = dict(self.form)
         self.sync_message = f"Version {version} saved. Syncing to Vapi..."
         self.syncing = True
         self._refresh()
-        return [rx.call_script("window.onbeforeunload = null"), AgentsState.run_sync(agent_id)]
+        return AgentsState.run_sync(agent_id)
 
     @rx.event(background=True)
     @guarded("operator")
@@ -223,7 +222,7 @@ class AgentsState(AppState):
         except (DomainError, ProviderError) as exc:
             async with self:
                 self.sync_message = f"Sync to Vapi failed: {exc}"
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         finally:
             async with self:
                 self.syncing = False
@@ -231,8 +230,8 @@ class AgentsState(AppState):
             self.sync_message = result.message
             self._refresh()
             if result.ok:
-                return rx.toast.success(result.message)
-            return rx.toast.error(result.message)
+                return browser.toast_success(result.message)
+            return browser.toast_error(result.message)
 
     @rx.event
     @guarded("operator")
@@ -250,7 +249,7 @@ class AgentsState(AppState):
                 )
                 agent_id, new_version = agent.id or 0, agent.version
         except DomainError as exc:
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self._refresh()
         restored = next((a for a in self.agents if a.id == agent_id), None)
         if restored is not None:
@@ -274,14 +273,14 @@ class AgentsState(AppState):
     def compare(self):
         """Show what changed between the two picked versions."""
         if not (self.diff_a and self.diff_b):
-            return rx.toast.error("Pick two versions to compare.")
+            return browser.toast_error("Pick two versions to compare.")
         with db.read_only() as session:
             try:
                 self.diff_rows = agent_service.diff_versions(
                     session, agent_id=self.edit_agent_id, a=int(self.diff_a), b=int(self.diff_b)
                 )
             except DomainError as exc:
-                return rx.toast.error(str(exc))
+                return browser.toast_error(str(exc))
         if not self.diff_rows:
-            return rx.toast.info("Those two versions are identical.")
+            return browser.toast_info("Those two versions are identical.")
         return None

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from voxanne_admin.audit.query import GROUP_LABELS, AuditFilter, parse_query
 from voxanne_admin.audit.views import AuditDetail, AuditRow, ChainPanel
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class AuditLogState(AppState):
         self.loaded, self.filtered = True, flt.is_filtered
         self.query_string = urlencode(flt.to_query())
         url = routes.AUDIT_LOG + (f"?{self.query_string}" if self.query_string else "")
-        return rx.call_script(f"window.history.replaceState(null, '', {json.dumps(url)})")
+        return browser.set_address(url)
 
     def _refresh_chain(self) -> None:
         with db.read_only() as session:
@@ -173,7 +173,7 @@ class AuditLogState(AppState):
             return None
         self._cursors = [*self._cursors, self._next_cursor]
         self._run(flt)
-        return rx.scroll_to("audit-table")
+        return browser.scroll_to("audit-table")
 
     @rx.event
     @guarded("admin")
@@ -184,7 +184,7 @@ class AuditLogState(AppState):
             return None
         self._cursors = self._cursors[:-1]
         self._run(flt)
-        return rx.scroll_to("audit-table")
+        return browser.scroll_to("audit-table")
 
     @rx.event
     @guarded("admin")
@@ -194,7 +194,7 @@ class AuditLogState(AppState):
             return None
         flt = self._build_filter()
         if flt is None:
-            return rx.toast.error("Fix the highlighted filter fields first; the export uses the filter.")
+            return browser.toast_error("Fix the highlighted filter fields first; the export uses the filter.")
         query = urlencode(flt.to_query())
         return rx.download(url=routes.audit_export_url(query, fmt), filename=f"audit-log.{fmt}")
 
@@ -205,7 +205,7 @@ class AuditLogState(AppState):
         with db.read_only() as session:
             detail = views.get_detail(session, event_id=int(event_id))
         if detail is None:
-            return rx.toast.error("This event no longer exists (retention archived it).")
+            return browser.toast_error("This event no longer exists (retention archived it).")
         self.detail = detail
         self.detail_link = routes.audit_target_url(detail.target_type, detail.target_id)
         self.detail_open = True

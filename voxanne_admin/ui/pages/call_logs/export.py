@@ -14,6 +14,7 @@ import reflex as rx
 from voxanne_admin.calls import export_flow
 from voxanne_admin.errors import DomainError
 from voxanne_admin.ui import routes
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.pages.call_logs.state import CallLogsState
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded, ui_only
 
@@ -65,11 +66,11 @@ class CallExportState(AppState):
                 return
             calls = await self.get_state(CallLogsState)
             if calls.needs_org:
-                yield rx.toast.error("Pick an organization first: the export covers the calls shown.")
+                yield browser.toast_error("Pick an organization first: the export covers the calls shown.")
                 return
             flt = calls._build_filter()
             if flt is None:
-                yield rx.toast.error("Fix the highlighted filter fields first; the export uses the filter.")
+                yield browser.toast_error("Fix the highlighted filter fields first; the export uses the filter.")
                 return
             self.exporting, self.export_done, self.export_total = True, 0, 0
             self.export_url, self.export_error, self.export_rows = "", "", 0

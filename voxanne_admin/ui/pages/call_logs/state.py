@@ -8,7 +8,6 @@ calls arrive.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 import reflex as rx
@@ -21,7 +20,7 @@ from voxanne_admin.calls.filters import CallFilter, parse_query
 from voxanne_admin.calls.models import STATUS_RANK, CallRow
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.ui import routes
-from voxanne_admin.ui.components import summarize
+from voxanne_admin.ui.components import browser, summarize
 from voxanne_admin.ui.state import AppState, current_staff, guarded, ui_only
 
 PAGE_SIZE = 50
@@ -213,7 +212,7 @@ class CallLogsState(AppState):
         url = self._list_url(flt)
         self.last_list_url = url
         # Same page, new query string: no reload, and a reload or a shared link shows the same view.
-        return rx.call_script(f"window.history.replaceState(null, '', {json.dumps(url)})")
+        return browser.set_address(url)
 
     @rx.event
     @guarded("viewer")
@@ -335,8 +334,8 @@ class CallLogsState(AppState):
             # A cursor from before a change (or from an older server version): start again at page 1.
             self._cursors = [""]
             self._run(flt, with_stats=False)
-            return rx.toast.info("The list changed; showing the first page again.")
-        return rx.scroll_to("calls-table")
+            return browser.toast_info("The list changed; showing the first page again.")
+        return browser.scroll_to("calls-table")
 
     @rx.event
     @guarded("viewer")
@@ -346,7 +345,7 @@ class CallLogsState(AppState):
         wanted = set(self.columns) | {key} if checked else set(self.columns) - {key}
         columns = [k for k, _ in listing.ALL_COLUMNS if k in wanted]
         if not columns:
-            return rx.toast.error("Keep at least one column visible.")
+            return browser.toast_error("Keep at least one column visible.")
         with db.transaction() as session:
             listing.set_columns(session, staff_id=staff.id, columns=columns)
         self.columns = columns

@@ -18,7 +18,7 @@ from voxanne_admin.flags import service as flag_service
 from voxanne_admin.flags.evaluator import describe_constraint
 from voxanne_admin.flags.models import FlagRead, OverrideRead, RequestRead, ScheduleRead
 from voxanne_admin.orgs import service as org_service
-from voxanne_admin.ui.components import typed_confirmation
+from voxanne_admin.ui.components import browser, typed_confirmation
 from voxanne_admin.ui.state import AppState, actor_for, current_staff, guarded
 
 KILL_DIALOG = "kill-flag"
@@ -97,10 +97,10 @@ class FlagsState(AppState):
                                     actor_role=staff.role)
         except DomainError as exc:
             self.killing = False
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self.killing, self.kill_key = False, ""
         self._refresh()
-        return rx.toast.success(f"{key} is off everywhere.")
+        return browser.toast_success(f"{key} is off everywhere.")
 
 
 class FlagDetailState(AppState):
@@ -195,10 +195,10 @@ class FlagDetailState(AppState):
             await asyncio.to_thread(fn, actor=actor, **kwargs)
         except DomainError as exc:
             self.saving, self.form_error = False, str(exc)
-            return rx.toast.error(str(exc))
+            return browser.toast_error(str(exc))
         self.saving = False
         self._load()
-        return rx.toast.success(success)
+        return browser.toast_success(success)
 
     @rx.event
     @guarded("operator")
@@ -224,7 +224,7 @@ class FlagDetailState(AppState):
     async def request_step(self, request_id: int, step: str):
         """approve / reject / apply / cancel a change request (the service checks who may)."""
         if step not in ("approve", "reject", "apply", "cancel"):
-            return rx.toast.error("Unknown request action.")
+            return browser.toast_error("Unknown request action.")
         staff = current_staff()
         return await self._run(flows.request_action, f"Request {step} done.", action=step, request_id=request_id,
                                staff_id=staff.id, actor_role=staff.role)
@@ -237,7 +237,7 @@ class FlagDetailState(AppState):
         org = str(form.get("org_id", ""))
         if not org.isdigit():
             self.form_error = "Choose the organization."
-            return rx.toast.error(self.form_error)
+            return browser.toast_error(self.form_error)
         return await self._run(flows.set_override, "Override saved.", key=self.key, org_id=int(org),
                                value=str(form.get("value", "on")), reason=str(form.get("reason", "")),
                                actor_role=staff.role)
@@ -283,7 +283,7 @@ class FlagDetailState(AppState):
                 if len(bits) < 2:
                     self.form_error = (f"Write each ramp step as 'percent time', e.g. '50 2026-12-05T09:00'; "
                                        f"not '{part}'.")
-                    return rx.toast.error(self.form_error)
+                    return browser.toast_error(self.form_error)
                 steps.append((" ".join(bits[1:]), bits[0].rstrip("%")))
             return await self._run(flows.schedule_ramp, "Ramp plan scheduled.", key=self.key, steps=steps,
                                    actor_role=staff.role)

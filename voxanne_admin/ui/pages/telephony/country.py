@@ -6,6 +6,7 @@ import reflex as rx
 
 from voxanne_admin import db
 from voxanne_admin.telephony import service as telephony
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.pages.telephony.common import SHOWN_ERRORS, friendly
 from voxanne_admin.ui.state import actor_for, client_ip_of, current_staff, guarded, ui_only
 
@@ -59,7 +60,7 @@ class CountryStep(rx.State, mixin=True):
         except SHOWN_ERRORS as exc:
             self.country_error = friendly(exc)
             self.country_choice = self.setup.country
-            return rx.toast.error(self.country_error)
+            return browser.toast_error(self.country_error)
         self.number_country = ""
         self.caveats_ok = False
         self.rule_filter = setup.country or "all"

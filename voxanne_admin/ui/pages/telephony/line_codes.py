@@ -10,6 +10,7 @@ from voxanne_admin.errors import Conflict, InvalidInput
 from voxanne_admin.telephony import forwarding
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.models import ClinicLineRead
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.pages.telephony.common import SHOWN_ERRORS, TIMER_OPTIONS, blank, friendly
 from voxanne_admin.ui.state import actor_for, current_staff, guarded, ui_only
 
@@ -125,5 +126,5 @@ class LineAndCodesStep(rx.State, mixin=True):
         self.verify_error = ""
         self._apply_setup(setup)
         self._refresh_overview()
-        return [rx.toast.success("Codes generated. Give them to the clinic, then verify with a test call."),
-                rx.scroll_to("step-4")]
+        return [browser.toast_success("Codes generated. Give them to the clinic, then verify with a test call."),
+                browser.scroll_to("step-4")]

@@ -9,7 +9,7 @@ import reflex as rx
 
 from voxanne_admin.telephony.flows import provisioning as provisioning_flow
 from voxanne_admin.telephony.models import AvailableNumberRead, CountryRead
-from voxanne_admin.ui.components import next_sort, sort_rows
+from voxanne_admin.ui.components import browser, next_sort, sort_rows
 from voxanne_admin.ui.pages.telephony.common import NUMBER_TYPE_LABELS, SHOWN_ERRORS, blank, friendly
 from voxanne_admin.ui.state import actor_for, client_ip_of, current_staff, guarded, ui_only
 
@@ -160,7 +160,7 @@ class NumberStep(rx.State, mixin=True):
             self.search_error = error
             self.searched_type = number_type  # what a Buy in this list buys, whatever the Type field says now
             self.searched_for = describe_search(country, number_type, area_code, contains)
-        return rx.toast.error(error) if error else None
+        return browser.toast_error(error) if error else None
 
     @rx.event
     @guarded("operator")
@@ -171,7 +171,7 @@ class NumberStep(rx.State, mixin=True):
             return None
         number = next((n for n in self.numbers if n.e164 == e164), None)
         if number is None:
-            return rx.toast.error("That number is not in the list any more. Search again.")
+            return browser.toast_error("That number is not in the list any more. Search again.")
         self.buy_e164, self.buy_display, self.buy_error = number.e164, number.display, ""
         return None
 
@@ -219,7 +219,7 @@ class NumberStep(rx.State, mixin=True):
             refusal = self._buy_refusal(org_id, e164, number_type)
             if refusal:
                 self.buying, self.buy_error = False, refusal
-                return rx.toast.error(refusal)
+                return browser.toast_error(refusal)
         try:
             async with self:
                 actor = actor_for(self, staff)
@@ -229,7 +229,7 @@ class NumberStep(rx.State, mixin=True):
         except SHOWN_ERRORS as exc:
             async with self:
                 self.buy_error = friendly(exc)
-                return rx.toast.error(self.buy_error)
+                return browser.toast_error(self.buy_error)
         finally:
             async with self:
                 self.buying = False
@@ -238,5 +238,5 @@ class NumberStep(rx.State, mixin=True):
             if setup.org_id == self._org_id():
                 self._apply_setup(setup)
             self._refresh_overview()
-            return rx.toast.success(f"{setup.number_display or e164} is now the organization's number. "
+            return browser.toast_success(f"{setup.number_display or e164} is now the organization's number. "
                                     "Next: the clinic's line and carrier.")

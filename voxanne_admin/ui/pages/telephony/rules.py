@@ -10,7 +10,7 @@ from voxanne_admin import db
 from voxanne_admin.errors import InvalidInput
 from voxanne_admin.telephony import rules as fwd_rules
 from voxanne_admin.telephony.models import RuleRead
-from voxanne_admin.ui.components import next_sort, sort_rows
+from voxanne_admin.ui.components import browser, next_sort, sort_rows
 from voxanne_admin.ui.pages.telephony.common import RULE_TEXT_FIELDS, SHOWN_ERRORS, friendly
 from voxanne_admin.ui.state import actor_for, current_staff, guarded, ui_only
 
@@ -80,7 +80,7 @@ class RulesEditor(rx.State, mixin=True):
         """Open a carrier rule in the editor."""
         rule = next((r for r in self.rules if r.id == rule_id), None)
         if rule is None:
-            return rx.toast.error("That rule is not in the list any more. Refresh the page.")
+            return browser.toast_error("That rule is not in the list any more. Refresh the page.")
         data = rule.model_dump()
         self.rule_id = rule.id
         self.rule_title = f"{rule.carrier} ({rule.country}, {rule.line_type})"
@@ -137,5 +137,5 @@ class RulesEditor(rx.State, mixin=True):
         self.rule_errors = {}
         self._load_rules()
         self._rule_note()
-        return rx.toast.success(f"Rule for {rule.carrier} saved ({len(changes)} change"
+        return browser.toast_success(f"Rule for {rule.carrier} saved ({len(changes)} change"
                                 f"{'s' if len(changes) != 1 else ''}, audited). Codes issued from now on use it.")

@@ -10,6 +10,7 @@ import reflex as rx
 from voxanne_admin import db
 from voxanne_admin.telephony import service as telephony
 from voxanne_admin.telephony.flows import verification as verification_flow
+from voxanne_admin.ui.components import browser
 from voxanne_admin.ui.pages.telephony.common import SHOWN_ERRORS, VERIFY_POLL_LIMIT, VERIFY_POLL_S, friendly
 from voxanne_admin.ui.state import actor_for, current_staff, guarded
 
@@ -31,7 +32,7 @@ class VerifyStep(rx.State, mixin=True):
     def simulate_dialled(self):
         """Sandbox only: the clinic 'dials' the activation code on the sandbox carrier."""
         if not self.sandbox:
-            return rx.toast.error("Simulation exists only in sandbox mode. Ask the clinic to dial the code.")
+            return browser.toast_error("Simulation exists only in sandbox mode. Ask the clinic to dial the code.")
         self.simulating = True
         return self.__class__.run_simulate(self._org_id())
 
@@ -44,19 +45,20 @@ class VerifyStep(rx.State, mixin=True):
         async with self:
             if not self.simulating or org_id != self._org_id() or not self.sandbox:
                 self.simulating = False
-                return rx.toast.error(STALE)
+                return browser.toast_error(STALE)
         try:
             async with self:
                 actor = actor_for(self, staff)
             await verification_flow.sandbox_simulate_dialled(org_id=org_id, actor=actor, actor_role=staff.role)
         except SHOWN_ERRORS as exc:
-            return rx.toast.error(friendly(exc))
+            return browser.toast_error(friendly(exc))
         finally:
             async with self:
                 self.simulating = False
         async with self:
             self.simulated = True
-            return rx.toast.success("Sandbox: the clinic's line now forwards as the code says. Start the test call.")
+            return browser.toast_success(
+                "Sandbox: the clinic's line now forwards as the code says. Start the test call.")
 
     @rx.event
     @guarded("operator")
@@ -79,7 +81,7 @@ class VerifyStep(rx.State, mixin=True):
             if not self.verifying or seq != self.verify_seq or org_id != self._org_id():
                 if seq == self.verify_seq:
                     self.verifying = False
-                return rx.toast.error(STALE)
+                return browser.toast_error(STALE)
         following = False
         try:
             async with self:
@@ -95,7 +97,7 @@ class VerifyStep(rx.State, mixin=True):
             async with self:
                 if seq == self.verify_seq:
                     self.verify_error = friendly(exc)
-            return rx.toast.error(friendly(exc))
+            return browser.toast_error(friendly(exc))
         finally:
             if not following:
                 async with self:
@@ -121,10 +123,10 @@ class VerifyStep(rx.State, mixin=True):
                     if not setup.verifying and setup.status in SETTLED:
                         self._refresh_overview()
                         if setup.status == "verified":
-                            return rx.toast.success("Verified: the test call reached our number through the "
+                            return browser.toast_success("Verified: the test call reached our number through the "
                                                     "clinic's forwarding.")
                         if setup.status == "failed":
-                            return rx.toast.error(f"Verification failed: {setup.status_reason}")
+                            return browser.toast_error(f"Verification failed: {setup.status_reason}")
                         return None
                 await asyncio.sleep(VERIFY_POLL_S)
             async with self:
