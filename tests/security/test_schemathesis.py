@@ -1,7 +1,7 @@
 """Property-based fuzzing of the HTTP API: schemathesis over the OpenAPI description of every `/webhooks/*` and
 `/api/*` operation, against the real API server (granian, real HTTP), authenticated with a founder's API token
 where a route takes one. The contract: no input makes the server answer 5xx. Bounded for CI (examples per
-operation, a time budget); the last full result is in docs/security-schemathesis.md."""
+operation, a fixed seed); the last full result is in docs/security-schemathesis.md."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from voxanne_admin import db
 from voxanne_admin.api.app import build_api
 from voxanne_admin.auth import tokens
 
-MAX_EXAMPLES = 12
-MAX_TIME_S = 30
+# Bounded by a count (with a fixed seed), not by a time budget: under a loaded CI machine a 30 s budget once ran
+# out after 8 cases and left 18 operations untested.
+MAX_EXAMPLES = 40
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "schemathesis"
 
 
@@ -42,12 +43,12 @@ def test_no_input_makes_the_api_answer_a_server_error(api_server, tmp_path):
     assert operations >= 20
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run", str(schema_file), "--url", api_server,
-         "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_TIME_S),
+         "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES),
          "--phases", "examples,fuzzing", "--workers", "2", "--seed", "14", "--no-color",
          "--generation-database", "none", "--request-timeout", "15",
          "-H", f"Authorization: Bearer {_founder_token()}",
          "--report", "junit", "--report-junit-path", str(ARTIFACTS / "junit.xml")],
-        capture_output=True, text=True, timeout=240,
+        capture_output=True, text=True, timeout=900,
     )
     (ARTIFACTS / "output.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
