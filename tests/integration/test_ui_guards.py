@@ -6,6 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 import reflex as rx
+from reflex.istate.data import ReflexURL
 from sqlmodel import select
 
 import voxanne_admin.voxanne_admin  # noqa: F401  (the app module: imports every page and its State)
@@ -85,11 +86,13 @@ def test_meta_staff_and_job_handlers_need_admin():
 # ---------------------------------------------------------------- the guard at runtime
 
 
-def _fake_state(cookie: str = "") -> SimpleNamespace:
-    """Just enough of a Reflex state for `guarded`: the websocket's cookie header, client IP and user agent."""
+def _fake_state(cookie: str = "", url: str = "http://localhost:3000/organizations?org=3") -> SimpleNamespace:
+    """Just enough of a Reflex state for `guarded`: the websocket's cookie header, client IP, user agent and the
+    page's address."""
     return SimpleNamespace(router=SimpleNamespace(headers=SimpleNamespace(cookie=cookie, user_agent="pytest-browser",
                                                                           raw_headers={}),
-                                                  session=SimpleNamespace(client_ip="203.0.113.9")))
+                                                  session=SimpleNamespace(client_ip="203.0.113.9"),
+                                                  url=ReflexURL(url)))
 
 
 def _event(spec) -> tuple[str, str]:
@@ -124,14 +127,26 @@ def test_guarded_handler_redirects_to_login_when_cookie_unknown(database_url):
     assert not hasattr(fake, "selected_org")
 
 
-def test_guarded_handler_refuses_viewer_with_role_toast(clean_db):
+def test_guarded_handler_refused_by_role_wipes_and_reloads_the_page(clean_db):
+    """Signed in but short of the role (perhaps lowered since the page loaded): every state of the client token is
+    wiped and this page loads again with a new token, saying why."""
     _, cookie = _signed_in("viewer")
     fake = _fake_state(cookie)
-    result = _handler(OrganizationsState, "open_create")(fake)
-    toast = browser.command_of(result)
+    kind, text = _event(_handler(OrganizationsState, "open_create")(fake))
+    assert kind == "SessionEnd.wipe" and '"/organizations?org=3&denied=admin"' in text
+    assert not hasattr(fake, "dialog_open")
+
+
+def test_the_reloaded_page_says_which_role_was_needed_and_tidies_the_address(clean_db):
+    _, cookie = _signed_in("viewer")
+    fake = _fake_state(cookie, "http://localhost:3000/organizations?org=3&denied=admin")
+    toast, address = (browser.command_of(spec) for spec in _handler(AppState, "require_page_role")(fake, "viewer"))
     assert toast is not None and (toast["do"], toast["level"]) == ("toast", "error")
     assert toast["text"] == "This needs the admin role or higher. Ask an administrator if you need access."
-    assert not hasattr(fake, "dialog_open")
+    assert address is not None and address["url"] == "/organizations?org=3"
+    assert fake.access_denied == ""  # the page itself is open to viewers
+    plain = _fake_state(cookie, "http://localhost:3000/organizations?denied=not-a-role")
+    assert _handler(AppState, "require_page_role")(plain, "viewer") is None
 
 
 def test_guarded_handler_runs_body_when_role_sufficient(clean_db):
@@ -155,9 +170,8 @@ def test_async_guarded_handler_refuses_operator_without_running_job(clean_db):
     _, cookie = _signed_in("operator")
     fake = _fake_state(cookie)
     result = asyncio.run(_handler(JobsState, "run_now")(fake, "purge_login_attempts"))
-    toast = browser.command_of(result)
-    assert toast is not None and toast["level"] == "error"
-    assert toast["text"] == "This needs the admin role or higher. Ask an administrator if you need access."
+    kind, text = _event(result)
+    assert kind == "SessionEnd.wipe" and "denied=admin" in text
     assert not hasattr(fake, "running")  # the handler body never started
     with db.read_only() as session:
         assert session.exec(select(JobRun)).all() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import sign_in
@@ -75,3 +76,30 @@ def test_an_ended_session_wipes_the_tab_that_still_holds_it(new_page, live_serve
 
     seen = _hydrate(live_server["base"], old_token, "/account")
     assert account.email not in seen and account.name not in seen
+
+
+def test_an_action_refused_by_role_wipes_what_the_page_loaded_under_a_higher_role(browser_page, live_server, e2e_db,
+                                                                                  make_account):
+    """An administrator's role is lowered while their Staff page is open (it lists every colleague's email). Their
+    next admin action is refused: the page loads again with a new client token, under the role they have now, says
+    why, and the old token hydrates none of the list."""
+    page = browser_page
+    account = make_account("admin", "demoted")
+    colleague = make_account("operator", "demoted-colleague")
+    sign_in(page, e2e_db, account)
+    page.goto("/staff")
+    expect(page.get_by_text(colleague.email)).to_be_visible()
+    old_token = page.evaluate("window.sessionStorage.getItem('token')")
+
+    with e2e_db.begin() as conn:
+        conn.execute(sa.text("update staff_users set role = 'viewer' where id = :id"), {"id": account.id})
+    page.get_by_role("button", name="New staff account").click()
+
+    expect(page.locator("#access-denied").first).to_contain_text("This page is for the admin role and above")
+    expect(page.get_by_text("This needs the admin role or higher.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/staff/?$"))  # the address is tidied after the message
+    expect(page.get_by_text(colleague.email)).to_have_count(0)
+    assert page.evaluate("window.sessionStorage.getItem('token')") != old_token, "the client token was not rotated"
+    page.shot("refused-and-reloaded")
+    seen = _hydrate(live_server["base"], old_token, "/staff")
+    assert colleague.email not in seen, "the staff list came back to a client holding the old token"

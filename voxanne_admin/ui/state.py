@@ -28,6 +28,7 @@ from voxanne_admin.api.security import PRE_COOKIE
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import client_ip, reauth
 from voxanne_admin.auth import service as auth_service
+from voxanne_admin.auth.models import ROLES
 from voxanne_admin.auth.roles import has_role
 from voxanne_admin.auth.service import CurrentStaff
 from voxanne_admin.errors import DomainError
@@ -115,9 +116,23 @@ def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
         # A cookie that no longer resolves means the session ended; no cookie means never signed in. Either way
         # nothing of an earlier visit may stay in this client token's state.
         return end_visit(f"{routes.LOGIN}?ended=1" if _session_token(state) else routes.LOGIN)
-    # One id: a page whose load and shell both refuse shows a single message.
-    return browser.toast_error(f"This needs the {minimum} role or higher. Ask an administrator if you need access.",
-                          id="access-denied")
+    # Signed in, but short of the role. The role may have been lowered since this page loaded what it shows, so
+    # nothing loaded under a higher role may stay in this client token's state: every state is wiped and the page
+    # loads again with a new token, under the role the person has now, and says why (`denied`, read by
+    # AppState.require_page_role).
+    return end_visit(_with_denied(str(state.router.url), minimum))
+
+
+def _with_denied(url: str, minimum: str) -> str:
+    """This page's path and query with `denied=<role>` (any earlier `denied` dropped)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "denied"]
+    return (parts.path or "/") + "?" + urlencode([*query, ("denied", minimum)])
+
+
+def denied_message(minimum: str) -> str:
+    """What a person is told when an action needs a higher role than theirs."""
+    return f"This needs the {minimum} role or higher. Ask an administrator if you need access."
 
 
 @contextlib.contextmanager
@@ -194,7 +209,11 @@ def guarded(minimum: str) -> Callable:
                 staff, ok = authorise(self)
                 if not ok:
                     if staff is not None and fn.__name__ == "load":
-                        return None  # a page load: the shell's access panel already explains the refusal
+                        # A page load: the shell's access panel explains the refusal. What this page's state
+                        # loaded earlier (under a role since lowered) goes, in the browser too.
+                        if isinstance(self, rx.State):
+                            self.reset()
+                        return None
                     return _deny(self, staff, minimum)
                 with _event_context(self, staff, handler):
                     try:
@@ -299,6 +318,12 @@ class AppState(rx.State):
         else:
             self.access_denied = (f"This page is for the {minimum} role and above; you are signed in as "
                                   f"{staff.role}. Ask an administrator (admin or founder) if you need access.")
+        denied = self.router.url.query_parameters.get("denied", "")
+        if denied in ROLES:  # the page was loaded again after an action was refused (`_deny`): say why, once
+            query = [(k, v) for k, v in parse_qsl(self.router.url.query, keep_blank_values=True) if k != "denied"]
+            return [browser.toast_error(denied_message(denied), id="access-denied"),
+                    browser.set_address((self.router.url.path or "/") + (f"?{urlencode(query)}" if query else ""))]
+        return None
 
     @rx.event
     @guarded("viewer")
