@@ -58,7 +58,9 @@ def test_health_answers_within_50_ms_under_a_flood_of_slow_and_large_anonymous_t
     # Each request got its answer (the server did the work, it did not just drop connections) ...
     oversized, slow_oversized, many_fields, slow_small_form, unsigned = (
         statuses[:20], statuses[20:30], statuses[30:70], statuses[70:100], statuses[100:])
-    assert set(oversized) == {413}
+    # Refused by Content-Length before the body is read: the server answers 413 and closes, so a client still
+    # writing its 1 MB can see the connection reset instead of the answer (0); most see the 413.
+    assert set(oversized) <= {413, 0} and 413 in oversized
     assert set(slow_oversized) <= {413, 0}  # refused by Content-Length; the server may close before we finish
     assert set(many_fields) == {400}
     assert set(slow_small_form) == {400}  # ~800 pairs: over TWILIO_MAX_FIELDS
