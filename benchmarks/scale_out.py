@@ -194,7 +194,7 @@ def main() -> None:
     url = create_database(fleetlib.PG_URL, "voxanne_bench_scale")
     tmp = Path(tempfile.mkdtemp(prefix="voxanne-bench-fleet-"))
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VOXANNE_", "PROMETHEUS_")) and k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
+           if not k.startswith(("VOXANNE_", "PROMETHEUS_", "DATABASE_")) and k not in ("REDIS_URL", "PORT")}
     env.update(DATABASE_URL=url, REDIS_URL=fleetlib.REDIS_URL,
                VOXANNE_PUBLIC_URL=f"http://localhost:{fleetlib.PROXY_PORT}", VOXANNE_WORKERS="1",
                VOXANNE_BACKUP_DIR=str(tmp / "backups"),

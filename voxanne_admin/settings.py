@@ -530,22 +530,31 @@ def take_credential_uses() -> dict[str, Any]:
 @functools.lru_cache(maxsize=8)
 def _sandbox_secret(data_dir: Path, name: str) -> str:
     """A random secret kept in the data directory so every worker and restart shares it."""
-    import os
     import secrets
 
     path = data_dir / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f"{name}.{os.getpid()}.tmp")
-        tmp.write_text(secrets.token_hex(32))
-        tmp.chmod(0o600)
+        create_secret_file(path, secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_secret_file(path: Path, text: str) -> None:
+    """Write `text` to `path` (0600) unless the file exists: atomic create-if-absent, whichever process or thread
+    gets there first wins and every other keeps the winner's content. The temporary file is unique per call
+    (mkstemp): a per-process name let two threads of one worker delete each other's file mid-link."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:  # mkstemp creates it 0600
+            fh.write(text)
         try:
-            os.link(tmp, path)  # atomic create-if-absent: the first process to get here wins
+            os.link(tmp, path)
         except FileExistsError:
             pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from voxanne_admin.settings import get_settings
+from voxanne_admin.settings import create_secret_file, get_settings
 
 KEYRING_FILE = "encryption.keys"
 KEYRING_ENV = "VOXANNE_ENCRYPTION_KEYS"
@@ -70,15 +70,7 @@ def key_file(
                 "(it is never stored in the database), or set the matching environment variable. "
                 "A new key would not open the existing data, so none is generated."
             )
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_text(generate().strip() + "\n")
-        tmp.chmod(0o600)
-        try:
-            os.link(tmp, path)  # atomic create-if-absent
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
+        create_secret_file(path, generate().strip() + "\n")
     return path.read_text().strip()
 
 

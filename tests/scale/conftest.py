@@ -230,8 +230,11 @@ def fleet() -> Iterator[Fleet]:
     url = create_database(PG_URL, "voxanne_scale")
     tmp = Path(tempfile.mkdtemp(prefix="voxanne-fleet-"))
     backups = tmp / "backups"  # one backup directory for the fleet: one WAL stream, one replication slot
+    # Nothing of this test process's own database may reach the replicas: a DATABASE_OWNER_URL left by the
+    # session's database fixture (whichever modules this worker ran first) made them migrate that database and
+    # then fail on their own, empty one.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VOXANNE_", "PROMETHEUS_")) and k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
+           if not k.startswith(("VOXANNE_", "PROMETHEUS_", "DATABASE_")) and k not in ("REDIS_URL", "PORT")}
     env.update(
         DATABASE_URL=url, REDIS_URL=REDIS_URL, VOXANNE_PUBLIC_URL=f"http://localhost:{PROXY_PORT}",
         VOXANNE_WORKERS="1", VOXANNE_BACKUP_DIR=str(backups),

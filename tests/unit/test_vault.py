@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import threading
 
 import pytest
 from cryptography.fernet import Fernet
@@ -64,3 +65,26 @@ def test_keyring_from_file_then_from_environment(tmp_path, monkeypatch):
     assert vault.load_vault(data_dir=tmp_path).key_count == 1
     with pytest.raises(vault.DecryptError):
         vault.load_vault(data_dir=tmp_path).decrypt(ct)
+
+
+def test_a_secret_file_created_by_many_threads_at_once_is_one_file_with_one_content(tmp_path):
+    """The first Twilio requests after a start check signatures on several executor threads at once, each
+    creating the sandbox token file: every one must get the same secret, and none an error."""
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from voxanne_admin.settings import create_secret_file
+
+    path = tmp_path / "twilio-token"
+    barrier = threading.Barrier(16)
+
+    def create(i: int) -> str:
+        barrier.wait()
+        create_secret_file(path, f"secret-{i}")
+        return path.read_text()
+
+    with ThreadPoolExecutor(16) as pool:
+        seen = set(pool.map(create, range(16)))
+    assert len(seen) == 1 and seen.pop().startswith("secret-")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["twilio-token"]  # no temporary file left
