@@ -57,4 +57,9 @@ def test_viewer_cannot_open_the_dr_page(browser_page, e2e_db, make_account, live
     sign_in(page, e2e_db, viewer)
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Disaster recovery")).to_have_count(0)
     page.goto(live_server["base"] + "/disaster-recovery")
+    expect(page.get_by_text("This page is for the admin role and above; you are signed in as viewer.")).to_be_visible()
+    expect(page.locator("#dr-backup-now")).to_have_count(0)
+    # The refused load explains itself once: no reload (a refused load reloaded the page again and again).
+    page.wait_for_timeout(1500)
+    assert "denied" not in page.url, page.url
     expect(page.locator("#dr-backup-now")).to_have_count(0)

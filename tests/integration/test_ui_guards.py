@@ -149,6 +149,33 @@ def test_the_reloaded_page_says_which_role_was_needed_and_tidies_the_address(cle
     assert _handler(AppState, "require_page_role")(plain, "viewer") is None
 
 
+def test_every_page_load_refused_by_role_answers_with_the_access_panel_not_a_reload(clean_db):
+    """A viewer opening an admin page: its `load` is refused. Reloading the page would run the same refused
+    `load` again, forever (seen on the async Disaster recovery `load`), so a refused `load` of any kind (sync,
+    async, generator) answers nothing and the shell's access panel explains."""
+    import inspect
+
+    _, cookie = _signed_in("viewer")
+    checked = []
+    for state, name, fn in _our_handlers():
+        minimum = _marks(fn).get(GUARD_ATTR)
+        if name != "load" or minimum in (None, "viewer"):
+            continue
+        fake = _fake_state(cookie, "http://localhost:3000/some-page")
+        handler = _handler(state, name)
+        if inspect.isasyncgenfunction(handler):
+            async def drain():
+                return [item async for item in handler(fake)]
+            result = asyncio.run(drain())
+            assert result == [None], (state.__name__, result)
+        elif inspect.iscoroutinefunction(handler):
+            assert asyncio.run(handler(fake)) is None, state.__name__
+        else:
+            assert handler(fake) is None, state.__name__
+        checked.append(state.__name__)
+    assert "DrState" in checked and len(checked) >= 5, checked
+
+
 def test_guarded_handler_runs_body_when_role_sufficient(clean_db):
     _, cookie = _signed_in("admin")
     fake = _fake_state(cookie)

@@ -123,6 +123,18 @@ def _deny(state: rx.State, staff: CurrentStaff | None, minimum: str):
     return end_visit(_with_denied(str(state.router.url), minimum))
 
 
+def _refuse(state: rx.State, fn: Callable, staff: CurrentStaff | None, minimum: str):
+    """What a refused handler answers. A page's own `load` (sync, async or a generator alike) refused to a
+    signed-in person: the shell's access panel explains the refusal, and what this page's state loaded earlier
+    (under a role since lowered) goes, in the browser too; a reload would only be refused again, forever. Any
+    other refused handler: `_deny`."""
+    if staff is not None and fn.__name__ == "load":
+        if isinstance(state, rx.State):
+            state.reset()
+        return None
+    return _deny(state, staff, minimum)
+
+
 def _with_denied(url: str, minimum: str) -> str:
     """This page's path and query with `denied=<role>` (any earlier `denied` dropped)."""
     parts = urlsplit(url)
@@ -174,7 +186,7 @@ def guarded(minimum: str) -> Callable:
             async def agen_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
-                    yield _deny(self, staff, minimum)
+                    yield _refuse(self, fn, staff, minimum)
                     return
                 with _event_context(self, staff, handler):
                     try:
@@ -192,7 +204,7 @@ def guarded(minimum: str) -> Callable:
             async def async_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
-                    return _deny(self, staff, minimum)
+                    return _refuse(self, fn, staff, minimum)
                 with _event_context(self, staff, handler):
                     try:
                         return await fn(self, *args, **kwargs)
@@ -208,13 +220,7 @@ def guarded(minimum: str) -> Callable:
             def sync_wrapper(self, *args, **kwargs):
                 staff, ok = authorise(self)
                 if not ok:
-                    if staff is not None and fn.__name__ == "load":
-                        # A page load: the shell's access panel explains the refusal. What this page's state
-                        # loaded earlier (under a role since lowered) goes, in the browser too.
-                        if isinstance(self, rx.State):
-                            self.reset()
-                        return None
-                    return _deny(self, staff, minimum)
+                    return _refuse(self, fn, staff, minimum)
                 with _event_context(self, staff, handler):
                     try:
                         return fn(self, *args, **kwargs)
