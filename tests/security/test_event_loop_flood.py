@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 
 import sqlalchemy as sa
 
@@ -55,5 +54,4 @@ def test_health_answers_within_50_ms_under_a_flood_of_vapi_webhooks_and_tool_cal
     counts = {r.call_id: r.duplicates for r in rows}
     assert len(rows) == len(counts) == 12 + 150 + 30  # every acknowledged event stored, once
     assert sum(counts.values()) == 4 + 30  # the resent ones counted as duplicates
-    assert len(probe.latencies) >= 5, probe.summary()
-    assert statistics.median(probe.latencies) < probe.bound(), probe.summary()
+    probe.assert_answered()

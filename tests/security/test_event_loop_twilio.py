@@ -6,7 +6,6 @@ check run on a thread: under a flood of slow and large anonymous requests, /heal
 from __future__ import annotations
 
 import asyncio
-import statistics
 
 import sqlalchemy as sa
 
@@ -51,8 +50,7 @@ def test_health_answers_within_50_ms_under_a_flood_of_slow_and_large_anonymous_t
     statuses, probe = asyncio.run(flood())
 
     # The event loop kept answering: a loop blocked by parsing makes every probe wait.
-    assert len(probe.latencies) >= 5, probe.summary()
-    assert statistics.median(probe.latencies) < probe.bound(), probe.summary()
+    probe.assert_answered()
     # Each request got its answer (the server did the work, it did not just drop connections) ...
     oversized, slow_oversized, many_fields, slow_small_form, unsigned = (
         statuses[:20], statuses[20:30], statuses[30:70], statuses[70:100], statuses[100:])
