@@ -27,7 +27,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from voxanne_admin.settings import create_secret_file, get_settings
+from voxanne_admin.settings import get_settings
+from voxanne_admin.settings.files import create_secret_file
 
 KEYRING_FILE = "encryption.keys"
 KEYRING_ENV = "VOXANNE_ENCRYPTION_KEYS"

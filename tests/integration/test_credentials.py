@@ -31,7 +31,8 @@ from voxanne_admin.orgs import service as org_service
 from voxanne_admin.providers.twilio import TwilioClient
 from voxanne_admin.providers.vapi import VapiClient
 from voxanne_admin.sandbox import store
-from voxanne_admin.settings import get_settings, invalidate_stored_credentials, use_credential_loader
+from voxanne_admin.settings import get_settings
+from voxanne_admin.settings.stored import invalidate_stored_credentials, use_credential_loader
 from voxanne_admin.webhooks.signatures import vapi_hmac
 
 FOUNDER = Actor(type="staff", id="1", email="ada@voxanne.example")

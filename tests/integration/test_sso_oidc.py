@@ -345,7 +345,7 @@ class _FakeSignInPage:
     def __init__(self, **query: str):
         from types import MethodType, SimpleNamespace
 
-        from voxanne_admin.ui.pages.auth import AuthFlowState
+        from voxanne_admin.ui.pages.auth.state import AuthFlowState
 
         self.router = SimpleNamespace(url=SimpleNamespace(query_parameters=query),
                                       headers=SimpleNamespace(cookie="", user_agent="pytest-browser"),

@@ -19,7 +19,7 @@ from voxanne_admin.auth.models import ROLES
 from voxanne_admin.jobs.models import JobRun
 from voxanne_admin.orgs import service as org_service
 from voxanne_admin.ui.components import browser
-from voxanne_admin.ui.pages.auth import AuthFlowState
+from voxanne_admin.ui.pages.auth.state import AuthFlowState
 from voxanne_admin.ui.pages.jobs import JobsState
 from voxanne_admin.ui.pages.organizations import OrganizationsState
 from voxanne_admin.ui.pages.staff import StaffState

@@ -11,7 +11,7 @@ from websockets.sync.client import ClientConnection, connect
 
 NAMESPACE = "/_event"
 HYDRATE = "reflex___state____state.hydrate_and_load"
-AUTH_FLOW = "reflex___state____state.voxanne_admin___ui___pages___auth____auth_flow_state"
+AUTH_FLOW = "reflex___state____state.voxanne_admin___ui___pages___auth___state____auth_flow_state"
 
 
 def event_url(base: str, token: str) -> str:

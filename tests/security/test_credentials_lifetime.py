@@ -34,7 +34,7 @@ from voxanne_admin.auth import tokens
 from voxanne_admin.auth.models import ApiToken, StaffSession, StaffUser
 from voxanne_admin.errors import PermissionDenied
 from voxanne_admin.ui.pages.account import AccountState
-from voxanne_admin.ui.pages.auth import AuthFlowState
+from voxanne_admin.ui.pages.auth.state import AuthFlowState
 from voxanne_admin.ui.state import AppState
 
 STATS = "/api/webhooks/stats"  # operator and up, scope "monitoring"

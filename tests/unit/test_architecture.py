@@ -106,3 +106,15 @@ def test_no_test_seams_in_production_code():
                     node.value == "_poison" or node.value.startswith("VOXANNE_TEST_")):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
     assert offenders == []
+
+
+# Modules that are data rather than code may be longer (term lists, country tables); none is, today.
+LONG_DATA_MODULES: set[str] = set()
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_is_over_500_lines():
+    """A module over ~500 lines does several jobs: split it by responsibility (ARCHITECTURE.md)."""
+    long = {str(path.relative_to(ROOT)): n for path in PACKAGE.rglob("*.py")
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert {name: n for name, n in long.items() if name not in LONG_DATA_MODULES} == {}

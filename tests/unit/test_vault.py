@@ -73,7 +73,7 @@ def test_a_secret_file_created_by_many_threads_at_once_is_one_file_with_one_cont
     import stat
     from concurrent.futures import ThreadPoolExecutor
 
-    from voxanne_admin.settings import create_secret_file
+    from voxanne_admin.settings.files import create_secret_file
 
     path = tmp_path / "twilio-token"
     barrier = threading.Barrier(16)

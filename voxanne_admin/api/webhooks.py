@@ -26,7 +26,8 @@ from voxanne_admin.audit import flood
 from voxanne_admin.audit.service import Actor
 from voxanne_admin.auth import client_ip
 from voxanne_admin.errors import InvalidInput
-from voxanne_admin.settings import get_settings, note_credential_use, stored_credentials_fresh
+from voxanne_admin.settings import get_settings
+from voxanne_admin.settings.stored import note_credential_use, stored_credentials_fresh
 from voxanne_admin.webhooks import flows as inbox_flows
 from voxanne_admin.webhooks import ingest, parse_limits, worker
 from voxanne_admin.webhooks import service as inbox

@@ -15,9 +15,10 @@ def keys_rotate() -> None:
 
     Put the new key first in VOXANNE_ENCRYPTION_KEYS (or secrets/encryption.keys), keep the old ones after it,
     run this, then drop the old keys. Safe to run again: values already under the newest key are skipped."""
-    from voxanne_admin import db, settings, vault
+    from voxanne_admin import db, vault
     from voxanne_admin.audit import service as audit
     from voxanne_admin.auth import secrets_at_rest
+    from voxanne_admin.settings.stored import invalidate_stored_credentials
 
     _database_url()
     vault.get_vault.cache_clear()
@@ -31,7 +32,7 @@ def keys_rotate() -> None:
         typer.echo(f"Not rotated (nothing changed): {exc}. Keep every old key in the keyring until the rotation "
                    "has finished.", err=True)
         raise typer.Exit(2) from None
-    settings.invalidate_stored_credentials()  # stored provider credentials are read again under the new key
+    invalidate_stored_credentials()  # stored provider credentials are read again under the new key
     for column, count in counts.items():
         typer.echo(f"{column}: {count} re-encrypted")
     typer.echo(f"Done: everything is under the newest of {vault.get_vault().key_count} key(s). "

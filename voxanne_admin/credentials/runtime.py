@@ -8,8 +8,8 @@ from datetime import datetime
 
 from voxanne_admin import db
 from voxanne_admin.credentials import service
-from voxanne_admin.settings import (
-    get_settings,
+from voxanne_admin.settings import get_settings
+from voxanne_admin.settings.stored import (
     invalidate_stored_credentials,
     note_credential_use,
     take_credential_uses,

@@ -6,7 +6,8 @@ import logging
 
 import httpx
 
-from voxanne_admin.settings import get_settings, note_credential_use
+from voxanne_admin.settings import get_settings
+from voxanne_admin.settings.stored import note_credential_use
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ import httpx
 
 from voxanne_admin.errors import ProviderError
 from voxanne_admin.providers.http import client_for, send
-from voxanne_admin.settings import get_settings, note_credential_use
+from voxanne_admin.settings import get_settings
+from voxanne_admin.settings.stored import note_credential_use
 
 PROVIDER = "vapi"
 

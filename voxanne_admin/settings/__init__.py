@@ -7,17 +7,16 @@ Every problem is collected and reported in one message at startup; secrets are
 from __future__ import annotations
 
 import functools
-import logging
 import os
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voxanne_admin.settings.files import sandbox_secret
+from voxanne_admin.settings.stored import stored_credential
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
 
@@ -365,12 +364,12 @@ class Settings(BaseSettings):
         """The Vapi private key: VAPI_API_KEY, else the stored credential, else (sandbox) the per-data-dir key."""
         if self.vapi_api_key is not None:
             return self.vapi_api_key.get_secret_value()
-        return stored_credential("vapi_key") or _sandbox_secret(self.data_dir, "sandbox-vapi-key")
+        return stored_credential("vapi_key") or sandbox_secret(self.data_dir, "sandbox-vapi-key")
 
     @property
     def data_dir_default_vapi_key(self) -> str:
         """The key the Vapi sandbox issues to every new data directory."""
-        return _sandbox_secret(self.data_dir, "sandbox-vapi-key")
+        return sandbox_secret(self.data_dir, "sandbox-vapi-key")
 
     @property
     def vapi_url(self) -> str:
@@ -392,7 +391,7 @@ class Settings(BaseSettings):
         """The Vapi webhook secret: VAPI_WEBHOOK_SECRET, else the stored one, else (sandbox) a per-data-dir one."""
         if self.vapi_webhook_secret is not None:
             return self.vapi_webhook_secret.get_secret_value()
-        return stored_credential("vapi_webhook_secret") or _sandbox_secret(self.data_dir, "vapi-webhook")
+        return stored_credential("vapi_webhook_secret") or sandbox_secret(self.data_dir, "vapi-webhook")
 
     @property
     def webhook_secrets(self) -> list[tuple[str, str]]:
@@ -409,7 +408,7 @@ class Settings(BaseSettings):
         """Twilio auth token (validates Twilio's signatures): env, else stored, else (sandbox) a per-data-dir one."""
         if self.twilio_auth_token is not None:
             return self.twilio_auth_token.get_secret_value()
-        return stored_credential("twilio_auth_token") or _sandbox_secret(self.data_dir, "twilio-token")
+        return stored_credential("twilio_auth_token") or sandbox_secret(self.data_dir, "twilio-token")
 
     @property
     def twilio_sid(self) -> str:
@@ -462,99 +461,7 @@ class Settings(BaseSettings):
         return (self.voxanne_backup_dir or self.data_dir / "backups").expanduser().resolve()
 
 
-# ------------------------------------------------------------------ credentials stored in the database
-# settings.py sits below db.py, so it cannot read the database itself: the credentials package installs a loader
-# (`credentials.runtime.install`) that returns {name: value} and {name: previous value} decrypted from
-# `provider_credentials`. Values are cached for a few seconds; a rotation in this process invalidates at once.
-
-CredentialLoader = Callable[[], tuple[dict[str, str], dict[str, str]]]
 _resolved_dirs: dict[tuple[Path, str], Path] = {}
-_loader: CredentialLoader | None = None
-_cache: dict[str, Any] = {"at": -1e9, "current": {}, "previous": {}}
-_cache_lock = threading.Lock()
-STORED_TTL_S = 2.0
-
-
-def use_credential_loader(loader: CredentialLoader | None) -> None:
-    """Install (or remove) the function that reads stored credentials."""
-    global _loader
-    _loader = loader
-    invalidate_stored_credentials()
-
-
-def invalidate_stored_credentials() -> None:
-    """Forget the cached stored credentials (the next read loads them again)."""
-    with _cache_lock:
-        _cache["at"] = -1e9
-
-
-def stored_credentials_fresh() -> bool:
-    """`stored_credential` would answer from its cache now, without a database read or a wait on a reload (with
-    a margin, so a reload cannot start in between): event-loop callers read inline then, else on a thread."""
-    return _loader is None or time.monotonic() - _cache["at"] < STORED_TTL_S - 0.25
-
-
-def stored_credential(name: str, *, previous: bool = False) -> str | None:
-    """A credential stored in the database (decrypted), or None; never raises (the last good values are kept)."""
-    if _loader is None:
-        return None
-    now = time.monotonic()
-    with _cache_lock:
-        if now - _cache["at"] > STORED_TTL_S:
-            try:
-                _cache["current"], _cache["previous"] = _loader()
-            except Exception:  # noqa: BLE001 - a database hiccup must not take webhooks down; keep the last values
-                logging.getLogger(__name__).warning("could not reload stored credentials; keeping the last ones")
-            _cache["at"] = now
-        return (_cache["previous"] if previous else _cache["current"]).get(name)
-
-
-_uses: dict[str, Any] = {}
-
-
-def note_credential_use(name: str) -> None:
-    """A provider accepted this credential just now (kept in memory; the credentials package writes it down)."""
-    from datetime import UTC, datetime
-
-    _uses[name] = datetime.now(UTC)
-
-
-def take_credential_uses() -> dict[str, Any]:
-    """The uses noted since the last call, emptied."""
-    taken = dict(_uses)
-    for name in taken:
-        _uses.pop(name, None)
-    return taken
-
-
-@functools.lru_cache(maxsize=8)
-def _sandbox_secret(data_dir: Path, name: str) -> str:
-    """A random secret kept in the data directory so every worker and restart shares it."""
-    import secrets
-
-    path = data_dir / "secrets" / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        create_secret_file(path, secrets.token_hex(32))
-    return path.read_text().strip()
-
-
-def create_secret_file(path: Path, text: str) -> None:
-    """Write `text` to `path` (0600) unless the file exists: atomic create-if-absent, whichever process or thread
-    gets there first wins and every other keeps the winner's content. The temporary file is unique per call
-    (mkstemp): a per-process name let two threads of one worker delete each other's file mid-link."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:  # mkstemp creates it 0600
-            fh.write(text)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        os.unlink(tmp)
 
 
 def _format_errors(exc: ValidationError) -> str:
