@@ -151,7 +151,7 @@ def generator_cpu_s() -> float:
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return round(usage.ru_utime + usage.ru_stime, 2)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _proc_table() -> dict[int, tuple[int, int, str, float]]:
