@@ -146,7 +146,8 @@ def main() -> None:
         booking_cpu = cpu_ms_per(cpu_between, cpu_end, len(answers))
         # The load generator's own CPU during each phase (this process: building, signing and sending the calls,
         # reading the answers), apart from its set-up (clone, imports, the server start).
-        availability_cpu["generator"] = round((generator_between - generator_start) * 1000 / len(availability_answers), 2)
+        availability_cpu["generator"] = round(
+            (generator_between - generator_start) * 1000 / len(availability_answers), 2)
         booking_cpu["generator"] = round((generator_end - generator_between) * 1000 / len(answers), 2)
         load = os.getloadavg()
         with engine.connect() as conn:

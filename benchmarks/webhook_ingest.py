@@ -389,7 +389,8 @@ def main() -> None:
         "p99_ms_at_500": round(p99_at_500, 2) if p99_at_500 is not None else None, "lost": lost,
         "doubled": int(doubled), "drain_10k_s": round(drain_s, 2), "pgbench_inserts_per_s": pgbench_tps,
         "unique_events": len(all_keys), "cpus": os.cpu_count(),
-        "generator_cpu_s": round(generator_cpu_s(), 2), "ours_cpu_ms_per_event": ours_cpu, "bare_cpu_ms_per_event": bare_cpu,
+        "generator_cpu_s": round(generator_cpu_s(), 2), "ours_cpu_ms_per_event": ours_cpu,
+        "bare_cpu_ms_per_event": bare_cpu,
         "loadavg_1m": round(load[0], 2), "ours_per_request": OURS_DOES, "bare_per_request": BARE_DOES,
     }))
     shutil.rmtree(repo.parent, ignore_errors=True)
