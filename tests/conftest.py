@@ -65,6 +65,11 @@ def drop_database(server_url: str, url: str) -> None:
     admin.dispose()
 
 
+def pytest_addoption(parser):
+    parser.addoption("--database-only", action="store_true",
+                     help="run only the tests that use a PostgreSQL server (CI's second pass, on the service)")
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """The PostgreSQL server the tests use (embedded unless TEST_DATABASE_URL is set); an embedded one is stopped
@@ -191,13 +196,14 @@ BROWSER_FIXTURES = {"browser", "browser_page", "new_page", "live_server"}
 
 @functools.cache
 def _uses_the_browser(module: str) -> bool:
-    """Tests of this module need the one production server and browser of the run (e2e, the security modules
-    that use their fixtures, and the two-replica fleet, whose proxy serves the same port and build): they all go
-    to the same xdist worker, one after the other."""
-    if module.startswith(("tests/e2e/", "tests/scale/")):  # the scale fleet's proxy takes the e2e port and build
+    """Tests of this module need the one production server and browser of the run (e2e, and the security and
+    fleet modules that use their fixtures; the browser journeys' fleet puts its proxy on the same port): they all
+    go to the same xdist worker, one after the other."""
+    if module.startswith("tests/e2e/"):
         return True
     path = ROOT / module
-    if not module.startswith("tests/security/") or not path.is_file():
+    # The security tests and the fleet's browser journeys (its proxy takes the e2e port) that use those fixtures.
+    if not module.startswith(("tests/security/", "tests/scale/")) or not path.is_file():
         return False
     return bool(re.search(r"\b(" + "|".join(sorted(BROWSER_FIXTURES)) + r")\b", path.read_text()))
 
@@ -231,6 +237,12 @@ def pytest_collection_modifyitems(config, items):
     def very_last(item) -> bool:  # the worker-crash test kills the shared server's worker: after every user of it
         return getattr(getattr(item, "module", None), "E2E_ORDER", "") == "last"
 
+    if config.getoption("--database-only"):
+        # Every test on a database needs the server fixture (directly or through database_url, session, ...).
+        no_database = [i for i in items if "pg_server_url" not in getattr(i, "fixturenames", ())]
+        if no_database:
+            config.hook.pytest_deselected(items=no_database)
+            items[:] = [i for i in items if "pg_server_url" in getattr(i, "fixturenames", ())]
     e2e = [i for i in items if "/e2e/" in str(i.path) and not very_last(i)]
     security_browser = [i for i in items if late(i) and "/e2e/" not in str(i.path)] + [i for i in items
                                                                                         if very_last(i)]
@@ -239,6 +251,8 @@ def pytest_collection_modifyitems(config, items):
         # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the browser unit goes first, it is the
         # longest, and the early build overlaps the other workers' modules. (The browser is package-scoped, so it
         # is closed before that worker takes further modules whose tests call asyncio.run().)
+        # The fleet's failover module (two replicas, about two minutes) next, so it does not end the run late.
+        others.sort(key=lambda i: 0 if "/scale/" in str(i.path) else 1)
         items[:] = e2e + security_browser + others
     else:
         # The e2e tests (their own order: first run first, worker crash last), then the security browser tests.

@@ -11,6 +11,7 @@ from voxanne_admin.dr import archive as dr_archive
 from voxanne_admin.flags import listener as flag_listener
 from voxanne_admin.jobs import scheduler
 from voxanne_admin.settings import get_settings
+from voxanne_admin.telephony import places
 from voxanne_admin.ui import routes, styles
 from voxanne_admin.ui.components.browser import browser_commands
 from voxanne_admin.ui.pages import (
@@ -91,6 +92,7 @@ app.register_lifespan_task(inbox_worker.lifespan)
 app.register_lifespan_task(inbox_ingest.lifespan)
 app.register_lifespan_task(dr_archive.lifespan)
 app.register_lifespan_task(flag_listener.lifespan)
+app.register_lifespan_task(places.warm)  # the clinic-line step's place names, off the start path
 app.add_page(index, route="/", title="Voxanne Admin", on_load=IndexState.go)
 for fn in PAGES:
     spec = fn._voxanne_page  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from tests.e2e import axe
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import PASSWORD, enter_password, sign_in, totp_code, wrong_totp_code
+from tests.e2e.helpers import PASSWORD, enter_password, open_from_sidebar, sign_in, totp_code, wrong_totp_code
 from tests.e2e.test_call_logs import HARBOR, _choose, _insert_call, _org_id
 
 NAV_PAGES = [  # (route, heading of the page)
@@ -121,18 +121,18 @@ def test_every_page_and_call_detail_have_no_axe_violations(browser_page, e2e_db,
     problems: list[str] = []
     sign_in(page, e2e_db, founder)
     for route, heading in NAV_PAGES:
-        page.goto(route)
+        open_from_sidebar(page, route)
         _settle(page, heading)
         page.shot(route.strip("/"))
         _scan(page, route, problems)
 
     # With an organization chosen, pages show its rows (appointments, agents, numbers). Choosing reloads the page.
-    page.goto("/overview")
+    open_from_sidebar(page, "/overview")
     _settle(page, "Overview")
     with page.expect_navigation():
         _choose(page, page.locator("#org-switcher"), HARBOR)
     for route, heading in NAV_PAGES[:5]:
-        page.goto(route)
+        open_from_sidebar(page, route)
         _settle(page, heading)
         _scan(page, f"{route} for one organization", problems)
 

@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import rows, scalar, sign_in
+from tests.e2e.helpers import open_from_sidebar, rows, scalar, sign_in
 
 HARBOR = "Harbor Dental Care"
 # A customer number that is valid in each demo country, and how the pre-flight shows it.
@@ -186,7 +186,7 @@ def test_preflight_failure_is_explained(browser_page, e2e_db, make_account):
                                 "order by o.id limit 1")[0]
     typed, shown = CUSTOMER_NUMBERS[country]
 
-    page.goto("/console")
+    open_from_sidebar(page, "/console")
     expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
     _choose(page, page.locator("#console-org"), org)
     page.fill("#console-number", typed)

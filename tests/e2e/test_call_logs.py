@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import rows, scalar, sign_in, wait_until
+from tests.e2e.helpers import open_from_sidebar, rows, scalar, sign_in, wait_until
 
 HARBOR = "Harbor Dental Care"
 LEKKI = "Lekki Family Clinic"
@@ -322,7 +322,7 @@ def test_sandbox_test_call_shows_in_call_logs_with_its_webhook_events(browser_pa
     page = browser_page
     founder = make_account("founder", "calllogs-founder")
     sign_in(page, e2e_db, founder)
-    page.goto("/console")
+    open_from_sidebar(page, "/console")
     expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
     _choose(page, page.locator("#console-org"), HARBOR)
     page.fill("#console-number", "2015550188")

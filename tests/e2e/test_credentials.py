@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import last_audit_id, rows, scalar, sign_in, wait_until
+from tests.e2e.helpers import last_audit_id, open_from_sidebar, rows, scalar, sign_in, wait_until
 from tests.e2e.test_agents_and_console import HARBOR, SUMMARY, _choose
 
 KNOWN_SECRET = "e2e-typed-webhook-secret-7Qm2Zx9Lp4Vb"
@@ -40,14 +40,14 @@ def test_founder_rotates_the_webhook_secret_during_a_sandbox_call_and_no_event_i
         conn.exec_driver_sql("insert into sandbox_faults (provider, operation, mode, remaining, latency_ms, "
                              "created_at) values ('vapi', 'webhook', 'latency', 14, 700, now())")
 
-    creds.goto("/credentials")
+    open_from_sidebar(creds, "/credentials")
     expect(creds.get_by_role("heading", name="Credentials", exact=True)).to_be_visible()
     row = creds.locator("#credentials-table tbody tr").filter(has_text="Vapi webhook secret")
     expect(row).to_contain_text("sandbox secret")
     _open_rotate(creds, "Vapi webhook secret")
     creds.shot("rotate-dialog-open")
 
-    console.goto("/console")
+    open_from_sidebar(console, "/console")
     expect(console.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
     _choose(console, console.locator("#console-org"), HARBOR)
     console.fill("#console-number", "2015550143")
@@ -86,7 +86,7 @@ def test_founder_rotates_the_webhook_secret_during_a_sandbox_call_and_no_event_i
     assert actions == ["credential_rotation_started", "credential_activated"]
 
     # The Webhooks page says which secret signed each event.
-    creds.goto("/webhook-events")
+    open_from_sidebar(creds, "/webhook-events")
     recent = creds.locator("#recent-events-table")
     expect(recent.locator("tbody tr").filter(has_text=call.vapi_call_id).filter(
         has_text="previous secret (grace window)").first).to_be_visible()
@@ -167,7 +167,7 @@ def test_overview_warns_about_old_credentials_and_a_pause_and_a_founder_turns_ca
     expect(page.locator("#credentials-age-alert")).to_contain_text("Slack webhook URL (alerts) (100 days)")
     page.shot("overview-alerts")
 
-    page.goto("/credentials")
+    open_from_sidebar(page, "/credentials")
     expect(page.locator("#credentials-age-warning")).to_contain_text("days old or older")
     row = page.locator("#credentials-table tbody tr").filter(has_text="Slack webhook URL")
     expect(row).to_contain_text("rotation due")

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
 from tests.e2e import axe
-from tests.e2e.helpers import rows, sign_in, wait_until
+from tests.e2e.helpers import open_from_sidebar, rows, sign_in, wait_until
 
 
 def _token(engine, email: str) -> str:
@@ -57,7 +57,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
     slugs = sorted(r[0] for r in rows(e2e_db, "select slug from organizations where status = 'active'"))
     sign_in(page, e2e_db, operator)
 
-    page.goto("/flags")
+    open_from_sidebar(page, "/flags")
     expect(page.get_by_role("heading", name="Feature flags", exact=True)).to_be_visible()
     expect(page.locator("#flags-table")).to_contain_text("lead_scoring", timeout=30_000)
     page.locator("#flag-link-lead_scoring").click()
@@ -93,7 +93,7 @@ def test_kill_switch_asks_for_the_key_and_the_list_has_no_axe_violations(browser
     page = browser_page
     operator = make_account("operator", "flags-kill")
     sign_in(page, e2e_db, operator)
-    page.goto("/flags")
+    open_from_sidebar(page, "/flags")
     expect(page.locator("#flags-table")).to_contain_text("outbound_calling", timeout=30_000)
     axe.scan_both_modes(page, "flags list")
     page.get_by_role("button", name="Turn off kill switch outbound_calling").click()

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import sign_in
+from tests.e2e.helpers import open_from_sidebar, sign_in
 
 
 def _scan(page, name: str, problems: list[str]) -> None:
@@ -28,7 +28,7 @@ def test_rule_editor_and_discard_confirmation_have_no_axe_violations(browser_pag
     problems: list[str] = []
     sign_in(page, e2e_db, founder)
 
-    page.goto("/telephony")
+    open_from_sidebar(page, "/telephony")
     expect(page.get_by_role("heading", name="Carrier forwarding rules")).to_be_visible()
     page.locator("#rules-table").get_by_role("button", name="Edit the rule for AT&T").first.click()
     dialog = page.get_by_role("dialog")
@@ -42,7 +42,7 @@ def test_rule_editor_and_discard_confirmation_have_no_axe_violations(browser_pag
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
 
-    page.goto("/agents")
+    open_from_sidebar(page, "/agents")
     expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
     page.locator("#agents-table tbody tr").first.get_by_role("button", name="Edit").click()
     expect(page.locator("#agent-editor")).to_be_visible()
@@ -58,12 +58,12 @@ def test_rule_editor_and_discard_confirmation_have_no_axe_violations(browser_pag
     expect(page.get_by_role("alertdialog")).to_have_count(0)
     expect(page.locator("#agent-first-message")).to_have_value("Hello from the accessibility check.")
 
-    page.goto("/console")
+    open_from_sidebar(page, "/console")
     expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
     _dark_shot(page, "console")
 
     # Credentials: the rotate form dialog and the typed emergency confirmation (cancelled: nothing rotates).
-    page.goto("/credentials")
+    open_from_sidebar(page, "/credentials")
     expect(page.get_by_role("heading", name="Credentials", exact=True)).to_be_visible()
     page.get_by_role("button", name="Rotate: Vapi private key").click()
     expect(page.get_by_role("dialog").get_by_role("heading", name="Rotate: Vapi private key")).to_be_visible()

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import enter_password, rows, scalar, sign_in, totp_code
+from tests.e2e.helpers import enter_password, open_from_sidebar, rows, scalar, sign_in, totp_code
 
 NEW_PASSWORD = "harbour-violet-engine-42-quiet"
 
@@ -23,7 +23,7 @@ def test_new_token_asks_for_the_password_again_then_creates_it(browser_page, e2e
     with e2e_db.begin() as conn:  # the sign-in was a while ago
         conn.execute(sa.text("update staff_sessions set reauth_at = now() - interval '6 minutes' "
                              "where staff_id = :id"), {"id": account.id})
-    page.goto("/account")
+    open_from_sidebar(page, "/account")
     expect(page.get_by_role("heading", name="API tokens for monitoring")).to_be_visible()
     page.get_by_label("Token name").fill("Grafana")
     page.get_by_role("button", name="Create token").click()

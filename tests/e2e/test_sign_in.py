@@ -11,6 +11,7 @@ from tests.e2e.helpers import (
     audit_actions,
     enter_password,
     last_audit_id,
+    open_from_sidebar,
     rows,
     scalar,
     totp_code,
@@ -69,7 +70,7 @@ def test_recovery_code_works_once(new_page, e2e_db, make_account):
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.shot("signed-in-with-recovery-code")
 
-    page.goto("/account")
+    open_from_sidebar(page, "/account")
     expect(page.locator("#codes-left")).to_have_text("9 unused recovery codes left.")
     page.shot("account-nine-codes-left")
     _sign_out(page)

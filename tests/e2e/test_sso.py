@@ -8,7 +8,7 @@ import re
 import pyotp
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import audit_actions, last_audit_id, rows, scalar, totp_code
+from tests.e2e.helpers import audit_actions, last_audit_id, open_from_sidebar, rows, scalar, totp_code
 from tests.oidc import op
 
 BUTTON = f"Sign in with {op.PROVIDER_NAME}"
@@ -51,7 +51,7 @@ def test_linked_user_signs_in_by_sso_and_is_still_asked_for_totp(browser_page, e
     expect(page.get_by_role("button", name="User menu")).to_contain_text(account.name, timeout=WAIT)
     page.shot("signed-in")
 
-    page.goto("/account")
+    open_from_sidebar(page, "/account")
     expect(page.get_by_text(f"via {op.PROVIDER_NAME}")).to_be_visible(timeout=WAIT)
     page.shot("account-session-names-provider")
     actions = [r.action for r in audit_actions(e2e_db, since_id=since) if r.actor_id == str(account.id)]

@@ -180,7 +180,13 @@ def test_each_job_tick_runs_once_across_replicas(fleet):
     ticks = fleet.rows("select job_name, tick, count(*) from job_runs where tick is not null "
                        "group by job_name, tick having count(*) > 1")
     assert ticks == []
-    assert fleet.scalar("select count(*) from job_runs where outcome = 'skipped'") == 0
+    # A run is skipped only while another run of the same job holds its lock (a slow tick overlapping the next
+    # one, on a loaded machine): a skip with no such run beside it would be a lock that outlived its run.
+    unexplained = fleet.rows(
+        "select s.job_name, s.started_at, s.worker from job_runs s where s.outcome = 'skipped' and not exists ("
+        " select 1 from job_runs o where o.job_name = s.job_name and o.id <> s.id and o.outcome <> 'skipped'"
+        " and o.started_at <= s.started_at and (o.finished_at is null or o.finished_at >= s.started_at))")
+    assert unexplained == []
 
 
 def test_sigterm_drains_finishes_its_work_and_exits_within_30s(fleet):

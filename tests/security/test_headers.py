@@ -44,6 +44,10 @@ def test_every_kind_of_response_carries_the_headers(live_server):
         static = client.get(asset.group(1))
         assert static.status_code == 200
         _check(static.headers, "static asset")
+        # Content-hashed build files are kept by the browser (a page load fetches only its HTML); pages are not.
+        assert static.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "immutable" not in page.headers.get("cache-control", "")
+        assert client.get("/assets/no-such-file.js").headers.get("cache-control") is None  # a 404 is not kept
         _check(client.get("/health").headers, "health")
         _check(client.get("/health/ready").headers, "readiness")
         _check(client.get("/api/webhooks/stats").headers, "API (401)")

@@ -194,6 +194,8 @@ def _has_cookie(raw: str, name: str) -> bool:
 
 
 _OURS = {name for name, _ in _build_headers(Settings())} | {b"strict-transport-security"}
+IMMUTABLE_PREFIX = "/assets/"
+IMMUTABLE = b"public, max-age=31536000, immutable"
 
 
 class SecurityMiddleware:
@@ -234,8 +236,13 @@ class SecurityMiddleware:
             return
 
         needs_binding = scope["type"] == "http" and not _has_cookie(cookie, PRE_COOKIE)
+        path = str(scope.get("path", ""))
         # Answers of our routes may carry PHI or secrets: never stored by a browser or shared cache (ASVS 8.2.1).
-        no_store = str(scope.get("path", "")).startswith(("/api/", "/webhooks/"))
+        no_store = path.startswith(("/api/", "/webhooks/"))
+        # The build's scripts, styles and fonts are named by their content hash (Vite's assets/<name>-<hash>.<ext>):
+        # a browser keeps them for a year and never asks again, so a page load fetches only its HTML. A new build
+        # has new names. Pages themselves keep the default (revalidated on every load).
+        immutable = scope["type"] == "http" and path.startswith(IMMUTABLE_PREFIX)
 
         async def send_with_headers(message):
             if message["type"] in ("http.response.start", "websocket.accept", "websocket.http.response.start"):
@@ -243,6 +250,8 @@ class SecurityMiddleware:
                 headers = [*kept, *extra]
                 if no_store and not any(k.lower() == b"cache-control" for k, _ in kept):
                     headers.append((b"cache-control", b"no-store"))
+                elif immutable and message.get("status") == 200:
+                    headers.append((b"cache-control", IMMUTABLE))
                 if needs_binding and any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in kept):
                     headers.append((b"set-cookie", new_presignin_cookie(settings)))  # pages only
                 message = {**message, "headers": headers}

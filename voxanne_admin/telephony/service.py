@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import phonenumbers
 from phonenumbers import carrier as pn_carrier
-from phonenumbers import geocoder
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
@@ -25,7 +24,7 @@ from voxanne_admin.auth.roles import require_role
 from voxanne_admin.errors import Conflict, InvalidInput, NotFound
 from voxanne_admin.orgs.models import Organization
 from voxanne_admin.settings import get_settings
-from voxanne_admin.telephony import countries, forwarding, verification
+from voxanne_admin.telephony import countries, forwarding, places, verification
 from voxanne_admin.telephony.models import (
     RULE_TYPES,
     VOICE_STATUS_RANK,
@@ -334,7 +333,7 @@ def inspect_clinic_number(*, raw: str, country: str) -> ClinicLineRead:
         hint = "US landline"
     return ClinicLineRead(
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), display=shown,
-        line_type=line_type, region=geocoder.description_for_number(parsed, "en") or info.name, carrier_hint=hint,
+        line_type=line_type, region=places.place_of(parsed) or info.name, carrier_hint=hint,
         carrier_choices=choices, warning=" ".join(warnings),
     )
 
