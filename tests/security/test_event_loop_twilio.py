@@ -48,6 +48,13 @@ def test_health_answers_within_50_ms_under_a_flood_of_slow_and_large_anonymous_t
         return list(statuses), probe
 
     statuses, probe = asyncio.run(flood())
+    if not probe.answered():
+        # Once more (the flood is stateless: every request is refused). Parsing on the loop holds every probe on
+        # every attempt; what a second attempt forgives is a stall of the whole machine (other CI workers on its
+        # two cores) during a flood that lasts under a second.
+        first = probe.summary()
+        statuses, probe = asyncio.run(flood())
+        print(f"/health flood, first attempt over the bound: {first}; second: {probe.summary()}")
 
     # The event loop kept answering: a loop blocked by parsing makes every probe wait.
     probe.assert_answered()
