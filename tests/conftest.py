@@ -196,14 +196,14 @@ BROWSER_FIXTURES = {"browser", "browser_page", "new_page", "live_server"}
 
 @functools.cache
 def _uses_the_browser(module: str) -> bool:
-    """Tests of this module need the one production server and browser of the run (e2e, and the security and
-    fleet modules that use their fixtures; the browser journeys' fleet puts its proxy on the same port): they all
-    go to the same xdist worker, one after the other."""
-    if module.startswith("tests/e2e/"):
+    """Tests of this module need the one production server and browser of the run (e2e, the security modules
+    that use their fixtures, and the two-replica fleet, whose proxy serves the same port and build): they all go
+    to the same xdist worker, one after the other. (Giving the fleet's failover module its own worker, port and
+    second fleet was measured: on two saturated cores the second fleet's start cost more than the parallelism won.)"""
+    if module.startswith(("tests/e2e/", "tests/scale/")):  # the scale fleet's proxy takes the e2e port and build
         return True
     path = ROOT / module
-    # The security tests and the fleet's browser journeys (its proxy takes the e2e port) that use those fixtures.
-    if not module.startswith(("tests/security/", "tests/scale/")) or not path.is_file():
+    if not module.startswith("tests/security/") or not path.is_file():
         return False
     return bool(re.search(r"\b(" + "|".join(sorted(BROWSER_FIXTURES)) + r")\b", path.read_text()))
 
@@ -251,8 +251,6 @@ def pytest_collection_modifyitems(config, items):
         # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the browser unit goes first, it is the
         # longest, and the early build overlaps the other workers' modules. (The browser is package-scoped, so it
         # is closed before that worker takes further modules whose tests call asyncio.run().)
-        # The fleet's failover module (two replicas, about two minutes) next, so it does not end the run late.
-        others.sort(key=lambda i: 0 if "/scale/" in str(i.path) else 1)
         items[:] = e2e + security_browser + others
     else:
         # The e2e tests (their own order: first run first, worker crash last), then the security browser tests.

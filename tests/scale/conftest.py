@@ -5,15 +5,12 @@ configured from `deploy/haproxy.cfg`.
 - PostgreSQL: the machine's server (SCALE_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres); a fresh
   database per test session, dropped afterwards.
 - Redis: SCALE_REDIS_URL (default redis://127.0.0.1:6379/13): a dedicated database number, flushed before and after
-  (only that one); the fleet of test_failover.py uses the next number (14), so the two fleets never share one.
-- HAProxy: Debian's package (`./voxanne test` installs it when missing). The replicas' public URL is
-  http://localhost:<VOXANNE_E2E_PORT>, so they find the browser tests' production build up to date. The browser
-  journeys' fleet (test_zz_browser_failover.py, after the e2e tests on the browser worker) puts HAProxy on that
-  port; test_failover.py sends no browser and places no sandbox call, so its fleet's HAProxy takes a free port and
-  the module runs on another xdist worker, beside the browser tests.
+  (only that one).
+- HAProxy: Debian's package (`./voxanne test` installs it when missing) on VOXANNE_E2E_PORT, so the replicas'
+  public URL is http://localhost:<that port> and they share the browser tests' production build.
 
-One fleet per module. Off CI, a missing PostgreSQL, Redis or HAProxy skips; with CI=true it fails (the CI job has
-all three).
+One fleet for the package (both modules) keeps CI time small. Off CI, a missing PostgreSQL, Redis or HAProxy
+skips; with CI=true it fails (the CI job has all three).
 """
 
 from __future__ import annotations
@@ -100,14 +97,12 @@ class Fleet:
     engine: sa.Engine
     replicas: dict[str, Replica]
     env: dict[str, str]
-    proxy_port: int = PROXY_PORT
-    redis_url: str = REDIS_URL
     proxy: subprocess.Popen | None = None
     started_at: float = field(default_factory=time.time)
 
     @property
     def base(self) -> str:
-        return f"http://localhost:{self.proxy_port}"
+        return f"http://localhost:{PROXY_PORT}"
 
     def start(self, name: str) -> None:
         replica = self.replicas[name]
@@ -188,12 +183,6 @@ class Fleet:
             return conn.execute(sa.text(sql), params).all()
 
 
-def _next_database(redis_url: str) -> str:
-    """The same Redis with the next database number (redis://host:port/13 -> /14)."""
-    head, _, number = redis_url.rpartition("/")
-    return f"{head}/{int(number or 0) + 1}"
-
-
 def _check_services() -> None:
     try:
         engine = sa.create_engine(PG_URL)
@@ -230,17 +219,13 @@ def _drop_dr_slots(server_url: str, backup_dir: Path) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def fleet(request) -> Iterator[Fleet]:
-    """Two replicas started at the same moment on an empty database, behind HAProxy (on the e2e port for the
-    browser journeys, on a free port otherwise)."""
+@pytest.fixture(scope="package")
+def fleet() -> Iterator[Fleet]:
+    """Two replicas started at the same moment on an empty database, behind HAProxy."""
     import redis
 
     _check_services()
-    in_browser = "browser" in request.module.__name__
-    proxy_port = PROXY_PORT if in_browser else _free_port()
-    redis_url = REDIS_URL if in_browser else _next_database(REDIS_URL)
-    redis.Redis.from_url(redis_url).flushdb()
+    redis.Redis.from_url(REDIS_URL).flushdb()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     url = create_database(PG_URL, "voxanne_scale")
     tmp = Path(tempfile.mkdtemp(prefix="voxanne-fleet-"))
@@ -251,20 +236,18 @@ def fleet(request) -> Iterator[Fleet]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("VOXANNE_", "PROMETHEUS_", "DATABASE_")) and k not in ("REDIS_URL", "PORT")}
     env.update(
-        DATABASE_URL=url, REDIS_URL=redis_url, VOXANNE_PUBLIC_URL=f"http://localhost:{PROXY_PORT}",
+        DATABASE_URL=url, REDIS_URL=REDIS_URL, VOXANNE_PUBLIC_URL=f"http://localhost:{PROXY_PORT}",
         VOXANNE_WORKERS="1", VOXANNE_BACKUP_DIR=str(backups),
         VAPI_WEBHOOK_SECRET=WEBHOOK_SECRET, TRUSTED_PROXIES="127.0.0.1", **shared_keys(),
         WEBHOOK_LEASE_SECONDS="5", LOGIN_IP_LIMIT="12", LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3",
         VOXANNE_DRAIN_SECONDS="2", FLAGS_RELOAD_SECONDS="30",
     )
-    logs = ARTIFACTS / request.module.__name__.rsplit(".", 1)[-1]  # the two fleets may run at the same time
-    logs.mkdir(parents=True, exist_ok=True)
-    replicas = {name: Replica(name, _free_port(), tmp / name, logs / f"{name}.log") for name in ("app1", "app2")}
+    replicas = {name: Replica(name, _free_port(), tmp / name, ARTIFACTS / f"{name}.log") for name in ("app1", "app2")}
     for replica in replicas.values():
         replica.log.write_text("")
         share_sandbox_secrets(replica.data_dir)
     engine = sa.create_engine(url, pool_size=4, max_overflow=4)
-    fleet = Fleet(url, engine, replicas, env, proxy_port=proxy_port, redis_url=redis_url)
+    fleet = Fleet(url, engine, replicas, env)
     # This test process writes to the fleet's database too (flag changes, accounts): with the fleet's audit key.
     from voxanne_admin.audit import keys as audit_keys
 
@@ -273,14 +256,14 @@ def fleet(request) -> Iterator[Fleet]:
     get_settings.cache_clear()
     audit_keys.mac_keys.cache_clear()
     cfg = tmp / "haproxy.cfg"
-    cfg.write_text(haproxy_config({n: r.port for n, r in replicas.items()}, proxy_port))
+    cfg.write_text(haproxy_config({n: r.port for n, r in replicas.items()}, PROXY_PORT))
     try:
         for name in replicas:  # at the same moment, on an empty database
             fleet.start(name)
         for name in replicas:
             fleet.wait_ready(name)
         fleet.proxy = subprocess.Popen([shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg)],
-                                       stdout=(logs / "haproxy.log").open("w"), stderr=subprocess.STDOUT,
+                                       stdout=(ARTIFACTS / "haproxy.log").open("w"), stderr=subprocess.STDOUT,
                                        start_new_session=True)
         for name in replicas:
             fleet.wait_proxy_routes_to(name)
@@ -301,7 +284,7 @@ def fleet(request) -> Iterator[Fleet]:
         engine.dispose()
         _drop_dr_slots(PG_URL, backups)
         drop_database(PG_URL, url)
-        redis.Redis.from_url(redis_url).flushdb()
+        redis.Redis.from_url(REDIS_URL).flushdb()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -334,7 +317,7 @@ def _fernet_key() -> str:
     return os.environ.get("VOXANNE_ENCRYPTION_KEYS") or Fernet.generate_key().decode()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def monitoring_token(fleet: Fleet) -> str:
     """An operator's API token with the monitoring and flags scopes, made in the fleet's database."""
     from sqlmodel import Session
