@@ -263,6 +263,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
+# Set on each test item by pytest_runtest_makereport: whether the test's own body failed (fixtures read it in
+# their teardown, e.g. to keep a screenshot of a failed browser test).
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
 def pytest_sessionfinish(session, exitstatus):
     """In CI a skipped test is a failure: database and browser tests must run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -31,11 +31,17 @@ import pytest
 import sqlalchemy as sa
 
 from tests import chromium
-from tests.conftest import ROOT, create_database, drop_database
+from tests.conftest import CALL_FAILED, IN_CI, ROOT, create_database, drop_database
 from tests.e2e.helpers import Account, create_account
 
 E2E_PORT = int(os.environ.get("VOXANNE_E2E_PORT", "3317"))
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+# "steps": a screenshot of every step of every test (to look at the pages); "failures": only the last state of a
+# test that failed. A full-page screenshot costs the browser up to a third of a second of CPU: in CI, where nobody
+# looks at the passing ones, they took about a quarter of the browser tests' CPU.
+SCREENSHOTS = os.environ.get("VOXANNE_E2E_SCREENSHOTS") or ("failures" if IN_CI else "steps")
+if SCREENSHOTS not in ("steps", "failures"):
+    raise pytest.UsageError(f"VOXANNE_E2E_SCREENSHOTS is 'steps' or 'failures', not {SCREENSHOTS!r}")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -260,18 +266,19 @@ def _browser() -> Iterator:
 
 
 class Shots:
-    """Numbered screenshots per test under test-artifacts/e2e/<test>/."""
+    """Numbered screenshots per test under test-artifacts/e2e/<test>/ (every step with SCREENSHOTS "steps")."""
 
     def __init__(self, page, name: str):
         self.page = page
         self.dir = ARTIFACTS / re.sub(r"[^\w.-]+", "_", name)
         shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.n = 0
 
-    def __call__(self, step: str) -> None:
+    def __call__(self, step: str, *, always: bool = False) -> None:
         self.n += 1
-        self.page.screenshot(path=str(self.dir / f"{self.n:02d}-{step}.png"), full_page=True)
+        if SCREENSHOTS == "steps" or always:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(self.dir / f"{self.n:02d}-{step}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -291,10 +298,11 @@ def new_page(browser, live_server, request) -> Iterator:
         return page
 
     yield make
+    failed = request.node.stash.get(CALL_FAILED, True)
     try:
         for page in pages:
             if not page.is_closed():
-                page.shot("final")  # type: ignore[attr-defined]
+                page.shot("final", always=failed)  # type: ignore[attr-defined]
     finally:
         for context in contexts:
             context.close()

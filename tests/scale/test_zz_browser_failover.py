@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests import chromium
+from tests.conftest import CALL_FAILED
+from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.helpers import create_account, enter_password, scalar, sign_in, wait_until
 from tests.scale.conftest import ARTIFACTS, Fleet
 
@@ -37,8 +39,9 @@ def page_on(browser, fleet: Fleet, request):
         return page
 
     yield make
+    keep = SCREENSHOTS == "steps" or request.node.stash.get(CALL_FAILED, True)
     for replica, context in contexts:
-        for n, page in enumerate(context.pages):
+        for n, page in enumerate(context.pages if keep else ()):
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{replica}-{n}.png"), full_page=True)
         context.close()
 
