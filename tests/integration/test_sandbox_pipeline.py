@@ -133,14 +133,25 @@ def test_sandbox_twilio_numbers_follow_country_rules(api_server):
 
 
 TOTAL = 250
-# The CLI's `webhooks work`, with every apply slowed down so the kill lands mid-batch.
+# The CLI's `webhooks work`, with every apply slowed down, and the first apply of its second claimed batch held
+# until the test kills it: the kill lands while one batch is committed and the next is half applied, whatever the
+# machine's speed (polling for that state raced the next commit on a loaded machine).
 SLOW_WORKER = """
-import time
+import pathlib, threading, time
 from voxanne_admin.cli import main
-from voxanne_admin.webhooks import service
+from voxanne_admin.webhooks import service, worker
 real = service.apply_event
+applied = 0
+lock = threading.Lock()
 def slow(session, event):
-    time.sleep(0.04)
+    global applied
+    with lock:
+        applied += 1
+        n = applied
+    if n == worker.BATCH + 1:
+        pathlib.Path(MARK).write_text("mid-batch")
+        time.sleep(600)
+    time.sleep(0.01)
     return real(session, event)
 service.apply_event = slow
 import sys
@@ -163,15 +174,13 @@ def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_p
                                headers={"x-vapi-signature": vapi_hmac(secret, body)}).status_code == 200
     env = {**os.environ, "DATABASE_URL": clean_db, "WEBHOOK_LEASE_SECONDS": "2", "LOG_LEVEL": "WARNING"}
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER], cwd=ROOT, env=env,
+    mark = tmp_path / "mid-batch"
+    proc = subprocess.Popen([sys.executable, "-c", f"MARK = {str(mark)!r}\n" + SLOW_WORKER], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"))
     deadline = time.monotonic() + 60
-    # Kill while one batch is committed and the next is half applied.
-    while time.monotonic() < deadline and not (
-        _scalar("select count(*) from webhook_events where status = 'completed'") > 0
-        and _scalar("select count(*) from webhook_events where status = 'processing'") > 0
-    ):
+    while time.monotonic() < deadline and not mark.exists() and proc.poll() is None:
         time.sleep(0.02)
+    assert mark.exists(), f"the worker never reached its second batch:\n{(tmp_path / 'worker.log').read_text()}"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     done_before = _scalar("select count(*) from webhook_events where status = 'completed'")
