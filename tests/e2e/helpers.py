@@ -147,6 +147,32 @@ def sign_in(page: Page, engine: Engine, account: Account) -> None:
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
+def signed_in(page: Page, engine: Engine, account: Account) -> None:
+    """Start signed in, for a test about what comes after: a session opened as the sign-in opens one (the same
+    `create_session` and `establish_session`, so the same row and `login_success` audit event), its HttpOnly
+    cookie in the browser, then the Overview. The sign-in pages themselves are driven in test_sign_in,
+    test_first_run, test_sessions, the accessibility scans and tests/security; through the UI each sign-in cost
+    about two page loads (some 1.5 s of browser CPU) and often a wait for the next TOTP step."""
+    from voxanne_admin.audit.service import Actor
+    from voxanne_admin.auth import service as auth_service
+    from voxanne_admin.auth.models import StaffUser
+
+    with Session(engine) as session:
+        user = session.get(StaffUser, account.id)
+        assert user is not None, f"no staff account {account.id}"
+        actor = Actor(type="staff", id=str(user.id), email=user.email, ip="127.0.0.1",
+                      user_agent=page.evaluate("() => navigator.userAgent"))
+        token = auth_service.establish_session(session, ticket=auth_service.create_session(
+            session, user=user, actor=actor))
+        session.commit()
+    assert token is not None
+    # For the console's public host (tests/e2e/conftest.py PUBLIC_URL; cookies do not name a port).
+    page.context.add_cookies([{"name": "vx_session", "value": token, "domain": "localhost", "path": "/",
+                               "httpOnly": True, "sameSite": "Strict"}])
+    page.goto("/overview")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
 def make_confirmation_stale(page: Page, engine: Engine, account: Account) -> None:
     """Make this account's last confirmation stale (over 5 minutes), so the next sensitive action opens the
     re-authentication dialog; `reauthenticate` then answers it."""

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from tests.e2e import axe
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import PASSWORD, enter_password, open_from_sidebar, sign_in, totp_code, wrong_totp_code
+from tests.e2e.helpers import PASSWORD, enter_password, open_from_sidebar, signed_in, totp_code, wrong_totp_code
 from tests.e2e.test_call_logs import HARBOR, _choose, _insert_call, _org_id
 
 NAV_PAGES = [  # (route, heading of the page)
@@ -119,7 +119,7 @@ def test_every_page_and_call_detail_have_no_axe_violations(browser_page, e2e_db,
     call_id, _ = _insert_call(e2e_db, org_id=_org_id(e2e_db, HARBOR), word="axe", direction="inbound",
                               ended_reason="customer-ended-call", minutes_ago=30, base=live_server["base"])
     problems: list[str] = []
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
     for route, heading in NAV_PAGES:
         open_from_sidebar(page, route)
         _settle(page, heading)
@@ -148,7 +148,7 @@ def test_open_dialogs_have_no_axe_violations(browser_page, e2e_db, make_account)
     page = browser_page
     founder = make_account("founder", "axe-dialogs")
     problems: list[str] = []
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
 
     page.goto("/staff")
     _settle(page, "Staff")

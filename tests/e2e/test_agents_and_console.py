@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import open_from_sidebar, rows, scalar, sign_in
+from tests.e2e.helpers import open_from_sidebar, rows, scalar, signed_in
 
 HARBOR = "Harbor Dental Care"
 # A customer number that is valid in each demo country, and how the pre-flight shows it.
@@ -47,7 +47,7 @@ def test_founder_edits_outbound_agent_and_syncs_it(browser_page, e2e_db, make_ac
     agent = _agent(e2e_db, HARBOR, "outbound")
     v1, v2 = agent.version, agent.version + 1  # 1 and 2 on the fresh demo server
     new_first = "Hi, this is Harbor Dental Care returning your call. Is now a good moment to book your visit?"
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Agents").click()
     expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
@@ -118,7 +118,7 @@ def test_founder_edits_outbound_agent_and_syncs_it(browser_page, e2e_db, make_ac
 def test_founder_places_test_call_and_watches_it_live(browser_page, e2e_db, make_account):
     page = browser_page
     founder = make_account("founder", "console-founder")
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Founder console").click()
     expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
@@ -178,7 +178,7 @@ def test_founder_places_test_call_and_watches_it_live(browser_page, e2e_db, make
 def test_preflight_failure_is_explained(browser_page, e2e_db, make_account):
     page = browser_page
     founder = make_account("founder", "preflight-founder")
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
     # A demo organization that has agents but no number yet (telephony setups buy numbers for some of them).
     org, country = rows(e2e_db, "select o.name, o.country from organizations o where o.status = 'active' "
                                 "and exists (select 1 from agents a where a.org_id = o.id and a.role = 'outbound') "

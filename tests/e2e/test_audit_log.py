@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlmodel import Session
 
 from tests.e2e import axe
-from tests.e2e.helpers import rows, scalar, sign_in, wait_until
+from tests.e2e.helpers import rows, scalar, signed_in, wait_until
 from tests.e2e.test_call_logs import _choose
 
 
@@ -34,7 +34,7 @@ def test_admin_filters_reads_a_diff_exports_and_verifies(browser_page, e2e_db, m
     page = browser_page
     admin = make_account("admin", "audit-admin")
     event_id = _record_agent_change(e2e_db, "zephyr")
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", name="Audit log", exact=True)).to_be_visible()
@@ -120,7 +120,7 @@ def test_admin_filters_reads_a_diff_exports_and_verifies(browser_page, e2e_db, m
 def test_viewer_is_refused_the_audit_log(browser_page, e2e_db, make_account):
     page = browser_page
     viewer = make_account("viewer", "audit-viewer")
-    sign_in(page, e2e_db, viewer)
+    signed_in(page, e2e_db, viewer)
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log")).to_have_count(0)
     page.goto("/audit-log")
     expect(page.locator("#access-denied")).to_contain_text("This page is for the admin role and above")

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import open_from_sidebar, rows, scalar, sign_in, wait_until
+from tests.e2e.helpers import open_from_sidebar, rows, scalar, signed_in, wait_until
 
 HARBOR = "Harbor Dental Care"
 LEKKI = "Lekki Family Clinic"
@@ -94,7 +94,7 @@ def test_operator_searches_filters_opens_call_and_exports(browser_page, e2e_db, 
     _insert_call(e2e_db, org_id=lekki, word=word, direction="inbound", ended_reason="customer-ended-call",
                  minutes_ago=5, base=base)  # same word, other organization: must not show for Harbor
     operator = make_account("operator", "calllogs-operator")
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
 
     # The Overview shows today's calls per organization, each linking to its calls.
     today = page.locator("#calls-today tbody tr").filter(has_text=HARBOR)
@@ -258,7 +258,7 @@ def test_export_progress_reaches_done_on_many_calls(browser_page, e2e_db, make_a
             "select :org, 'inbound', 'ended', 5, 'customer-ended-call', :s - make_interval(secs => g), 30, 0.01, "
             "'bulk e2e call', false, :s, :s, true from generate_series(1, 5000) g"), dict(org=lekki, s=started))
     admin = make_account("admin", "calllogs-admin")
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
     page.goto(f"/calls?org={lekki}&q=bulk")
     expect(page.locator("#calls-table tbody tr")).to_have_count(50)
     expect(page.locator("#call-stats")).to_contain_text("5,000")
@@ -325,7 +325,7 @@ def test_sandbox_test_call_shows_in_call_logs_with_its_webhook_events(browser_pa
     the record is there: turns, summary, cost, the recording, and the events that built it."""
     page = browser_page
     founder = make_account("founder", "calllogs-founder")
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
     open_from_sidebar(page, "/console")
     expect(page.get_by_role("heading", name="Founder console", exact=True)).to_be_visible()
     _choose(page, page.locator("#console-org"), HARBOR)

@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import last_audit_id, open_from_sidebar, rows, scalar, sign_in, wait_until
+from tests.e2e.helpers import last_audit_id, open_from_sidebar, rows, scalar, signed_in, wait_until
 from tests.e2e.test_agents_and_console import HARBOR, SUMMARY, _choose
 
 KNOWN_SECRET = "e2e-typed-webhook-secret-7Qm2Zx9Lp4Vb"
@@ -32,8 +32,8 @@ def test_founder_rotates_the_webhook_secret_during_a_sandbox_call_and_no_event_i
         new_page, e2e_db, make_account):
     founder = make_account("founder", "creds-inflight")
     console, creds = new_page("console"), new_page("credentials")
-    sign_in(console, e2e_db, founder)
-    sign_in(creds, e2e_db, founder)
+    signed_in(console, e2e_db, founder)
+    signed_in(creds, e2e_db, founder)
     since = last_audit_id(e2e_db)
     # Stretch the call: every server message of it is delayed a little (the sandbox's webhook latency fault).
     with e2e_db.begin() as conn:
@@ -97,7 +97,7 @@ def test_the_credentials_page_never_carries_a_full_secret(browser_page, e2e_db, 
     page = browser_page
     frames = _capture_frames(page)
     founder = make_account("founder", "creds-never-full")
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Credentials").click()
     expect(page.get_by_role("heading", name="Credentials", exact=True)).to_be_visible()
     table = page.locator("#credentials-table")
@@ -139,7 +139,7 @@ def test_the_credentials_page_never_carries_a_full_secret(browser_page, e2e_db, 
 def test_an_admin_does_not_see_or_open_the_credentials_page(browser_page, e2e_db, make_account):
     page = browser_page
     admin = make_account("admin", "creds-admin")
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Staff")).to_be_visible()
     expect(nav.get_by_role("link", name="Credentials")).to_have_count(0)
@@ -162,7 +162,7 @@ def test_overview_warns_about_old_credentials_and_a_pause_and_a_founder_turns_ca
             "(null, 'calls_per_hour', 500, 500, '500 outbound calls in the last hour for all organizations "
             "reached the spend guard''s limit of 500', now()) returning id").scalar()
     since = last_audit_id(e2e_db)
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
     expect(page.locator("#spend-guard-alert")).to_contain_text("reached the spend guard's limit of 500")
     expect(page.locator("#credentials-age-alert")).to_contain_text("Slack webhook URL (alerts) (100 days)")
     page.shot("overview-alerts")

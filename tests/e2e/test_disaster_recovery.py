@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import make_confirmation_stale, reauthenticate, scalar, sign_in
+from tests.e2e.helpers import make_confirmation_stale, reauthenticate, scalar, signed_in
 
 SLOW = 240_000  # a base backup and a restore of the test cluster, on a shared machine
 
@@ -15,7 +15,7 @@ SLOW = 240_000  # a base backup and a restore of the test cluster, on a shared m
 def test_admin_backs_up_verifies_and_drills_and_sees_rto_and_rpo(browser_page, e2e_db, make_account):
     page = browser_page
     admin = make_account("admin", "dr-admin")
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Disaster recovery").click()
     expect(page.get_by_role("heading", name="Disaster recovery", exact=True)).to_be_visible()
     expect(page.locator("#dr-rto-last")).to_contain_text("no drill yet")
@@ -54,7 +54,7 @@ def test_admin_backs_up_verifies_and_drills_and_sees_rto_and_rpo(browser_page, e
 def test_viewer_cannot_open_the_dr_page(browser_page, e2e_db, make_account, live_server):
     page = browser_page
     viewer = make_account("viewer", "dr-viewer")
-    sign_in(page, e2e_db, viewer)
+    signed_in(page, e2e_db, viewer)
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Disaster recovery")).to_have_count(0)
     page.goto(live_server["base"] + "/disaster-recovery")
     expect(page.get_by_text("This page is for the admin role and above; you are signed in as viewer.")).to_be_visible()

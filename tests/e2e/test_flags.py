@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
 from tests.e2e import axe
-from tests.e2e.helpers import open_from_sidebar, rows, sign_in, wait_until
+from tests.e2e.helpers import open_from_sidebar, rows, signed_in, wait_until
 
 
 def _token(engine, email: str) -> str:
@@ -55,7 +55,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
     operator = make_account("operator", "flags-ramp")
     token = _token(e2e_db, operator.email)
     slugs = sorted(r[0] for r in rows(e2e_db, "select slug from organizations where status = 'active'"))
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
 
     open_from_sidebar(page, "/flags")
     expect(page.get_by_role("heading", name="Feature flags", exact=True)).to_be_visible()
@@ -92,7 +92,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
 def test_kill_switch_asks_for_the_key_and_the_list_has_no_axe_violations(browser_page, e2e_db, make_account):
     page = browser_page
     operator = make_account("operator", "flags-kill")
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
     open_from_sidebar(page, "/flags")
     expect(page.locator("#flags-table")).to_contain_text("outbound_calling", timeout=30_000)
     axe.scan_both_modes(page, "flags list")

@@ -6,7 +6,7 @@ import secrets
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import rows, scalar, sign_in
+from tests.e2e.helpers import rows, scalar, signed_in
 
 SLUG_ERROR = "Use 1-63 lowercase letters, digits and dashes for the slug (not starting or ending with a dash)."
 
@@ -16,7 +16,7 @@ def test_admin_creates_edits_and_closes_an_organization(browser_page, e2e_db, ma
     admin = make_account("admin", "org-admin")
     suffix = secrets.token_hex(2)
     name, slug = f"Lakeside Dental {suffix}", f"lakeside-dental-{suffix}"
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Organizations").click()
     expect(page.get_by_role("heading", name="Organizations", exact=True)).to_be_visible()
@@ -91,7 +91,7 @@ def test_admin_creates_edits_and_closes_an_organization(browser_page, e2e_db, ma
 def test_viewer_reads_organizations_without_admin_controls(browser_page, e2e_db, make_account):
     page = browser_page
     viewer = make_account("viewer", "org-viewer")
-    sign_in(page, e2e_db, viewer)
+    signed_in(page, e2e_db, viewer)
 
     nav = page.get_by_role("navigation", name="Main")
     for label in ("Overview", "Organizations", "Account"):

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import open_from_sidebar, sign_in
+from tests.e2e.helpers import open_from_sidebar, signed_in
 
 
 def _scan(page, name: str, problems: list[str]) -> None:
@@ -26,7 +26,7 @@ def test_rule_editor_and_discard_confirmation_have_no_axe_violations(browser_pag
     page = browser_page
     founder = make_account("founder", "axe-page-dialogs")
     problems: list[str] = []
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
 
     open_from_sidebar(page, "/telephony")
     expect(page.get_by_role("heading", name="Carrier forwarding rules")).to_be_visible()

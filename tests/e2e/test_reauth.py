@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.helpers import enter_password, open_from_sidebar, rows, scalar, sign_in, totp_code
+from tests.e2e.helpers import enter_password, open_from_sidebar, rows, scalar, signed_in, totp_code
 
 NEW_PASSWORD = "harbour-violet-engine-42-quiet"
 
@@ -19,7 +19,7 @@ NEW_PASSWORD = "harbour-violet-engine-42-quiet"
 def test_new_token_asks_for_the_password_again_then_creates_it(browser_page, e2e_db, make_account):
     page = browser_page
     account = make_account("operator", "reauth")
-    sign_in(page, e2e_db, account)
+    signed_in(page, e2e_db, account)
     with e2e_db.begin() as conn:  # the sign-in was a while ago
         conn.execute(sa.text("update staff_sessions set reauth_at = now() - interval '6 minutes' "
                              "where staff_id = :id"), {"id": account.id})

@@ -6,14 +6,14 @@ import secrets
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import make_confirmation_stale, reauthenticate, rows, scalar, sign_in
+from tests.e2e.helpers import make_confirmation_stale, reauthenticate, rows, scalar, signed_in
 
 
 def test_admin_creates_staff_account_and_changes_role(browser_page, e2e_db, make_account):
     page = browser_page
     admin = make_account("admin", "staff-admin")
     email = f"nurse.joy-{secrets.token_hex(2)}@harbor-clinic.example"
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Staff").click()
     expect(page.get_by_role("heading", name="Staff", exact=True)).to_be_visible()
@@ -71,7 +71,7 @@ def test_admin_creates_staff_account_and_changes_role(browser_page, e2e_db, make
 
 def test_run_job_now_shows_succeeded_run(browser_page, e2e_db, founder):
     page = browser_page
-    sign_in(page, e2e_db, founder)
+    signed_in(page, e2e_db, founder)
     before = scalar(e2e_db, "select coalesce(max(id), 0) from job_runs")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()

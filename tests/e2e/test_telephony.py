@@ -11,7 +11,7 @@ import secrets
 from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
-from tests.e2e.helpers import audit_actions, last_audit_id, rows, scalar, sign_in
+from tests.e2e.helpers import audit_actions, last_audit_id, rows, scalar, signed_in
 
 COUNTRY_OPTION = {"US": "United States (US, +1)", "GB": "United Kingdom (GB, +44)", "NG": "Nigeria (NG, +234)",
                   "TR": "Türkiye (TR, +90)"}
@@ -186,7 +186,7 @@ def test_us_organization_walks_to_verified_forwarding(browser_page, e2e_db, make
     page = browser_page
     operator = make_account("operator", "tel-us")
     org_id, name = _make_org(e2e_db, country="US", label="Maple Smiles")
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
     _walk(page, e2e_db, org_id=org_id, org_name=name, country="US", number_country="US",
           clinic_raw=_clinic_line("US", "201", 7), clinic_display="+1 201-", carrier="Verizon",
           carrier_suggested=False,
@@ -213,7 +213,7 @@ def test_nigerian_organization_gets_a_us_number_and_walks_to_verified(browser_pa
     page = browser_page
     operator = make_account("operator", "tel-ng")
     org_id, name = _make_org(e2e_db, country="NG", label="Ikeja Dental")
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
     _walk(page, e2e_db, org_id=org_id, org_name=name, country="NG", number_country="US",
           clinic_raw=_clinic_line("NG", "0803", 7), clinic_display="+234 803", carrier="MTN", carrier_suggested=True,
           area_code="212")
@@ -228,7 +228,7 @@ def test_verification_without_the_code_dialled_fails_with_the_reason_then_succee
                                   "where o.country = 'GB' and s.status = 'codes_issued' limit 1"), ""
     assert org_id, "the demo data has a GB organization with codes issued"
     name = scalar(e2e_db, "select name from organizations where id = :id", id=org_id)
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Telephony").click()
     page.locator("#telephony-overview tbody tr").filter(has_text=name).get_by_role("button",
                                                                                     name=re.compile("^Open")).click()
@@ -268,7 +268,7 @@ def test_demo_turkish_clinic_walks_to_verified_after_a_refused_carrier(browser_p
                             "and s.number_id is null order by o.id limit 1")
     assert org_id, "the demo data has a Turkish organization whose telephony is not started"
     name = scalar(e2e_db, "select name from organizations where id = :id", id=org_id)
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
     _walk(page, e2e_db, org_id=org_id, org_name=name, country="TR", number_country="US",
           clinic_raw=_clinic_line("TR", "0542", 7), clinic_display="+90 542", carrier="Vodafone TR",
           carrier_suggested=True, area_code="646", refused=(_clinic_line("TR", "0532", 7), "Turkcell"))
@@ -278,7 +278,7 @@ def test_rapid_country_changes_end_on_the_last_choice(browser_page, e2e_db, make
     page = browser_page
     operator = make_account("operator", "tel-rapid")
     org_id, name = _make_org(e2e_db, country="US", label="Quick Clinic")
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
     _open_setup(page, name)
 
     # Five choices as fast as the browser can make them; each starts a number search that may finish late.
@@ -309,7 +309,7 @@ def test_viewer_reads_telephony_without_controls(browser_page, e2e_db, make_acco
     page = browser_page
     viewer = make_account("viewer", "tel-viewer")
     org_id, name = _make_org(e2e_db, country="GB", label="Viewer Clinic")
-    sign_in(page, e2e_db, viewer)
+    signed_in(page, e2e_db, viewer)
     _open_setup(page, name)
     expect(page.locator("#tel-country")).to_be_disabled()
     expect(page.locator("#tel-search")).to_have_count(0)
@@ -323,7 +323,7 @@ def test_viewer_reads_telephony_without_controls(browser_page, e2e_db, make_acco
 def test_admin_edits_a_carrier_rule_and_it_is_audited(browser_page, e2e_db, make_account):
     page = browser_page
     admin = make_account("admin", "tel-rules")
-    sign_in(page, e2e_db, admin)
+    signed_in(page, e2e_db, admin)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Telephony").click()
     expect(page.get_by_role("heading", name="Carrier forwarding rules")).to_be_visible()
     _choose(page, "rule-filter", "Nigeria")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import last_audit_id, rows, scalar, sign_in, wait_until
+from tests.e2e.helpers import last_audit_id, rows, scalar, signed_in, wait_until
 from tests.unit.factories import make_dead_letter
 
 DEAD_ERROR = "RuntimeError: database hiccup"
@@ -24,7 +24,7 @@ def test_operator_replays_a_dead_letter(browser_page, e2e_db, make_account):
     event_id = _insert_dead_letter(e2e_db, call_id)
     operator = make_account("operator", "webhooks-operator")
     since = last_audit_id(e2e_db)
-    sign_in(page, e2e_db, operator)
+    signed_in(page, e2e_db, operator)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
     expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
@@ -77,7 +77,7 @@ def test_operator_replays_a_dead_letter(browser_page, e2e_db, make_account):
 def test_viewer_is_refused_the_webhooks_page(browser_page, e2e_db, make_account):
     page = browser_page
     viewer = make_account("viewer", "webhooks-viewer")
-    sign_in(page, e2e_db, viewer)
+    signed_in(page, e2e_db, viewer)
 
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Overview")).to_be_visible()

@@ -133,31 +133,26 @@ def test_sandbox_twilio_numbers_follow_country_rules(api_server):
 
 
 TOTAL = 250
-# The CLI's `webhooks work`, with every apply slowed down, and the first apply of its second claimed batch held
-# until the test kills it: the kill lands while one batch is committed and the next is half applied, whatever the
-# machine's speed (polling for that state raced the next commit on a loaded machine).
+# The CLI's `webhooks work`, with every apply slowed down so the kill can land mid-batch.
 SLOW_WORKER = """
-import pathlib, threading, time
+import time
 from voxanne_admin.cli import main
-from voxanne_admin.webhooks import service, worker
+from voxanne_admin.webhooks import service
 real = service.apply_event
-applied = 0
-lock = threading.Lock()
 def slow(session, event):
-    global applied
-    with lock:
-        applied += 1
-        n = applied
-    if n == worker.BATCH + 1:
-        pathlib.Path(MARK).write_text("mid-batch")
-        time.sleep(600)
-    time.sleep(0.01)
+    time.sleep(0.04)
     return real(session, event)
 service.apply_event = slow
 import sys
 sys.argv = ["voxanne-admin", "webhooks", "work"]
 main()
 """
+
+
+def _mid_batch() -> bool:
+    """One batch committed and the next one claimed, not all of it applied."""
+    done = _scalar("select count(*) from webhook_events where status = 'completed'")
+    return 0 < done < TOTAL and _scalar("select count(*) from webhook_events where status = 'processing'") > 0
 
 
 def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_path):
@@ -174,22 +169,26 @@ def test_worker_killed_mid_batch_leaves_every_event_applied_once(clean_db, tmp_p
                                headers={"x-vapi-signature": vapi_hmac(secret, body)}).status_code == 200
     env = {**os.environ, "DATABASE_URL": clean_db, "WEBHOOK_LEASE_SECONDS": "2", "LOG_LEVEL": "WARNING"}
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
-    mark = tmp_path / "mid-batch"
-    proc = subprocess.Popen([sys.executable, "-c", f"MARK = {str(mark)!r}\n" + SLOW_WORKER], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"))
     try:
-        # Its start (imports, database, LISTEN) and first batch take a few seconds, more on a loaded machine.
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not mark.exists() and proc.poll() is None:
-            time.sleep(0.05)
-        if not mark.exists():
-            seen = _scalar("select json_object_agg(status, n) from (select status, count(*) n from webhook_events "
-                           "group by status) t")
-            log = (tmp_path / "worker.log").read_text()
-            pytest.fail(f"the worker never reached its second batch (exit {proc.poll()}; events: {seen}):\n{log}")
+        # Kill while one batch is committed and the next is half applied. The state is read again with the worker
+        # frozen (SIGSTOP), so no commit can slip in between the check and the kill; if one did, it goes on.
+        deadline = time.monotonic() + 240  # its start and first batch take longer on a loaded machine
+        killed = False
+        while not killed and time.monotonic() < deadline and proc.poll() is None:
+            if _mid_batch():
+                proc.send_signal(signal.SIGSTOP)
+                if _mid_batch():
+                    proc.send_signal(signal.SIGKILL)
+                    killed = True
+                else:
+                    proc.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        assert killed, f"the kill never landed mid-batch:\n{(tmp_path / 'worker.log').read_text()}"
     finally:
-        proc.send_signal(signal.SIGKILL)  # also when the assertion fails: a worker left running would apply the
-        proc.wait(10)  # next tests' events
+        proc.kill()  # also when the assertion fails: a worker left running would apply the next tests' events
+        proc.wait(10)
     done_before = _scalar("select count(*) from webhook_events where status = 'completed'")
     stuck = _scalar("select count(*) from webhook_events where status = 'processing'")
     assert 0 < done_before < TOTAL and stuck > 0, "the kill must land mid-batch"
