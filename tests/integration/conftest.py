@@ -131,7 +131,9 @@ class ApiServer:
                 proc.wait(10)
 
 
-_SERVER: list[ApiServer] = []  # the session's server, once a test asked for it
+# The session's servers, once a test asked for one: tests/security defines the same session fixture again (imported
+# from here), so a worker that ran modules of both directories has two.
+_SERVER: list[ApiServer] = []
 
 
 @pytest.fixture(scope="session")
@@ -141,20 +143,25 @@ def _api_server_process(database_url, tmp_path_factory):
     _SERVER.append(server)
     yield server
     server.stop()
-    _SERVER.clear()
+    _SERVER.remove(server)
 
 
 @pytest.fixture(autouse=True)
 def _no_api_server_beside_other_tests(request):
-    """Stop the shared server before a test that did not ask for it (its inbox worker would race the test)."""
-    if _SERVER and "api_server" not in request.fixturenames:
-        _SERVER[0].stop()
+    """Stop the shared servers before a test that did not ask for one (their inbox workers would race the test).
+    Every one of them: stopping only the first left the second one's worker applying the next tests' events."""
+    if "api_server" not in request.fixturenames:
+        for server in _SERVER:
+            server.stop()
 
 
 @pytest.fixture
 def api_server(clean_db, _api_server_process):
     """The API routes + inbox worker (no UI) served by granian on a free port, on the test database (emptied
     before and after the test)."""
+    for other in _SERVER:  # tests/security's copy of the session fixture: one inbox worker on the database at a time
+        if other is not _api_server_process:
+            other.stop()
     base = _api_server_process.ensure()
     resilience.reset_breakers()
     yield base
