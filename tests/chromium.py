@@ -16,8 +16,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
 
 
-def launched() -> Iterator:
-    """Yield a launched Chromium and close it after; in a test, fail in CI (skip elsewhere) when it is missing."""
+def launched(*, serve_port_from: tuple[int, int] | None = None) -> Iterator:
+    """Yield a launched Chromium and close it after; in a test, fail in CI (skip elsewhere) when it is missing.
+
+    `serve_port_from=(public, real)`: the browser reaches http://localhost:<public> at 127.0.0.1:<real>. The page,
+    its origin, cookies and websocket are still the console's public http://localhost:<public> (the one the
+    frontend build and the server's Origin check name), while several servers of one run listen side by side."""
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail("Chromium is missing: the test command installs Debian's chromium package.")
@@ -27,6 +31,10 @@ def launched() -> Iterator:
     # Assertions wait as long as actions do (Playwright's 5 s default is short on a loaded 2-core machine).
     expect.set_options(timeout=20_000)
     with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        args = list(CHROMIUM_ARGS)
+        if serve_port_from is not None and serve_port_from[0] != serve_port_from[1]:
+            public, real = serve_port_from
+            args.append(f"--host-resolver-rules=MAP localhost:{public} 127.0.0.1:{real}")
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         yield instance
         instance.close()

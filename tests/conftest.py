@@ -194,13 +194,23 @@ def clean_db(database_url: str) -> Iterator[str]:
 BROWSER_FIXTURES = {"browser", "browser_page", "new_page", "live_server"}
 
 
+# The browser tests run on two xdist workers, each with its own production server, database and Chromium
+# (tests/e2e/conftest.py: E2E_SERVER_PORT). On one worker they were the run's critical path, 557 s of a 572 s pass
+# with the other workers idle for its second half. These modules make the second unit, about half of the time
+# (measured per module with --junitxml); the rest, first-run test first, make the first.
+SECOND_BROWSER_UNIT = frozenset(f"tests/{m}.py" for m in (
+    "e2e/test_telephony", "e2e/test_credentials", "e2e/test_call_logs", "e2e/test_audit_log",
+    "e2e/test_disaster_recovery", "e2e/test_staff_and_jobs", "e2e/test_organizations", "e2e/test_reauth",
+    "e2e/test_fresh_install", "e2e/test_zz_worker_crash",
+    "security/test_client_ids_and_verification", "security/test_credentials_lifetime",
+))
+
+
 @functools.cache
 def _uses_the_browser(module: str) -> bool:
-    """Tests of this module need the one production server and browser of the run (e2e, the security modules
-    that use their fixtures, and the two-replica fleet, whose proxy serves the same port and build): they all go
-    to the same xdist worker, one after the other. (Giving the fleet's failover module its own worker, port and
-    second fleet was measured: on two saturated cores the second fleet's start cost more than the parallelism won.)"""
-    if module.startswith(("tests/e2e/", "tests/scale/")):  # the scale fleet's proxy takes the e2e port and build
+    """Tests of this module need a production server and browser of the run (e2e, and the security modules that
+    use their fixtures)."""
+    if module.startswith("tests/e2e/"):
         return True
     path = ROOT / module
     if not module.startswith("tests/security/") or not path.is_file():
@@ -208,20 +218,29 @@ def _uses_the_browser(module: str) -> bool:
     return bool(re.search(r"\b(" + "|".join(sorted(BROWSER_FIXTURES)) + r")\b", path.read_text()))
 
 
+def _work_unit(module: str) -> str:
+    """The xdist unit of work of a test module: one of the two browser units, the two-replica fleet (one fleet
+    for its package), or the module itself."""
+    if module.startswith("tests/scale/"):
+        return "fleet"
+    if _uses_the_browser(module):
+        return "browser-2" if module in SECOND_BROWSER_UNIT else "browser-1"
+    return module
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Parallel run: one unit of work per test module, except that every e2e test is in ONE unit (one production
-    server, one browser, the first-run test first). Units go out in collection order (--no-loadscope-reorder),
-    so the browser unit starts first. (xdist's own `loadgroup` marks do not work with pytest 9: it rewrites a
-    node-id attribute pytest no longer reads.)"""
+    """Parallel run: one unit of work per test module, except the browser tests (two units, see
+    SECOND_BROWSER_UNIT) and the fleet. Units go out in collection order (--no-loadscope-reorder), so the browser
+    units and the fleet, the longest, start first. (xdist's own `loadgroup` marks do not work with pytest 9: it
+    rewrites a node-id attribute pytest no longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    class ModuleScheduling(LoadScopeScheduling):
+    class UnitScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "browser" if _uses_the_browser(module) else module
+            return _work_unit(nodeid.split("::", 1)[0])
 
-    return ModuleScheduling(config, log)
+    return UnitScheduling(config, log)
 
 
 @pytest.hookimpl(trylast=True)
@@ -248,10 +267,12 @@ def pytest_collection_modifyitems(config, items):
                                                                                         if very_last(i)]
     others = [i for i in items if not late(i)]
     if XDIST_WORKER:
-        # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the browser unit goes first, it is the
-        # longest, and the early build overlaps the other workers' modules. (The browser is package-scoped, so it
-        # is closed before that worker takes further modules whose tests call asyncio.run().)
-        items[:] = e2e + security_browser + others
+        # Parallel run (pytest-xdist, see pytest_xdist_make_scheduler): the browser units and then the fleet go
+        # first, they are the longest, and the early build overlaps the other workers' modules. (The browsers are
+        # package- or module-scoped, so they are closed before a worker takes further modules whose tests call
+        # asyncio.run().)
+        fleet = [i for i in others if "/scale/" in str(i.path)]
+        items[:] = e2e + security_browser + fleet + [i for i in others if "/scale/" not in str(i.path)]
     else:
         # The e2e tests (their own order: first run first, worker crash last), then the security browser tests.
         items[:] = others + e2e + security_browser

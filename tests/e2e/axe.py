@@ -83,9 +83,19 @@ def scan_both_modes(page: Page, name: str) -> None:
 
 
 def write_report(path: Path) -> None:
-    """Per-view violation counts as JSON (test-artifacts/e2e/axe-counts.json)."""
+    """Per-view violation counts as JSON (test-artifacts/e2e/axe-counts.json), merged with what the other browser
+    workers of the run wrote there."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(SCANNED, indent=2, sort_keys=True))
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            counts = json.loads(path.read_text())
+        except (OSError, ValueError):
+            counts = {}
+        counts.update(SCANNED)
+        path.write_text(json.dumps(counts, indent=2, sort_keys=True))
 
 
 def scan_collecting(page: Page, name: str, problems: list[str], report: Path) -> None:

@@ -31,11 +31,19 @@ import pytest
 import sqlalchemy as sa
 
 from tests import chromium
-from tests.conftest import CALL_FAILED, IN_CI, ROOT, create_database, drop_database
+from tests.conftest import CALL_FAILED, IN_CI, ROOT, XDIST_WORKER, create_database, drop_database
 from tests.e2e.helpers import Account, create_account
 
+# The console's public URL in every browser test: http://localhost:E2E_PORT (the frontend build and the server's
+# Origin check name it). In a parallel run each worker that runs browser tests has its own server, on
+# E2E_SERVER_PORT, and its Chromium reaches the public address there (chromium.launched); this process's own HTTP
+# requests go to live_server["direct"].
 E2E_PORT = int(os.environ.get("VOXANNE_E2E_PORT", "3317"))
+PUBLIC_URL = f"http://localhost:{E2E_PORT}"
+E2E_SERVER_PORT = E2E_PORT + 1 + int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else E2E_PORT
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+_SUFFIX = f"-{XDIST_WORKER}" if XDIST_WORKER else ""
+SERVER_LOG = ARTIFACTS / f"server{_SUFFIX}.log"  # this process's e2e server
 # "steps": a screenshot of every step of every test (to look at the pages); "failures": only the last state of a
 # test that failed. A full-page screenshot costs the browser up to a third of a second of CPU: in CI, where nobody
 # looks at the passing ones, they took about a quarter of the browser tests' CPU.
@@ -66,11 +74,11 @@ def _server_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     # Every browser test signs in from 127.0.0.1: the per-IP sign-in limit (100 per 15 min by default, tested on
     # its own in tests/unit and tests/scale) would refuse the later ones of a full run.
-    env.update(PORT=str(E2E_PORT), LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3", LOGIN_IP_LIMIT="100000", **extra)
+    env.update(PORT=str(E2E_SERVER_PORT), VOXANNE_PUBLIC_URL=PUBLIC_URL, LOG_LEVEL="WARNING",
+               SANDBOX_CALL_SECONDS="3", LOGIN_IP_LIMIT="100000", **extra)
     env.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
     env.pop("VOXANNE_RESOLVED_OWNER_URL", None)
     env.pop("DATABASE_OWNER_URL", None)  # the unit tests' database owner, not this server's
-    env.pop("VOXANNE_PUBLIC_URL", None)
     return env
 
 
@@ -150,7 +158,7 @@ def _oidc_provider() -> Iterator:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    handle = op.start(port, [f"http://localhost:{E2E_PORT}/api/auth/oidc/callback"], ARTIFACTS / "oidc-provider.log")
+    handle = op.start(port, [f"{PUBLIC_URL}/api/auth/oidc/callback"], ARTIFACTS / f"oidc-provider{_SUFFIX}.log")
     yield handle
     handle.stop()
 
@@ -176,7 +184,9 @@ def _shared(name: str, factory):
 
 @pytest.fixture(scope="session")
 def live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterator[dict]:
-    """`voxanne-admin serve --demo` on E2E_PORT against a fresh database; yields base URL, db URL and process."""
+    """`voxanne-admin serve --demo` on E2E_SERVER_PORT against a fresh database; yields the public base URL (for
+    browsers and for URLs the server writes), the direct URL (for this process's requests), the database URL and
+    the process."""
     yield from _shared("live_server", lambda: _live_server(pg_server_url, tmp_path_factory, oidc_provider))
 
 
@@ -185,7 +195,7 @@ def _live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterato
 
     url = create_database(pg_server_url, "voxanne_e2e")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "server.log"
+    log = SERVER_LOG
     # Backups outside pytest's basetemp: a new pytest session resets it to 0700, locking PostgreSQL's user out.
     backups = Path(tempfile.mkdtemp(prefix="voxanne-e2e-backups-"))
     # One audit MAC key for the server and this process (tests write audit rows straight into the server's
@@ -205,10 +215,11 @@ def _live_server(pg_server_url: str, tmp_path_factory, oidc_provider) -> Iterato
         [sys.executable, "-m", "voxanne_admin.cli", "serve", "--demo", "--no-history"], cwd=ROOT, env=env,
         stdin=subprocess.DEVNULL, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
-    base = f"http://localhost:{E2E_PORT}"
+    direct = f"http://127.0.0.1:{E2E_SERVER_PORT}"
     try:
-        _wait_ready(base, proc, log)
-        yield {"base": base, "database_url": url, "proc": proc, "backup_dir": backups / "backups"}
+        _wait_ready(direct, proc, log)
+        yield {"base": PUBLIC_URL, "direct": direct, "database_url": url, "proc": proc,
+               "backup_dir": backups / "backups"}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -262,7 +273,7 @@ def browser() -> Iterator:
 
 
 def _browser() -> Iterator:
-    yield from chromium.launched()
+    yield from chromium.launched(serve_port_from=(E2E_PORT, E2E_SERVER_PORT))
 
 
 class Shots:

@@ -125,4 +125,5 @@ def test_viewer_is_refused_the_audit_log(browser_page, e2e_db, make_account):
     page.goto("/audit-log")
     expect(page.locator("#access-denied")).to_contain_text("This page is for the admin role and above")
     expect(page.locator("#audit-table")).to_have_count(0)
-    assert page.request.get("/api/compliance/audit-logs").status == 403
+    # The API refuses the viewer's session too (a fetch from the page, with its cookie).
+    assert page.evaluate("async () => (await fetch('/api/compliance/audit-logs')).status") == 403

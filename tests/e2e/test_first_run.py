@@ -12,7 +12,7 @@ import time
 import pyotp
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import SERVER_LOG
 from tests.e2e.helpers import scalar, wait_until
 from tests.e2e.test_accessibility import _report, _scan
 
@@ -33,7 +33,7 @@ def _totp_after(secret: str, last: str | None) -> str:
 
 def _setup_code_from_log() -> str:
     """The one-time code `voxanne-admin serve` printed (the server listens on 0.0.0.0, beyond loopback)."""
-    found = wait_until(lambda: re.search(r"setup code: ([A-Z0-9-]+)", (ARTIFACTS / "server.log").read_text()),
+    found = wait_until(lambda: re.search(r"setup code: ([A-Z0-9-]+)", SERVER_LOG.read_text()),
                        what="the setup code in the server log")
     return found.group(1)
 

@@ -71,7 +71,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
     previewed_10 = _badges(page, "#preview-after")
     _save(page)
     assert _badges(page, "#preview-now") == previewed_10
-    assert _api_orgs_with(live_server["base"], token, slugs, "lead_scoring") == previewed_10
+    assert _api_orgs_with(live_server["direct"], token, slugs, "lead_scoring") == previewed_10
 
     page.locator("#flag-rollout").fill("50")
     page.wait_for_timeout(600)
@@ -80,7 +80,7 @@ def test_operator_ramps_a_flag_and_the_preview_matches_the_api(browser_page, e2e
     assert set(previewed_10) <= set(previewed_50)  # raising the rollout never removes an organization
     _save(page)
     assert _badges(page, "#preview-now") == previewed_50
-    assert _api_orgs_with(live_server["base"], token, slugs, "lead_scoring") == previewed_50
+    assert _api_orgs_with(live_server["direct"], token, slugs, "lead_scoring") == previewed_50
     changes = rows(e2e_db, "select diff from audit_events where action = 'feature_flag_updated' and "
                            "target_id = 'lead_scoring' and actor_email = :e order by id", e=operator.email)
     assert [c[0]["rollout"]["after"] for c in changes] == [10, 50]

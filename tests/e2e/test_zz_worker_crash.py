@@ -44,7 +44,7 @@ def _wal_receivers(backup_dir) -> dict[int, int]:
 
 
 def test_killed_worker_is_respawned(browser_page, live_server):
-    base = live_server["base"]
+    base = live_server["direct"]
     page = browser_page
     page.goto("/login")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -33,12 +33,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import IN_CI, ROOT, create_database, drop_database
+from tests.conftest import IN_CI, ROOT, XDIST_WORKER, create_database, drop_database
+from tests.e2e.conftest import E2E_PORT, PUBLIC_URL
 from voxanne_admin.settings import get_settings
 
 PG_URL = os.environ.get("SCALE_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SCALE_REDIS_URL", "redis://127.0.0.1:6379/13")
-PROXY_PORT = int(os.environ.get("VOXANNE_E2E_PORT", "3317"))
+# The replicas' public URL is the browser tests' (PUBLIC_URL, http://localhost:E2E_PORT): they share its frontend
+# build. The proxy listens on a port of its own, beside the e2e servers of a parallel run; the fleet's Chromium
+# reaches PUBLIC_URL there (tests/chromium.py).
+PROXY_PORT = E2E_PORT + 20 + (int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0)
 ARTIFACTS = ROOT / "test-artifacts" / "scale"
 WEBHOOK_SECRET = "fleet-" + secrets.token_hex(16)
 TWILIO_TOKEN = "fleet-" + secrets.token_hex(16)
@@ -102,7 +106,8 @@ class Fleet:
 
     @property
     def base(self) -> str:
-        return f"http://localhost:{PROXY_PORT}"
+        """The proxy, for this process's requests (browsers open PUBLIC_URL)."""
+        return f"http://127.0.0.1:{PROXY_PORT}"
 
     def start(self, name: str) -> None:
         replica = self.replicas[name]
@@ -236,7 +241,7 @@ def fleet() -> Iterator[Fleet]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("VOXANNE_", "PROMETHEUS_", "DATABASE_")) and k not in ("REDIS_URL", "PORT")}
     env.update(
-        DATABASE_URL=url, REDIS_URL=REDIS_URL, VOXANNE_PUBLIC_URL=f"http://localhost:{PROXY_PORT}",
+        DATABASE_URL=url, REDIS_URL=REDIS_URL, VOXANNE_PUBLIC_URL=PUBLIC_URL,
         VOXANNE_WORKERS="1", VOXANNE_BACKUP_DIR=str(backups),
         VAPI_WEBHOOK_SECRET=WEBHOOK_SECRET, TRUSTED_PROXIES="127.0.0.1", **shared_keys(),
         WEBHOOK_LEASE_SECONDS="5", LOGIN_IP_LIMIT="12", LOG_LEVEL="WARNING", SANDBOX_CALL_SECONDS="3",

@@ -13,14 +13,14 @@ import pytest
 
 from tests import chromium
 from tests.conftest import CALL_FAILED
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import E2E_PORT, PUBLIC_URL, SCREENSHOTS
 from tests.e2e.helpers import create_account, enter_password, scalar, sign_in, wait_until
-from tests.scale.conftest import ARTIFACTS, Fleet
+from tests.scale.conftest import ARTIFACTS, PROXY_PORT, Fleet
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    yield from chromium.launched()
+    yield from chromium.launched(serve_port_from=(E2E_PORT, PROXY_PORT))
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def page_on(browser, fleet: Fleet, request):
         fleet.ensure_up(name)
 
     def make(replica: str):
-        context = browser.new_context(base_url=fleet.base, viewport={"width": 1366, "height": 860},
+        context = browser.new_context(base_url=PUBLIC_URL, viewport={"width": 1366, "height": 860},
                                        extra_http_headers={"x-voxanne-replica": replica})
         contexts.append((replica, context))
         page = context.new_page()

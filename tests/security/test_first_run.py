@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import SERVER_LOG
 from voxanne_admin.settings import load_settings
 
 CODE = r"setup code: ([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})"
 
 
 def test_the_production_server_on_a_fresh_install_prints_a_setup_code(live_server):
-    log = ARTIFACTS / "server.log"
+    log = SERVER_LOG
     deadline = time.monotonic() + 20
     while not re.search(CODE, log.read_text()) and time.monotonic() < deadline:
         time.sleep(0.5)

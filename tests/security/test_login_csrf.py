@@ -44,10 +44,10 @@ def test_someone_elses_handoff_link_signs_nobody_in(api_server):
 
 
 def test_pages_give_the_browser_its_presignin_cookie(live_server):
-    response = httpx.get(f"{live_server['base']}/login/")
+    response = httpx.get(f"{live_server['direct']}/login/")
     assert response.status_code == 200
     cookie = response.headers.get("set-cookie", "")
     attributes = [p.strip().lower() for p in cookie.split(";")]
     assert attributes[0].startswith("vx_presignin=") and "httponly" in attributes
-    again = httpx.Client(cookies={"vx_presignin": "kept"}).get(f"{live_server['base']}/login/")
+    again = httpx.Client(cookies={"vx_presignin": "kept"}).get(f"{live_server['direct']}/login/")
     assert "vx_presignin" not in again.headers.get("set-cookie", "")  # one per browser, not per page

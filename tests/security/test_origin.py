@@ -48,12 +48,12 @@ def test_same_origin_and_server_to_server_requests_still_work(api_server):
 @pytest.mark.parametrize("origin", FOREIGN)
 def test_websocket_handshake_refuses_a_foreign_origin(live_server, origin):
     with pytest.raises(InvalidStatus) as refused:
-        EventSocket(live_server["base"], origin=origin, cookie="vx_session=victims-cookie")
+        EventSocket(live_server["direct"], origin=origin, cookie="vx_session=victims-cookie")
     assert refused.value.response.status_code == 403
 
 
 def test_websocket_accepts_the_console_origin(live_server):
-    sock = EventSocket(live_server["base"], origin=live_server["base"])
+    sock = EventSocket(live_server["direct"], origin=live_server["base"])
     try:
         sock.boot(event(HYDRATE, "/login"))
         assert "is_hydrated" in sock.collect(10, until="is_hydrated")
@@ -62,15 +62,15 @@ def test_websocket_accepts_the_console_origin(live_server):
 
 
 def test_cors_never_echoes_a_foreign_origin_with_credentials(live_server):
-    base = live_server["base"]
+    base = live_server["direct"]
     preflight = httpx.options(f"{base}/api/webhooks/stats", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert preflight.headers.get("access-control-allow-origin") not in ("*", "https://evil.example")
     page = httpx.get(f"{base}/login", headers={"Origin": "https://evil.example"})
     assert page.status_code == 403
     assert page.headers.get("access-control-allow-origin") is None
-    ours = httpx.get(f"{base}/health", headers={"Origin": base})
-    assert ours.status_code == 200 and ours.headers.get("access-control-allow-origin") == base
+    ours = httpx.get(f"{base}/health", headers={"Origin": live_server["base"]})
+    assert ours.status_code == 200 and ours.headers.get("access-control-allow-origin") == live_server["base"]
 
 
 def _all_states(cls):

@@ -17,9 +17,9 @@ def _codes(page) -> list[str]:
     return re.findall(r"[0-9a-f]{5}-[0-9a-f]{5}", text)
 
 
-def _hydrate(base: str, token: str, path: str) -> str:
+def _hydrate(server: dict, token: str, path: str) -> str:
     """What the server sends a client that presents `token` (no cookie): the hydrate delta and whatever follows."""
-    sock = EventSocket(base, token=token, origin=base)
+    sock = EventSocket(server["direct"], token=token, origin=server["base"])
     try:
         sock.boot(event(HYDRATE, path))
         return sock.collect(8)
@@ -45,7 +45,7 @@ def test_sign_out_leaves_nothing_for_the_same_client_token(browser_page, live_se
     new_token = page.evaluate("window.sessionStorage.getItem('token')")
     assert new_token and new_token != old_token, "the client token was not rotated"
 
-    seen = _hydrate(live_server["base"], old_token, "/account")
+    seen = _hydrate(live_server, old_token, "/account")
     assert "new_codes_rx_state_" in seen or "is_hydrated" in seen  # the server did answer the hydrate
     leaked = [c for c in codes if c in seen]
     assert leaked == [], "recovery codes came back to a client holding the old token"
@@ -74,7 +74,7 @@ def test_an_ended_session_wipes_the_tab_that_still_holds_it(new_page, live_serve
     expect(first).to_have_url(re.compile(r"/login/?\?ended=1"))
     assert first.evaluate("window.sessionStorage.getItem('token')") != old_token
 
-    seen = _hydrate(live_server["base"], old_token, "/account")
+    seen = _hydrate(live_server, old_token, "/account")
     assert account.email not in seen and account.name not in seen
 
 
@@ -101,5 +101,5 @@ def test_an_action_refused_by_role_wipes_what_the_page_loaded_under_a_higher_rol
     expect(page.get_by_text(colleague.email)).to_have_count(0)
     assert page.evaluate("window.sessionStorage.getItem('token')") != old_token, "the client token was not rotated"
     page.shot("refused-and-reloaded")
-    seen = _hydrate(live_server["base"], old_token, "/staff")
+    seen = _hydrate(live_server, old_token, "/staff")
     assert colleague.email not in seen, "the staff list came back to a client holding the old token"
