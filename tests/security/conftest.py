@@ -38,6 +38,12 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures)
 )
 
 
+def direct_url(server: dict) -> str:
+    """Where this process reaches the e2e server (`live_server["direct"]`). An older tree's fixture, which
+    `run_against.sh` runs these tests on, has one server on its public URL only."""
+    return server.get("direct") or server["base"]
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Chromium per module here (tests/e2e shares one per package): in a parallel run this directory's other

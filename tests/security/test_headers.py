@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from websockets.sync.client import connect
 
 from tests.e2e.helpers import sign_in
+from tests.security.conftest import direct_url
 from tests.security.sio import event_url
 
 EXPECTED = {
@@ -36,7 +37,7 @@ def _check(headers, what: str) -> None:
 
 def test_every_kind_of_response_carries_the_headers(live_server):
     base = live_server["base"]
-    with httpx.Client(base_url=live_server["direct"], timeout=20, follow_redirects=False) as client:
+    with httpx.Client(base_url=direct_url(live_server), timeout=20, follow_redirects=False) as client:
         page = client.get("/login/")
         _check(page.headers, "page")
         asset = re.search(r'"(/assets/[^"]+\.js)"', page.text)
@@ -57,7 +58,7 @@ def test_every_kind_of_response_carries_the_headers(live_server):
         _check(client.get("/login").headers, "trailing-slash redirect")
     # The websocket's 101 answer: granian sends only the upgrade headers (ASGI `websocket.accept` headers are not
     # passed on), so the refusal path is what is checked there (tests/security/test_origin.py).
-    with connect(event_url(live_server["direct"], "headers-check"), origin=base, open_timeout=20) as ws:  # type: ignore[arg-type]
+    with connect(event_url(direct_url(live_server), "headers-check"), origin=base, open_timeout=20) as ws:  # type: ignore[arg-type]
         assert ws.response.status_code == 101
 
 
@@ -138,7 +139,7 @@ def test_the_production_build_runs_under_the_csp(browser_page, e2e_db, make_acco
     page.add_init_script(CSP_PROBE)
     page.add_init_script(LISTENER_PROBE)
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    with httpx.Client(base_url=live_server["direct"], timeout=20) as client:
+    with httpx.Client(base_url=direct_url(live_server), timeout=20) as client:
         csp = client.get("/login/").headers["content-security-policy"]
     assert "unsafe-eval" not in csp and "script-src 'self'" in csp
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.security.conftest import direct_url
 from tests.unit.factories import actor_of, make_staff
 from voxanne_admin import db
 from voxanne_admin.auth import service as auth_service
@@ -44,10 +45,10 @@ def test_someone_elses_handoff_link_signs_nobody_in(api_server):
 
 
 def test_pages_give_the_browser_its_presignin_cookie(live_server):
-    response = httpx.get(f"{live_server['direct']}/login/")
+    response = httpx.get(f"{direct_url(live_server)}/login/")
     assert response.status_code == 200
     cookie = response.headers.get("set-cookie", "")
     attributes = [p.strip().lower() for p in cookie.split(";")]
     assert attributes[0].startswith("vx_presignin=") and "httponly" in attributes
-    again = httpx.Client(cookies={"vx_presignin": "kept"}).get(f"{live_server['direct']}/login/")
+    again = httpx.Client(cookies={"vx_presignin": "kept"}).get(f"{direct_url(live_server)}/login/")
     assert "vx_presignin" not in again.headers.get("set-cookie", "")  # one per browser, not per page

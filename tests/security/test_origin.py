@@ -12,6 +12,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from tests.security.conftest import direct_url
 from tests.security.sio import HYDRATE, EventSocket, event
 
 FOREIGN = ["https://evil.example", "http://localhost:9", "http://admin.localhost:3000", "null"]
@@ -48,12 +49,12 @@ def test_same_origin_and_server_to_server_requests_still_work(api_server):
 @pytest.mark.parametrize("origin", FOREIGN)
 def test_websocket_handshake_refuses_a_foreign_origin(live_server, origin):
     with pytest.raises(InvalidStatus) as refused:
-        EventSocket(live_server["direct"], origin=origin, cookie="vx_session=victims-cookie")
+        EventSocket(direct_url(live_server), origin=origin, cookie="vx_session=victims-cookie")
     assert refused.value.response.status_code == 403
 
 
 def test_websocket_accepts_the_console_origin(live_server):
-    sock = EventSocket(live_server["direct"], origin=live_server["base"])
+    sock = EventSocket(direct_url(live_server), origin=live_server["base"])
     try:
         sock.boot(event(HYDRATE, "/login"))
         assert "is_hydrated" in sock.collect(10, until="is_hydrated")
@@ -62,7 +63,7 @@ def test_websocket_accepts_the_console_origin(live_server):
 
 
 def test_cors_never_echoes_a_foreign_origin_with_credentials(live_server):
-    base = live_server["direct"]
+    base = direct_url(live_server)
     preflight = httpx.options(f"{base}/api/webhooks/stats", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert preflight.headers.get("access-control-allow-origin") not in ("*", "https://evil.example")

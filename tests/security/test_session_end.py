@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import sign_in
+from tests.security.conftest import direct_url
 from tests.security.sio import HYDRATE, EventSocket, event
 
 
@@ -19,7 +20,7 @@ def _codes(page) -> list[str]:
 
 def _hydrate(server: dict, token: str, path: str) -> str:
     """What the server sends a client that presents `token` (no cookie): the hydrate delta and whatever follows."""
-    sock = EventSocket(server["direct"], token=token, origin=server["base"])
+    sock = EventSocket(direct_url(server), token=token, origin=server["base"])
     try:
         sock.boot(event(HYDRATE, path))
         return sock.collect(8)

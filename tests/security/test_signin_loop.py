@@ -14,6 +14,7 @@ import time
 
 import httpx
 
+from tests.security.conftest import direct_url
 from tests.security.sio import AUTH_FLOW, HYDRATE, EventSocket, event
 
 ATTEMPTS = 6
@@ -21,7 +22,7 @@ HEALTH_AFTER_S = 0.1
 
 
 def test_health_answers_while_sign_ins_are_in_flight(live_server):
-    base, direct = live_server["base"], live_server["direct"]
+    base, direct = live_server["base"], direct_url(live_server)
     sockets = []
     for i in range(ATTEMPTS):
         sock = EventSocket(direct, origin=base, cookie=f"vx_presignin=loop-test-{i}")
