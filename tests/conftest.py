@@ -27,6 +27,7 @@ os.environ.pop("VOXANNE_RESOLVED_DATABASE_URL", None)
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 _TMP = Path(tempfile.mkdtemp(prefix="voxanne-tests-"))
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... in a parallel run; each has its own _TMP
+XDIST_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else None  # 0, 1, ... or None: one process
 os.environ["VOXANNE_DATA_DIR"] = str(_TMP / "data")
 # One keyring and recovery-code key for this run, shared with the servers the tests start (their data
 # directories differ): accounts the tests create must open in the server too.

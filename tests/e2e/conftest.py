@@ -31,7 +31,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import chromium
-from tests.conftest import CALL_FAILED, IN_CI, ROOT, XDIST_WORKER, create_database, drop_database
+from tests.conftest import CALL_FAILED, IN_CI, ROOT, XDIST_INDEX, XDIST_WORKER, create_database, drop_database
 from tests.e2e.helpers import Account, create_account
 
 # The console's public URL in every browser test: http://localhost:E2E_PORT (the frontend build and the server's
@@ -40,7 +40,7 @@ from tests.e2e.helpers import Account, create_account
 # requests go to live_server["direct"].
 E2E_PORT = int(os.environ.get("VOXANNE_E2E_PORT", "3317"))
 PUBLIC_URL = f"http://localhost:{E2E_PORT}"
-E2E_SERVER_PORT = E2E_PORT + 1 + int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else E2E_PORT
+E2E_SERVER_PORT = E2E_PORT if XDIST_INDEX is None else E2E_PORT + 1 + XDIST_INDEX
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 _SUFFIX = f"-{XDIST_WORKER}" if XDIST_WORKER else ""
 SERVER_LOG = ARTIFACTS / f"server{_SUFFIX}.log"  # this process's e2e server

@@ -6,8 +6,8 @@ configured from `deploy/haproxy.cfg`.
   database per test session, dropped afterwards.
 - Redis: SCALE_REDIS_URL (default redis://127.0.0.1:6379/13): a dedicated database number, flushed before and after
   (only that one).
-- HAProxy: Debian's package (`./voxanne test` installs it when missing) on VOXANNE_E2E_PORT, so the replicas'
-  public URL is http://localhost:<that port> and they share the browser tests' production build.
+- HAProxy: Debian's package (`./voxanne test` installs it when missing) on PROXY_PORT; the replicas' public URL
+  is the browser tests' http://localhost:VOXANNE_E2E_PORT, so they share its production build.
 
 One fleet for the package (both modules) keeps CI time small. Off CI, a missing PostgreSQL, Redis or HAProxy
 skips; with CI=true it fails (the CI job has all three).
@@ -33,7 +33,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import IN_CI, ROOT, XDIST_WORKER, create_database, drop_database
+from tests.conftest import IN_CI, ROOT, XDIST_INDEX, create_database, drop_database
 from tests.e2e.conftest import E2E_PORT, PUBLIC_URL
 from voxanne_admin.settings import get_settings
 
@@ -42,7 +42,7 @@ REDIS_URL = os.environ.get("SCALE_REDIS_URL", "redis://127.0.0.1:6379/13")
 # The replicas' public URL is the browser tests' (PUBLIC_URL, http://localhost:E2E_PORT): they share its frontend
 # build. The proxy listens on a port of its own, beside the e2e servers of a parallel run; the fleet's Chromium
 # reaches PUBLIC_URL there (tests/chromium.py).
-PROXY_PORT = E2E_PORT + 20 + (int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0)
+PROXY_PORT = E2E_PORT + 20 + (XDIST_INDEX or 0)
 ARTIFACTS = ROOT / "test-artifacts" / "scale"
 WEBHOOK_SECRET = "fleet-" + secrets.token_hex(16)
 TWILIO_TOKEN = "fleet-" + secrets.token_hex(16)
